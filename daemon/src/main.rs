@@ -1,0 +1,3 @@
+fn main() {
+    println!("netdatad: not yet implemented");
+}

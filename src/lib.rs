@@ -1,0 +1,10 @@
+//! Core library of a Netdata-compatible parent cluster (`netdatad`, `netdatactl`).
+//!
+//! See `ARCHITECTURE.md` for the code map and invariants.
+
+pub mod api;
+pub mod collect;
+pub mod config;
+pub mod model;
+pub mod proto;
+pub mod storage;
