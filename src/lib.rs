@@ -5,6 +5,8 @@
 pub mod api;
 pub mod collect;
 pub mod config;
+pub mod ingest;
 pub mod model;
 pub mod proto;
+pub mod replication;
 pub mod storage;

@@ -1,0 +1,365 @@
+//! Ingest of one host's metrics into a [`Store`]: chart and dimension definitions, labels,
+//! live samples (`BEGIN/SET/END`) through the collection computation
+//! ([`crate::collect::compute`]), built once for every source — received streams and the
+//! local collectors alike.
+//!
+//! A `HostIngest` outlives a stream session (Netdata keeps a chart's collection state across
+//! reconnects), so a reconnecting child continues its charts' clocks.
+//!
+//! **Invariant:** nothing here does network I/O; a bad command is a typed error for the
+//! caller to log and act on (close that one stream), never a panic or a partial write of
+//! another host's data.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::collect::compute::{ChartState, ComputeError, ComputedPoint};
+use crate::model::{ChartMeta, DimMeta, HostMeta, Label};
+use crate::storage::{ChartId, HostId, SeriesId, Store, StoreError, WriteOutcome};
+
+/// Bounds on what one host may define.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    pub max_charts: usize,
+    pub max_dimensions_per_chart: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self { max_charts: 20_000, max_dimensions_per_chart: 2_000 }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error("chart '{0}' is not defined")]
+    UnknownChart(String),
+    #[error("chart '{chart}' has no dimension '{dim}'")]
+    UnknownDimension { chart: String, dim: String },
+    #[error("{0} without a current chart")]
+    NoCurrentChart(&'static str),
+    #[error("{0} outside BEGIN/END")]
+    NotInSample(&'static str),
+    #[error("host defines more than {0} charts")]
+    TooManyCharts(usize),
+    #[error("chart '{chart}' defines more than {limit} dimensions")]
+    TooManyDimensions { chart: String, limit: usize },
+    #[error("chart id '{0}' is not of the form type.id")]
+    BadChartId(String),
+    #[error(transparent)]
+    Compute(#[from] ComputeError),
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+}
+
+/// Runtime state of one chart.
+pub struct ChartRt {
+    pub id: ChartId,
+    pub meta: ChartMeta,
+    pub dims: Vec<DimMeta>,
+    pub series: Vec<SeriesId>,
+    pub state: ChartState,
+    pending_labels: Option<Vec<Label>>,
+}
+
+/// Counters of one host's ingest.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct IngestStats {
+    pub samples: u64,
+    pub points_stored: u64,
+    pub points_rejected: u64,
+}
+
+pub struct HostIngest {
+    store: Arc<dyn Store>,
+    host: HostId,
+    meta: HostMeta,
+    limits: Limits,
+    charts: Vec<ChartRt>,
+    by_id: HashMap<String, usize>,
+    current: Option<usize>,
+    in_sample: Option<usize>,
+    pending_host_labels: Vec<Label>,
+    scratch: Vec<ComputedPoint>,
+    pub stats: IngestStats,
+}
+
+impl HostIngest {
+    /// Registers (or updates) the host in the store.
+    pub fn new(store: Arc<dyn Store>, meta: HostMeta, limits: Limits) -> Result<Self, IngestError> {
+        let host = store.put_host(&meta)?;
+        Ok(Self {
+            store,
+            host,
+            meta,
+            limits,
+            charts: Vec::new(),
+            by_id: HashMap::new(),
+            current: None,
+            in_sample: None,
+            pending_host_labels: Vec::new(),
+            scratch: Vec::new(),
+            stats: IngestStats::default(),
+        })
+    }
+
+    pub fn host_id(&self) -> HostId {
+        self.host
+    }
+    pub fn meta(&self) -> &HostMeta {
+        &self.meta
+    }
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// Updates host metadata (a new session's request: hops, system info...), keeping labels
+    /// when the new meta has none.
+    pub fn update_host(&mut self, mut meta: HostMeta) -> Result<(), IngestError> {
+        if meta.labels.is_empty() {
+            meta.labels = std::mem::take(&mut self.meta.labels);
+        }
+        if meta.claim_id.is_none() {
+            meta.claim_id = self.meta.claim_id.take();
+        }
+        self.meta = meta;
+        self.store.put_host(&self.meta)?;
+        Ok(())
+    }
+
+    /// A new stream session starts: no current chart, no open sample.
+    pub fn reset_session(&mut self) {
+        self.current = None;
+        self.in_sample = None;
+        self.pending_host_labels.clear();
+    }
+
+    pub fn host_label(&mut self, label: Label) {
+        if self.pending_host_labels.len() < 10_000 {
+            self.pending_host_labels.push(label);
+        }
+    }
+
+    /// `OVERWRITE labels`: the pending set replaces the host's labels.
+    pub fn host_labels_commit(&mut self) -> Result<(), IngestError> {
+        self.meta.labels = std::mem::take(&mut self.pending_host_labels);
+        self.store.put_host(&self.meta)?;
+        Ok(())
+    }
+
+    pub fn claimed_id(&mut self, claim_id: Option<String>) -> Result<(), IngestError> {
+        self.meta.claim_id = claim_id;
+        self.store.put_host(&self.meta)?;
+        Ok(())
+    }
+
+    /// `CHART`: defines or redefines a chart and makes it current.
+    pub fn define_chart(&mut self, meta: ChartMeta) -> Result<usize, IngestError> {
+        if !meta.id.contains('.') || meta.id.starts_with('.') || meta.id.ends_with('.') {
+            return Err(IngestError::BadChartId(meta.id));
+        }
+        self.in_sample = None;
+        let idx = if let Some(&i) = self.by_id.get(&meta.id) {
+            let c = &mut self.charts[i];
+            c.state.redefine(&meta);
+            let labels = std::mem::take(&mut c.meta.labels);
+            c.meta = meta;
+            c.meta.labels = labels;
+            c.id = self.store.put_chart(self.host, &c.meta)?;
+            i
+        } else {
+            if self.charts.len() >= self.limits.max_charts {
+                return Err(IngestError::TooManyCharts(self.limits.max_charts));
+            }
+            let id = self.store.put_chart(self.host, &meta)?;
+            let state = ChartState::new(&meta);
+            self.charts.push(ChartRt { id, meta, dims: Vec::new(), series: Vec::new(), state, pending_labels: None });
+            let i = self.charts.len() - 1;
+            self.by_id.insert(self.charts[i].meta.id.clone(), i);
+            i
+        };
+        self.current = Some(idx);
+        Ok(idx)
+    }
+
+    /// `DIMENSION` for the current chart.
+    pub fn define_dimension(&mut self, meta: DimMeta) -> Result<usize, IngestError> {
+        let ci = self.current.ok_or(IngestError::NoCurrentChart("DIMENSION"))?;
+        let limit = self.limits.max_dimensions_per_chart;
+        let c = &mut self.charts[ci];
+        let existing = c.dims.iter().position(|d| d.id == meta.id);
+        if existing.is_none() && c.dims.len() >= limit {
+            return Err(IngestError::TooManyDimensions { chart: c.meta.id.clone(), limit });
+        }
+        let di = c.state.define_dimension(&meta)?;
+        let series = self.store.put_dimension(c.id, &meta)?;
+        match existing {
+            Some(i) => {
+                c.dims[i] = meta;
+                c.series[i] = series;
+            }
+            None => {
+                c.dims.push(meta);
+                c.series.push(series);
+            }
+        }
+        debug_assert_eq!(di, existing.unwrap_or(c.dims.len() - 1));
+        Ok(di)
+    }
+
+    /// `CLABEL` for the current chart.
+    pub fn chart_label(&mut self, label: Label) -> Result<(), IngestError> {
+        let ci = self.current.ok_or(IngestError::NoCurrentChart("CLABEL"))?;
+        let p = self.charts[ci].pending_labels.get_or_insert_with(Vec::new);
+        if p.len() < 1_000 {
+            p.push(label);
+        }
+        Ok(())
+    }
+
+    /// `CLABEL_COMMIT`: the labels sent since the chart definition replace the chart's.
+    pub fn chart_labels_commit(&mut self) -> Result<(), IngestError> {
+        let ci = self.current.ok_or(IngestError::NoCurrentChart("CLABEL_COMMIT"))?;
+        let c = &mut self.charts[ci];
+        if let Some(labels) = c.pending_labels.take() {
+            c.meta.labels = labels;
+            c.id = self.store.put_chart(self.host, &c.meta)?;
+        }
+        Ok(())
+    }
+
+    pub fn chart_index(&self, id: &str) -> Option<usize> {
+        self.by_id.get(id).copied()
+    }
+    pub fn chart(&self, index: usize) -> Option<&ChartRt> {
+        self.charts.get(index)
+    }
+    pub fn chart_mut(&mut self, index: usize) -> Option<&mut ChartRt> {
+        self.charts.get_mut(index)
+    }
+    pub fn charts(&self) -> &[ChartRt] {
+        &self.charts
+    }
+
+    /// `BEGIN "<chart>" <usec>`.
+    pub fn begin(&mut self, chart: &str, usec: u64, now_us: i64) -> Result<usize, IngestError> {
+        let ci = self.chart_index(chart).ok_or_else(|| IngestError::UnknownChart(chart.to_string()))?;
+        self.charts[ci].state.begin(usec, now_us);
+        self.in_sample = Some(ci);
+        self.current = Some(ci);
+        Ok(ci)
+    }
+
+    /// `SET "<dim>" = <value>` inside BEGIN/END (`None` = empty value, dimension left unset).
+    pub fn set(&mut self, dim: &str, value: Option<i64>) -> Result<(), IngestError> {
+        let ci = self.in_sample.ok_or(IngestError::NotInSample("SET"))?;
+        let c = &mut self.charts[ci];
+        let di = c.state.dim_index(dim).ok_or_else(|| IngestError::UnknownDimension { chart: c.meta.id.clone(), dim: dim.to_string() })?;
+        c.state.set(di, value)?;
+        Ok(())
+    }
+
+    /// `SET` by dimension index (local collectors).
+    pub fn set_index(&mut self, di: usize, value: Option<i64>) -> Result<(), IngestError> {
+        let ci = self.in_sample.ok_or(IngestError::NotInSample("SET"))?;
+        self.charts[ci].state.set(di, value)?;
+        Ok(())
+    }
+
+    /// `END`: computes the chart's slots and stores them. Returns the number of points stored.
+    pub fn end(&mut self, now_us: i64) -> Result<usize, IngestError> {
+        let ci = self.in_sample.take().ok_or(IngestError::NotInSample("END"))?;
+        self.scratch.clear();
+        let c = &mut self.charts[ci];
+        c.state.end(now_us, &mut self.scratch);
+        self.stats.samples += 1;
+        let points = std::mem::take(&mut self.scratch);
+        let r = self.store_points(ci, &points);
+        self.scratch = points;
+        r
+    }
+
+    /// Stores computed points of chart `ci` (live or replicated).
+    pub fn store_points(&mut self, ci: usize, points: &[ComputedPoint]) -> Result<usize, IngestError> {
+        let c = &self.charts[ci];
+        let mut stored = 0;
+        for p in points {
+            if p.value.is_empty() {
+                continue;
+            }
+            let Some(&series) = c.series.get(p.dim) else { continue };
+            match self.store.write(series, p.time, p.value)? {
+                WriteOutcome::Stored => stored += 1,
+                WriteOutcome::Overlap | WriteOutcome::Expired => self.stats.points_rejected += 1,
+                WriteOutcome::Gap => {}
+            }
+        }
+        self.stats.points_stored += stored as u64;
+        Ok(stored)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Algorithm;
+    use crate::storage::mem::MemStore;
+
+    fn setup() -> (Arc<dyn Store>, HostIngest) {
+        let store: Arc<dyn Store> = Arc::new(MemStore::new(Default::default()));
+        let host = HostMeta { guid: "g".into(), hostname: "h".into(), ..Default::default() };
+        let ing = HostIngest::new(store.clone(), host, Limits::default()).expect("host");
+        (store, ing)
+    }
+
+    fn chart(id: &str) -> ChartMeta {
+        ChartMeta { id: id.into(), name: id.into(), update_every: 1, ..Default::default() }
+    }
+
+    #[test]
+    fn incremental_dimension_stores_rates_after_first_collection() {
+        let (store, mut ing) = setup();
+        ing.define_chart(chart("t.inc")).expect("chart");
+        ing.define_dimension(DimMeta { id: "a".into(), name: "a".into(), algorithm: Algorithm::Incremental, multiplier: 1, divisor: 1, options: String::new() }).expect("dim");
+        // Collections exactly on second + 0.5 s, counter growing by 100 per second.
+        let base: i64 = 1_700_000_000;
+        for i in 0..6i64 {
+            ing.begin("t.inc", if i == 0 { 0 } else { 1_000_000 }, (base + i) * 1_000_000 + 500_000).expect("begin");
+            ing.set("a", Some(1000 + 100 * i)).expect("set");
+            ing.end((base + i) * 1_000_000 + 500_000).expect("end");
+        }
+        let (cid, _) = store.charts(ing.host_id())[0].clone();
+        let (sid, _) = store.dimensions(cid)[0].clone();
+        let mut out = Vec::new();
+        store.read(sid, 0, base, base + 10, &mut out).expect("read");
+        let values: Vec<f64> = out.iter().map(|p| p.sum).collect();
+        assert!(values.len() >= 3, "{values:?}");
+        // Steady state: 100 per second.
+        assert_eq!(*values.last().expect("last"), 100.0, "{values:?}");
+    }
+
+    #[test]
+    fn undeclared_chart_and_dimension_are_errors() {
+        let (_s, mut ing) = setup();
+        assert!(matches!(ing.begin("nope.x", 0, 0), Err(IngestError::UnknownChart(_))));
+        ing.define_chart(chart("a.b")).expect("chart");
+        ing.begin("a.b", 0, 1_000_000).expect("begin");
+        assert!(matches!(ing.set("zz", Some(1)), Err(IngestError::UnknownDimension { .. })));
+        assert!(matches!(ing.define_chart(chart("nodot")), Err(IngestError::BadChartId(_))));
+    }
+
+    #[test]
+    fn chart_limit_is_enforced() {
+        let store: Arc<dyn Store> = Arc::new(MemStore::new(Default::default()));
+        let host = HostMeta { guid: "g".into(), hostname: "h".into(), ..Default::default() };
+        let mut ing = HostIngest::new(store, host, Limits { max_charts: 2, max_dimensions_per_chart: 1 }).expect("host");
+        ing.define_chart(chart("a.1")).expect("1");
+        ing.define_chart(chart("a.2")).expect("2");
+        assert!(matches!(ing.define_chart(chart("a.3")), Err(IngestError::TooManyCharts(2))));
+        ing.define_dimension(DimMeta { id: "x".into(), name: "x".into(), multiplier: 1, divisor: 1, ..Default::default() }).expect("x");
+        assert!(matches!(
+            ing.define_dimension(DimMeta { id: "y".into(), name: "y".into(), multiplier: 1, divisor: 1, ..Default::default() }),
+            Err(IngestError::TooManyDimensions { .. })
+        ));
+    }
+}
