@@ -1,0 +1,662 @@
+//! The collection computation of a Netdata 1.37.1 parent, as a pure state machine.
+//!
+//! One [`ChartState`] per chart turns collected integers (`BEGIN`/`SET`/`END`, or a local
+//! collector) and replicated values (`RBEGIN`/`RSET`/`RDSTATE`/`RSSTATE`/`REND`) into the
+//! tier-0 points Netdata would store: chart clock, trusted durations, algorithms, wrap
+//! detection, interpolation onto the `update_every` grid, gaps, RESET flags and storage-number
+//! packing. Every rule is described in `netdata-values.md` §1 and §2; comments below cite the
+//! section.
+//!
+//! **Invariant:** no I/O, no store access, no clock reads. "Now" is always an argument (µs
+//! since the epoch), so a test can replay a lab transcript deterministically. Points are
+//! appended to a caller-provided `Vec`; the caller writes them to the store.
+//!
+//! Order of calls for a stream receiver:
+//! * `CHART` → [`ChartState::new`] (first time) or [`ChartState::redefine`] (again);
+//!   `DIMENSION` → [`ChartState::define_dimension`].
+//! * live: [`ChartState::begin`], [`ChartState::set`] per `SET` (text via
+//!   [`parse_set_value`]), [`ChartState::end`].
+//! * replication reply: `RBEGIN "<id>"` → [`ChartState::replay_start`]; `RBEGIN '' s e now` →
+//!   [`ChartState::replay_begin`]; `RSET` → [`ChartState::replay_set`]; `RDSTATE` →
+//!   [`ChartState::replay_dim_state`]; `RSSTATE` → [`ChartState::replay_chart_state`]; `REND` →
+//!   [`ChartState::replay_end`].
+
+mod numfmt;
+mod parse;
+
+pub use numfmt::format_number;
+pub use parse::{strtod, strtoll0};
+
+use crate::model::{Algorithm, ChartMeta, DimMeta, UnixTime};
+use crate::storage::number::{FLAG_NOT_ANOMALOUS, FLAG_RESET};
+use crate::storage::StorageNumber;
+
+const USEC_PER_SEC: i64 = 1_000_000;
+
+/// Most dimensions one chart may have (bounds what a peer can make us allocate).
+pub const MAX_DIMENSIONS: usize = 10_000;
+
+/// `[db] gap when lost iterations above` default (Netdata adds 2 to it).
+pub const DEFAULT_GAP_WHEN_LOST_ITERATIONS_ABOVE: i64 = 1;
+
+/// dbengine resets a chart whose clock jumps more than one page of points (`4096 / 4`).
+const PAGE_POINTS: i64 = 1024;
+
+/// `MAX_INCREMENTAL_PERCENT_RATE`: an incremental counter going down by less than this
+/// percentage of its range is an overflow, otherwise a reset.
+const MAX_INCREMENTAL_PERCENT_RATE: u64 = 10;
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ComputeError {
+    #[error("chart '{chart}': no dimension with index {index} (chart has {count})")]
+    UnknownDimension { chart: String, index: usize, count: usize },
+    #[error("chart '{chart}': too many dimensions (limit {limit})")]
+    TooManyDimensions { chart: String, limit: usize },
+}
+
+/// One tier-0 point produced by the computation: dimension index in the chart, slot time
+/// (seconds, a multiple of `update_every`) and the packed value with its flags. A gap is
+/// [`StorageNumber::EMPTY`] (the store may ignore it, but it still advances the dimension's
+/// "last stored time", like dbengine).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ComputedPoint {
+    pub dim: usize,
+    pub time: UnixTime,
+    pub value: StorageNumber,
+}
+
+/// Collection state of one dimension (Netdata's `RRDDIM` collection fields).
+#[derive(Clone, Debug)]
+pub struct DimState {
+    id: String,
+    algorithm: Algorithm,
+    multiplier: i64,
+    divisor: i64,
+    /// `noreset` or `nooverflow`: do not raise the RESET flag.
+    dont_detect_resets: bool,
+    /// SET in this iteration.
+    updated: bool,
+    /// `v`: the value SET in this iteration.
+    collected: i64,
+    /// `v'`.
+    last_collected: i64,
+    /// `C` of this iteration.
+    calculated: f64,
+    /// `C'` (absolute, percentages) or the carried remainder `R` (incremental).
+    last_calculated: f64,
+    /// `n`: values ever collected (SET or RSET) since the last chart reset.
+    collections: u64,
+    /// Largest |v| ever SET (wrap detection).
+    collected_max: u64,
+    /// Last value written to a slot, unquantized (NaN after a gap): jsonwrap `latest_values`.
+    last_stored_value: f64,
+    /// Time of the newest point emitted (value or gap); older points are dropped.
+    last_stored_time: Option<UnixTime>,
+    /// When the last value was collected, µs (parent clock at `END`, or `RDSTATE`/`RSET`).
+    last_collected_time_us: i64,
+}
+
+impl DimState {
+    fn new(meta: &DimMeta, collections: u64) -> Self {
+        Self {
+            id: meta.id.clone(),
+            algorithm: meta.algorithm,
+            multiplier: nonzero(meta.multiplier),
+            divisor: nonzero(meta.divisor),
+            dont_detect_resets: meta.has_option("noreset") || meta.has_option("nooverflow"),
+            updated: false,
+            collected: 0,
+            last_collected: 0,
+            calculated: 0.0,
+            last_calculated: 0.0,
+            collections,
+            collected_max: 0,
+            last_stored_value: f64::NAN,
+            last_stored_time: None,
+            last_collected_time_us: 0,
+        }
+    }
+
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+    pub fn algorithm(&self) -> Algorithm {
+        self.algorithm
+    }
+    /// Last raw collected integer `v'` (Prometheus "as collected").
+    pub fn last_collected_value(&self) -> i64 {
+        self.last_collected
+    }
+    /// When `v'` was collected, µs since the epoch; 0 = never.
+    pub fn last_collected_time_us(&self) -> i64 {
+        self.last_collected_time_us
+    }
+    /// The last value written to a slot before quantization (NaN after a gap or never).
+    pub fn last_stored_value(&self) -> f64 {
+        self.last_stored_value
+    }
+    /// `C'` for absolute/percentage dimensions, the carried remainder `R` for incremental.
+    pub fn last_calculated_value(&self) -> f64 {
+        self.last_calculated
+    }
+    /// Number of values collected since the chart's last reset (`n`).
+    pub fn collections(&self) -> u64 {
+        self.collections
+    }
+    pub fn multiplier(&self) -> i64 {
+        self.multiplier
+    }
+    pub fn divisor(&self) -> i64 {
+        self.divisor
+    }
+}
+
+fn nonzero(x: i64) -> i64 {
+    if x == 0 {
+        1
+    } else {
+        x
+    }
+}
+
+/// What the current replication block accepts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Replay {
+    /// No timed `RBEGIN` accepted: `RSET`s are ignored.
+    Off,
+    /// `RSET`s are stored at this time (seconds).
+    At(UnixTime),
+}
+
+/// Collection state of one chart (Netdata's `RRDSET` collection fields), see the module docs.
+#[derive(Clone, Debug)]
+pub struct ChartState {
+    id: String,
+    update_every: u32,
+    store_first: bool,
+    /// `RRDSET_FLAG_SYNC_CLOCK`.
+    sync_clock: bool,
+    /// `LC`, µs; 0 = never collected.
+    last_collected_us: i64,
+    /// `LU`, µs; 0 = never updated.
+    last_updated_us: i64,
+    /// Duration of the running iteration (set by `begin`).
+    usec_since_last_update: i64,
+    /// Iterations completed on this parent (live `END`s and replication replies).
+    counter_done: u64,
+    /// A slot gets a value only while its counter `K` is below this (default 1 + 2).
+    gap_limit: i64,
+    dims: Vec<DimState>,
+    replay: Replay,
+}
+
+impl ChartState {
+    /// A new chart object. The sync-clock flag is set (§1.2): the first duration after the
+    /// first collection comes from the parent's clock unless a replication `REND true` clears
+    /// it.
+    pub fn new(meta: &ChartMeta) -> Self {
+        Self {
+            id: meta.id.clone(),
+            update_every: meta.update_every.max(1),
+            store_first: has_word(&meta.options, "store_first"),
+            sync_clock: true,
+            last_collected_us: 0,
+            last_updated_us: 0,
+            usec_since_last_update: 0,
+            counter_done: 0,
+            gap_limit: DEFAULT_GAP_WHEN_LOST_ITERATIONS_ABOVE + 2,
+            dims: Vec::new(),
+            replay: Replay::Off,
+        }
+    }
+
+    /// A chart with its dimensions, in order.
+    pub fn with_dimensions(meta: &ChartMeta, dims: &[DimMeta]) -> Result<Self, ComputeError> {
+        let mut c = Self::new(meta);
+        for d in dims {
+            c.define_dimension(d)?;
+        }
+        Ok(c)
+    }
+
+    /// `[db] gap when lost iterations above` (Netdata's default 1).
+    pub fn set_gap_when_lost_iterations_above(&mut self, n: i64) {
+        self.gap_limit = n.saturating_add(2);
+    }
+
+    /// `CHART` received again for an existing chart: sets the sync-clock flag and takes the
+    /// new `update_every` and `store_first` option.
+    pub fn redefine(&mut self, meta: &ChartMeta) {
+        self.sync_clock = true;
+        self.update_every = meta.update_every.max(1);
+        self.store_first = has_word(&meta.options, "store_first");
+    }
+
+    /// `DIMENSION`: adds a dimension (by id) or updates it. A new dimension, or a change of
+    /// algorithm / multiplier / divisor, sets the sync-clock flag. Returns its index.
+    pub fn define_dimension(&mut self, meta: &DimMeta) -> Result<usize, ComputeError> {
+        if let Some(i) = self.dim_index(&meta.id) {
+            let d = &mut self.dims[i];
+            let (m, dv) = (nonzero(meta.multiplier), nonzero(meta.divisor));
+            if d.algorithm != meta.algorithm || d.multiplier != m || d.divisor != dv {
+                d.algorithm = meta.algorithm;
+                d.multiplier = m;
+                d.divisor = dv;
+                self.sync_clock = true;
+            }
+            d.dont_detect_resets = meta.has_option("noreset") || meta.has_option("nooverflow");
+            return Ok(i);
+        }
+        if self.dims.len() >= MAX_DIMENSIONS {
+            return Err(ComputeError::TooManyDimensions { chart: self.id.clone(), limit: MAX_DIMENSIONS });
+        }
+        // With `store_first` a dimension starts as if already collected once (§1.6).
+        self.dims.push(DimState::new(meta, u64::from(self.store_first)));
+        self.sync_clock = true;
+        Ok(self.dims.len() - 1)
+    }
+
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+    pub fn update_every(&self) -> u32 {
+        self.update_every
+    }
+    pub fn dim_index(&self, id: &str) -> Option<usize> {
+        self.dims.iter().position(|d| d.id == id)
+    }
+    pub fn dimensions(&self) -> &[DimState] {
+        &self.dims
+    }
+    pub fn dimension(&self, index: usize) -> Option<&DimState> {
+        self.dims.get(index)
+    }
+    /// `LC`, µs since the epoch (0 = not collected yet).
+    pub fn last_collected_us(&self) -> i64 {
+        self.last_collected_us
+    }
+    /// `LU`, µs since the epoch (0 = nothing stored yet).
+    pub fn last_updated_us(&self) -> i64 {
+        self.last_updated_us
+    }
+    pub fn sync_clock(&self) -> bool {
+        self.sync_clock
+    }
+
+    fn ue_us(&self) -> i64 {
+        i64::from(self.update_every) * USEC_PER_SEC
+    }
+
+    // ------------------------------------------------------------------ live path
+
+    /// `BEGIN "<chart>" <usec>` (§1.2). `usec` is the child's duration since its previous
+    /// collection; `now_us` the parent's wall clock. Durations are trusted unless `usec` is 0
+    /// or the sync-clock flag is set, in which case the duration is `|now − LC|`. Does
+    /// nothing before the chart's first completed iteration. Local collectors pass the
+    /// duration they measured (or 0).
+    pub fn begin(&mut self, usec: u64, now_us: i64) {
+        if self.counter_done == 0 {
+            return;
+        }
+        let mut usec = i64::try_from(usec).unwrap_or(i64::MAX);
+        if self.sync_clock {
+            self.sync_clock = false;
+            usec = 0;
+        }
+        if self.last_collected_us == 0 {
+            usec = self.ue_us();
+        } else if usec == 0 {
+            usec = now_us.saturating_sub(self.last_collected_us).saturating_abs();
+        }
+        self.usec_since_last_update = usec;
+    }
+
+    /// `SET "<dim>" = <value>`; `None` (empty text) leaves the dimension unset (§1.1).
+    pub fn set(&mut self, dim: usize, value: Option<i64>) -> Result<(), ComputeError> {
+        let count = self.dims.len();
+        let d = self.dims.get_mut(dim).ok_or_else(|| ComputeError::UnknownDimension { chart: self.id.clone(), index: dim, count })?;
+        let Some(v) = value else { return Ok(()) };
+        d.collected = v;
+        d.updated = true;
+        d.collections = d.collections.saturating_add(1);
+        d.collected_max = d.collected_max.max(v.unsigned_abs());
+        Ok(())
+    }
+
+    /// `END` (§1.2–1.4): computes this iteration and appends the points to write, in time
+    /// order per slot. `now_us` is the parent's wall clock (used only to anchor a first
+    /// collection and to stamp the dimensions' collection time).
+    pub fn end(&mut self, now_us: i64, out: &mut Vec<ComputedPoint>) {
+        let ue = i64::from(self.update_every);
+        let ue_us = self.ue_us();
+        let mut store_this_entry = true;
+        let mut first_entry = false;
+
+        for d in self.dims.iter_mut().filter(|d| d.updated) {
+            d.last_collected_time_us = now_us;
+        }
+
+        // 1.2.1 / 1.2.2: the chart clock.
+        let mut last_collect_ut;
+        if self.last_collected_us == 0 {
+            let now_s = now_us.div_euclid(USEC_PER_SEC);
+            let sec = now_s - now_s.rem_euclid(ue);
+            self.last_collected_us = sec * USEC_PER_SEC + if self.store_first { 0 } else { 500_000 };
+            last_collect_ut = self.last_collected_us - ue_us;
+            store_this_entry = false;
+            first_entry = true;
+        } else {
+            last_collect_ut = self.last_collected_us;
+            self.last_collected_us = self.last_collected_us.saturating_add(self.usec_since_last_update);
+        }
+        if self.last_updated_us == 0 {
+            self.init_last_updated();
+            store_this_entry = false;
+            first_entry = true;
+        }
+        // 1.2.3: dbengine resets a chart whose clock jumped more than one page.
+        if self.last_collected_us.saturating_sub(self.last_updated_us).saturating_abs() > PAGE_POINTS.saturating_mul(ue_us) {
+            self.reset();
+            self.init_last_updated();
+            self.usec_since_last_update = ue_us;
+            store_this_entry = false;
+            first_entry = true;
+        }
+
+        let now_collect_ut = self.last_collected_us;
+        let mut last_stored_ut = self.last_updated_us;
+        let mut next_store_ut = (self.last_updated_us.div_euclid(USEC_PER_SEC) + ue) * USEC_PER_SEC;
+        if self.counter_done == 0 {
+            self.init_last_updated();
+            last_stored_ut = self.last_updated_us;
+            next_store_ut = (self.last_updated_us.div_euclid(USEC_PER_SEC) + ue) * USEC_PER_SEC;
+            if self.store_first {
+                store_this_entry = true;
+                last_collect_ut = next_store_ut - ue_us;
+            } else {
+                store_this_entry = false;
+            }
+        }
+        self.counter_done += 1;
+
+        // 1.3: totals (percentage-of-incremental-row resets adjust v' first).
+        let mut has_reset = false;
+        let mut total: i64 = 0;
+        let mut last_total: i64 = 0;
+        for d in self.dims.iter_mut().filter(|d| d.updated) {
+            if d.algorithm == Algorithm::PercentageOfIncrementalRow && d.last_collected > d.collected {
+                if !d.dont_detect_resets {
+                    has_reset = true;
+                }
+                d.last_collected = d.collected;
+            }
+            last_total = last_total.wrapping_add(d.last_collected);
+            total = total.wrapping_add(d.collected);
+        }
+
+        // 1.3: per-dimension calculation.
+        for d in self.dims.iter_mut() {
+            if !d.updated {
+                d.calculated = 0.0;
+                continue;
+            }
+            let (m, dv) = (d.multiplier as f64, d.divisor as f64);
+            match d.algorithm {
+                Algorithm::Absolute => d.calculated = d.collected as f64 * m / dv,
+                Algorithm::PercentageOfAbsoluteRow => {
+                    d.calculated = if total == 0 { 0.0 } else { 100.0 * d.collected as f64 / total as f64 };
+                }
+                Algorithm::Incremental => {
+                    if d.collections <= 1 {
+                        d.calculated = 0.0;
+                        continue;
+                    }
+                    if (d.last_collected as u64) > (d.collected as u64) {
+                        if !d.dont_detect_resets {
+                            has_reset = true;
+                        }
+                        let last = d.last_collected as u64;
+                        let new = d.collected as u64;
+                        let cap: u64 = if d.collected_max > 0xFFFF_FFFF { u64::MAX } else { 0xFFFF_FFFF };
+                        let delta = cap.wrapping_sub(last).wrapping_add(new);
+                        let max_acceptable = (cap / 100) * MAX_INCREMENTAL_PERCENT_RATE;
+                        if delta < max_acceptable {
+                            d.calculated += delta as f64 * m / dv;
+                        }
+                    } else {
+                        d.calculated += d.collected.wrapping_sub(d.last_collected) as f64 * m / dv;
+                    }
+                }
+                Algorithm::PercentageOfIncrementalRow => {
+                    if d.collections <= 1 {
+                        d.calculated = 0.0;
+                        continue;
+                    }
+                    d.calculated = if total == last_total {
+                        0.0
+                    } else {
+                        100.0 * d.collected.wrapping_sub(d.last_collected) as f64 / total.wrapping_sub(last_total) as f64
+                    };
+                }
+            }
+        }
+
+        // 1.4: interpolation onto the grid. Netdata does this arithmetic on unsigned µs.
+        if now_collect_ut > 0 {
+            let mut iterations = ((now_collect_ut as u64).wrapping_sub(last_stored_ut as u64) / ue_us as u64) as i64;
+            if now_collect_ut % ue_us == 0 {
+                iterations += 1;
+            }
+            let mut flags = FLAG_NOT_ANOMALOUS | if has_reset { FLAG_RESET } else { 0 };
+            let mut guard = 0u64;
+            while next_store_ut <= now_collect_ut && guard <= PAGE_POINTS as u64 + 2 {
+                guard += 1;
+                let time = next_store_ut / USEC_PER_SEC;
+                let span_done = next_store_ut.wrapping_sub(last_collect_ut) as u64 as f64;
+                let span_all = now_collect_ut.wrapping_sub(last_collect_ut) as u64 as f64;
+                for (i, d) in self.dims.iter_mut().enumerate() {
+                    let new_value = match d.algorithm {
+                        Algorithm::Incremental => {
+                            let x = d.calculated * span_done / span_all;
+                            d.calculated -= x;
+                            let mut v = x + d.last_calculated;
+                            d.last_calculated = 0.0;
+                            v /= ue as f64;
+                            let short = (next_store_ut as u64).wrapping_sub(last_stored_ut as u64);
+                            if short < ue_us as u64 {
+                                v = v * ue_us as f64 / short as f64;
+                            }
+                            v
+                        }
+                        _ => {
+                            if iterations == 1 {
+                                d.calculated
+                            } else {
+                                (d.calculated - d.last_calculated) * span_done / span_all + d.last_calculated
+                            }
+                        }
+                    };
+                    let value = if !store_this_entry {
+                        StorageNumber::EMPTY
+                    } else if d.updated && d.collections > 1 && iterations < self.gap_limit {
+                        d.last_stored_value = new_value;
+                        StorageNumber::pack(new_value, flags)
+                    } else {
+                        d.last_stored_value = f64::NAN;
+                        StorageNumber::EMPTY
+                    };
+                    emit(d, i, time, value, out);
+                }
+                flags = FLAG_NOT_ANOMALOUS;
+                self.last_updated_us = time * USEC_PER_SEC;
+                last_stored_ut = next_store_ut;
+                last_collect_ut = next_store_ut;
+                next_store_ut += ue_us;
+                iterations -= 1;
+            }
+        }
+
+        // After the slots: remember this iteration.
+        for d in self.dims.iter_mut().filter(|d| d.updated) {
+            d.last_collected = d.collected;
+            match d.algorithm {
+                Algorithm::Incremental => {
+                    if !first_entry {
+                        d.last_calculated += d.calculated;
+                    }
+                }
+                _ => d.last_calculated = d.calculated,
+            }
+            d.calculated = 0.0;
+            d.collected = 0;
+            d.updated = false;
+        }
+    }
+
+    fn init_last_updated(&mut self) {
+        let ue = i64::from(self.update_every);
+        let mut sec = self.last_collected_us.div_euclid(USEC_PER_SEC);
+        if self.store_first {
+            sec -= ue;
+        }
+        sec -= sec.rem_euclid(ue);
+        self.last_updated_us = sec * USEC_PER_SEC;
+    }
+
+    /// `rrdset_reset`: clock and every dimension's `n` back to 0.
+    fn reset(&mut self) {
+        self.last_collected_us = 0;
+        self.last_updated_us = 0;
+        self.counter_done = 0;
+        for d in &mut self.dims {
+            d.collections = 0;
+            d.last_collected_time_us = 0;
+        }
+    }
+
+    // ------------------------------------------------------------------ replication
+
+    /// `RBEGIN "<chart>"` (no times): a reply for this chart starts; `RSET`s are ignored until
+    /// a timed `RBEGIN` is accepted.
+    pub fn replay_start(&mut self) {
+        self.replay = Replay::Off;
+    }
+
+    /// `RBEGIN '' <start> <end> <child_now>` (§2.2). Accepted when `start < end` and both are
+    /// before `child_now + update_every + 1` (or `parent_now + 5` without a child clock). An
+    /// `end − start` different from `update_every` switches the chart's `update_every` (check
+    /// [`ChartState::update_every`] afterwards). Sets `LC = LU = end`. Returns whether the
+    /// following `RSET`s will be stored.
+    pub fn replay_begin(&mut self, start: UnixTime, end: UnixTime, child_now: Option<UnixTime>, parent_now: UnixTime) -> bool {
+        let limit = match child_now {
+            Some(now) if now > 0 => now.saturating_add(i64::from(self.update_every) + 1),
+            _ => parent_now.saturating_add(5),
+        };
+        if !(start < end && start < limit && end < limit) {
+            self.replay = Replay::Off;
+            return false;
+        }
+        let span = end - start;
+        if span != i64::from(self.update_every) {
+            if let Ok(ue) = u32::try_from(span) {
+                self.update_every = ue;
+            }
+        }
+        self.last_collected_us = end.saturating_mul(USEC_PER_SEC);
+        self.last_updated_us = self.last_collected_us;
+        self.replay = Replay::At(end);
+        true
+    }
+
+    /// `RSET "<dim>" <text> "<flags>"` (§2.2): the value (C `strtod`; empty → gap) stored as
+    /// is at the `RBEGIN` end time. Flag `E` → gap, `R` → RESET bit, other letters ignored.
+    /// No "not anomalous" bit. `None` when no timed `RBEGIN` is active or the time is not
+    /// after the dimension's last stored point (dropped, like dbengine).
+    pub fn replay_set(&mut self, dim: usize, text: &str, flags: &str) -> Result<Option<ComputedPoint>, ComputeError> {
+        let count = self.dims.len();
+        let d = self.dims.get_mut(dim).ok_or_else(|| ComputeError::UnknownDimension { chart: self.id.clone(), index: dim, count })?;
+        let Replay::At(time) = self.replay else { return Ok(None) };
+        let mut value = strtod(text);
+        let mut bits = 0;
+        for c in flags.chars() {
+            match c {
+                'E' => value = f64::NAN,
+                'R' => bits |= FLAG_RESET,
+                _ => {}
+            }
+        }
+        d.collections = d.collections.saturating_add(1);
+        d.last_collected_time_us = time.saturating_mul(USEC_PER_SEC);
+        let mut out = Vec::with_capacity(1);
+        emit(d, dim, time, StorageNumber::pack(value, bits), &mut out);
+        Ok(out.pop())
+    }
+
+    /// `RDSTATE "<dim>" <last_collected_us> <last_collected> <last_calculated> <last_stored>`:
+    /// restores `v'`, `C'`/`R` and the latest stored value; the collection time only moves
+    /// forward.
+    pub fn replay_dim_state(&mut self, dim: usize, last_collected_us: i64, last_collected: i64, last_calculated: f64, last_stored: f64) -> Result<(), ComputeError> {
+        let count = self.dims.len();
+        let d = self.dims.get_mut(dim).ok_or_else(|| ComputeError::UnknownDimension { chart: self.id.clone(), index: dim, count })?;
+        if last_collected_us > d.last_collected_time_us {
+            d.last_collected_time_us = last_collected_us;
+        }
+        d.last_collected = last_collected;
+        d.last_calculated = last_calculated;
+        d.last_stored_value = last_stored;
+        Ok(())
+    }
+
+    /// `RSSTATE <last_collected_us> <last_updated_us>`: moves `LC` and `LU` forward only.
+    pub fn replay_chart_state(&mut self, last_collected_us: i64, last_updated_us: i64) {
+        if last_collected_us > self.last_collected_us {
+            self.last_collected_us = last_collected_us;
+        }
+        if last_updated_us > self.last_updated_us {
+            self.last_updated_us = last_updated_us;
+        }
+    }
+
+    /// `REND <update_every> … <start_streaming> …`: ends a reply. Counts as a completed
+    /// iteration (so the next `BEGIN` advances the clock); `start_streaming` clears the
+    /// sync-clock flag so live `BEGIN` durations continue the child's grid; a different
+    /// non-zero `update_every` is adopted. Returns true if `update_every` changed.
+    pub fn replay_end(&mut self, update_every: u32, start_streaming: bool) -> bool {
+        self.replay = Replay::Off;
+        self.counter_done += 1;
+        if start_streaming {
+            self.sync_clock = false;
+        }
+        if update_every > 0 && update_every != self.update_every {
+            self.update_every = update_every;
+            return true;
+        }
+        false
+    }
+}
+
+/// Appends a point unless it is not after the dimension's last stored time.
+fn emit(d: &mut DimState, dim: usize, time: UnixTime, value: StorageNumber, out: &mut Vec<ComputedPoint>) {
+    if time <= 0 || d.last_stored_time.is_some_and(|last| time <= last) {
+        return;
+    }
+    d.last_stored_time = Some(time);
+    out.push(ComputedPoint { dim, time, value });
+}
+
+fn has_word(options: &str, word: &str) -> bool {
+    options.split_ascii_whitespace().any(|w| w == word)
+}
+
+/// Parses the value text of `SET`: empty → `None` (dimension left unset), else C
+/// `strtoll(text, NULL, 0)`.
+pub fn parse_set_value(text: &str) -> Option<i64> {
+    if text.is_empty() {
+        None
+    } else {
+        Some(strtoll0(text))
+    }
+}
+
+#[cfg(test)]
+mod tests;
