@@ -1,0 +1,275 @@
+//! Number parsing and printing exactly as the 1.37.1 wire uses them (spec §4 "Numbers").
+//!
+//! Parsing is strict (the whole word must be a number) except where Netdata is documented to be
+//! lenient in a way a real peer relies on (`RSET` non-numbers become gaps; handled by the caller).
+
+use std::io::Write;
+
+/// Unsigned decimal (`str2ul`-style but strict): digits only, at least one, no overflow.
+#[inline]
+pub fn parse_u64(w: &[u8]) -> Option<u64> {
+    if w.is_empty() || w.len() > 20 {
+        return None;
+    }
+    let mut v: u64 = 0;
+    for &c in w {
+        let d = c.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        v = v.checked_mul(10)?.checked_add(u64::from(d))?;
+    }
+    Some(v)
+}
+
+/// Signed decimal: optional `+`/`-`, then digits; no overflow.
+#[inline]
+pub fn parse_i64(w: &[u8]) -> Option<i64> {
+    let (neg, digits) = match w.first() {
+        Some(b'-') => (true, &w[1..]),
+        Some(b'+') => (false, &w[1..]),
+        _ => (false, w),
+    };
+    let v = parse_u64(digits)?;
+    if neg {
+        if v == 1u64 << 63 {
+            Some(i64::MIN)
+        } else {
+            i64::try_from(v).ok().map(|x| -x)
+        }
+    } else {
+        i64::try_from(v).ok()
+    }
+}
+
+/// C `strtoll(s, NULL, 0)` on a whole word: optional sign, `0x`/`0X` hex, leading `0` octal,
+/// else decimal; out-of-range values saturate like `strtoll`. `None` when the word is not
+/// entirely a number (Netdata would silently take the numeric prefix; we refuse garbage).
+#[inline]
+pub fn parse_strtoll(w: &[u8]) -> Option<i64> {
+    // fast path: plain decimal without leading zero
+    if let Some(&c) = w.first() {
+        if (b'1'..=b'9').contains(&c) && w.len() < 19 {
+            let mut v: i64 = 0;
+            for &c in w {
+                let d = c.wrapping_sub(b'0');
+                if d > 9 {
+                    return None;
+                }
+                v = v * 10 + i64::from(d);
+            }
+            return Some(v);
+        }
+    }
+    let (neg, rest) = match w.first() {
+        Some(b'-') => (true, &w[1..]),
+        Some(b'+') => (false, &w[1..]),
+        _ => (false, w),
+    };
+    let (radix, digits) = if rest.len() > 2 && rest[0] == b'0' && (rest[1] | 0x20) == b'x' {
+        (16u32, &rest[2..])
+    } else if rest.len() > 1 && rest[0] == b'0' {
+        (8u32, &rest[1..])
+    } else {
+        (10u32, rest)
+    };
+    if digits.is_empty() {
+        return None;
+    }
+    let mut v: u128 = 0;
+    for &c in digits {
+        let d = (c as char).to_digit(radix)?;
+        v = v * u128::from(radix) + u128::from(d);
+        if v > u128::from(u64::MAX) {
+            v = u128::from(u64::MAX); // saturate, keep validating digits
+        }
+    }
+    Some(if neg {
+        if v >= 1u128 << 63 {
+            i64::MIN
+        } else {
+            -(v as i64)
+        }
+    } else if v > i64::MAX as u128 {
+        i64::MAX
+    } else {
+        v as i64
+    })
+}
+
+const POW10: [f64; 16] = [
+    1.0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+];
+
+/// A double as `strtod` reads it: decimal, exponent, `nan`/`inf`/`infinity` in any case.
+/// `None` if the whole word is not a number.
+#[inline]
+pub fn parse_f64(w: &[u8]) -> Option<f64> {
+    // fast path for the `%0.7f` shape: [-]digits[.digits], at most 15 significant digits;
+    // m / 10^k with both exact is correctly rounded, i.e. identical to a full decimal parse.
+    let (neg, body) = match w.first() {
+        Some(b'-') => (true, &w[1..]),
+        _ => (false, w),
+    };
+    if !body.is_empty() && body.len() <= 16 {
+        let mut m: u64 = 0;
+        let mut frac: Option<usize> = None;
+        let mut ndig = 0usize;
+        let mut ok = true;
+        for (i, &c) in body.iter().enumerate() {
+            if c == b'.' && frac.is_none() {
+                frac = Some(i);
+                continue;
+            }
+            let d = c.wrapping_sub(b'0');
+            if d > 9 {
+                ok = false;
+                break;
+            }
+            m = m * 10 + u64::from(d);
+            ndig += 1;
+        }
+        if ok && ndig > 0 && ndig <= 15 {
+            let k = frac.map_or(0, |p| body.len() - p - 1);
+            let v = m as f64 / POW10[k];
+            return Some(if neg { -v } else { v });
+        }
+    }
+    let s = std::str::from_utf8(w).ok()?;
+    let t = s.trim_start_matches(['+', '-']);
+    if t.eq_ignore_ascii_case("nan") {
+        return Some(f64::NAN);
+    }
+    if t.eq_ignore_ascii_case("inf") || t.eq_ignore_ascii_case("infinity") {
+        return Some(if s.starts_with('-') { f64::NEG_INFINITY } else { f64::INFINITY });
+    }
+    // Rust's grammar is a subset of strtod's decimal grammar (no hex floats); good enough.
+    if t.bytes().all(|c| c.is_ascii_digit() || matches!(c, b'.' | b'e' | b'E' | b'+' | b'-')) {
+        s.parse::<f64>().ok()
+    } else {
+        None
+    }
+}
+
+/// Netdata's fast double parser (`str2ndd`, used by `RDSTATE` and `VARIABLE`): like
+/// [`parse_f64`] but only lowercase `nan`/`inf` are special.
+#[inline]
+pub fn parse_ndd(w: &[u8]) -> Option<f64> {
+    let t = w.strip_prefix(b"-").unwrap_or(w);
+    if t.first().is_some_and(|c| c.is_ascii_alphabetic()) {
+        return match t {
+            b"nan" => Some(f64::NAN),
+            b"inf" => Some(if w.len() > t.len() { f64::NEG_INFINITY } else { f64::INFINITY }),
+            _ => None,
+        };
+    }
+    parse_f64(w)
+}
+
+/// Appends a signed decimal integer.
+#[inline]
+pub fn put_i64(out: &mut Vec<u8>, v: i64) {
+    if v < 0 {
+        out.push(b'-');
+    }
+    put_u64(out, v.unsigned_abs());
+}
+
+/// Appends an unsigned decimal integer.
+#[inline]
+pub fn put_u64(out: &mut Vec<u8>, mut v: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&buf[i..]);
+}
+
+/// Appends `v` as C's `%0.7f` would print it; NaN is written as `nan_text` (Netdata prints
+/// `nan` through printf, but writes the literal `NAN` for empty `RSET` slots).
+pub fn put_f7(out: &mut Vec<u8>, v: f64, nan_text: &[u8]) {
+    if v.is_nan() {
+        out.extend_from_slice(nan_text);
+    } else if v.is_infinite() {
+        out.extend_from_slice(if v > 0.0 { b"inf" } else { b"-inf" });
+    } else {
+        let _ = write!(out, "{v:.7}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strtoll_detects_the_base_like_c() {
+        assert_eq!(parse_strtoll(b"3083623"), Some(3083623));
+        assert_eq!(parse_strtoll(b"0"), Some(0));
+        assert_eq!(parse_strtoll(b"010"), Some(8));
+        assert_eq!(parse_strtoll(b"0x10"), Some(16));
+        assert_eq!(parse_strtoll(b"-0X1f"), Some(-31));
+        assert_eq!(parse_strtoll(b"-42"), Some(-42));
+        assert_eq!(parse_strtoll(b"99999999999999999999"), Some(i64::MAX));
+        assert_eq!(parse_strtoll(b"-99999999999999999999"), Some(i64::MIN));
+        assert_eq!(parse_strtoll(b"9223372036854775807"), Some(i64::MAX));
+        assert_eq!(parse_strtoll(b"12abc"), None);
+        assert_eq!(parse_strtoll(b"08"), None);
+        assert_eq!(parse_strtoll(b""), None);
+        assert_eq!(parse_strtoll(b"-"), None);
+    }
+
+    #[test]
+    fn floats_parse_like_the_printed_form() {
+        assert_eq!(parse_f64(b"9.4310010"), Some(9.431001));
+        assert_eq!(parse_f64(b"-1.0000000"), Some(-1.0));
+        assert_eq!(parse_f64(b"32768.0000000"), Some(32768.0));
+        assert_eq!(parse_f64(b"1e3"), Some(1000.0));
+        assert!(parse_f64(b"NAN").is_some_and(f64::is_nan));
+        assert!(parse_f64(b"nan").is_some_and(f64::is_nan));
+        assert_eq!(parse_f64(b"-inf"), Some(f64::NEG_INFINITY));
+        assert_eq!(parse_f64(b"abc"), None);
+        assert_eq!(parse_f64(b"."), None);
+        assert_eq!(parse_f64(b"1.2.3"), None);
+        // the fast path agrees with the full parser on many %0.7f strings
+        for i in 0..20_000u64 {
+            let x = (i as f64) * 1.234_567_891 - 7_000.0;
+            let s = format!("{x:.7}");
+            assert_eq!(parse_f64(s.as_bytes()), s.parse::<f64>().ok(), "{s}");
+        }
+    }
+
+    #[test]
+    fn fast_parser_knows_only_lowercase_nan() {
+        assert!(parse_ndd(b"nan").is_some_and(f64::is_nan));
+        assert_eq!(parse_ndd(b"NAN"), None);
+        assert_eq!(parse_ndd(b"13.8331348"), Some(13.8331348));
+    }
+
+    #[test]
+    fn printing_matches_c_printf() {
+        let p = |v: f64, nan: &[u8]| {
+            let mut o = Vec::new();
+            put_f7(&mut o, v, nan);
+            String::from_utf8(o).unwrap_or_default()
+        };
+        assert_eq!(p(11.7630882, b"nan"), "11.7630882");
+        assert_eq!(p(-1.0, b"nan"), "-1.0000000");
+        assert_eq!(p(0.0, b"nan"), "0.0000000");
+        assert_eq!(p(f64::NAN, b"nan"), "nan");
+        assert_eq!(p(f64::NAN, b"NAN"), "NAN");
+        // ties round half-to-even on the exact binary value, like glibc
+        assert_eq!(p(1.0 / 256.0, b"nan"), "0.0039062");
+        assert_eq!(p(3.0 / 256.0, b"nan"), "0.0117188");
+        let mut o = Vec::new();
+        put_i64(&mut o, i64::MIN);
+        o.push(b' ');
+        put_u64(&mut o, 0);
+        assert_eq!(o, b"-9223372036854775808 0");
+    }
+}
