@@ -27,6 +27,8 @@ mod parse;
 pub use numfmt::format_number;
 pub use parse::{strtod, strtoll0};
 
+use std::collections::HashMap;
+
 use crate::model::{Algorithm, ChartMeta, DimMeta, UnixTime};
 use crate::storage::number::{FLAG_NOT_ANOMALOUS, FLAG_RESET};
 use crate::storage::StorageNumber;
@@ -187,6 +189,8 @@ pub struct ChartState {
     /// A slot gets a value only while its counter `K` is below this (default 1 + 2).
     gap_limit: i64,
     dims: Vec<DimState>,
+    /// Dimension id → index in `dims`.
+    index: HashMap<String, usize>,
     replay: Replay,
 }
 
@@ -206,6 +210,7 @@ impl ChartState {
             counter_done: 0,
             gap_limit: DEFAULT_GAP_WHEN_LOST_ITERATIONS_ABOVE + 2,
             dims: Vec::new(),
+            index: HashMap::new(),
             replay: Replay::Off,
         }
     }
@@ -252,6 +257,7 @@ impl ChartState {
         }
         // With `store_first` a dimension starts as if already collected once (§1.6).
         self.dims.push(DimState::new(meta, u64::from(self.store_first)));
+        self.index.insert(meta.id.clone(), self.dims.len() - 1);
         self.sync_clock = true;
         Ok(self.dims.len() - 1)
     }
@@ -263,7 +269,7 @@ impl ChartState {
         self.update_every
     }
     pub fn dim_index(&self, id: &str) -> Option<usize> {
-        self.dims.iter().position(|d| d.id == id)
+        self.index.get(id).copied()
     }
     pub fn dimensions(&self) -> &[DimState] {
         &self.dims
