@@ -254,7 +254,7 @@ fn served_rows(text: &str) -> (Vec<String>, Vec<(UnixTime, Vec<String>)>) {
     for line in text.lines() {
         let l = line.trim();
         if let Some(rest) = l.strip_prefix("\"labels\": [") {
-            labels = rest.trim_end_matches(|c| c == ']' || c == ',').split(',').map(|s| s.trim_matches('"').to_string()).collect();
+            labels = rest.trim_end_matches([']', ',']).split(',').map(|s| s.trim_matches('"').to_string()).collect();
         } else if let Some(rest) = l.strip_prefix("[ ") {
             let cells: Vec<String> = rest.trim_end_matches(',').trim_end_matches(']').split(',').map(|s| s.trim().to_string()).collect();
             if let Ok(t) = cells[0].parse() {
