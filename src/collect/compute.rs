@@ -38,6 +38,16 @@ const USEC_PER_SEC: i64 = 1_000_000;
 /// Most dimensions one chart may have (bounds what a peer can make us allocate).
 pub const MAX_DIMENSIONS: usize = 10_000;
 
+/// Largest `update_every` accepted (seconds); larger values are clamped.
+pub const MAX_UPDATE_EVERY: u32 = 86_400;
+
+/// Latest time accepted from a peer (seconds, year ~36 800): keeps all µs arithmetic far from
+/// `i64` overflow.
+pub const MAX_TIME_S: i64 = 1 << 40;
+const MAX_TIME_US: i64 = MAX_TIME_S * USEC_PER_SEC;
+/// Longest `BEGIN` duration accepted (µs); anything longer resets the chart anyway.
+const MAX_DURATION_US: i64 = 1 << 50;
+
 /// `[db] gap when lost iterations above` default (Netdata adds 2 to it).
 pub const DEFAULT_GAP_WHEN_LOST_ITERATIONS_ABOVE: i64 = 1;
 
@@ -201,7 +211,7 @@ impl ChartState {
     pub fn new(meta: &ChartMeta) -> Self {
         Self {
             id: meta.id.clone(),
-            update_every: meta.update_every.max(1),
+            update_every: clamp_ue(meta.update_every),
             store_first: has_word(&meta.options, "store_first"),
             sync_clock: true,
             last_collected_us: 0,
@@ -224,7 +234,17 @@ impl ChartState {
         Ok(c)
     }
 
-    /// `[db] gap when lost iterations above` (Netdata's default 1).
+    /// Largest `update_every` accepted (seconds); larger values are clamped.
+pub const MAX_UPDATE_EVERY: u32 = 86_400;
+
+/// Latest time accepted from a peer (seconds, year ~36 800): keeps all µs arithmetic far from
+/// `i64` overflow.
+pub const MAX_TIME_S: i64 = 1 << 40;
+const MAX_TIME_US: i64 = MAX_TIME_S * USEC_PER_SEC;
+/// Longest `BEGIN` duration accepted (µs); anything longer resets the chart anyway.
+const MAX_DURATION_US: i64 = 1 << 50;
+
+/// `[db] gap when lost iterations above` (Netdata's default 1).
     pub fn set_gap_when_lost_iterations_above(&mut self, n: i64) {
         self.gap_limit = n.saturating_add(2);
     }
@@ -233,7 +253,7 @@ impl ChartState {
     /// new `update_every` and `store_first` option.
     pub fn redefine(&mut self, meta: &ChartMeta) {
         self.sync_clock = true;
-        self.update_every = meta.update_every.max(1);
+        self.update_every = clamp_ue(meta.update_every);
         self.store_first = has_word(&meta.options, "store_first");
     }
 
@@ -301,10 +321,11 @@ impl ChartState {
     /// nothing before the chart's first completed iteration. Local collectors pass the
     /// duration they measured (or 0).
     pub fn begin(&mut self, usec: u64, now_us: i64) {
+        let now_us = now_us.clamp(0, MAX_TIME_US);
         if self.counter_done == 0 {
             return;
         }
-        let mut usec = i64::try_from(usec).unwrap_or(i64::MAX);
+        let mut usec = i64::try_from(usec).unwrap_or(MAX_DURATION_US).min(MAX_DURATION_US);
         if self.sync_clock {
             self.sync_clock = false;
             usec = 0;
@@ -312,7 +333,7 @@ impl ChartState {
         if self.last_collected_us == 0 {
             usec = self.ue_us();
         } else if usec == 0 {
-            usec = now_us.saturating_sub(self.last_collected_us).saturating_abs();
+            usec = now_us.saturating_sub(self.last_collected_us).saturating_abs().min(MAX_DURATION_US);
         }
         self.usec_since_last_update = usec;
     }
@@ -333,6 +354,7 @@ impl ChartState {
     /// order per slot. `now_us` is the parent's wall clock (used only to anchor a first
     /// collection and to stamp the dimensions' collection time).
     pub fn end(&mut self, now_us: i64, out: &mut Vec<ComputedPoint>) {
+        let now_us = now_us.clamp(0, MAX_TIME_US);
         let ue = i64::from(self.update_every);
         let ue_us = self.ue_us();
         let mut store_this_entry = true;
@@ -558,15 +580,13 @@ impl ChartState {
             Some(now) if now > 0 => now.saturating_add(i64::from(self.update_every) + 1),
             _ => parent_now.saturating_add(5),
         };
-        if !(start < end && start < limit && end < limit) {
+        if !(start < end && start < limit && end < limit) || start < 0 || end > MAX_TIME_S {
             self.replay = Replay::Off;
             return false;
         }
         let span = end - start;
         if span != i64::from(self.update_every) {
-            if let Ok(ue) = u32::try_from(span) {
-                self.update_every = ue;
-            }
+            self.update_every = clamp_ue(u32::try_from(span).unwrap_or(MAX_UPDATE_EVERY));
         }
         self.last_collected_us = end.saturating_mul(USEC_PER_SEC);
         self.last_updated_us = self.last_collected_us;
@@ -615,6 +635,7 @@ impl ChartState {
 
     /// `RSSTATE <last_collected_us> <last_updated_us>`: moves `LC` and `LU` forward only.
     pub fn replay_chart_state(&mut self, last_collected_us: i64, last_updated_us: i64) {
+        let (last_collected_us, last_updated_us) = (last_collected_us.min(MAX_TIME_US), last_updated_us.min(MAX_TIME_US));
         if last_collected_us > self.last_collected_us {
             self.last_collected_us = last_collected_us;
         }
@@ -633,8 +654,8 @@ impl ChartState {
         if start_streaming {
             self.sync_clock = false;
         }
-        if update_every > 0 && update_every != self.update_every {
-            self.update_every = update_every;
+        if update_every > 0 && clamp_ue(update_every) != self.update_every {
+            self.update_every = clamp_ue(update_every);
             return true;
         }
         false
@@ -648,6 +669,10 @@ fn emit(d: &mut DimState, dim: usize, time: UnixTime, value: StorageNumber, out:
     }
     d.last_stored_time = Some(time);
     out.push(ComputedPoint { dim, time, value });
+}
+
+fn clamp_ue(ue: u32) -> u32 {
+    ue.clamp(1, MAX_UPDATE_EVERY)
 }
 
 fn has_word(options: &str, word: &str) -> bool {

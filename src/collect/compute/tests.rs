@@ -598,3 +598,28 @@ fn unknown_dimension_and_dimension_limit_are_typed_errors() {
     }
     assert!(matches!(big.define_dimension(&abs("one-more")), Err(ComputeError::TooManyDimensions { .. })));
 }
+
+#[test]
+fn hostile_times_and_durations_do_not_overflow() {
+    let mut c = ChartState::with_dimensions(&chart(u32::MAX, ""), &[abs("a"), inc("i")]).expect("chart");
+    assert_eq!(c.update_every(), MAX_UPDATE_EVERY);
+    c.replay_start();
+    assert!(!c.replay_begin(i64::MAX - 2, i64::MAX - 1, Some(i64::MAX), 0));
+    assert!(!c.replay_begin(-5, -4, Some(0), 0));
+    c.replay_chart_state(i64::MAX, i64::MAX);
+    c.replay_end(0, true);
+    let mut out = Vec::new();
+    for us in [u64::MAX, 0, 1, u64::MAX, 1_000_000] {
+        c.begin(us, i64::MAX);
+        c.set(0, Some(i64::MIN)).expect("set");
+        c.set(1, Some(i64::MAX)).expect("set");
+        c.end(i64::MAX, &mut out);
+    }
+    let mut c = synced(&[abs("a")], 0);
+    for us in [u64::MAX, u64::MAX, 1] {
+        c.begin(us, 0);
+        c.set(0, Some(1)).expect("set");
+        c.end(B * S, &mut out);
+    }
+    assert!(out.len() < 10_000);
+}
