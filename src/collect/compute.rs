@@ -234,17 +234,7 @@ impl ChartState {
         Ok(c)
     }
 
-    /// Largest `update_every` accepted (seconds); larger values are clamped.
-pub const MAX_UPDATE_EVERY: u32 = 86_400;
-
-/// Latest time accepted from a peer (seconds, year ~36 800): keeps all µs arithmetic far from
-/// `i64` overflow.
-pub const MAX_TIME_S: i64 = 1 << 40;
-const MAX_TIME_US: i64 = MAX_TIME_S * USEC_PER_SEC;
-/// Longest `BEGIN` duration accepted (µs); anything longer resets the chart anyway.
-const MAX_DURATION_US: i64 = 1 << 50;
-
-/// `[db] gap when lost iterations above` (Netdata's default 1).
+    /// `[db] gap when lost iterations above` (Netdata's default 1).
     pub fn set_gap_when_lost_iterations_above(&mut self, n: i64) {
         self.gap_limit = n.saturating_add(2);
     }
