@@ -575,7 +575,7 @@ fn query_dimension(points: &[TierPoint], width: i64, w: &Window, group: Group, a
         pick: 0.0,
         count: 0,
     };
-    let mut last2: QPoint;
+    let mut last2 = EMPTY;
     let (mut last1, mut new) = (EMPTY, EMPTY);
     let mut now_start = w.after - w.granularity;
     let mut now_end = w.after + vue - w.granularity;
