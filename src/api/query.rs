@@ -197,10 +197,18 @@ pub struct DataParams {
     pub tier: Option<usize>,
 }
 
+/// Largest |value| accepted for a time or duration parameter (about 3 000 years).
+pub const MAX_TIME_PARAM: i64 = 100_000_000_000;
+
 fn parse_int(name: &str, v: &str) -> Result<i64, ApiError> {
-    v.trim()
+    let n = v
+        .trim()
         .parse::<i64>()
-        .map_err(|_| ApiError::BadRequest(format!("Invalid value for '{name}': '{v}' is not an integer.")))
+        .map_err(|_| ApiError::BadRequest(format!("Invalid value for '{name}': '{v}' is not an integer.")))?;
+    if !(-MAX_TIME_PARAM..=MAX_TIME_PARAM).contains(&n) {
+        return Err(ApiError::BadRequest(format!("Invalid value for '{name}': {n} is out of range.")));
+    }
+    Ok(n)
 }
 
 impl DataParams {
@@ -730,7 +738,10 @@ pub fn execute(
                 read_before = read_before.min(r.last);
             }
         }
-        let span = (read_before - read_after).max(0) / width.max(1);
+        let span = match store.retention(sid, tier) {
+            Some(r) => (read_before.min(r.last) - read_after.max(r.first)).max(0) / width.max(1),
+            None => 0,
+        };
         if span as usize > MAX_READ_POINTS {
             return Err(ApiError::BadRequest("Query reads too many points.".into()));
         }
