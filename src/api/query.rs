@@ -434,7 +434,7 @@ fn calculate_window(p: &DataParams, first: i64, last: i64, update_every: i64, no
         }
     }
     let available = ((duration + 1) / g).max(1);
-    points = points.min(available).min(MAX_POINTS).max(1);
+    points = points.clamp(1, available.min(MAX_POINTS));
     let mut group = (available / points).max(1);
     if available % points > points / 2 {
         group += 1;
