@@ -589,10 +589,18 @@ impl ChartState {
     /// No "not anomalous" bit. `None` when no timed `RBEGIN` is active or the time is not
     /// after the dimension's last stored point (dropped, like dbengine).
     pub fn replay_set(&mut self, dim: usize, text: &str, flags: &str) -> Result<Option<ComputedPoint>, ComputeError> {
+        self.replay_set_value(dim, strtod(text), flags)
+    }
+
+    /// [`Self::replay_set`] with the value already parsed (C `strtod` semantics).
+    ///
+    /// Unlike dbengine, a point older than the dimension's last stored time is still returned:
+    /// the store accepts it only into a hole of the history (back-fill) and rejects it as an
+    /// overlap otherwise, so history is never overwritten either way.
+    pub fn replay_set_value(&mut self, dim: usize, mut value: f64, flags: &str) -> Result<Option<ComputedPoint>, ComputeError> {
         let count = self.dims.len();
         let d = self.dims.get_mut(dim).ok_or_else(|| ComputeError::UnknownDimension { chart: self.id.clone(), index: dim, count })?;
         let Replay::At(time) = self.replay else { return Ok(None) };
-        let mut value = strtod(text);
         let mut bits = 0;
         for c in flags.chars() {
             match c {
@@ -602,10 +610,14 @@ impl ChartState {
             }
         }
         d.collections = d.collections.saturating_add(1);
-        d.last_collected_time_us = time.saturating_mul(USEC_PER_SEC);
-        let mut out = Vec::with_capacity(1);
-        emit(d, dim, time, StorageNumber::pack(value, bits), &mut out);
-        Ok(out.pop())
+        if time <= 0 {
+            return Ok(None);
+        }
+        if d.last_stored_time.is_none_or(|last| time > last) {
+            d.last_collected_time_us = time.saturating_mul(USEC_PER_SEC);
+            d.last_stored_time = Some(time);
+        }
+        Ok(Some(ComputedPoint { dim, time, value: StorageNumber::pack(value, bits) }))
     }
 
     /// `RDSTATE "<dim>" <last_collected_us> <last_collected> <last_calculated> <last_stored>`:

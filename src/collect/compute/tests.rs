@@ -489,10 +489,14 @@ fn rset_values_are_stored_verbatim_quantized_without_the_not_anomalous_bit() {
     assert_eq!((r.value.value(), r.value.flags()), (1.5, FLAG_RESET));
     let x = c.replay_set(1, "5", "X").expect("rset").expect("point");
     assert_eq!(x.value.value(), 5.0, "unknown flag letters are ignored");
-    assert_eq!(c.replay_set(1, "abc", "").expect("rset"), None, "same time again: dropped");
-    // An RBEGIN for an older time: its points are dropped (not after the last stored).
+    // Same time again, or an older RBEGIN: the point is handed to the store, which accepts it
+    // only into a hole (back-fill) and rejects it as an overlap otherwise.
+    let again = c.replay_set(1, "abc", "").expect("rset").expect("handed to the store");
+    assert_eq!((again.time, again.value.value()), (B + 1, 0.0));
     assert!(c.replay_begin(B - 1, B, Some(B + 100), 0));
-    assert_eq!(c.replay_set(0, "999", "").expect("rset"), None);
+    let old = c.replay_set(0, "999", "").expect("rset").expect("handed to the store");
+    assert_eq!(old.time, B);
+    assert_eq!(c.last_updated_us(), B * S, "RBEGIN sets the chart clock");
     // Rejected RBEGINs: inverted, or in the child's future beyond ue + 1.
     assert!(!c.replay_begin(B + 3, B + 2, Some(B + 100), 0));
     assert_eq!(c.replay_set(0, "1", "").expect("rset"), None);
