@@ -344,6 +344,21 @@ const NETDATA_IGNORED: &[(&str, &str)] = &[
     ("db", "enable zero metrics"),
     ("db", "dbengine pages per extent"),
     ("db", "replication threads"),
+    ("db", "dbengine page fetch timeout secs"),
+    ("db", "dbengine page fetch retries"),
+    ("db", "dbengine page descriptors in file mapped memory"),
+    ("db", "dbengine tier N backfill"),
+    ("global", "glibc malloc arena max for plugins"),
+    ("global", "glibc malloc arena max for netdata"),
+    ("global", "libuv worker threads"),
+    ("global", "enable metric correlations"),
+    ("global", "metric correlations method"),
+    ("global", "process nice level"),
+    ("global", "pthread stack size"),
+    ("global", "bind socket to IP"),
+    ("directories", "run"),
+    ("directories", "lock"),
+    ("directories", "cloud.d"),
     ("directories", "stock config"),
     ("directories", "web"),
     ("directories", "home"),
@@ -638,7 +653,7 @@ fn warn_unknown(r: &mut Reader<'_>) {
         if !OUR_SECTIONS.contains(&e.section) || keys::lookup(ConfFile::NetdataConf, e.section, e.key).is_some() {
             continue;
         }
-        if NETDATA_IGNORED.contains(&(e.section, e.key)) {
+        if NETDATA_IGNORED.iter().any(|(s, k)| *s == e.section && keys::key_matches(k, e.key).is_some()) {
             r.warn(e.line, format!("[{}] {}: a Netdata setting this program does not use; ignored", e.section, e.key));
         } else if e.section == "plugins" {
             r.warn(e.line, format!("[plugins] {}: no such plugin here (only proc); ignored", e.key));
