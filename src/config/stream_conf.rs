@@ -282,7 +282,8 @@ pub struct HostStreamSettings {
     pub seconds_per_replication_step: u64,
     /// The host's update every: `[<guid>] update every`, else the request's, else ours.
     pub update_every: u32,
-    pub host_tags: Option<String>,
+    /// `[<guid>] host tags` (empty: none configured; the child's `tags` apply).
+    pub host_tags: String,
 }
 
 impl HostStreamSettings {
@@ -515,7 +516,7 @@ impl StreamConf {
                 .seconds_per_replication_step
                 .unwrap_or(netdata.db.seconds_per_replication_step),
             update_every: update_every.filter(|&u| u > 0).unwrap_or(netdata.db.update_every),
-            host_tags: None,
+            host_tags: String::new(),
         };
         let layers = [
             self.section(api_key).map(|s| &s.as_api_key),
@@ -562,7 +563,7 @@ fn apply(h: &mut HostStreamSettings, o: &HostOverrides) {
         h.proxy_send_charts_matching = p.clone();
     }
     if let Some(t) = &o.host_tags {
-        h.host_tags = Some(t.clone());
+        h.host_tags = t.clone();
     }
 }
 
