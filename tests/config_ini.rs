@@ -206,9 +206,20 @@ fn random_bytes_never_panic_and_round_trip() {
     // Bytes biased towards the dialect's syntax so the parsers see deep paths.
     let alphabet: &[u8] = b"[]=#%:!*\\ \t\r\n\n\nabcdefKMGiBdhmsoy0123456789.-_|,^SSL";
     let keys = [
-        "[db]\n", "[stream]\n", "[web]\n", "[global]\n", "[11111111-2222-3333-4444-555555555555]\n",
-        "storage tiers = ", "bind to = ", "dbengine tier 1 retention size = ", "destination = ",
-        "dbengine tier 0 retention time = ", "allow from = ", "mode = ", "type = ", "enabled = ",
+        "[db]\n",
+        "[stream]\n",
+        "[web]\n",
+        "[global]\n",
+        "[11111111-2222-3333-4444-555555555555]\n",
+        "storage tiers = ",
+        "bind to = ",
+        "dbengine tier 1 retention size = ",
+        "destination = ",
+        "dbengine tier 0 retention time = ",
+        "allow from = ",
+        "mode = ",
+        "type = ",
+        "enabled = ",
     ];
     for _ in 0..3000 {
         let len = (rng.next() % 300) as usize;

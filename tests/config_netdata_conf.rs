@@ -163,7 +163,10 @@ fn bind_to_syntax() {
     );
     let b = &c.web.bind_to;
     assert_eq!(b.len(), 6);
-    assert_eq!((b[0].host.clone(), b[0].port, b[0].acl), (BindHost::Ip(IpAddr::V4(Ipv4Addr::LOCALHOST)), 20000, WebAcl::ALL));
+    assert_eq!(
+        (b[0].host.clone(), b[0].port, b[0].acl),
+        (BindHost::Ip(IpAddr::V4(Ipv4Addr::LOCALHOST)), 20000, WebAcl::ALL)
+    );
     assert_eq!(b[1].host, BindHost::Ip(IpAddr::V6(Ipv6Addr::LOCALHOST)));
     assert_eq!(b[1].port, 19998);
     assert!(b[1].acl.streaming && b[1].acl.dashboard && !b[1].acl.management && !b[1].acl.registry);
@@ -186,7 +189,13 @@ const BAD: &[(&str, usize, &str, &str, &str)] = &[
     ("[db]\n dbengine multihost disk space MB = 1GiB\n", 2, "dbengine multihost disk space MB", "1GiB", "number"),
     ("[db]\n dbengine tier 2 retention time = 5x\n", 2, "dbengine tier 2 retention time", "5x", "14d"),
     ("[db]\n dbengine tier 2 retention time = 500y\n", 2, "dbengine tier 2 retention time", "500y", "100y"),
-    ("[db]\n dbengine tier 1 update every iterations = 1\n", 2, "dbengine tier 1 update every iterations", "1", "2 to 1000"),
+    (
+        "[db]\n dbengine tier 1 update every iterations = 1\n",
+        2,
+        "dbengine tier 1 update every iterations",
+        "1",
+        "2 to 1000",
+    ),
     ("[db]\n mode = memory\n", 2, "mode", "memory", "dbengine, ram or none"),
     ("[db]\n update every = 0\n", 2, "update every", "0", "1 to 600"),
     ("[global]\n update every = 601\n", 2, "update every", "601", "1 to 600"),
@@ -214,7 +223,11 @@ fn every_bad_value_is_an_error_naming_file_line_section_key_value_and_what_is_ac
         let v = err.value_errors();
         assert_eq!(v.len(), 1, "{text}: {err}");
         let v = &v[0];
-        assert_eq!((v.file.as_str(), v.line, v.key.as_str(), v.value.as_str()), ("netdata.conf", *line, *key, *value), "{text}");
+        assert_eq!(
+            (v.file.as_str(), v.line, v.key.as_str(), v.value.as_str()),
+            ("netdata.conf", *line, *key, *value),
+            "{text}"
+        );
         assert!(v.expected.contains(accepted), "{text}: {}", v.expected);
         let shown = err.to_string();
         let section = text.trim_start_matches('[').split(']').next().unwrap_or("");

@@ -86,7 +86,8 @@ fn stock_stream_conf_of_netdata_1_37_1_loads() {
 fn the_lab_parent_stream_conf_accepts_its_key() {
     let text = format!("[{KEY}]\n  type = api\n  enabled = yes\n  allow from = *\n");
     let (c, _) = StreamConf::parse_str(&text, "stream.conf").expect("ok");
-    let a = authorize(&c, &NetdataConf::default(), &req(Some(KEY), Some(GUID), "127.0.0.1"), &parent()).expect("accepted");
+    let a =
+        authorize(&c, &NetdataConf::default(), &req(Some(KEY), Some(GUID), "127.0.0.1"), &parent()).expect("accepted");
     // internal defaults: netdata.conf [db] and the request's update every
     let s = a.settings;
     assert_eq!((s.memory_mode, s.history, s.health), (DbMode::Dbengine, 3600, HealthMode::Yes));
@@ -148,13 +149,28 @@ fn auth_decisions_follow_netdata_order() {
     assert_eq!(ok(&req(Some(KEY), None, "10.0.0.1")), Err(Refusal::NoMachineGuid));
     // step 3: UUID syntax, key first
     assert_eq!(ok(&req(Some("not-a-uuid"), Some("nope"), "10.0.0.1")), Err(Refusal::KeyNotUuid));
-    assert_eq!(ok(&req(Some(KEY), Some("c325f67ce90311f1a75102fc00000001"), "10.0.0.1")), Err(Refusal::MachineGuidNotUuid));
+    assert_eq!(
+        ok(&req(Some(KEY), Some("c325f67ce90311f1a75102fc00000001"), "10.0.0.1")),
+        Err(Refusal::MachineGuidNotUuid)
+    );
     // step 4: the key's section
     assert_eq!(ok(&req(Some(KEY_MACHINE), Some(GUID), "10.0.0.1")), Err(Refusal::KeyNotApi("machine".into())));
-    assert_eq!(ok(&req(Some(KEY_OFF), Some(GUID_OFF), "10.0.0.1")), Err(Refusal::KeyNotEnabled), "key checks come before guid checks");
-    assert_eq!(ok(&req(Some(KEY_UNLISTED), Some(GUID), "10.0.0.1")), Err(Refusal::KeyNotEnabled), "unknown keys are disabled");
+    assert_eq!(
+        ok(&req(Some(KEY_OFF), Some(GUID_OFF), "10.0.0.1")),
+        Err(Refusal::KeyNotEnabled),
+        "key checks come before guid checks"
+    );
+    assert_eq!(
+        ok(&req(Some(KEY_UNLISTED), Some(GUID), "10.0.0.1")),
+        Err(Refusal::KeyNotEnabled),
+        "unknown keys are disabled"
+    );
     assert_eq!(ok(&req(Some(KEY), Some(GUID), "172.16.0.1")), Err(Refusal::KeyIpNotAllowed));
-    assert_eq!(ok(&req(Some(KEY), Some(GUID), "192.168.1.66")), Err(Refusal::KeyIpNotAllowed), "negative pattern first");
+    assert_eq!(
+        ok(&req(Some(KEY), Some(GUID), "192.168.1.66")),
+        Err(Refusal::KeyIpNotAllowed),
+        "negative pattern first"
+    );
     assert_eq!(ok(&req(Some(KEY), Some(GUID), "192.168.1.67")), Ok(()));
     // keys are case-sensitive section names, as Netdata looks them up
     assert_eq!(ok(&req(Some(KEY_HEX), Some(GUID), "10.0.0.1")), Ok(()));
@@ -193,7 +209,10 @@ fn web_acl_rate_limit_duplicates_and_own_guid() {
     assert!(authorize(&conf(), &nd, &r, &p).is_ok(), "the first request is not refused");
     // the rate limit comes after the key checks
     p.secs_since_last_accept = Some(0);
-    assert_eq!(authorize(&conf(), &nd, &req(Some(KEY_OFF), Some(GUID), "10.0.0.1"), &p).err(), Some(Refusal::KeyNotEnabled));
+    assert_eq!(
+        authorize(&conf(), &nd, &req(Some(KEY_OFF), Some(GUID), "10.0.0.1"), &p).err(),
+        Some(Refusal::KeyNotEnabled)
+    );
     // step 7: a live receiver refuses, a stale one (> 30 s) is replaced
     let mut p = parent();
     p.existing_receiver_idle_secs = Some(30);
@@ -211,12 +230,18 @@ fn web_acl_rate_limit_duplicates_and_own_guid() {
 #[test]
 fn refusals_have_netdata_wire_replies() {
     assert_eq!(Refusal::KeyNotEnabled.wire_reply(), Some(REPLY_DENIED));
-    assert_eq!(Refusal::NoKey.wire_reply(), Some("You are not permitted to access this. Check the logs for more info."));
+    assert_eq!(
+        Refusal::NoKey.wire_reply(),
+        Some("You are not permitted to access this. Check the logs for more info.")
+    );
     assert_eq!(Refusal::MachineIpNotAllowed.wire_reply(), Refusal::KeyNotUuid.wire_reply());
     assert_eq!(Refusal::WebAcl.wire_reply(), Some("You are not allowed to access this resource."));
     assert_eq!(Refusal::TooBusy.wire_reply(), Some("The server is too busy now to accept this request. Try later."));
     assert_eq!(Refusal::AlreadyStreaming.wire_reply(), Some("This GUID is already streaming to this server"));
-    assert_eq!(Refusal::OwnMachineGuid.wire_reply(), Some("Don't hit me baby, you are trying to stream my localhost back"));
+    assert_eq!(
+        Refusal::OwnMachineGuid.wire_reply(),
+        Some("Don't hit me baby, you are trying to stream my localhost back")
+    );
     assert_eq!(Refusal::ConnectionNotAllowed.wire_reply(), None);
     assert_eq!(Refusal::KeyNotEnabled.log_reason(), "ACCESS DENIED - KEY NOT ENABLED");
 }
@@ -240,8 +265,18 @@ fn bad_values_and_warnings() {
         ("[stream]\n default port = 0\n", 2, "default port", "1 to 65535"),
         ("[11111111-2222-3333-4444-555555555555]\n type = key\n", 2, "type", "api or machine"),
         ("[11111111-2222-3333-4444-555555555555]\n default memory mode = disk\n", 2, "default memory mode", "dbengine"),
-        ("[11111111-2222-3333-4444-555555555555]\n health enabled by default = sometimes\n", 2, "health enabled by default", "auto"),
-        ("[11111111-2222-3333-4444-555555555555]\n default proxy destination = udp:x\n", 2, "default proxy destination", "udp"),
+        (
+            "[11111111-2222-3333-4444-555555555555]\n health enabled by default = sometimes\n",
+            2,
+            "health enabled by default",
+            "auto",
+        ),
+        (
+            "[11111111-2222-3333-4444-555555555555]\n default proxy destination = udp:x\n",
+            2,
+            "default proxy destination",
+            "udp",
+        ),
         ("[c325f67c-e903-11f1-a751-02fc00000001]\n update every = 0\n", 2, "update every", "1 to 600"),
         ("[c325f67c-e903-11f1-a751-02fc00000001]\n enable replication = 2\n", 2, "enable replication", "yes or no"),
     ];
@@ -293,7 +328,7 @@ fn writing_a_documented_default_changes_nothing_and_no_catalog_key_is_unknown() 
                 k if k.contains("health") => "auto".into(),
                 k if k.contains("destination") => "10.0.0.1".into(),
                 k if k.contains("enable") => "yes".into(),
-                k if k == "hostname" => "h".into(),
+                "hostname" => "h".into(),
                 _ => "10".into(),
             };
         }
@@ -308,7 +343,10 @@ fn writing_a_documented_default_changes_nothing_and_no_catalog_key_is_unknown() 
             }
             ConfFile::StreamConf => {
                 let (c, w) = StreamConf::parse_str(&text, "stream.conf").unwrap_or_else(|e| panic!("{text}: {e}"));
-                assert!(!w.iter().any(|w| w.message.contains("unknown") || w.message.contains("only in")), "{text}: {w:?}");
+                assert!(
+                    !w.iter().any(|w| w.message.contains("unknown") || w.message.contains("only in")),
+                    "{text}: {w:?}"
+                );
                 if sample(d.default).is_some() {
                     if d.section == "stream" {
                         assert_eq!(c.stream, base_st.stream, "documented default differs: {text}");

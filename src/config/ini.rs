@@ -29,12 +29,20 @@ pub enum LineKind {
     Blank,
     Comment,
     /// `[name]`.
-    Section { name: String },
+    Section {
+        name: String,
+    },
     /// `key = value`. `value` is the byte range of the (trimmed) value inside the line text,
     /// so an edit can replace exactly that.
-    Entry { key: String, value_start: usize, value_end: usize },
+    Entry {
+        key: String,
+        value_start: usize,
+        value_end: usize,
+    },
     /// A line Netdata ignores (no `=`, empty key, or outside every section).
-    Ignored { reason: &'static str },
+    Ignored {
+        reason: &'static str,
+    },
 }
 
 /// One line: its text including its line ending (if any), and what it is.
