@@ -38,6 +38,9 @@ pub struct Options {
 pub struct Counters {
     pub samples_ingested: AtomicU64,
     pub api_requests: AtomicU64,
+    pub api_clients: AtomicU64,
+    pub api_bytes_in: AtomicU64,
+    pub api_bytes_out: AtomicU64,
     pub streams_accepted: AtomicU64,
     pub streams_refused: AtomicU64,
 }
@@ -168,13 +171,20 @@ impl Daemon {
 }
 
 /// The daemon's own counters, as the self-monitoring collector wants them.
-pub fn self_counters(shared: &Shared) -> ndcluster::collect::proc::SelfCounters {
-    ndcluster::collect::proc::SelfCounters {
-        samples_ingested: shared.counters.samples_ingested.load(Ordering::Relaxed),
+pub fn self_counters(shared: &Shared) -> ndcluster::collect::proc::DaemonCounters {
+    let stats = shared.store.stats();
+    let mut points_stored = [0u64; ndcluster::collect::proc::SELF_TIERS];
+    for (slot, t) in points_stored.iter_mut().zip(&stats.tiers) {
+        *slot = t.points;
+    }
+    ndcluster::collect::proc::DaemonCounters {
+        api_clients: shared.counters.api_clients.load(Ordering::Relaxed),
         api_requests: shared.counters.api_requests.load(Ordering::Relaxed),
+        api_bytes_in: shared.counters.api_bytes_in.load(Ordering::Relaxed),
+        api_bytes_out: shared.counters.api_bytes_out.load(Ordering::Relaxed),
+        points_stored,
         streams_connected: shared.live.count() as u64,
-        streams_accepted: shared.counters.streams_accepted.load(Ordering::Relaxed),
-        streams_refused: shared.counters.streams_refused.load(Ordering::Relaxed),
+        samples_ingested: shared.counters.samples_ingested.load(Ordering::Relaxed),
     }
 }
 

@@ -121,9 +121,10 @@ fn collector_loop(shared: Arc<Shared>, shutdown: watch::Receiver<bool>) {
             return;
         }
         let counters = crate::self_counters(&shared);
-        let mut charts = procs.collect().charts;
-        charts.extend(selfmon.collect(&counters).charts);
         let now = now_us();
+        let proc_charts = procs.collect();
+        let self_charts = selfmon.collect(&counters);
+        let charts = proc_charts.charts.iter().chain(self_charts.charts.iter()).copied();
         let mut g = ing.lock().unwrap_or_else(|p| p.into_inner());
         let mut samples = 0u64;
         for c in charts {

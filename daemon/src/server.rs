@@ -87,6 +87,7 @@ async fn peek_at_least(stream: &TcpStream, buf: &mut [u8; 7]) -> std::io::Result
 }
 
 async fn http(mut stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) -> std::io::Result<()> {
+    shared.counters.api_clients.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let mut buf: Vec<u8> = Vec::with_capacity(4096);
     loop {
         // Parse what we have; read more when incomplete.
@@ -103,6 +104,7 @@ async fn http(mut stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, mut 
                     ndcluster::api::http::Response::text(500, "internal error; see the daemon log")
                 });
                 let bytes = resp.encode(crate::local::now_s(), keep_alive, !head);
+                shared.counters.api_bytes_out.fetch_add(bytes.len() as u64, std::sync::atomic::Ordering::Relaxed);
                 stream.write_all(&bytes).await?;
                 if !keep_alive {
                     let _ = stream.shutdown().await;
@@ -135,6 +137,7 @@ async fn http(mut stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, mut 
         if n == 0 {
             return Ok(());
         }
+        shared.counters.api_bytes_in.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
         buf.extend_from_slice(&chunk[..n]);
     }
 }
