@@ -340,7 +340,6 @@ impl Session {
 
     fn write_replay(out: &mut Vec<u8>, chart: &str, r: ndcluster::replication::Request) {
         ndcluster::proto::command::Downstream::ReplayChart(ReplayChart { id: chart.into(), start_streaming: r.start_streaming, after: r.after, before: r.before }).encode(out);
-        out.push(b'\n');
     }
 
     fn apply(&mut self, h: &mut HostIngest, line: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
