@@ -309,12 +309,18 @@ impl OpenPage {
         self.cols.first().map_or(0, |c| c.len())
     }
     fn can_take(&self, t: i64) -> bool {
+        if self.n() == 0 {
+            return true;
+        }
         t > self.last && (t - self.t0) % i64::from(self.step) == 0 && (t - self.t0) / i64::from(self.step) < i64::from(u32::MAX / 2)
     }
     fn full(&self) -> bool {
         self.n() >= PAGE_POINTS || self.cols.iter().map(|c| c.encoded_len()).sum::<usize>() >= PAGE_BYTES
     }
     fn push(&mut self, t: i64, vals: &[u32]) {
+        if self.n() == 0 {
+            self.t0 = t;
+        }
         let gap = if self.n() == 0 { 0 } else { ((t - self.last) / i64::from(self.step) - 1) as u32 };
         self.runs.push(gap);
         for (c, &v) in self.cols.iter_mut().zip(vals) {
@@ -1249,7 +1255,7 @@ impl Inner {
         write_meta(&self.dir, &self.meta)?;
         // new WAL
         let path = wal_path(&self.dir, gen);
-        let mut f = OpenOptions::new().create(true).truncate(true).append(true).read(true).open(&path).map_err(io_err(&path))?;
+        let mut f = OpenOptions::new().create(true).truncate(true).write(true).open(&path).map_err(io_err(&path))?;
         let mut h = [0u8; 16];
         h[0..8].copy_from_slice(WAL_MAGIC);
         h[8..12].copy_from_slice(&gen.to_le_bytes());
