@@ -1104,6 +1104,10 @@ impl Inner {
             return Ok(WriteOutcome::Overlap);
         }
         if let Some(page) = seal {
+            // The WAL records of this page's points must reach the kernel before the page,
+            // so a replay after kill -9 re-applies their roll-ups (upper tiers are only
+            // written at checkpoints).
+            self.wal_write()?;
             self.write_page(idx, 0, &page, self.meta.generation)?;
         }
         // roll-ups
