@@ -10,6 +10,7 @@
 //! rejected ([`WriteOutcome::Overlap`]) and counted, never overwrites history.
 
 pub mod codec;
+pub mod corpus;
 pub mod mem;
 pub mod mmap;
 pub mod disk;
