@@ -40,7 +40,7 @@
 //!
 //! # Memory
 //! Per series and tier: one open page (an incremental [`ColumnEncoder`] keeps ≤ 63 values
-//! unpacked, pages are cut at 1024 points or 768 encoded bytes), the running partial
+//! unpacked, pages are cut at 4096 points or 768 encoded bytes, and at checkpoints), the running partial
 //! aggregate, and 32 bytes of index per sealed page.
 
 use std::collections::{BTreeMap, HashMap};
@@ -55,7 +55,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 
-use super::codec::{self, ColumnEncoder, Runs};
+use super::codec::{self, ColumnEncoder, NumEncoder, Runs};
 use super::mmap::{self, SealedMap};
 use super::*;
 
@@ -71,11 +71,11 @@ const REC_HEADER: usize = 48;
 const TRAILER: usize = 24;
 const FLAG_LZ4: u8 = 1;
 /// Points per tier-0 page before it is written out.
-pub const PAGE_POINTS: u32 = 1024;
+pub const PAGE_POINTS: u32 = 4096;
 /// Encoded bytes of an open page before it is written out.
 pub const PAGE_BYTES: usize = 768;
 /// Seconds between checkpoints.
-pub const CHECKPOINT_SECS: u64 = 1800;
+pub const CHECKPOINT_SECS: u64 = 3600;
 /// WAL size that forces a checkpoint.
 pub const WAL_MAX_BYTES: u64 = 256 << 20;
 const WAL_BUF_MAX: usize = 4 << 20;
@@ -235,9 +235,14 @@ fn decode_payload(h: &RecHeader, payload: &[u8], d: &mut Decoded) -> Result<(), 
     d.slots.clear();
     runs.slots(&mut d.slots);
     d.cols.resize_with(h.ncols as usize, Vec::new);
-    for c in d.cols.iter_mut() {
-        c.clear();
-        codec::decode_column(buf, &mut pos, n, c)?;
+    if h.ncols == 1 {
+        d.cols[0].clear();
+        codec::decode_numbers(buf, &mut pos, n, &mut d.cols[0])?;
+    } else {
+        for c in d.cols.iter_mut() {
+            c.clear();
+            codec::decode_column(buf, &mut pos, n, c)?;
+        }
     }
     Ok(())
 }
@@ -298,15 +303,38 @@ struct OpenPage {
     step: u32,
     last: i64,
     runs: Runs,
-    cols: Vec<ColumnEncoder>,
+    cols: Cols,
+}
+
+/// Tier 0: one [`NumEncoder`]; tiers 1..: six u32 columns.
+#[derive(Clone, Debug)]
+enum Cols {
+    Num(NumEncoder),
+    Agg(Vec<ColumnEncoder>),
 }
 
 impl OpenPage {
     fn new(t: i64, step: u32, ncols: usize) -> Self {
-        Self { t0: t, step, last: t, runs: Runs::default(), cols: vec![ColumnEncoder::default(); ncols] }
+        let cols = if ncols == 1 { Cols::Num(NumEncoder::default()) } else { Cols::Agg(vec![ColumnEncoder::default(); ncols]) };
+        Self { t0: t, step, last: t, runs: Runs::default(), cols }
     }
     fn n(&self) -> u32 {
-        self.cols.first().map_or(0, |c| c.len())
+        match &self.cols {
+            Cols::Num(e) => e.len(),
+            Cols::Agg(c) => c.first().map_or(0, |c| c.len()),
+        }
+    }
+    fn ncols(&self) -> u8 {
+        match &self.cols {
+            Cols::Num(_) => 1,
+            Cols::Agg(c) => c.len() as u8,
+        }
+    }
+    fn encoded_len(&self) -> usize {
+        match &self.cols {
+            Cols::Num(e) => e.encoded_len(),
+            Cols::Agg(c) => c.iter().map(|c| c.encoded_len()).sum(),
+        }
     }
     fn can_take(&self, t: i64) -> bool {
         if self.n() == 0 {
@@ -315,7 +343,7 @@ impl OpenPage {
         t > self.last && (t - self.t0) % i64::from(self.step) == 0 && (t - self.t0) / i64::from(self.step) < i64::from(u32::MAX / 2)
     }
     fn full(&self) -> bool {
-        self.n() >= PAGE_POINTS || self.cols.iter().map(|c| c.encoded_len()).sum::<usize>() >= PAGE_BYTES
+        self.n() >= PAGE_POINTS || self.encoded_len() >= PAGE_BYTES
     }
     fn push(&mut self, t: i64, vals: &[u32]) {
         if self.n() == 0 {
@@ -323,8 +351,13 @@ impl OpenPage {
         }
         let gap = if self.n() == 0 { 0 } else { ((t - self.last) / i64::from(self.step) - 1) as u32 };
         self.runs.push(gap);
-        for (c, &v) in self.cols.iter_mut().zip(vals) {
-            c.push(v);
+        match &mut self.cols {
+            Cols::Num(e) => e.push(vals[0]),
+            Cols::Agg(cols) => {
+                for (c, &v) in cols.iter_mut().zip(vals) {
+                    c.push(v);
+                }
+            }
         }
         self.last = t;
     }
@@ -332,10 +365,15 @@ impl OpenPage {
         t >= self.t0 && t <= self.last && (t - self.t0) % i64::from(self.step) == 0 && self.runs.has(((t - self.t0) / i64::from(self.step)) as u64)
     }
     fn payload(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(64 + self.cols.iter().map(|c| c.encoded_len()).sum::<usize>());
+        let mut out = Vec::with_capacity(64 + self.encoded_len());
         self.runs.encode(&mut out);
-        for c in &self.cols {
-            c.finish_into(&mut out);
+        match &self.cols {
+            Cols::Num(e) => e.finish_into(&mut out),
+            Cols::Agg(cols) => {
+                for c in cols {
+                    c.finish_into(&mut out);
+                }
+            }
         }
         out
     }
@@ -346,7 +384,7 @@ impl OpenPage {
             generation,
             tier: tier as u8,
             flags: 0,
-            ncols: self.cols.len() as u8,
+            ncols: self.ncols(),
             t0: self.t0,
             last: self.last,
             step: self.step,
@@ -354,7 +392,11 @@ impl OpenPage {
         }
     }
     fn heap_bytes(&self) -> usize {
-        self.runs.heap_bytes() + self.cols.iter().map(|c| c.heap_bytes() + std::mem::size_of::<ColumnEncoder>()).sum::<usize>()
+        self.runs.heap_bytes()
+            + match &self.cols {
+                Cols::Num(e) => e.heap_bytes(),
+                Cols::Agg(c) => c.iter().map(|c| c.heap_bytes() + std::mem::size_of::<ColumnEncoder>()).sum::<usize>(),
+            }
     }
 }
 
