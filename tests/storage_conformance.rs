@@ -131,6 +131,15 @@ fn check_all_tiers<S: Store>(s: &S, id: SeriesId, ue: u32, pts: &[(i64, StorageN
         let (a, b) = (first.time + (last.time - first.time) / 3, first.time + (last.time - first.time) / 2);
         let want: Vec<_> = t0.iter().filter(|p| p.time >= a && p.time <= b).copied().collect();
         assert_eq!(read(s, id, 0, a, b), want, "{what}: window");
+        // aggregate scan agrees with the points
+        let agg = s.aggregate(id, 0, a, b).expect("aggregate").expect("some");
+        assert_eq!(agg.count as usize, want.len(), "{what}: aggregate count");
+        let sum: f64 = want.iter().map(|p| p.sum).sum();
+        assert!((agg.sum - sum).abs() <= 1e-9 * sum.abs().max(1.0), "{what}: aggregate sum {} vs {sum}", agg.sum);
+        assert_eq!(agg.min, want.iter().map(|p| p.min).fold(f64::INFINITY, f64::min));
+        assert_eq!(agg.max, want.iter().map(|p| p.max).fold(f64::NEG_INFINITY, f64::max));
+        assert_eq!(agg.anomalous, want.iter().map(|p| p.anomalous).sum::<u32>());
+        assert_eq!(s.aggregate(id, 0, b + 1_000_000, b + 2_000_000).expect("aggregate"), None);
     }
 }
 

@@ -1453,8 +1453,171 @@ impl Inner {
     }
 }
 
+
+fn fold_points(v: Vec<TierPoint>) -> Option<TierPoint> {
+    let mut it = v.into_iter();
+    let mut acc = it.next()?;
+    for p in it {
+        acc.sum += p.sum;
+        acc.min = acc.min.min(p.min);
+        acc.max = acc.max.max(p.max);
+        acc.count += p.count;
+        acc.anomalous += p.anomalous;
+        acc.reset |= p.reset;
+        acc.time = acc.time.max(p.time);
+    }
+    Some(acc)
+}
+
+/// Tier-0 aggregate scan straight over decoded words.
+struct Scan {
+    sum: f64,
+    min: f64,
+    max: f64,
+    count: u32,
+    anomalous: u32,
+    reset: bool,
+    last: i64,
+}
+
+impl Default for Scan {
+    fn default() -> Self {
+        Self { sum: 0.0, min: f64::INFINITY, max: f64::NEG_INFINITY, count: 0, anomalous: 0, reset: false, last: i64::MIN }
+    }
+}
+
+impl Scan {
+    fn page(&mut self, h: &RecHeader, d: &Decoded, after: i64, before: i64) {
+        let words = &d.cols[0];
+        let step = i64::from(h.step);
+        let whole = h.t0 >= after && h.last <= before;
+        for (i, &w) in words.iter().enumerate() {
+            if !whole {
+                let t = h.t0 + i64::from(d.slots[i]) * step;
+                if t < after || t > before {
+                    continue;
+                }
+            }
+            let n = StorageNumber(w);
+            let v = n.value();
+            if !v.is_finite() {
+                continue;
+            }
+            self.sum += v;
+            self.min = self.min.min(v);
+            self.max = self.max.max(v);
+            self.count += 1;
+            self.anomalous += u32::from(w & number::FLAG_NOT_ANOMALOUS == 0);
+            self.reset |= w & number::FLAG_RESET != 0;
+        }
+        let lt = h.t0 + i64::from(d.slots.last().copied().unwrap_or(0)) * step;
+        self.last = self.last.max(lt.min(before));
+    }
+    fn finish(self) -> Option<TierPoint> {
+        (self.count > 0).then_some(TierPoint { time: self.last, sum: self.sum, min: self.min, max: self.max, count: self.count, reset: self.reset, anomalous: self.anomalous })
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Store
+
+
+type Collected = (Vec<(Src, PageRef)>, Option<(RecHeader, Vec<u8>)>, Vec<TierPoint>);
+
+impl DiskStore {
+    /// Under the read lock: where the pages of a range are, plus the in-memory points.
+    fn collect(&self, id: SeriesId, tier: usize, after: UnixTime, before: UnixTime) -> Result<Option<Collected>, StoreError> {
+        let mut srcs = Vec::new();
+        let mut mem: Vec<TierPoint> = Vec::new();
+        let mut open_payload = None;
+        {
+            let g = self.shared.read();
+            let s = g.series.get(id.0 as usize).ok_or(StoreError::UnknownId { kind: "series", id: id.0 })?;
+            if after > before || tier >= s.tiers.len() {
+                return Ok(None);
+            }
+            let st = &s.tiers[tier];
+            for r in &st.pages {
+                if r.first > before {
+                    break;
+                }
+                if r.last >= after {
+                    if let Some(src) = locate(&g.tiers[tier], r) {
+                        srcs.push((src, *r));
+                    }
+                }
+            }
+            if let Some(o) = &st.open {
+                if o.t0 <= before && o.last >= after && o.n() > 0 {
+                    open_payload = Some((o.header(id.0, tier, 0), o.payload()));
+                }
+            }
+            if tier == 0 {
+                mem.extend(st.back0.range(after..=before).filter_map(|(&t, &w)| TierPoint::from_number(t, StorageNumber(w))));
+            } else {
+                mem.extend(st.backk.range(after..=before).map(|(&t, a)| a.point(t)));
+                if let Some((t, a)) = st.partial {
+                    if t >= after && t <= before {
+                        mem.push(a.point(t));
+                    }
+                }
+            }
+        }
+        Ok(Some((srcs, open_payload, mem)))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn read_collected(&self, tier: usize, after: UnixTime, before: UnixTime, srcs: Vec<(Src, PageRef)>, open_payload: Option<(RecHeader, Vec<u8>)>, mem: Vec<TierPoint>, out: &mut Vec<TierPoint>) {
+        let start = out.len();
+        let mut d = Decoded::default();
+        let mut buf = Vec::new();
+        let emit = |h: &RecHeader, d: &Decoded, out: &mut Vec<TierPoint>| {
+            for (i, &slot) in d.slots.iter().enumerate() {
+                let t = h.t0 + i64::from(slot) * i64::from(h.step);
+                if t < after || t > before {
+                    continue;
+                }
+                if tier == 0 {
+                    if let Some(p) = TierPoint::from_number(t, StorageNumber(d.cols[0][i])) {
+                        out.push(p);
+                    }
+                } else {
+                    let f = |c: usize| f64::from(f32::from_bits(d.cols[c][i]));
+                    out.push(TierPoint { time: t, sum: f(0), min: f(1), max: f(2), count: d.cols[3][i], anomalous: d.cols[4][i], reset: d.cols[5][i] != 0 });
+                }
+            }
+        };
+        for (src, r) in &srcs {
+            if let Some(h) = load(src, r, &mut d, &mut buf) {
+                emit(&h, &d, out);
+            }
+        }
+        if let Some((h, payload)) = open_payload {
+            if decode_payload(&h, &payload, &mut d).is_ok() {
+                emit(&h, &d, out);
+            }
+        }
+        out.extend(mem);
+        let got = &mut out[start..];
+        if !got.is_sorted_by_key(|p| p.time) {
+            got.sort_by_key(|p| p.time);
+        }
+        if tier > 0 && got.windows(2).any(|w| w[0].time == w[1].time) {
+            let mut merged: Vec<TierPoint> = Vec::with_capacity(got.len());
+            for p in out.drain(start..) {
+                match merged.last_mut() {
+                    Some(m) if m.time == p.time => {
+                        let mut a = Agg::of(m);
+                        a.fold(&Agg::of(&p));
+                        *m = a.point(p.time);
+                    }
+                    _ => merged.push(p),
+                }
+            }
+            out.extend(merged);
+        }
+    }
+}
 
 impl Store for DiskStore {
     fn config(&self) -> &StoreConfig {
@@ -1534,91 +1697,36 @@ impl Store for DiskStore {
         self.shared.write().write_aggregate(id, tier, point, cfg)
     }
 
-    fn read(&self, id: SeriesId, tier: usize, after: UnixTime, before: UnixTime, out: &mut Vec<TierPoint>) -> Result<(), StoreError> {
-        let mut srcs = Vec::new();
-        let mut mem: Vec<TierPoint> = Vec::new();
-        let mut open_payload = None;
-        {
-            let g = self.shared.read();
-            let s = g.series.get(id.0 as usize).ok_or(StoreError::UnknownId { kind: "series", id: id.0 })?;
-            if after > before || tier >= s.tiers.len() {
-                return Ok(());
-            }
-            let st = &s.tiers[tier];
-            for r in &st.pages {
-                if r.first > before {
-                    break;
-                }
-                if r.last >= after {
-                    if let Some(src) = locate(&g.tiers[tier], r) {
-                        srcs.push((src, *r));
-                    }
-                }
-            }
-            if let Some(o) = &st.open {
-                if o.t0 <= before && o.last >= after && o.n() > 0 {
-                    open_payload = Some((o.header(id.0, tier, 0), o.payload()));
-                }
-            }
-            if tier == 0 {
-                mem.extend(st.back0.range(after..=before).filter_map(|(&t, &w)| TierPoint::from_number(t, StorageNumber(w))));
-            } else {
-                mem.extend(st.backk.range(after..=before).map(|(&t, a)| a.point(t)));
-                if let Some((t, a)) = st.partial {
-                    if t >= after && t <= before {
-                        mem.push(a.point(t));
-                    }
-                }
-            }
+    fn aggregate(&self, id: SeriesId, tier: usize, after: UnixTime, before: UnixTime) -> Result<Option<TierPoint>, StoreError> {
+        if tier != 0 {
+            let mut v = Vec::new();
+            self.read(id, tier, after, before, &mut v)?;
+            return Ok(fold_points(v));
         }
-        let start = out.len();
+        let Some((srcs, open_payload, mem)) = self.collect(id, tier, after, before)? else { return Ok(None) };
+        let mut acc = Scan::default();
         let mut d = Decoded::default();
         let mut buf = Vec::new();
-        let emit = |h: &RecHeader, d: &Decoded, out: &mut Vec<TierPoint>| {
-            for (i, &slot) in d.slots.iter().enumerate() {
-                let t = h.t0 + i64::from(slot) * i64::from(h.step);
-                if t < after || t > before {
-                    continue;
-                }
-                if tier == 0 {
-                    if let Some(p) = TierPoint::from_number(t, StorageNumber(d.cols[0][i])) {
-                        out.push(p);
-                    }
-                } else {
-                    let f = |c: usize| f64::from(f32::from_bits(d.cols[c][i]));
-                    out.push(TierPoint { time: t, sum: f(0), min: f(1), max: f(2), count: d.cols[3][i], anomalous: d.cols[4][i], reset: d.cols[5][i] != 0 });
-                }
-            }
-        };
         for (src, r) in &srcs {
             if let Some(h) = load(src, r, &mut d, &mut buf) {
-                emit(&h, &d, out);
+                acc.page(&h, &d, after, before);
             }
         }
         if let Some((h, payload)) = open_payload {
             if decode_payload(&h, &payload, &mut d).is_ok() {
-                emit(&h, &d, out);
+                acc.page(&h, &d, after, before);
             }
         }
-        out.extend(mem);
-        let got = &mut out[start..];
-        if !got.is_sorted_by_key(|p| p.time) {
-            got.sort_by_key(|p| p.time);
+        let mut out = acc.finish();
+        for p in mem {
+            out = fold_points(out.into_iter().chain([p]).collect());
         }
-        if tier > 0 && got.windows(2).any(|w| w[0].time == w[1].time) {
-            let mut merged: Vec<TierPoint> = Vec::with_capacity(got.len());
-            for p in out.drain(start..) {
-                match merged.last_mut() {
-                    Some(m) if m.time == p.time => {
-                        let mut a = Agg::of(m);
-                        a.fold(&Agg::of(&p));
-                        *m = a.point(p.time);
-                    }
-                    _ => merged.push(p),
-                }
-            }
-            out.extend(merged);
-        }
+        Ok(out)
+    }
+
+    fn read(&self, id: SeriesId, tier: usize, after: UnixTime, before: UnixTime, out: &mut Vec<TierPoint>) -> Result<(), StoreError> {
+        let Some((srcs, open_payload, mem)) = self.collect(id, tier, after, before)? else { return Ok(()) };
+        self.read_collected(tier, after, before, srcs, open_payload, mem, out);
         Ok(())
     }
 
