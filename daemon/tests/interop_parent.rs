@@ -73,7 +73,7 @@ fn disconnected_child_stays_queryable_and_unreachable() {
         let (_, info) = ours.get("/api/v1/info");
         let i = info.find("\"ndchild-gone\", \"reachable\": false").or_else(|| {
             // tolerate key order: find the host's status object and check reachable=false
-            info.split('{').find(|o| o.contains("\"ndchild-gone\"") && o.contains("\"reachable\": false")).map(|_| 0)
+            info.split('{').find(|o| o.contains("\"hostname\": \"ndchild-gone\"") && o.contains("\"reachable\": false")).map(|_| 0)
         });
         i.map(|_| ())
     });
