@@ -242,3 +242,44 @@ fn self_monitoring_converts_ticks_to_microseconds() {
     assert_eq!(vals(chart(&c, "netdata.samples_ingested")), v(&[("samples", 12345)]));
     assert!(chart(&c, "netdata.uptime").value("uptime").is_some());
 }
+
+#[test]
+fn per_cpu_tables_name_and_sum_like_netdata() {
+    let mut p = ProcCollector::new(basic(), 1);
+    let c = p.collect_at(1_000_000_000);
+    let sys = chart(&c, "system.interrupts");
+    // " 36:          0      91301 PCI-MSIX-0000:00:02.0   1-edge      virtio1-req.0"
+    let d36 = sys.dims.iter().find(|d| d.id == "36").expect("dim 36");
+    assert_eq!(d36.name, "virtio1-req.0_36");
+    assert_eq!(sys.value("36"), Some(91301));
+    // "LOC:     153971     174435   Local timer interrupts"
+    assert_eq!(sys.value("LOC"), Some(153_971 + 174_435));
+    assert_eq!(sys.dims.iter().find(|d| d.id == "LOC").map(|d| d.name.as_str()), Some("LOC"));
+    // Never-active interrupts are not dimensions; cpu0 never saw irq 36.
+    assert!(!sys.dims.iter().any(|d| d.id == "NMI"));
+    assert!(!chart(&c, "cpu.cpu0_interrupts").dims.iter().any(|d| d.id == "36"));
+    assert_eq!(chart(&c, "cpu.cpu1_interrupts").value("36"), Some(91301));
+
+    assert_eq!(chart(&c, "system.softirqs").value("TIMER"), Some(30184 + 28431));
+    assert!(chart(&c, "cpu.cpu0_softirqs").value("BLOCK").is_none());
+    assert_eq!(chart(&c, "cpu.cpu1_softirqs").value("BLOCK"), Some(91293));
+    assert!(!chart(&c, "system.softirqs").dims.iter().any(|d| d.id == "HRTIMER"));
+
+    // softnet_stat is hexadecimal: 0x377 + 0x1189
+    assert_eq!(chart(&c, "system.softnet_stat").value("processed"), Some(0x377 + 0x1189));
+    assert_eq!(chart(&c, "cpu.cpu1_softnet_stat").value("received_rps"), Some(0));
+    assert_eq!(chart(&c, "cpu.cpu1_softnet_stat").value("processed"), Some(0x1189));
+}
+
+#[test]
+fn pressure_shares_are_hundredths_and_stall_time_ms() {
+    let mut p = ProcCollector::new(basic(), 1);
+    let c = p.collect_at(1_000_000_000);
+    // some avg10=76.02 avg60=50.29 avg300=38.60 total=237100787
+    assert_eq!(vals(chart(&c, "system.cpu_some_pressure")), v(&[("some 10", 7602), ("some 60", 5029), ("some 300", 3860)]));
+    assert_eq!(vals(chart(&c, "system.cpu_some_pressure_stall_time")), v(&[("time", 237_100)]));
+    assert_eq!(vals(chart(&c, "system.io_full_pressure_stall_time")), v(&[("time", 2_988)]));
+    assert_eq!(chart(&c, "system.io_full_pressure").meta.update_every, 2);
+    // Every 2 s only.
+    assert!(p.collect_at(1_000_000_001).get("system.cpu_some_pressure").is_none());
+}

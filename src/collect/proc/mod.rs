@@ -21,6 +21,8 @@ mod diskstats;
 mod loadavg;
 mod meminfo;
 mod netdev;
+mod percpu;
+mod pressure;
 mod selfmon;
 mod stat;
 mod util;
@@ -60,6 +62,14 @@ impl CollectedChart {
         for (i, slot) in self.values.iter_mut().enumerate() {
             *slot = values.get(i).copied().flatten();
         }
+    }
+
+    /// Appends a dimension (value `None` until set) and bumps the version; returns its index.
+    pub(crate) fn add_dim(&mut self, d: DimMeta) -> usize {
+        self.dims.push(d);
+        self.values.push(None);
+        self.version += 1;
+        self.dims.len() - 1
     }
 
     /// Marks the chart obsolete (its source went away): all values become gaps.
@@ -116,6 +126,10 @@ pub struct ProcCollector {
     netdev: netdev::NetDev,
     diskstats: diskstats::DiskStats,
     diskspace: diskspace::DiskSpace,
+    interrupts: percpu::Table,
+    softirqs: percpu::Table,
+    softnet: percpu::SoftNet,
+    pressure: pressure::Pressure,
 }
 
 impl ProcCollector {
@@ -130,6 +144,10 @@ impl ProcCollector {
             netdev: netdev::NetDev::new(&root, update_every),
             diskstats: diskstats::DiskStats::new(&root, update_every),
             diskspace: diskspace::DiskSpace::new(&root, update_every),
+            interrupts: percpu::Table::interrupts(&root, update_every),
+            softirqs: percpu::Table::softirqs(&root, update_every),
+            softnet: percpu::SoftNet::new(&root, update_every),
+            pressure: pressure::Pressure::new(&root, update_every),
             root,
             update_every,
         }
@@ -159,14 +177,22 @@ impl ProcCollector {
         self.netdev.collect();
         self.diskspace.collect();
         self.diskstats.collect(self.diskspace.mounts());
+        self.interrupts.collect();
+        self.softirqs.collect();
+        self.softnet.collect();
+        self.pressure.collect();
 
         let mut all: Vec<&mut CollectedChart> = Vec::with_capacity(256);
         self.stat.charts(&mut all);
+        self.pressure.charts(&mut all);
+        self.interrupts.charts(&mut all);
+        self.softirqs.charts(&mut all);
         self.loadavg.charts(&mut all);
         self.meminfo.charts(&mut all);
         self.netdev.charts(&mut all);
         self.diskstats.charts(&mut all);
         self.diskspace.charts(&mut all);
+        self.softnet.charts(&mut all);
         let charts = all
             .into_iter()
             .filter_map(|c| if c.due(now, ue) { Some(&*c) } else { None })
