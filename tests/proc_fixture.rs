@@ -104,6 +104,15 @@ fn network_charts_real_interfaces_with_traffic() {
     for id in ["net.lo", "net.ifb0", "net.ifb1", "net_packets.ifb0"] {
         assert!(c.get(id).is_none(), "{id} should not be charted");
     }
+    // /sys/class/net: speed -1 (unknown) is charted as 0, states are one-hot, and a chart
+    // exists only when its file reads (ifb0 has no carrier).
+    assert_eq!(vals(chart(&c, "net_speed.eth0")), v(&[("speed", 0)]));
+    assert_eq!(vals(chart(&c, "net_duplex.eth0")), v(&[("full", 0), ("half", 0), ("unknown", 1)]));
+    assert_eq!(vals(chart(&c, "net_carrier.eth0")), v(&[("up", 1), ("down", 0)]));
+    assert_eq!(vals(chart(&c, "net_mtu.eth0")), v(&[("mtu", 1400)]));
+    assert_eq!(chart(&c, "net_operstate.ifb0").value("down"), Some(1));
+    assert_eq!(chart(&c, "net_operstate.ifb0").value("up"), Some(0));
+    assert!(c.get("net_carrier.ifb0").is_none() && c.get("net_mtu.lo").is_none());
     // system.net sums physical interfaces only (lo is virtual).
     assert_eq!(vals(chart(&c, "system.net")), v(&[("InOctets", 75_388_342), ("OutOctets", 184_389)]));
 }

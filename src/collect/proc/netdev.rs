@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use crate::model::ChartType;
 
 use super::util::{
-    cn, dim, dim_named, fix_id, join, lines, parse_u64, simple_match, words, ChartSpec, ProcFile, INC,
+    cn, dim, ABS, dim_named, fix_id, join, lines, parse_u64, simple_match, words, ChartSpec, ProcFile, INC,
     LABEL_SOURCE_AUTO_PERMANENT,
 };
 use super::CollectedChart;
@@ -26,6 +26,82 @@ struct Iface {
     seen: bool,
     net: Option<CollectedChart>,
     packets: Option<CollectedChart>,
+    /// `/sys/class/net/IFACE/{speed,duplex,operstate,carrier,mtu}` and their charts
+    /// (each chart appears once its file reads).
+    sys: Vec<(SysAttr, ProcFile, Option<CollectedChart>)>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum SysAttr {
+    Speed,
+    Duplex,
+    Operstate,
+    Carrier,
+    Mtu,
+}
+
+const SYS_ATTRS: [SysAttr; 5] = [SysAttr::Speed, SysAttr::Duplex, SysAttr::Operstate, SysAttr::Carrier, SysAttr::Mtu];
+const OPERSTATES: [&str; 7] = ["up", "down", "notpresent", "lowerlayerdown", "testing", "dormant", "unknown"];
+
+impl SysAttr {
+    fn file(self) -> &'static str {
+        match self {
+            SysAttr::Speed => "speed",
+            SysAttr::Duplex => "duplex",
+            SysAttr::Operstate => "operstate",
+            SysAttr::Carrier => "carrier",
+            SysAttr::Mtu => "mtu",
+        }
+    }
+
+    /// (type, title, units, priority, dimensions)
+    fn chart(self) -> (&'static str, &'static str, &'static str, i64, Vec<crate::model::DimMeta>) {
+        let abs = |ids: &[&str]| ids.iter().map(|d| dim(d, ABS, 1, 1)).collect();
+        match self {
+            SysAttr::Speed => ("net_speed", "Interface Speed", "kilobits/s", 7007, abs(&["speed"])),
+            SysAttr::Duplex => ("net_duplex", "Interface Duplex State", "state", 7008, abs(&["full", "half", "unknown"])),
+            SysAttr::Operstate => ("net_operstate", "Interface Operational State", "state", 7009, abs(&OPERSTATES)),
+            SysAttr::Carrier => ("net_carrier", "Interface Physical Link State", "state", 7010, abs(&["up", "down"])),
+            SysAttr::Mtu => ("net_mtu", "Interface MTU", "octets", 7011, abs(&["mtu"])),
+        }
+    }
+
+    /// The raw values Netdata sets from the file's content; `None` when unreadable.
+    fn values(self, content: &[u8], out: &mut Vec<Option<i64>>) -> bool {
+        out.clear();
+        let text = trim(content);
+        let flag = |b: bool| Some(i64::from(b));
+        match self {
+            SysAttr::Speed => {
+                // Mbit/s, -1 when unknown; Netdata charts kilobits/s and 0 for unknown.
+                let Some(v) = std::str::from_utf8(text).ok().and_then(|t| t.parse::<i64>().ok()) else { return false };
+                out.push(Some(if v > 0 { v.saturating_mul(1000) } else { 0 }));
+            }
+            SysAttr::Duplex => {
+                if text.is_empty() {
+                    return false;
+                }
+                let (full, half) = (text == b"full", text == b"half");
+                out.extend([flag(full), flag(half), flag(!full && !half)]);
+            }
+            SysAttr::Operstate => {
+                if text.is_empty() {
+                    return false;
+                }
+                let known = OPERSTATES.iter().any(|s| s.as_bytes() == text);
+                out.extend(OPERSTATES.iter().map(|s| flag(s.as_bytes() == text || (!known && *s == "unknown"))));
+            }
+            SysAttr::Carrier => {
+                let Some(v) = parse_u64(text) else { return false };
+                out.extend([flag(v != 0), flag(v == 0)]);
+            }
+            SysAttr::Mtu => {
+                let Some(v) = parse_u64(text) else { return false };
+                out.push(cn(v));
+            }
+        }
+        true
+    }
 }
 
 pub(crate) struct NetDev {
@@ -36,6 +112,7 @@ pub(crate) struct NetDev {
     system: CollectedChart,
     gone: Vec<CollectedChart>,
     ok: bool,
+    scratch: Vec<Option<i64>>,
 }
 
 impl NetDev {
@@ -65,11 +142,12 @@ impl NetDev {
             system,
             gone: Vec::new(),
             ok: false,
+            scratch: Vec::new(),
         }
     }
 
     pub(crate) fn collect(&mut self) {
-        let Self { root, update_every, file, ifaces, system, gone, ok } = self;
+        let Self { root, update_every, file, ifaces, system, gone, ok, scratch } = self;
         gone.clear();
         *ok = false;
         for i in ifaces.iter_mut() {
@@ -104,17 +182,48 @@ impl NetDev {
                 continue;
             }
             if iface.net.is_none() && (rx_bytes != 0 || tx_bytes != 0) {
-                iface.net = Some(iface_chart(iface, "net", "Bandwidth", "kilobits/s", "net.net", ChartType::Area, 7000, false, ue));
+                let dims = vec![dim("received", INC, 8, 1000), dim("sent", INC, -8, 1000)];
+                iface.net =
+                    Some(iface_chart(iface, "net", "Bandwidth", "kilobits/s", "net.net", ChartType::Area, 7000, false, ue, dims));
             }
             if let Some(c) = iface.net.as_mut() {
                 c.set_all(&[cn(rx_bytes), cn(tx_bytes)]);
             }
             if iface.packets.is_none() && (rx_packets != 0 || tx_packets != 0 || rx_multicast != 0) {
-                iface.packets =
-                    Some(iface_chart(iface, "net_packets", "Packets", "packets/s", "net.packets", ChartType::Line, 7001, true, ue));
+                let dims = vec![dim("received", INC, 1, 1), dim("sent", INC, -1, 1), dim("multicast", INC, 1, 1)];
+                iface.packets = Some(iface_chart(
+                    iface,
+                    "net_packets",
+                    "Packets",
+                    "packets/s",
+                    "net.packets",
+                    ChartType::Line,
+                    7001,
+                    true,
+                    ue,
+                    dims,
+                ));
             }
             if let Some(c) = iface.packets.as_mut() {
                 c.set_all(&[cn(rx_packets), cn(tx_packets), cn(rx_multicast)]);
+            }
+            for k in 0..iface.sys.len() {
+                let (attr, file, _) = &mut iface.sys[k];
+                let attr = *attr;
+                let ok = file.read().is_some_and(|content| attr.values(content, scratch));
+                if iface.sys[k].2.is_none() && ok {
+                    let (type_, title, units, priority, dims) = attr.chart();
+                    let context = format!("net.{}", &type_[4..]);
+                    let chart = iface_chart(iface, type_, title, units, &context, ChartType::Line, priority, true, ue, dims);
+                    iface.sys[k].2 = Some(chart);
+                }
+                if let Some(c) = iface.sys[k].2.as_mut() {
+                    if ok {
+                        c.set_all(scratch);
+                    } else {
+                        c.values.iter_mut().for_each(|v| *v = None);
+                    }
+                }
             }
         }
         system.set_all(&[cn(sys_in), cn(sys_out)]);
@@ -124,7 +233,8 @@ impl NetDev {
             if i.seen {
                 return true;
             }
-            for mut c in [i.net.take(), i.packets.take()].into_iter().flatten() {
+            let sys = i.sys.drain(..).filter_map(|(_, _, c)| c);
+            for mut c in [i.net.take(), i.packets.take()].into_iter().flatten().chain(sys) {
                 c.make_obsolete();
                 gone.push(c);
             }
@@ -139,6 +249,7 @@ impl NetDev {
         for i in &mut self.ifaces {
             out.extend(i.net.as_mut());
             out.extend(i.packets.as_mut());
+            out.extend(i.sys.iter_mut().filter_map(|(_, _, c)| c.as_mut()));
         }
         out.push(&mut self.system);
         out.extend(self.gone.iter_mut());
@@ -160,7 +271,13 @@ fn find_or_add(ifaces: &mut Vec<Iface>, root: &Path, name: &[u8], hint: usize) -
     let name = String::from_utf8_lossy(name).into_owned();
     let is_virtual = join(root, "/sys/devices/virtual/net").join(&name).exists();
     let enabled = !simple_match(DISABLED, &name);
-    ifaces.push(Iface { name, enabled, is_virtual, seen: false, net: None, packets: None });
+    let dir = format!("/sys/class/net/{name}");
+    let sys = if enabled {
+        SYS_ATTRS.iter().map(|a| (*a, ProcFile::new(root, &format!("{dir}/{}", a.file())), None)).collect()
+    } else {
+        Vec::new()
+    };
+    ifaces.push(Iface { name, enabled, is_virtual, seen: false, net: None, packets: None, sys });
     Some(ifaces.len() - 1)
 }
 
@@ -181,6 +298,7 @@ fn iface_chart(
     priority: i64,
     detail: bool,
     update_every: u32,
+    dims: Vec<crate::model::DimMeta>,
 ) -> CollectedChart {
     let id = format!("{type_}.{}", fix_id(&iface.name));
     let kind = if iface.is_virtual { "virtual" } else { "real" };
@@ -188,11 +306,6 @@ fn iface_chart(
         ("interface_type", kind, LABEL_SOURCE_AUTO_PERMANENT),
         ("device", iface.name.as_str(), LABEL_SOURCE_AUTO_PERMANENT),
     ];
-    let dims = if type_ == "net" {
-        vec![dim("received", INC, 8, 1000), dim("sent", INC, -8, 1000)]
-    } else {
-        vec![dim("received", INC, 1, 1), dim("sent", INC, -1, 1), dim("multicast", INC, 1, 1)]
-    };
     ChartSpec {
         id: &id,
         title,
