@@ -146,7 +146,7 @@ fn collect_fixture() -> Vec<CollectedChart> {
 }
 
 /// Contexts whose dimensions depend on activity (created when first non-zero).
-const DYNAMIC_DIMS: &[&str] = &["system.interrupts", "cpu.interrupts", "system.softirqs", "cpu.softirqs"];
+const DYNAMIC_DIMS: &[&str] = &["system.interrupts", "cpu.interrupts", "system.softirqs", "cpu.softirqs", "ipv6.icmptypes"];
 
 /// The charts issue 3 requires, with the names they have on the capture's machine.
 const REQUIRED: &[&str] = &[

@@ -292,3 +292,31 @@ fn pressure_shares_are_hundredths_and_stall_time_ms() {
     // Every 2 s only.
     assert!(p.collect_at(1_000_000_001).get("system.cpu_some_pressure").is_none());
 }
+
+#[test]
+fn protocol_counters_come_from_snmp_netstat_snmp6_and_sockstat() {
+    let mut p = ProcCollector::new(basic(), 1);
+    let c = p.collect_at(1_000_000_000);
+    // Ip: 2 64 11834 0 0 0 0 0 11834 10292 ...
+    assert_eq!(
+        vals(chart(&c, "ipv4.packets")),
+        v(&[("InReceives", 11834), ("OutRequests", 10292), ("ForwDatagrams", 0), ("InDelivers", 11834)])
+    );
+    // Tcp: ... CurrEstab = 2 (absolute); MaxConn -1 is not charted.
+    assert_eq!(vals(chart(&c, "ipv4.tcpsock")), v(&[("CurrEstab", 2)]));
+    assert_eq!(vals(chart(&c, "ipv4.tcppackets")), v(&[("InSegs", 11768), ("OutSegs", 10244)]));
+    // IpExt InOctets/OutOctets of /proc/net/netstat
+    assert_eq!(vals(chart(&c, "system.ip")), v(&[("InOctets", 105_192_534), ("OutOctets", 7_630_862)]));
+    assert_eq!(vals(chart(&c, "system.ipv6")), v(&[("InOctets", 128), ("OutOctets", 880)]));
+    // sockstat: "TCP: inuse 4 orphan 0 tw 421 alloc 4 mem 42" (mem in pages, multiplier 4096)
+    assert_eq!(vals(chart(&c, "ipv4.sockstat_tcp_sockets")), v(&[("alloc", 4), ("orphan", 0), ("inuse", 4), ("timewait", 421)]));
+    assert_eq!(vals(chart(&c, "ipv4.sockstat_tcp_mem")), v(&[("mem", 42)]));
+    assert_eq!(vals(chart(&c, "ipv4.sockstat_sockets")), v(&[("used", 32)]));
+    // One dimension per ICMPv6 type line, in file order.
+    assert_eq!(
+        vals(chart(&c, "ipv6.icmptypes")),
+        v(&[("InType1", 1), ("OutType1", 1), ("OutType135", 4), ("OutType143", 4)])
+    );
+    // All-zero charts stay hidden ("auto").
+    assert!(c.get("ipv4.icmp_errors").is_none());
+}

@@ -21,6 +21,7 @@ mod diskstats;
 mod loadavg;
 mod meminfo;
 mod netdev;
+mod netstat;
 mod percpu;
 mod pressure;
 mod selfmon;
@@ -130,6 +131,7 @@ pub struct ProcCollector {
     softirqs: percpu::Table,
     softnet: percpu::SoftNet,
     pressure: pressure::Pressure,
+    netstat: netstat::NetStat,
 }
 
 impl ProcCollector {
@@ -148,6 +150,7 @@ impl ProcCollector {
             softirqs: percpu::Table::softirqs(&root, update_every),
             softnet: percpu::SoftNet::new(&root, update_every),
             pressure: pressure::Pressure::new(&root, update_every),
+            netstat: netstat::NetStat::new(&root, update_every),
             root,
             update_every,
         }
@@ -181,6 +184,7 @@ impl ProcCollector {
         self.softirqs.collect();
         self.softnet.collect();
         self.pressure.collect();
+        self.netstat.collect();
 
         let mut all: Vec<&mut CollectedChart> = Vec::with_capacity(256);
         self.stat.charts(&mut all);
@@ -190,6 +194,7 @@ impl ProcCollector {
         self.loadavg.charts(&mut all);
         self.meminfo.charts(&mut all);
         self.netdev.charts(&mut all);
+        self.netstat.charts(&mut all);
         self.diskstats.charts(&mut all);
         self.diskspace.charts(&mut all);
         self.softnet.charts(&mut all);
