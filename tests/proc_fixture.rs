@@ -320,3 +320,35 @@ fn protocol_counters_come_from_snmp_netstat_snmp6_and_sockstat() {
     // All-zero charts stay hidden ("auto").
     assert!(c.get("ipv4.icmp_errors").is_none());
 }
+
+#[test]
+fn conntrack_ipc_and_zram_values() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    copy_tree(&basic(), dir.path());
+    let w = |rel: &str, text: &str| std::fs::write(dir.path().join(rel), text).expect("write");
+    w(
+        "proc/net/stat/nf_conntrack",
+        "entries  clashres found new invalid ignore delete chainlength insert insert_failed drop early_drop icmp_error  expect_new expect_create expect_delete search_restart\n\
+         00000007  00000000 00000001 0000000a 00000002 00000003 00000004 00000000 00000005 00000000 00000000 00000000 00000000  00000000 00000000 00000000 00000001\n\
+         00000007  00000000 00000001 00000010 00000002 00000003 00000004 00000000 00000005 00000000 00000000 00000000 00000000  00000000 00000000 00000000 00000001\n",
+    );
+    std::fs::remove_file(dir.path().join("proc/sys/net/netfilter/nf_conntrack_count")).ok();
+    w("proc/sysvipc/sem", "       key      semid perms      nsems   uid\n         0          0   600          4     0\n         0          1   600          2     0\n");
+    w("proc/sysvipc/shm", "       key      shmid perms                  size  cpid\n         0          0   600               4096   1\n");
+    // orig compr used limit max same compacted
+    w("sys/block/zram0/mm_stat", "4096 1024 2048 0 2048 0 0\n");
+    let mut p = ProcCollector::new(dir.path(), 1);
+    let c = p.collect_at(1_000_000_000);
+    // entries is global (first line), the others are per-CPU and summed.
+    assert_eq!(vals(chart(&c, "netfilter.conntrack_sockets")), v(&[("connections", 7)]));
+    assert_eq!(vals(chart(&c, "netfilter.conntrack_new")), v(&[("new", 0xa + 0x10), ("ignore", 6), ("invalid", 4)]));
+    assert_eq!(vals(chart(&c, "netfilter.conntrack_search")), v(&[("searched", 0), ("restarted", 2), ("found", 2)]));
+    assert_eq!(vals(chart(&c, "system.ipc_semaphores")), v(&[("semaphores", 6)]));
+    assert_eq!(vals(chart(&c, "system.ipc_semaphore_arrays")), v(&[("arrays", 2)]));
+    assert_eq!(vals(chart(&c, "system.shared_memory_segments")), v(&[("segments", 1)]));
+    assert_eq!(vals(chart(&c, "system.shared_memory_bytes")), v(&[("bytes", 4096)]));
+    assert_eq!(vals(chart(&c, "mem.zram_usage.zram0")), v(&[("compressed", 1024), ("metadata", 1024)]));
+    assert_eq!(vals(chart(&c, "mem.zram_savings.zram0")), v(&[("savings", 1024 - 4096), ("original", 4096)]));
+    assert_eq!(vals(chart(&c, "mem.zram_ratio.zram0")), v(&[("ratio", 400)]));
+    assert_eq!(vals(chart(&c, "mem.zram_efficiency.zram0")), v(&[("percent", 500_000)]));
+}

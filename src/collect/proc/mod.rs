@@ -20,6 +20,7 @@ mod diskspace;
 mod diskstats;
 mod loadavg;
 mod meminfo;
+mod misc;
 mod netdev;
 mod netstat;
 mod percpu;
@@ -132,6 +133,9 @@ pub struct ProcCollector {
     softnet: percpu::SoftNet,
     pressure: pressure::Pressure,
     netstat: netstat::NetStat,
+    conntrack: misc::Conntrack,
+    ipc: misc::Ipc,
+    zram: misc::Zram,
 }
 
 impl ProcCollector {
@@ -151,6 +155,9 @@ impl ProcCollector {
             softnet: percpu::SoftNet::new(&root, update_every),
             pressure: pressure::Pressure::new(&root, update_every),
             netstat: netstat::NetStat::new(&root, update_every),
+            conntrack: misc::Conntrack::new(&root, update_every),
+            ipc: misc::Ipc::new(&root, update_every),
+            zram: misc::Zram::new(&root, update_every),
             root,
             update_every,
         }
@@ -185,6 +192,9 @@ impl ProcCollector {
         self.softnet.collect();
         self.pressure.collect();
         self.netstat.collect();
+        self.conntrack.collect();
+        self.ipc.collect();
+        self.zram.collect();
 
         let mut all: Vec<&mut CollectedChart> = Vec::with_capacity(256);
         self.stat.charts(&mut all);
@@ -193,8 +203,11 @@ impl ProcCollector {
         self.softirqs.charts(&mut all);
         self.loadavg.charts(&mut all);
         self.meminfo.charts(&mut all);
+        self.zram.charts(&mut all);
         self.netdev.charts(&mut all);
         self.netstat.charts(&mut all);
+        self.conntrack.charts(&mut all);
+        self.ipc.charts(&mut all);
         self.diskstats.charts(&mut all);
         self.diskspace.charts(&mut all);
         self.softnet.charts(&mut all);
