@@ -18,7 +18,9 @@ fn collect_pass(c: &mut Criterion) {
     });
     let mut s = NetdataSelf::new("/", 1);
     let counters = DaemonCounters::default();
-    g.bench_function("self_pass", |b| b.iter(|| s.collect(&counters).charts.len()));
+    g.bench_function("self_pass", |b| {
+        b.iter(|| s.collect(&counters).charts.len())
+    });
     g.finish();
 }
 

@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 
 use crate::model::{ChartType, DimMeta};
 
-use super::util::{cn, dim, join, lines, parse_u64, words, ChartSpec, ProcFile, ABS, INC, LABEL_SOURCE_AUTO};
+use super::util::{
+    cn, dim, join, lines, parse_u64, words, ChartSpec, ProcFile, ABS, INC, LABEL_SOURCE_AUTO,
+};
 use super::CollectedChart;
 
 const PLUGIN: &str = "proc.plugin";
@@ -14,23 +16,97 @@ const CONNTRACK: &str = "/proc/net/stat/nf_conntrack";
 const MAX_ZRAM: usize = 256;
 
 #[allow(clippy::too_many_arguments)]
-fn chart(id: &str, title: &str, units: &str, family: &str, ct: ChartType, priority: i64, detail: bool, module: &str, ue: u32, dims: Vec<DimMeta>) -> CollectedChart {
-    ChartSpec { id, title, units, family, context: id, chart_type: ct, priority, detail, plugin: PLUGIN, module }.build(ue, &[], dims)
+fn chart(
+    id: &str,
+    title: &str,
+    units: &str,
+    family: &str,
+    ct: ChartType,
+    priority: i64,
+    detail: bool,
+    module: &str,
+    ue: u32,
+    dims: Vec<DimMeta>,
+) -> CollectedChart {
+    ChartSpec {
+        id,
+        title,
+        units,
+        family,
+        context: id,
+        chart_type: ct,
+        priority,
+        detail,
+        plugin: PLUGIN,
+        module,
+    }
+    .build(ue, &[], dims)
 }
 
 /// `(dimension, column, multiplier)` of each conntrack chart.
 type Cols = &'static [(&'static str, &'static str, i64)];
 const CT_CHARTS: [(&str, &str, &str, i64, bool, Cols); 5] = [
-    ("netfilter.conntrack_new", "Connection Tracker New Connections", "connections/s", 8701, false,
-        &[("new", "new", 1), ("ignore", "ignore", -1), ("invalid", "invalid", -1)]),
-    ("netfilter.conntrack_changes", "Connection Tracker Changes", "changes/s", 8702, true,
-        &[("inserted", "insert", 1), ("deleted", "delete", -1), ("delete_list", "delete_list", -1)]),
-    ("netfilter.conntrack_expect", "Connection Tracker Expectations", "expectations/s", 8703, true,
-        &[("created", "expect_create", 1), ("deleted", "expect_delete", -1), ("new", "expect_new", 1)]),
-    ("netfilter.conntrack_search", "Connection Tracker Searches", "searches/s", 8710, true,
-        &[("searched", "searched", 1), ("restarted", "search_restart", -1), ("found", "found", 1)]),
-    ("netfilter.conntrack_errors", "Connection Tracker Errors", "events/s", 8705, true,
-        &[("icmp_error", "icmp_error", 1), ("insert_failed", "insert_failed", -1), ("drop", "drop", -1), ("early_drop", "early_drop", -1)]),
+    (
+        "netfilter.conntrack_new",
+        "Connection Tracker New Connections",
+        "connections/s",
+        8701,
+        false,
+        &[
+            ("new", "new", 1),
+            ("ignore", "ignore", -1),
+            ("invalid", "invalid", -1),
+        ],
+    ),
+    (
+        "netfilter.conntrack_changes",
+        "Connection Tracker Changes",
+        "changes/s",
+        8702,
+        true,
+        &[
+            ("inserted", "insert", 1),
+            ("deleted", "delete", -1),
+            ("delete_list", "delete_list", -1),
+        ],
+    ),
+    (
+        "netfilter.conntrack_expect",
+        "Connection Tracker Expectations",
+        "expectations/s",
+        8703,
+        true,
+        &[
+            ("created", "expect_create", 1),
+            ("deleted", "expect_delete", -1),
+            ("new", "expect_new", 1),
+        ],
+    ),
+    (
+        "netfilter.conntrack_search",
+        "Connection Tracker Searches",
+        "searches/s",
+        8710,
+        true,
+        &[
+            ("searched", "searched", 1),
+            ("restarted", "search_restart", -1),
+            ("found", "found", 1),
+        ],
+    ),
+    (
+        "netfilter.conntrack_errors",
+        "Connection Tracker Errors",
+        "events/s",
+        8705,
+        true,
+        &[
+            ("icmp_error", "icmp_error", 1),
+            ("insert_failed", "insert_failed", -1),
+            ("drop", "drop", -1),
+            ("early_drop", "early_drop", -1),
+        ],
+    ),
 ];
 
 /// Netfilter connection tracker statistics (per-CPU hexadecimal lines, summed; `entries`
@@ -60,7 +136,18 @@ impl Conntrack {
         )];
         for (id, title, units, prio, detail, cols) in CT_CHARTS {
             let dims = cols.iter().map(|(d, _, m)| dim(d, INC, *m, 1)).collect();
-            charts.push(chart(id, title, units, "conntrack", ChartType::Line, prio, detail, CONNTRACK, ue, dims));
+            charts.push(chart(
+                id,
+                title,
+                units,
+                "conntrack",
+                ChartType::Line,
+                prio,
+                detail,
+                CONNTRACK,
+                ue,
+                dims,
+            ));
         }
         Self {
             file: ProcFile::new(root, CONNTRACK),
@@ -98,17 +185,21 @@ impl Conntrack {
                 continue;
             }
         }
-        let count = self.count_file.read().and_then(|b| words(b).next().and_then(parse_u64));
+        let count = self
+            .count_file
+            .read()
+            .and_then(|b| words(b).next().and_then(parse_u64));
         self.charts[0].set_all(&[count.or(entries).and_then(cn)]);
         for (k, (_, _, _, _, _, cols)) in CT_CHARTS.iter().enumerate() {
-            let vals: Vec<Option<i64>> = cols
-                .iter()
-                .map(|(_, col, _)| {
-                    let v = self.columns.iter().position(|c| c == col.as_bytes()).map_or(0, |i| self.sums[i]);
-                    cn(v)
-                })
-                .collect();
-            self.charts[k + 1].set_all(&vals);
+            let chart = &mut self.charts[k + 1];
+            for (slot, (_, col, _)) in chart.values.iter_mut().zip(cols.iter()) {
+                let v = self
+                    .columns
+                    .iter()
+                    .position(|c| c == col.as_bytes())
+                    .map_or(0, |i| self.sums[i]);
+                *slot = cn(v);
+            }
         }
         self.ok = true;
     }
@@ -131,15 +222,60 @@ pub(crate) struct Ipc {
 
 impl Ipc {
     pub(crate) fn new(root: &Path, ue: u32) -> Self {
-        let c = |id, title, units, family, ct, prio, d: &str| chart(id, title, units, family, ct, prio, false, "ipc", ue, vec![dim(d, ABS, 1, 1)]);
+        let c = |id, title, units, family, ct, prio, d: &str| {
+            chart(
+                id,
+                title,
+                units,
+                family,
+                ct,
+                prio,
+                false,
+                "ipc",
+                ue,
+                vec![dim(d, ABS, 1, 1)],
+            )
+        };
         Self {
             sem: ProcFile::new(root, "/proc/sysvipc/sem"),
             shm: ProcFile::new(root, "/proc/sysvipc/shm"),
             charts: [
-                c("system.ipc_semaphores", "IPC Semaphores", "semaphores", "ipc semaphores", ChartType::Area, 1203, "semaphores"),
-                c("system.ipc_semaphore_arrays", "IPC Semaphore Arrays", "arrays", "ipc semaphores", ChartType::Area, 1204, "arrays"),
-                c("system.shared_memory_segments", "IPC Shared Memory Number of Segments", "segments", "ipc shared memory", ChartType::Stacked, 1205, "segments"),
-                c("system.shared_memory_bytes", "IPC Shared Memory Used Bytes", "bytes", "ipc shared memory", ChartType::Stacked, 1206, "bytes"),
+                c(
+                    "system.ipc_semaphores",
+                    "IPC Semaphores",
+                    "semaphores",
+                    "ipc semaphores",
+                    ChartType::Area,
+                    1203,
+                    "semaphores",
+                ),
+                c(
+                    "system.ipc_semaphore_arrays",
+                    "IPC Semaphore Arrays",
+                    "arrays",
+                    "ipc semaphores",
+                    ChartType::Area,
+                    1204,
+                    "arrays",
+                ),
+                c(
+                    "system.shared_memory_segments",
+                    "IPC Shared Memory Number of Segments",
+                    "segments",
+                    "ipc shared memory",
+                    ChartType::Stacked,
+                    1205,
+                    "segments",
+                ),
+                c(
+                    "system.shared_memory_bytes",
+                    "IPC Shared Memory Used Bytes",
+                    "bytes",
+                    "ipc shared memory",
+                    ChartType::Stacked,
+                    1206,
+                    "bytes",
+                ),
             ],
             have_sem: false,
             have_shm: false,
@@ -150,7 +286,9 @@ impl Ipc {
     fn table(buf: &[u8], col: usize) -> (u64, u64) {
         let (mut n, mut sum) = (0u64, 0u64);
         for line in lines(buf).skip(1) {
-            let Some(v) = words(line).nth(col).and_then(parse_u64) else { continue };
+            let Some(v) = words(line).nth(col).and_then(parse_u64) else {
+                continue;
+            };
             n += 1;
             sum = sum.wrapping_add(v);
         }
@@ -201,12 +339,19 @@ pub(crate) struct Zram {
 
 impl Zram {
     pub(crate) fn new(root: &Path, update_every: u32) -> Self {
-        Self { root: root.to_path_buf(), update_every, listed: false, devs: Vec::new() }
+        Self {
+            root: root.to_path_buf(),
+            update_every,
+            listed: false,
+            devs: Vec::new(),
+        }
     }
 
     fn list(&mut self) {
         self.listed = true;
-        let Ok(dir) = std::fs::read_dir(join(&self.root, "/sys/block")) else { return };
+        let Ok(dir) = std::fs::read_dir(join(&self.root, "/sys/block")) else {
+            return;
+        };
         let mut names: Vec<String> = dir
             .filter_map(|e| e.ok())
             .filter_map(|e| e.file_name().into_string().ok())
@@ -241,10 +386,38 @@ impl Zram {
             self.devs.push(ZramDev {
                 file: ProcFile::new(&self.root, &rel),
                 charts: [
-                    mk("zram_usage", "ZRAM Memory Usage", "MiB", ChartType::Area, 1600, vec![mib("compressed"), mib("metadata")]),
-                    mk("zram_savings", "ZRAM Memory Savings", "MiB", ChartType::Area, 1601, vec![mib("savings"), mib("original")]),
-                    mk("zram_ratio", "ZRAM Compression Ratio (original to compressed)", "ratio", ChartType::Line, 1602, vec![dim("ratio", ABS, 1, 100)]),
-                    mk("zram_efficiency", "ZRAM Efficiency", "percentage", ChartType::Line, 1603, vec![dim("percent", ABS, 1, 10000)]),
+                    mk(
+                        "zram_usage",
+                        "ZRAM Memory Usage",
+                        "MiB",
+                        ChartType::Area,
+                        1600,
+                        vec![mib("compressed"), mib("metadata")],
+                    ),
+                    mk(
+                        "zram_savings",
+                        "ZRAM Memory Savings",
+                        "MiB",
+                        ChartType::Area,
+                        1601,
+                        vec![mib("savings"), mib("original")],
+                    ),
+                    mk(
+                        "zram_ratio",
+                        "ZRAM Compression Ratio (original to compressed)",
+                        "ratio",
+                        ChartType::Line,
+                        1602,
+                        vec![dim("ratio", ABS, 1, 100)],
+                    ),
+                    mk(
+                        "zram_efficiency",
+                        "ZRAM Efficiency",
+                        "percentage",
+                        ChartType::Line,
+                        1603,
+                        vec![dim("percent", ABS, 1, 10000)],
+                    ),
                 ],
                 ok: false,
             });
@@ -272,8 +445,14 @@ impl Zram {
             // Netdata sets compressed - original (negative when compression saves memory).
             d.charts[1].set_all(&[cn(compr.wrapping_sub(orig)), cn(orig)]);
             // Both through a C `int`, as Netdata.
-            let ratio = if compr == 0 { 1 } else { (orig.wrapping_mul(100) / compr) as i32 };
-            let eff = if used == 0 { 100 } else { (compr.wrapping_mul(1_000_000) / used) as i32 };
+            let ratio = orig
+                .wrapping_mul(100)
+                .checked_div(compr)
+                .map_or(1, |r| r as i32);
+            let eff = compr
+                .wrapping_mul(1_000_000)
+                .checked_div(used)
+                .map_or(100, |e| e as i32);
             d.charts[2].set_all(&[Some(i64::from(ratio))]);
             d.charts[3].set_all(&[Some(i64::from(eff))]);
             d.ok = true;

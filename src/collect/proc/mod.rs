@@ -51,12 +51,21 @@ pub struct CollectedChart {
 impl CollectedChart {
     pub(crate) fn new(meta: ChartMeta, dims: Vec<DimMeta>) -> Self {
         let values = vec![None; dims.len()];
-        Self { meta, dims, values, version: 1, last_emit: UnixTime::MIN }
+        Self {
+            meta,
+            dims,
+            values,
+            version: 1,
+            last_emit: UnixTime::MIN,
+        }
     }
 
     /// The value of dimension `id`, if collected.
     pub fn value(&self, id: &str) -> Option<i64> {
-        self.dims.iter().position(|d| d.id == id).and_then(|i| self.values[i])
+        self.dims
+            .iter()
+            .position(|d| d.id == id)
+            .and_then(|i| self.values[i])
     }
 
     /// Sets all values at once (same order as `dims`; missing trailing values read as None).
@@ -173,7 +182,9 @@ impl ProcCollector {
 
     /// One collection pass at the wall clock time.
     pub fn collect(&mut self) -> Collection<'_> {
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
         self.collect_at(now)
     }
 

@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use crate::model::ChartType;
 
 use super::util::{
-    cn, dim, ABS, dim_named, fix_id, join, lines, parse_u64, simple_match, words, ChartSpec, ProcFile, INC,
-    LABEL_SOURCE_AUTO_PERMANENT,
+    cn, dim, dim_named, fix_id, join, lines, parse_u64, simple_match, words, ChartSpec, ProcFile,
+    ABS, INC, LABEL_SOURCE_AUTO_PERMANENT,
 };
 use super::CollectedChart;
 
@@ -40,8 +40,22 @@ enum SysAttr {
     Mtu,
 }
 
-const SYS_ATTRS: [SysAttr; 5] = [SysAttr::Speed, SysAttr::Duplex, SysAttr::Operstate, SysAttr::Carrier, SysAttr::Mtu];
-const OPERSTATES: [&str; 7] = ["up", "down", "notpresent", "lowerlayerdown", "testing", "dormant", "unknown"];
+const SYS_ATTRS: [SysAttr; 5] = [
+    SysAttr::Speed,
+    SysAttr::Duplex,
+    SysAttr::Operstate,
+    SysAttr::Carrier,
+    SysAttr::Mtu,
+];
+const OPERSTATES: [&str; 7] = [
+    "up",
+    "down",
+    "notpresent",
+    "lowerlayerdown",
+    "testing",
+    "dormant",
+    "unknown",
+];
 
 impl SysAttr {
     fn file(self) -> &'static str {
@@ -55,13 +69,45 @@ impl SysAttr {
     }
 
     /// (type, title, units, priority, dimensions)
-    fn chart(self) -> (&'static str, &'static str, &'static str, i64, Vec<crate::model::DimMeta>) {
+    fn chart(
+        self,
+    ) -> (
+        &'static str,
+        &'static str,
+        &'static str,
+        i64,
+        Vec<crate::model::DimMeta>,
+    ) {
         let abs = |ids: &[&str]| ids.iter().map(|d| dim(d, ABS, 1, 1)).collect();
         match self {
-            SysAttr::Speed => ("net_speed", "Interface Speed", "kilobits/s", 7007, abs(&["speed"])),
-            SysAttr::Duplex => ("net_duplex", "Interface Duplex State", "state", 7008, abs(&["full", "half", "unknown"])),
-            SysAttr::Operstate => ("net_operstate", "Interface Operational State", "state", 7009, abs(&OPERSTATES)),
-            SysAttr::Carrier => ("net_carrier", "Interface Physical Link State", "state", 7010, abs(&["up", "down"])),
+            SysAttr::Speed => (
+                "net_speed",
+                "Interface Speed",
+                "kilobits/s",
+                7007,
+                abs(&["speed"]),
+            ),
+            SysAttr::Duplex => (
+                "net_duplex",
+                "Interface Duplex State",
+                "state",
+                7008,
+                abs(&["full", "half", "unknown"]),
+            ),
+            SysAttr::Operstate => (
+                "net_operstate",
+                "Interface Operational State",
+                "state",
+                7009,
+                abs(&OPERSTATES),
+            ),
+            SysAttr::Carrier => (
+                "net_carrier",
+                "Interface Physical Link State",
+                "state",
+                7010,
+                abs(&["up", "down"]),
+            ),
             SysAttr::Mtu => ("net_mtu", "Interface MTU", "octets", 7011, abs(&["mtu"])),
         }
     }
@@ -74,7 +120,12 @@ impl SysAttr {
         match self {
             SysAttr::Speed => {
                 // Mbit/s, -1 when unknown; Netdata charts kilobits/s and 0 for unknown.
-                let Some(v) = std::str::from_utf8(text).ok().and_then(|t| t.parse::<i64>().ok()) else { return false };
+                let Some(v) = std::str::from_utf8(text)
+                    .ok()
+                    .and_then(|t| t.parse::<i64>().ok())
+                else {
+                    return false;
+                };
                 out.push(Some(if v > 0 { v.saturating_mul(1000) } else { 0 }));
             }
             SysAttr::Duplex => {
@@ -89,14 +140,22 @@ impl SysAttr {
                     return false;
                 }
                 let known = OPERSTATES.iter().any(|s| s.as_bytes() == text);
-                out.extend(OPERSTATES.iter().map(|s| flag(s.as_bytes() == text || (!known && *s == "unknown"))));
+                out.extend(
+                    OPERSTATES
+                        .iter()
+                        .map(|s| flag(s.as_bytes() == text || (!known && *s == "unknown"))),
+                );
             }
             SysAttr::Carrier => {
-                let Some(v) = parse_u64(text) else { return false };
+                let Some(v) = parse_u64(text) else {
+                    return false;
+                };
                 out.extend([flag(v != 0), flag(v == 0)]);
             }
             SysAttr::Mtu => {
-                let Some(v) = parse_u64(text) else { return false };
+                let Some(v) = parse_u64(text) else {
+                    return false;
+                };
                 out.push(cn(v));
             }
         }
@@ -132,7 +191,10 @@ impl NetDev {
         .build(
             update_every,
             &[],
-            vec![dim_named("InOctets", "received", INC, 8, 1000), dim_named("OutOctets", "sent", INC, -8, 1000)],
+            vec![
+                dim_named("InOctets", "received", INC, 8, 1000),
+                dim_named("OutOctets", "sent", INC, -8, 1000),
+            ],
         );
         Self {
             root: root.to_path_buf(),
@@ -147,7 +209,16 @@ impl NetDev {
     }
 
     pub(crate) fn collect(&mut self) {
-        let Self { root, update_every, file, ifaces, system, gone, ok, scratch } = self;
+        let Self {
+            root,
+            update_every,
+            file,
+            ifaces,
+            system,
+            gone,
+            ok,
+            scratch,
+        } = self;
         gone.clear();
         *ok = false;
         for i in ifaces.iter_mut() {
@@ -159,7 +230,9 @@ impl NetDev {
         let mut hint = 0;
         for line in lines(data) {
             // "  eth0: 41790586    1785 ..." (the name may touch the first number)
-            let Some(colon) = line.iter().position(|&b| b == b':') else { continue };
+            let Some(colon) = line.iter().position(|&b| b == b':') else {
+                continue;
+            };
             let name = trim(&line[..colon]);
             if name.is_empty() || name.contains(&b'|') {
                 continue;
@@ -168,12 +241,15 @@ impl NetDev {
             for (k, w) in words(&line[colon + 1..]).take(16).enumerate() {
                 f[k] = parse_u64(w).unwrap_or(0);
             }
-            let Some(idx) = find_or_add(ifaces, root, name, hint) else { continue };
+            let Some(idx) = find_or_add(ifaces, root, name, hint) else {
+                continue;
+            };
             hint = idx + 1;
             let ue = *update_every;
             let iface = &mut ifaces[idx];
             iface.seen = true;
-            let (rx_bytes, rx_packets, rx_multicast, tx_bytes, tx_packets) = (f[0], f[1], f[7], f[8], f[9]);
+            let (rx_bytes, rx_packets, rx_multicast, tx_bytes, tx_packets) =
+                (f[0], f[1], f[7], f[8], f[9]);
             if !iface.is_virtual && iface.enabled {
                 sys_in = sys_in.wrapping_add(rx_bytes);
                 sys_out = sys_out.wrapping_add(tx_bytes);
@@ -183,14 +259,29 @@ impl NetDev {
             }
             if iface.net.is_none() && (rx_bytes != 0 || tx_bytes != 0) {
                 let dims = vec![dim("received", INC, 8, 1000), dim("sent", INC, -8, 1000)];
-                iface.net =
-                    Some(iface_chart(iface, "net", "Bandwidth", "kilobits/s", "net.net", ChartType::Area, 7000, false, ue, dims));
+                iface.net = Some(iface_chart(
+                    iface,
+                    "net",
+                    "Bandwidth",
+                    "kilobits/s",
+                    "net.net",
+                    ChartType::Area,
+                    7000,
+                    false,
+                    ue,
+                    dims,
+                ));
             }
             if let Some(c) = iface.net.as_mut() {
                 c.set_all(&[cn(rx_bytes), cn(tx_bytes)]);
             }
-            if iface.packets.is_none() && (rx_packets != 0 || tx_packets != 0 || rx_multicast != 0) {
-                let dims = vec![dim("received", INC, 1, 1), dim("sent", INC, -1, 1), dim("multicast", INC, 1, 1)];
+            if iface.packets.is_none() && (rx_packets != 0 || tx_packets != 0 || rx_multicast != 0)
+            {
+                let dims = vec![
+                    dim("received", INC, 1, 1),
+                    dim("sent", INC, -1, 1),
+                    dim("multicast", INC, 1, 1),
+                ];
                 iface.packets = Some(iface_chart(
                     iface,
                     "net_packets",
@@ -210,11 +301,24 @@ impl NetDev {
             for k in 0..iface.sys.len() {
                 let (attr, file, _) = &mut iface.sys[k];
                 let attr = *attr;
-                let ok = file.read().is_some_and(|content| attr.values(content, scratch));
+                let ok = file
+                    .read()
+                    .is_some_and(|content| attr.values(content, scratch));
                 if iface.sys[k].2.is_none() && ok {
                     let (type_, title, units, priority, dims) = attr.chart();
                     let context = format!("net.{}", &type_[4..]);
-                    let chart = iface_chart(iface, type_, title, units, &context, ChartType::Line, priority, true, ue, dims);
+                    let chart = iface_chart(
+                        iface,
+                        type_,
+                        title,
+                        units,
+                        &context,
+                        ChartType::Line,
+                        priority,
+                        true,
+                        ue,
+                        dims,
+                    );
                     iface.sys[k].2 = Some(chart);
                 }
                 if let Some(c) = iface.sys[k].2.as_mut() {
@@ -234,7 +338,11 @@ impl NetDev {
                 return true;
             }
             let sys = i.sys.drain(..).filter_map(|(_, _, c)| c);
-            for mut c in [i.net.take(), i.packets.take()].into_iter().flatten().chain(sys) {
+            for mut c in [i.net.take(), i.packets.take()]
+                .into_iter()
+                .flatten()
+                .chain(sys)
+            {
                 c.make_obsolete();
                 gone.push(c);
             }
@@ -273,17 +381,40 @@ fn find_or_add(ifaces: &mut Vec<Iface>, root: &Path, name: &[u8], hint: usize) -
     let enabled = !simple_match(DISABLED, &name);
     let dir = format!("/sys/class/net/{name}");
     let sys = if enabled {
-        SYS_ATTRS.iter().map(|a| (*a, ProcFile::new(root, &format!("{dir}/{}", a.file())), None)).collect()
+        SYS_ATTRS
+            .iter()
+            .map(|a| {
+                (
+                    *a,
+                    ProcFile::new(root, &format!("{dir}/{}", a.file())),
+                    None,
+                )
+            })
+            .collect()
     } else {
         Vec::new()
     };
-    ifaces.push(Iface { name, enabled, is_virtual, seen: false, net: None, packets: None, sys });
+    ifaces.push(Iface {
+        name,
+        enabled,
+        is_virtual,
+        seen: false,
+        net: None,
+        packets: None,
+        sys,
+    });
     Some(ifaces.len() - 1)
 }
 
 fn trim(s: &[u8]) -> &[u8] {
-    let start = s.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(s.len());
-    let end = s.iter().rposition(|b| !b.is_ascii_whitespace()).map_or(start, |e| e + 1);
+    let start = s
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(s.len());
+    let end = s
+        .iter()
+        .rposition(|b| !b.is_ascii_whitespace())
+        .map_or(start, |e| e + 1);
     &s[start..end.max(start)]
 }
 

@@ -50,74 +50,415 @@ macro_rules! d {
 }
 
 static SPECS: &[Spec] = &[
-    Spec { id: "ipv4.sockstat_sockets", title: "IPv4 Sockets Used", units: "sockets", family: "sockets", ct: L, priority: 5100, detail: false, module: SOCKSTAT,
-        dims: &[d!("sockets:used", "used", "used", 1, abs)] },
-    Spec { id: "ipv4.sockstat_tcp_sockets", title: "IPv4 TCP Sockets", units: "sockets", family: "tcp", ct: L, priority: 5201, detail: false, module: SOCKSTAT,
-        dims: &[d!("TCP:alloc", "alloc", "alloc", 1, abs), d!("TCP:orphan", "orphan", "orphan", 1, abs), d!("TCP:inuse", "inuse", "inuse", 1, abs), d!("TCP:tw", "timewait", "timewait", 1, abs)] },
-    Spec { id: "ipv4.sockstat_tcp_mem", title: "IPv4 TCP Sockets Memory", units: "KiB", family: "tcp", ct: A, priority: 5290, detail: false, module: SOCKSTAT,
-        dims: &[d!("TCP:mem", "mem", "mem", 4096, abs)] },
-    Spec { id: "system.ip", title: "IP Bandwidth", units: "kilobits/s", family: "network", ct: A, priority: 501, detail: false, module: NETSTAT,
-        dims: &[d!("IpExt:InOctets", "InOctets", "received", 8), d!("IpExt:OutOctets", "OutOctets", "sent", -8)] },
-    Spec { id: "ip.ecnpkts", title: "IP ECN Statistics", units: "packets/s", family: "ecn", ct: L, priority: 4700, detail: true, module: NETSTAT,
-        dims: &[d!("IpExt:InCEPkts", "InCEPkts", "CEP", 1), d!("IpExt:InNoECTPkts", "InNoECTPkts", "NoECTP", -1), d!("IpExt:InECT0Pkts", "InECT0Pkts", "ECTP0", 1), d!("IpExt:InECT1Pkts", "InECT1Pkts", "ECTP1", 1)] },
-    Spec { id: "ip.tcpconnaborts", title: "TCP Connection Aborts", units: "connections/s", family: "tcp", ct: L, priority: 4210, detail: false, module: NETSTAT,
-        dims: &[d!("TcpExt:TCPAbortOnData", "TCPAbortOnData", "baddata", 1), d!("TcpExt:TCPAbortOnClose", "TCPAbortOnClose", "userclosed", 1), d!("TcpExt:TCPAbortOnMemory", "TCPAbortOnMemory", "nomemory", 1), d!("TcpExt:TCPAbortOnTimeout", "TCPAbortOnTimeout", "timeout", 1), d!("TcpExt:TCPAbortOnLinger", "TCPAbortOnLinger", "linger", 1), d!("TcpExt:TCPAbortFailed", "TCPAbortFailed", "failed", -1)] },
-    Spec { id: "ipv4.packets", title: "IPv4 Packets", units: "packets/s", family: "packets", ct: L, priority: 5130, detail: false, module: NETSTAT,
-        dims: &[d!("Ip:InReceives", "InReceives", "received", 1), d!("Ip:OutRequests", "OutRequests", "sent", -1), d!("Ip:ForwDatagrams", "ForwDatagrams", "forwarded", 1), d!("Ip:InDelivers", "InDelivers", "delivered", 1)] },
-    Spec { id: "ipv4.icmp", title: "IPv4 ICMP Packets", units: "packets/s", family: "icmp", ct: L, priority: 5170, detail: false, module: NETSTAT,
-        dims: &[d!("Icmp:InMsgs", "InMsgs", "received", 1), d!("Icmp:OutMsgs", "OutMsgs", "sent", -1)] },
-    Spec { id: "ipv4.icmp_errors", title: "IPv4 ICMP Errors", units: "packets/s", family: "icmp", ct: L, priority: 5171, detail: false, module: NETSTAT,
-        dims: &[d!("Icmp:InErrors", "InErrors", "InErrors", 1), d!("Icmp:OutErrors", "OutErrors", "OutErrors", -1), d!("Icmp:InCsumErrors", "InCsumErrors", "InCsumErrors", 1)] },
-    Spec { id: "ipv4.icmpmsg", title: "IPv4 ICMP Messages", units: "packets/s", family: "icmp", ct: L, priority: 5172, detail: false, module: NETSTAT,
+    Spec {
+        id: "ipv4.sockstat_sockets",
+        title: "IPv4 Sockets Used",
+        units: "sockets",
+        family: "sockets",
+        ct: L,
+        priority: 5100,
+        detail: false,
+        module: SOCKSTAT,
+        dims: &[d!("sockets:used", "used", "used", 1, abs)],
+    },
+    Spec {
+        id: "ipv4.sockstat_tcp_sockets",
+        title: "IPv4 TCP Sockets",
+        units: "sockets",
+        family: "tcp",
+        ct: L,
+        priority: 5201,
+        detail: false,
+        module: SOCKSTAT,
         dims: &[
-            d!("IcmpMsg:InType0", "InType0", "InEchoReps", 1), d!("IcmpMsg:OutType0", "OutType0", "OutEchoReps", -1),
-            d!("IcmpMsg:InType3", "InType3", "InDestUnreachs", 1), d!("IcmpMsg:OutType3", "OutType3", "OutDestUnreachs", -1),
-            d!("IcmpMsg:InType5", "InType5", "InRedirects", 1), d!("IcmpMsg:OutType5", "OutType5", "OutRedirects", -1),
-            d!("IcmpMsg:InType8", "InType8", "InEchos", 1), d!("IcmpMsg:OutType8", "OutType8", "OutEchos", -1),
-            d!("IcmpMsg:InType9", "InType9", "InRouterAdvert", 1), d!("IcmpMsg:OutType9", "OutType9", "OutRouterAdvert", -1),
-            d!("IcmpMsg:InType10", "InType10", "InRouterSelect", 1), d!("IcmpMsg:OutType10", "OutType10", "OutRouterSelect", -1),
-            d!("IcmpMsg:InType11", "InType11", "InTimeExcds", 1), d!("IcmpMsg:OutType11", "OutType11", "OutTimeExcds", -1),
-            d!("IcmpMsg:InType12", "InType12", "InParmProbs", 1), d!("IcmpMsg:OutType12", "OutType12", "OutParmProbs", -1),
-            d!("IcmpMsg:InType13", "InType13", "InTimestamps", 1), d!("IcmpMsg:OutType13", "OutType13", "OutTimestamps", -1),
-            d!("IcmpMsg:InType14", "InType14", "InTimestampReps", 1), d!("IcmpMsg:OutType14", "OutType14", "OutTimestampReps", -1),
-        ] },
-    Spec { id: "ipv4.tcpsock", title: "IPv4 TCP Connections", units: "active connections", family: "tcp", ct: L, priority: 5200, detail: false, module: NETSTAT,
-        dims: &[d!("Tcp:CurrEstab", "CurrEstab", "connections", 1, abs)] },
-    Spec { id: "ipv4.tcppackets", title: "IPv4 TCP Packets", units: "packets/s", family: "tcp", ct: L, priority: 5204, detail: false, module: NETSTAT,
-        dims: &[d!("Tcp:InSegs", "InSegs", "received", 1), d!("Tcp:OutSegs", "OutSegs", "sent", -1)] },
-    Spec { id: "ipv4.tcpopens", title: "IPv4 TCP Opens", units: "connections/s", family: "tcp", ct: L, priority: 5205, detail: true, module: NETSTAT,
-        dims: &[d!("Tcp:ActiveOpens", "ActiveOpens", "active", 1), d!("Tcp:PassiveOpens", "PassiveOpens", "passive", 1)] },
-    Spec { id: "ipv4.tcphandshake", title: "IPv4 TCP Handshake Issues", units: "events/s", family: "tcp", ct: L, priority: 5230, detail: true, module: NETSTAT,
-        dims: &[d!("Tcp:EstabResets", "EstabResets", "EstabResets", 1), d!("Tcp:OutRsts", "OutRsts", "OutRsts", 1), d!("Tcp:AttemptFails", "AttemptFails", "AttemptFails", 1), d!("TcpExt:TCPSynRetrans", "TCPSynRetrans", "SynRetrans", 1)] },
-    Spec { id: "ipv4.udppackets", title: "IPv4 UDP Packets", units: "packets/s", family: "udp", ct: L, priority: 5300, detail: false, module: NETSTAT,
-        dims: &[d!("Udp:InDatagrams", "InDatagrams", "received", 1), d!("Udp:OutDatagrams", "OutDatagrams", "sent", -1)] },
-    Spec { id: "system.ipv6", title: "IPv6 Bandwidth", units: "kilobits/s", family: "network", ct: A, priority: 502, detail: false, module: NETSTAT,
-        dims: &[d!("Ip6InOctets", "InOctets", "received", 8), d!("Ip6OutOctets", "OutOctets", "sent", -8)] },
-    Spec { id: "ipv6.packets", title: "IPv6 Packets", units: "packets/s", family: "packets", ct: L, priority: 6200, detail: false, module: NETSTAT,
-        dims: &[d!("Ip6InReceives", "InReceives", "received", 1), d!("Ip6OutRequests", "OutRequests", "sent", -1), d!("Ip6OutForwDatagrams", "OutForwDatagrams", "forwarded", -1), d!("Ip6InDelivers", "InDelivers", "delivers", 1)] },
-    Spec { id: "ipv6.mcast", title: "IPv6 Multicast Bandwidth", units: "kilobits/s", family: "multicast6", ct: A, priority: 6850, detail: true, module: NETSTAT,
-        dims: &[d!("Ip6InMcastOctets", "InMcastOctets", "received", 8), d!("Ip6OutMcastOctets", "OutMcastOctets", "sent", -8)] },
-    Spec { id: "ipv6.mcastpkts", title: "IPv6 Multicast Packets", units: "packets/s", family: "multicast6", ct: L, priority: 6851, detail: true, module: NETSTAT,
-        dims: &[d!("Ip6InMcastPkts", "InMcastPkts", "received", 1), d!("Ip6OutMcastPkts", "OutMcastPkts", "sent", -1)] },
-    Spec { id: "ipv6.icmp", title: "IPv6 ICMP Messages", units: "messages/s", family: "icmp6", ct: L, priority: 6900, detail: false, module: NETSTAT,
-        dims: &[d!("Icmp6InMsgs", "InMsgs", "received", 1), d!("Icmp6OutMsgs", "OutMsgs", "sent", -1)] },
-    Spec { id: "ipv6.icmperrors", title: "IPv6 ICMP Errors", units: "errors/s", family: "icmp6", ct: L, priority: 6920, detail: false, module: NETSTAT,
+            d!("TCP:alloc", "alloc", "alloc", 1, abs),
+            d!("TCP:orphan", "orphan", "orphan", 1, abs),
+            d!("TCP:inuse", "inuse", "inuse", 1, abs),
+            d!("TCP:tw", "timewait", "timewait", 1, abs),
+        ],
+    },
+    Spec {
+        id: "ipv4.sockstat_tcp_mem",
+        title: "IPv4 TCP Sockets Memory",
+        units: "KiB",
+        family: "tcp",
+        ct: A,
+        priority: 5290,
+        detail: false,
+        module: SOCKSTAT,
+        dims: &[d!("TCP:mem", "mem", "mem", 4096, abs)],
+    },
+    Spec {
+        id: "system.ip",
+        title: "IP Bandwidth",
+        units: "kilobits/s",
+        family: "network",
+        ct: A,
+        priority: 501,
+        detail: false,
+        module: NETSTAT,
         dims: &[
-            d!("Icmp6InErrors", "InErrors", "InErrors", 1), d!("Icmp6OutErrors", "OutErrors", "OutErrors", -1),
-            d!("Icmp6InCsumErrors", "InCsumErrors", "InCsumErrors", 1), d!("Icmp6InDestUnreachs", "InDestUnreachs", "InDestUnreachs", 1),
-            d!("Icmp6InPktTooBigs", "InPktTooBigs", "InPktTooBigs", 1), d!("Icmp6InTimeExcds", "InTimeExcds", "InTimeExcds", 1),
-            d!("Icmp6InParmProblems", "InParmProblems", "InParmProblems", 1), d!("Icmp6OutDestUnreachs", "OutDestUnreachs", "OutDestUnreachs", -1),
-            d!("Icmp6OutPktTooBigs", "OutPktTooBigs", "OutPktTooBigs", -1), d!("Icmp6OutTimeExcds", "OutTimeExcds", "OutTimeExcds", -1),
-            d!("Icmp6OutParmProblems", "OutParmProblems", "OutParmProblems", -1),
-        ] },
-    Spec { id: "ipv6.icmpneighbor", title: "IPv6 Neighbor Messages", units: "messages/s", family: "icmp6", ct: L, priority: 6960, detail: false, module: NETSTAT,
-        dims: &[d!("Icmp6InNeighborSolicits", "InSolicits", "InSolicits", 1), d!("Icmp6OutNeighborSolicits", "OutSolicits", "OutSolicits", -1), d!("Icmp6InNeighborAdvertisements", "InAdvertisements", "InAdvertisements", 1), d!("Icmp6OutNeighborAdvertisements", "OutAdvertisements", "OutAdvertisements", -1)] },
-    Spec { id: "ipv6.icmpmldv2", title: "IPv6 ICMP MLDv2 Reports", units: "reports/s", family: "icmp6", ct: L, priority: 6970, detail: false, module: NETSTAT,
-        dims: &[d!("Icmp6InMLDv2Reports", "InMLDv2Reports", "received", 1), d!("Icmp6OutMLDv2Reports", "OutMLDv2Reports", "sent", -1)] },
-    Spec { id: "ipv6.icmptypes", title: "IPv6 ICMP Types", units: "messages/s", family: "icmp6", ct: L, priority: 6980, detail: false, module: NETSTAT,
-        dims: &[] },
-    Spec { id: "ipv6.ect", title: "IPv6 ECT Packets", units: "packets/s", family: "packets", ct: L, priority: 6210, detail: false, module: NETSTAT,
-        dims: &[d!("Ip6InNoECTPkts", "InNoECTPkts", "InNoECTPkts", 1), d!("Ip6InECT1Pkts", "InECT1Pkts", "InECT1Pkts", 1), d!("Ip6InECT0Pkts", "InECT0Pkts", "InECT0Pkts", 1), d!("Ip6InCEPkts", "InCEPkts", "InCEPkts", 1)] },
+            d!("IpExt:InOctets", "InOctets", "received", 8),
+            d!("IpExt:OutOctets", "OutOctets", "sent", -8),
+        ],
+    },
+    Spec {
+        id: "ip.ecnpkts",
+        title: "IP ECN Statistics",
+        units: "packets/s",
+        family: "ecn",
+        ct: L,
+        priority: 4700,
+        detail: true,
+        module: NETSTAT,
+        dims: &[
+            d!("IpExt:InCEPkts", "InCEPkts", "CEP", 1),
+            d!("IpExt:InNoECTPkts", "InNoECTPkts", "NoECTP", -1),
+            d!("IpExt:InECT0Pkts", "InECT0Pkts", "ECTP0", 1),
+            d!("IpExt:InECT1Pkts", "InECT1Pkts", "ECTP1", 1),
+        ],
+    },
+    Spec {
+        id: "ip.tcpconnaborts",
+        title: "TCP Connection Aborts",
+        units: "connections/s",
+        family: "tcp",
+        ct: L,
+        priority: 4210,
+        detail: false,
+        module: NETSTAT,
+        dims: &[
+            d!("TcpExt:TCPAbortOnData", "TCPAbortOnData", "baddata", 1),
+            d!("TcpExt:TCPAbortOnClose", "TCPAbortOnClose", "userclosed", 1),
+            d!("TcpExt:TCPAbortOnMemory", "TCPAbortOnMemory", "nomemory", 1),
+            d!(
+                "TcpExt:TCPAbortOnTimeout",
+                "TCPAbortOnTimeout",
+                "timeout",
+                1
+            ),
+            d!("TcpExt:TCPAbortOnLinger", "TCPAbortOnLinger", "linger", 1),
+            d!("TcpExt:TCPAbortFailed", "TCPAbortFailed", "failed", -1),
+        ],
+    },
+    Spec {
+        id: "ipv4.packets",
+        title: "IPv4 Packets",
+        units: "packets/s",
+        family: "packets",
+        ct: L,
+        priority: 5130,
+        detail: false,
+        module: NETSTAT,
+        dims: &[
+            d!("Ip:InReceives", "InReceives", "received", 1),
+            d!("Ip:OutRequests", "OutRequests", "sent", -1),
+            d!("Ip:ForwDatagrams", "ForwDatagrams", "forwarded", 1),
+            d!("Ip:InDelivers", "InDelivers", "delivered", 1),
+        ],
+    },
+    Spec {
+        id: "ipv4.icmp",
+        title: "IPv4 ICMP Packets",
+        units: "packets/s",
+        family: "icmp",
+        ct: L,
+        priority: 5170,
+        detail: false,
+        module: NETSTAT,
+        dims: &[
+            d!("Icmp:InMsgs", "InMsgs", "received", 1),
+            d!("Icmp:OutMsgs", "OutMsgs", "sent", -1),
+        ],
+    },
+    Spec {
+        id: "ipv4.icmp_errors",
+        title: "IPv4 ICMP Errors",
+        units: "packets/s",
+        family: "icmp",
+        ct: L,
+        priority: 5171,
+        detail: false,
+        module: NETSTAT,
+        dims: &[
+            d!("Icmp:InErrors", "InErrors", "InErrors", 1),
+            d!("Icmp:OutErrors", "OutErrors", "OutErrors", -1),
+            d!("Icmp:InCsumErrors", "InCsumErrors", "InCsumErrors", 1),
+        ],
+    },
+    Spec {
+        id: "ipv4.icmpmsg",
+        title: "IPv4 ICMP Messages",
+        units: "packets/s",
+        family: "icmp",
+        ct: L,
+        priority: 5172,
+        detail: false,
+        module: NETSTAT,
+        dims: &[
+            d!("IcmpMsg:InType0", "InType0", "InEchoReps", 1),
+            d!("IcmpMsg:OutType0", "OutType0", "OutEchoReps", -1),
+            d!("IcmpMsg:InType3", "InType3", "InDestUnreachs", 1),
+            d!("IcmpMsg:OutType3", "OutType3", "OutDestUnreachs", -1),
+            d!("IcmpMsg:InType5", "InType5", "InRedirects", 1),
+            d!("IcmpMsg:OutType5", "OutType5", "OutRedirects", -1),
+            d!("IcmpMsg:InType8", "InType8", "InEchos", 1),
+            d!("IcmpMsg:OutType8", "OutType8", "OutEchos", -1),
+            d!("IcmpMsg:InType9", "InType9", "InRouterAdvert", 1),
+            d!("IcmpMsg:OutType9", "OutType9", "OutRouterAdvert", -1),
+            d!("IcmpMsg:InType10", "InType10", "InRouterSelect", 1),
+            d!("IcmpMsg:OutType10", "OutType10", "OutRouterSelect", -1),
+            d!("IcmpMsg:InType11", "InType11", "InTimeExcds", 1),
+            d!("IcmpMsg:OutType11", "OutType11", "OutTimeExcds", -1),
+            d!("IcmpMsg:InType12", "InType12", "InParmProbs", 1),
+            d!("IcmpMsg:OutType12", "OutType12", "OutParmProbs", -1),
+            d!("IcmpMsg:InType13", "InType13", "InTimestamps", 1),
+            d!("IcmpMsg:OutType13", "OutType13", "OutTimestamps", -1),
+            d!("IcmpMsg:InType14", "InType14", "InTimestampReps", 1),
+            d!("IcmpMsg:OutType14", "OutType14", "OutTimestampReps", -1),
+        ],
+    },
+    Spec {
+        id: "ipv4.tcpsock",
+        title: "IPv4 TCP Connections",
+        units: "active connections",
+        family: "tcp",
+        ct: L,
+        priority: 5200,
+        detail: false,
+        module: NETSTAT,
+        dims: &[d!("Tcp:CurrEstab", "CurrEstab", "connections", 1, abs)],
+    },
+    Spec {
+        id: "ipv4.tcppackets",
+        title: "IPv4 TCP Packets",
+        units: "packets/s",
+        family: "tcp",
+        ct: L,
+        priority: 5204,
+        detail: false,
+        module: NETSTAT,
+        dims: &[
+            d!("Tcp:InSegs", "InSegs", "received", 1),
+            d!("Tcp:OutSegs", "OutSegs", "sent", -1),
+        ],
+    },
+    Spec {
+        id: "ipv4.tcpopens",
+        title: "IPv4 TCP Opens",
+        units: "connections/s",
+        family: "tcp",
+        ct: L,
+        priority: 5205,
+        detail: true,
+        module: NETSTAT,
+        dims: &[
+            d!("Tcp:ActiveOpens", "ActiveOpens", "active", 1),
+            d!("Tcp:PassiveOpens", "PassiveOpens", "passive", 1),
+        ],
+    },
+    Spec {
+        id: "ipv4.tcphandshake",
+        title: "IPv4 TCP Handshake Issues",
+        units: "events/s",
+        family: "tcp",
+        ct: L,
+        priority: 5230,
+        detail: true,
+        module: NETSTAT,
+        dims: &[
+            d!("Tcp:EstabResets", "EstabResets", "EstabResets", 1),
+            d!("Tcp:OutRsts", "OutRsts", "OutRsts", 1),
+            d!("Tcp:AttemptFails", "AttemptFails", "AttemptFails", 1),
+            d!("TcpExt:TCPSynRetrans", "TCPSynRetrans", "SynRetrans", 1),
+        ],
+    },
+    Spec {
+        id: "ipv4.udppackets",
+        title: "IPv4 UDP Packets",
+        units: "packets/s",
+        family: "udp",
+        ct: L,
+        priority: 5300,
+        detail: false,
+        module: NETSTAT,
+        dims: &[
+            d!("Udp:InDatagrams", "InDatagrams", "received", 1),
+            d!("Udp:OutDatagrams", "OutDatagrams", "sent", -1),
+        ],
+    },
+    Spec {
+        id: "system.ipv6",
+        title: "IPv6 Bandwidth",
+        units: "kilobits/s",
+        family: "network",
+        ct: A,
+        priority: 502,
+        detail: false,
+        module: NETSTAT,
+        dims: &[
+            d!("Ip6InOctets", "InOctets", "received", 8),
+            d!("Ip6OutOctets", "OutOctets", "sent", -8),
+        ],
+    },
+    Spec {
+        id: "ipv6.packets",
+        title: "IPv6 Packets",
+        units: "packets/s",
+        family: "packets",
+        ct: L,
+        priority: 6200,
+        detail: false,
+        module: NETSTAT,
+        dims: &[
+            d!("Ip6InReceives", "InReceives", "received", 1),
+            d!("Ip6OutRequests", "OutRequests", "sent", -1),
+            d!("Ip6OutForwDatagrams", "OutForwDatagrams", "forwarded", -1),
+            d!("Ip6InDelivers", "InDelivers", "delivers", 1),
+        ],
+    },
+    Spec {
+        id: "ipv6.mcast",
+        title: "IPv6 Multicast Bandwidth",
+        units: "kilobits/s",
+        family: "multicast6",
+        ct: A,
+        priority: 6850,
+        detail: true,
+        module: NETSTAT,
+        dims: &[
+            d!("Ip6InMcastOctets", "InMcastOctets", "received", 8),
+            d!("Ip6OutMcastOctets", "OutMcastOctets", "sent", -8),
+        ],
+    },
+    Spec {
+        id: "ipv6.mcastpkts",
+        title: "IPv6 Multicast Packets",
+        units: "packets/s",
+        family: "multicast6",
+        ct: L,
+        priority: 6851,
+        detail: true,
+        module: NETSTAT,
+        dims: &[
+            d!("Ip6InMcastPkts", "InMcastPkts", "received", 1),
+            d!("Ip6OutMcastPkts", "OutMcastPkts", "sent", -1),
+        ],
+    },
+    Spec {
+        id: "ipv6.icmp",
+        title: "IPv6 ICMP Messages",
+        units: "messages/s",
+        family: "icmp6",
+        ct: L,
+        priority: 6900,
+        detail: false,
+        module: NETSTAT,
+        dims: &[
+            d!("Icmp6InMsgs", "InMsgs", "received", 1),
+            d!("Icmp6OutMsgs", "OutMsgs", "sent", -1),
+        ],
+    },
+    Spec {
+        id: "ipv6.icmperrors",
+        title: "IPv6 ICMP Errors",
+        units: "errors/s",
+        family: "icmp6",
+        ct: L,
+        priority: 6920,
+        detail: false,
+        module: NETSTAT,
+        dims: &[
+            d!("Icmp6InErrors", "InErrors", "InErrors", 1),
+            d!("Icmp6OutErrors", "OutErrors", "OutErrors", -1),
+            d!("Icmp6InCsumErrors", "InCsumErrors", "InCsumErrors", 1),
+            d!("Icmp6InDestUnreachs", "InDestUnreachs", "InDestUnreachs", 1),
+            d!("Icmp6InPktTooBigs", "InPktTooBigs", "InPktTooBigs", 1),
+            d!("Icmp6InTimeExcds", "InTimeExcds", "InTimeExcds", 1),
+            d!("Icmp6InParmProblems", "InParmProblems", "InParmProblems", 1),
+            d!(
+                "Icmp6OutDestUnreachs",
+                "OutDestUnreachs",
+                "OutDestUnreachs",
+                -1
+            ),
+            d!("Icmp6OutPktTooBigs", "OutPktTooBigs", "OutPktTooBigs", -1),
+            d!("Icmp6OutTimeExcds", "OutTimeExcds", "OutTimeExcds", -1),
+            d!(
+                "Icmp6OutParmProblems",
+                "OutParmProblems",
+                "OutParmProblems",
+                -1
+            ),
+        ],
+    },
+    Spec {
+        id: "ipv6.icmpneighbor",
+        title: "IPv6 Neighbor Messages",
+        units: "messages/s",
+        family: "icmp6",
+        ct: L,
+        priority: 6960,
+        detail: false,
+        module: NETSTAT,
+        dims: &[
+            d!("Icmp6InNeighborSolicits", "InSolicits", "InSolicits", 1),
+            d!("Icmp6OutNeighborSolicits", "OutSolicits", "OutSolicits", -1),
+            d!(
+                "Icmp6InNeighborAdvertisements",
+                "InAdvertisements",
+                "InAdvertisements",
+                1
+            ),
+            d!(
+                "Icmp6OutNeighborAdvertisements",
+                "OutAdvertisements",
+                "OutAdvertisements",
+                -1
+            ),
+        ],
+    },
+    Spec {
+        id: "ipv6.icmpmldv2",
+        title: "IPv6 ICMP MLDv2 Reports",
+        units: "reports/s",
+        family: "icmp6",
+        ct: L,
+        priority: 6970,
+        detail: false,
+        module: NETSTAT,
+        dims: &[
+            d!("Icmp6InMLDv2Reports", "InMLDv2Reports", "received", 1),
+            d!("Icmp6OutMLDv2Reports", "OutMLDv2Reports", "sent", -1),
+        ],
+    },
+    Spec {
+        id: "ipv6.icmptypes",
+        title: "IPv6 ICMP Types",
+        units: "messages/s",
+        family: "icmp6",
+        ct: L,
+        priority: 6980,
+        detail: false,
+        module: NETSTAT,
+        dims: &[],
+    },
+    Spec {
+        id: "ipv6.ect",
+        title: "IPv6 ECT Packets",
+        units: "packets/s",
+        family: "packets",
+        ct: L,
+        priority: 6210,
+        detail: false,
+        module: NETSTAT,
+        dims: &[
+            d!("Ip6InNoECTPkts", "InNoECTPkts", "InNoECTPkts", 1),
+            d!("Ip6InECT1Pkts", "InECT1Pkts", "InECT1Pkts", 1),
+            d!("Ip6InECT0Pkts", "InECT0Pkts", "InECT0Pkts", 1),
+            d!("Ip6InCEPkts", "InCEPkts", "InCEPkts", 1),
+        ],
+    },
 ];
 
 /// Divisor of a dimension (all 1 except the KiB/kilobit conversions).
@@ -169,7 +510,12 @@ impl NetStat {
                         *index.entry(key.as_bytes().to_vec()).or_insert(n)
                     })
                     .collect();
-                Slot { spec, keys, chart: None, fresh: false }
+                Slot {
+                    spec,
+                    keys,
+                    chart: None,
+                    fresh: false,
+                }
             })
             .collect();
         Self {
@@ -190,7 +536,18 @@ impl NetStat {
     pub(crate) fn collect(&mut self) {
         self.values.iter_mut().for_each(|v| *v = 0);
         self.icmp_values.iter_mut().for_each(|v| *v = Some(0));
-        let Self { snmp, netstat, snmp6, sockstat, index, values, icmp_types, icmp_values, have, .. } = self;
+        let Self {
+            snmp,
+            netstat,
+            snmp6,
+            sockstat,
+            index,
+            values,
+            icmp_types,
+            icmp_values,
+            have,
+            ..
+        } = self;
         *have = [false; 4];
         if let Some(buf) = snmp.read() {
             have[0] = true;
@@ -204,7 +561,9 @@ impl NetStat {
             have[2] = true;
             for line in lines(buf) {
                 let mut w = words(line);
-                let (Some(k), Some(v)) = (w.next(), w.next()) else { continue };
+                let (Some(k), Some(v)) = (w.next(), w.next()) else {
+                    continue;
+                };
                 let Some(v) = parse_u64(v) else { continue };
                 if let Some(&i) = index.get(k) {
                     values[i] = v;
@@ -230,7 +589,9 @@ impl NetStat {
                 let mut w = words(line);
                 let Some(section) = w.next() else { continue };
                 while let (Some(k), Some(v)) = (w.next(), w.next()) {
-                    let Some(full) = compose(&mut key, section, b"", k) else { continue };
+                    let Some(full) = compose(&mut key, section, b"", k) else {
+                        continue;
+                    };
                     if let (Some(&i), Some(v)) = (index.get(full), parse_u64(v)) {
                         values[i] = v;
                     }
@@ -246,7 +607,8 @@ impl NetStat {
             let spec = slot.spec;
             let src = if spec.module == SOCKSTAT {
                 self.have[3]
-            } else if spec.dims.first().is_some_and(|d| !d.0.contains(':')) || spec.id == ICMPTYPES {
+            } else if spec.dims.first().is_some_and(|d| !d.0.contains(':')) || spec.id == ICMPTYPES
+            {
                 self.have[2]
             } else {
                 self.have[0] || self.have[1]
@@ -256,7 +618,9 @@ impl NetStat {
                 continue;
             }
             if spec.id == ICMPTYPES {
-                if slot.chart.is_none() && self.icmp_values.iter().any(|v| v.is_some_and(|x| x != 0)) {
+                if slot.chart.is_none()
+                    && self.icmp_values.iter().any(|v| v.is_some_and(|x| x != 0))
+                {
                     slot.chart = Some(build(spec, ue));
                 }
                 if let Some(c) = slot.chart.as_mut() {
@@ -292,7 +656,11 @@ impl NetStat {
 
 fn build(spec: &Spec, update_every: u32) -> CollectedChart {
     let div = divisor(spec);
-    let dims = spec.dims.iter().map(|(_, id, name, mul, alg)| dim_named(id, name, *alg, *mul, div)).collect();
+    let dims = spec
+        .dims
+        .iter()
+        .map(|(_, id, name, mul, alg)| dim_named(id, name, *alg, *mul, div))
+        .collect();
     ChartSpec {
         id: spec.id,
         title: spec.title,
@@ -309,7 +677,12 @@ fn build(spec: &Spec, update_every: u32) -> CollectedChart {
 }
 
 /// `section` (with its `:`) + `sep` + `key` into `buf`; `None` when too long.
-fn compose<'b>(buf: &'b mut [u8; MAX_KEY], section: &[u8], sep: &[u8], key: &[u8]) -> Option<&'b [u8]> {
+fn compose<'b>(
+    buf: &'b mut [u8; MAX_KEY],
+    section: &[u8],
+    sep: &[u8],
+    key: &[u8],
+) -> Option<&'b [u8]> {
     let n = section.len() + sep.len() + key.len();
     if n > MAX_KEY {
         return None;
@@ -328,12 +701,16 @@ fn header_value_pairs(buf: &[u8], index: &HashMap<Vec<u8>, usize>, values: &mut 
         let Some(vals) = it.next() else { break };
         let mut hw = words(header);
         let mut vw = words(vals);
-        let (Some(hs), Some(vs)) = (hw.next(), vw.next()) else { continue };
+        let (Some(hs), Some(vs)) = (hw.next(), vw.next()) else {
+            continue;
+        };
         if hs != vs {
             continue;
         }
         for (k, v) in hw.zip(vw) {
-            let Some(full) = compose(&mut key, hs, b"", k) else { continue };
+            let Some(full) = compose(&mut key, hs, b"", k) else {
+                continue;
+            };
             if let Some(&i) = index.get(full) {
                 // Tcp MaxConn is -1: not a key we chart; others are unsigned counters.
                 values[i] = parse_u64(v).unwrap_or(0);

@@ -11,7 +11,9 @@ use std::path::Path;
 
 use crate::model::ChartType;
 
-use super::util::{cn, dim, dim_named, lines, parse_u64, words, ChartSpec, ProcFile, INC, LABEL_SOURCE_AUTO};
+use super::util::{
+    cn, dim, dim_named, lines, parse_u64, words, ChartSpec, ProcFile, INC, LABEL_SOURCE_AUTO,
+};
 use super::CollectedChart;
 
 const PLUGIN: &str = "proc.plugin";
@@ -110,7 +112,16 @@ impl Table {
     }
 
     pub(crate) fn collect(&mut self) {
-        let Self { kind, update_every, file, rows, system, cpus, ok, vals } = self;
+        let Self {
+            kind,
+            update_every,
+            file,
+            rows,
+            system,
+            cpus,
+            ok,
+            vals,
+        } = self;
         *ok = false;
         system.values.iter_mut().for_each(|v| *v = None);
         for c in cpus.iter_mut().flatten() {
@@ -119,7 +130,10 @@ impl Table {
         let Some(buf) = file.read() else { return };
         let mut it = lines(buf);
         let Some(header) = it.next() else { return };
-        let ncpu = words(header).filter(|w| w.starts_with(b"CPU")).count().min(MAX_CPUS);
+        let ncpu = words(header)
+            .filter(|w| w.starts_with(b"CPU"))
+            .count()
+            .min(MAX_CPUS);
         if ncpu == 0 {
             return;
         }
@@ -129,7 +143,9 @@ impl Table {
         }
         let mut hint = 0;
         for line in it {
-            let Some(colon) = line.iter().position(|&b| b == b':') else { continue };
+            let Some(colon) = line.iter().position(|&b| b == b':') else {
+                continue;
+            };
             let id = trim(&line[..colon]);
             if id.is_empty() {
                 continue;
@@ -148,7 +164,11 @@ impl Table {
                 _ => match rows.iter().position(|r| r.id.as_bytes() == id) {
                     Some(p) => p,
                     None if rows.len() < MAX_ROWS => {
-                        rows.push(Row { id: String::from_utf8_lossy(id).into_owned(), sys_dim: None, cpu_dims: Vec::new() });
+                        rows.push(Row {
+                            id: String::from_utf8_lossy(id).into_owned(),
+                            sys_dim: None,
+                            cpu_dims: Vec::new(),
+                        });
                         rows.len() - 1
                     }
                     None => continue,
@@ -160,8 +180,7 @@ impl Table {
                 if kind.named_irqs && row.id.bytes().all(|b| b.is_ascii_digit()) {
                     let device = line[colon + 1..]
                         .split(|b| b.is_ascii_whitespace() || *b == b':')
-                        .filter(|w| !w.is_empty())
-                        .next_back()
+                        .rfind(|w| !w.is_empty())
                         .map(String::from_utf8_lossy)
                         .unwrap_or_default();
                     dim_named(&row.id, &format!("{device}_{}", row.id), INC, 1, 1)
@@ -219,19 +238,34 @@ fn cpu_chart(kind: &Kind, cpu: usize, update_every: u32) -> CollectedChart {
         plugin: PLUGIN,
         module: kind.module,
     }
-    .build(update_every, &[("cpu", &cpu_name, LABEL_SOURCE_AUTO)], Vec::new())
+    .build(
+        update_every,
+        &[("cpu", &cpu_name, LABEL_SOURCE_AUTO)],
+        Vec::new(),
+    )
 }
 
 fn trim(s: &[u8]) -> &[u8] {
-    let start = s.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(s.len());
-    let end = s.iter().rposition(|b| !b.is_ascii_whitespace()).map_or(start, |e| e + 1);
+    let start = s
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(s.len());
+    let end = s
+        .iter()
+        .rposition(|b| !b.is_ascii_whitespace())
+        .map_or(start, |e| e + 1);
     &s[start..end.max(start)]
 }
 
 const SOFTNET: &str = "/proc/net/softnet_stat";
 /// (dimension, column) of softnet_stat (hex columns).
-const SOFTNET_COLS: [(&str, usize); 5] =
-    [("processed", 0), ("dropped", 1), ("squeezed", 2), ("received_rps", 9), ("flow_limit_count", 10)];
+const SOFTNET_COLS: [(&str, usize); 5] = [
+    ("processed", 0),
+    ("dropped", 1),
+    ("squeezed", 2),
+    ("received_rps", 9),
+    ("flow_limit_count", 10),
+];
 
 /// `/proc/net/softnet_stat`: one line per CPU of hexadecimal counters.
 pub(crate) struct SoftNet {
@@ -242,7 +276,13 @@ pub(crate) struct SoftNet {
     ok: bool,
 }
 
-fn softnet_chart(id: &str, title: &str, context: &str, priority: i64, update_every: u32) -> CollectedChart {
+fn softnet_chart(
+    id: &str,
+    title: &str,
+    context: &str,
+    priority: i64,
+    update_every: u32,
+) -> CollectedChart {
     ChartSpec {
         id,
         title,
@@ -255,7 +295,14 @@ fn softnet_chart(id: &str, title: &str, context: &str, priority: i64, update_eve
         plugin: PLUGIN,
         module: SOFTNET,
     }
-    .build(update_every, &[], SOFTNET_COLS.iter().map(|(d, _)| dim(d, INC, 1, 1)).collect())
+    .build(
+        update_every,
+        &[],
+        SOFTNET_COLS
+            .iter()
+            .map(|(d, _)| dim(d, INC, 1, 1))
+            .collect(),
+    )
 }
 
 impl SoftNet {
@@ -263,7 +310,13 @@ impl SoftNet {
         Self {
             update_every,
             file: ProcFile::new(root, SOFTNET),
-            system: softnet_chart("system.softnet_stat", "System softnet_stat", "system.softnet_stat", 955, update_every),
+            system: softnet_chart(
+                "system.softnet_stat",
+                "System softnet_stat",
+                "system.softnet_stat",
+                955,
+                update_every,
+            ),
             cpus: Vec::new(),
             ok: false,
         }
@@ -286,13 +339,19 @@ impl SoftNet {
             if line.iter().all(|b| b.is_ascii_whitespace()) || n >= MAX_CPUS {
                 continue;
             }
-            let vals: Vec<Option<i64>> = SOFTNET_COLS.iter().map(|(_, c)| cn(cols[*c])).collect();
+            let vals = SOFTNET_COLS.map(|(_, c)| cn(cols[c]));
             for (s, (_, c)) in sums.iter_mut().zip(SOFTNET_COLS.iter()) {
                 *s = s.wrapping_add(cols[*c]);
             }
             if self.cpus.len() <= n {
                 let id = format!("cpu.cpu{n}_softnet_stat");
-                self.cpus.push(softnet_chart(&id, "CPU softnet_stat", "cpu.softnet_stat", 4101 + n as i64, self.update_every));
+                self.cpus.push(softnet_chart(
+                    &id,
+                    "CPU softnet_stat",
+                    "cpu.softnet_stat",
+                    4101 + n as i64,
+                    self.update_every,
+                ));
             }
             self.cpus[n].set_all(&vals);
             n += 1;

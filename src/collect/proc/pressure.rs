@@ -28,7 +28,11 @@ pub(crate) struct Pressure {
 impl Pressure {
     pub(crate) fn new(root: &Path, update_every: u32) -> Self {
         let ue = update_every.max(MIN_UPDATE_EVERY);
-        let specs = [("cpu", "CPU", "cpu", 100), ("memory", "Memory", "ram", 200), ("io", "I/O", "disk", 150)];
+        let specs = [
+            ("cpu", "CPU", "cpu", 100),
+            ("memory", "Memory", "ram", 200),
+            ("io", "I/O", "disk", 150),
+        ];
         let resources = specs
             .iter()
             .map(|(name, title, family, prio)| {
@@ -46,7 +50,10 @@ impl Pressure {
                     let dims = if total {
                         vec![dim("time", INC, 1, 1)]
                     } else {
-                        ["10", "60", "300"].iter().map(|p| dim(&format!("{kind} {p}"), ABS, 1, 100)).collect()
+                        ["10", "60", "300"]
+                            .iter()
+                            .map(|p| dim(&format!("{kind} {p}"), ABS, 1, 100))
+                            .collect()
                     };
                     ChartSpec {
                         id: &id,
@@ -64,7 +71,12 @@ impl Pressure {
                 };
                 Resource {
                     file: ProcFile::new(root, &format!("{MODULE}/{name}")),
-                    charts: [mk("some", false, 40), mk("some", true, 45), mk("full", false, 50), mk("full", true, 55)],
+                    charts: [
+                        mk("some", false, 40),
+                        mk("some", true, 45),
+                        mk("full", false, 50),
+                        mk("full", true, 55),
+                    ],
                     have: [false; 2],
                 }
             })
@@ -86,7 +98,9 @@ impl Pressure {
                 let mut avg = [None; 3];
                 let mut total = None;
                 for kv in w {
-                    let Some(eq) = kv.iter().position(|&b| b == b'=') else { continue };
+                    let Some(eq) = kv.iter().position(|&b| b == b'=') else {
+                        continue;
+                    };
                     let (key, val) = (&kv[..eq], &kv[eq + 1..]);
                     match key {
                         b"avg10" => avg[0] = share(val),
@@ -119,5 +133,5 @@ impl Pressure {
 fn share(val: &[u8]) -> Option<i64> {
     let s = std::str::from_utf8(val).ok()?;
     let x: f64 = s.parse().ok()?;
-    x.is_finite().then(|| (x * 100.0) as i64)
+    x.is_finite().then_some((x * 100.0) as i64)
 }
