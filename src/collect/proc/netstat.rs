@@ -4,7 +4,7 @@
 //! Each chart is declared in [`SPECS`] with the `Section:Key` (snmp/netstat/sockstat) or
 //! `Key` (snmp6) of each dimension. Like Netdata's "auto" default, a chart appears once one
 //! of its values is non-zero; a key missing from the file reads as 0 (as Netdata's zeroed
-//! statics). `ipv6.icmptypes` has one dimension per `Icmp6InTypeN`/`Icmp6OutTypeN` line.
+//! statics). `ipv6.icmptypes` has Netdata's fixed list of ICMPv6 types.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -19,7 +19,6 @@ const NETSTAT: &str = "/proc/net/netstat";
 const SOCKSTAT: &str = "/proc/net/sockstat";
 /// Longest `Section:Key` we look up.
 const MAX_KEY: usize = 96;
-const MAX_DYN_DIMS: usize = 512;
 
 type Dim = (&'static str, &'static str, &'static str, i64, Algorithm);
 
@@ -441,7 +440,18 @@ static SPECS: &[Spec] = &[
         priority: 6980,
         detail: false,
         module: NETSTAT,
-        dims: &[],
+        dims: &[
+            d!("Icmp6InType1", "InType1", "InType1", 1),
+            d!("Icmp6InType128", "InType128", "InType128", 1),
+            d!("Icmp6InType129", "InType129", "InType129", 1),
+            d!("Icmp6InType136", "InType136", "InType136", 1),
+            d!("Icmp6OutType1", "OutType1", "OutType1", -1),
+            d!("Icmp6OutType128", "OutType128", "OutType128", -1),
+            d!("Icmp6OutType129", "OutType129", "OutType129", -1),
+            d!("Icmp6OutType133", "OutType133", "OutType133", -1),
+            d!("Icmp6OutType135", "OutType135", "OutType135", -1),
+            d!("Icmp6OutType143", "OutType143", "OutType143", -1),
+        ],
     },
     Spec {
         id: "ipv6.ect",
@@ -470,8 +480,6 @@ fn divisor(spec: &Spec) -> i64 {
     }
 }
 
-const ICMPTYPES: &str = "ipv6.icmptypes";
-
 struct Slot {
     spec: &'static Spec,
     /// Value slots of the dims.
@@ -490,9 +498,6 @@ pub(crate) struct NetStat {
     index: HashMap<Vec<u8>, usize>,
     values: Vec<u64>,
     slots: Vec<Slot>,
-    /// `ipv6.icmptypes`: (snmp6 key, dimension index).
-    icmp_types: Vec<(Vec<u8>, usize)>,
-    icmp_values: Vec<Option<i64>>,
     have: [bool; 4],
 }
 
@@ -527,15 +532,12 @@ impl NetStat {
             values: vec![0; index.len()],
             index,
             slots,
-            icmp_types: Vec::new(),
-            icmp_values: Vec::new(),
             have: [false; 4],
         }
     }
 
     pub(crate) fn collect(&mut self) {
         self.values.iter_mut().for_each(|v| *v = 0);
-        self.icmp_values.iter_mut().for_each(|v| *v = Some(0));
         let Self {
             snmp,
             netstat,
@@ -543,8 +545,6 @@ impl NetStat {
             sockstat,
             index,
             values,
-            icmp_types,
-            icmp_values,
             have,
             ..
         } = self;
@@ -567,17 +567,6 @@ impl NetStat {
                 let Some(v) = parse_u64(v) else { continue };
                 if let Some(&i) = index.get(k) {
                     values[i] = v;
-                } else if k.starts_with(b"Icmp6InType") || k.starts_with(b"Icmp6OutType") {
-                    let pos = match icmp_types.iter().position(|(key, _)| key.as_slice() == k) {
-                        Some(p) => p,
-                        None if icmp_types.len() < MAX_DYN_DIMS => {
-                            icmp_types.push((k.to_vec(), icmp_types.len()));
-                            icmp_values.push(Some(0));
-                            icmp_types.len() - 1
-                        }
-                        None => continue,
-                    };
-                    icmp_values[pos] = cn(v);
                 }
             }
         }
@@ -607,31 +596,13 @@ impl NetStat {
             let spec = slot.spec;
             let src = if spec.module == SOCKSTAT {
                 self.have[3]
-            } else if spec.dims.first().is_some_and(|d| !d.0.contains(':')) || spec.id == ICMPTYPES
-            {
+            } else if spec.dims.first().is_some_and(|d| !d.0.contains(':')) {
                 self.have[2]
             } else {
                 self.have[0] || self.have[1]
             };
             slot.fresh = src;
             if !src {
-                continue;
-            }
-            if spec.id == ICMPTYPES {
-                if slot.chart.is_none()
-                    && self.icmp_values.iter().any(|v| v.is_some_and(|x| x != 0))
-                {
-                    slot.chart = Some(build(spec, ue));
-                }
-                if let Some(c) = slot.chart.as_mut() {
-                    while c.dims.len() < self.icmp_types.len() {
-                        let key = &self.icmp_types[c.dims.len()].0;
-                        let id = String::from_utf8_lossy(&key[b"Icmp6".len()..]).into_owned();
-                        let mul = if id.starts_with("Out") { -1 } else { 1 };
-                        c.add_dim(dim_named(&id, &id, INC, mul, 1));
-                    }
-                    c.set_all(&self.icmp_values);
-                }
                 continue;
             }
             if slot.chart.is_none() && slot.keys.iter().any(|&k| self.values[k] != 0) {
