@@ -106,8 +106,8 @@ fn load_is_collected_every_five_seconds_only() {
 fn memory_is_kib_like_netdata() {
     let mut p = ProcCollector::new(basic(), 1);
     let c = p.collect_at(1_000_000_000);
-    // free = MemFree; cached = Cached + SReclaimable; used = total - free - cached - buffers
-    let cached = 4_060_264 + 261_764;
+    // free = MemFree; cached = Cached + SReclaimable - Shmem; used = total - free - cached - buffers
+    let cached = 4_060_264 + 261_764 - 8_724;
     assert_eq!(
         vals(chart(&c, "system.ram")),
         v(&[
@@ -287,7 +287,7 @@ fn second_pass_adds_disk_averages_from_deltas() {
     let stats = std::fs::read_to_string(dir.path().join("proc/diskstats")).expect("diskstats");
     let stats = stats.replace(
         "vda 91861 24662 5862026 43031 14140 43956 11140080 55115 0 11400 ",
-        "vda 91871 24662 5862106 43061 14145 43956 11140120 55125 0 11900 ",
+        "vda 91871 24662 5862106 43061 14145 43956 11140120 55125 3 11900 ",
     );
     std::fs::write(dir.path().join("proc/diskstats"), stats).expect("write");
     let c = p.collect_at(1_000_000_001);
@@ -296,6 +296,8 @@ fn second_pass_adds_disk_averages_from_deltas() {
         v(&[("reads", 5_862_106), ("writes", 11_140_120)])
     );
     assert_eq!(vals(chart(&c, "disk_util.vda")), v(&[("utilization", 50)]));
+    // 3 operations in flight: disk_qops appears (it is all-zero on the first pass).
+    assert_eq!(vals(chart(&c, "disk_qops.vda")), v(&[("operations", 3)]));
     assert_eq!(
         vals(chart(&c, "disk_await.vda")),
         v(&[("reads", 3), ("writes", 2)])
@@ -520,8 +522,35 @@ fn protocol_counters_come_from_snmp_netstat_snmp6_and_sockstat() {
     assert_eq!(types.dims.len(), 10);
     assert_eq!(types.value("OutType135"), Some(4));
     assert_eq!(types.value("InType128"), Some(0));
-    // All-zero charts stay hidden ("auto").
-    assert!(c.get("ipv4.icmp_errors").is_none());
+    // ipv4.icmp_errors (all zero here) appears together with ipv4.icmp, as in Netdata.
+    assert_eq!(
+        vals(chart(&c, "ipv4.icmp_errors")),
+        v(&[("InErrors", 0), ("OutErrors", 0), ("InCsumErrors", 0)])
+    );
+}
+
+#[test]
+fn all_zero_protocol_charts_stay_hidden() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    copy_tree(&basic(), dir.path());
+    let snmp = std::fs::read_to_string(dir.path().join("proc/net/snmp")).expect("snmp");
+    // Zero every Icmp counter.
+    let snmp: String = snmp
+        .lines()
+        .map(|l| {
+            if l.starts_with("Icmp: ") && l.as_bytes().get(6).is_some_and(u8::is_ascii_digit) {
+                let n = l.split_whitespace().count() - 1;
+                format!("Icmp:{}\n", " 0".repeat(n))
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect();
+    std::fs::write(dir.path().join("proc/net/snmp"), snmp).expect("write");
+    let mut p = ProcCollector::new(dir.path(), 1);
+    let c = p.collect_at(1_000_000_000);
+    assert!(c.get("ipv4.icmp").is_none() && c.get("ipv4.icmp_errors").is_none());
+    assert!(c.get("ipv4.packets").is_some());
 }
 
 #[test]

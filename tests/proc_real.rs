@@ -25,6 +25,33 @@ fn real_root_produces_required_charts() {
         .iter()
         .map(|c| c.meta.id.clone())
         .collect();
+    if let Some(path) = std::env::var_os("PROC_DUMP_DEFS") {
+        // One line per chart: the fields /api/v1/charts shows, for comparing with a real agent.
+        let col = c.collect_at(1_000_000_005);
+        let text: String = col
+            .charts
+            .iter()
+            .map(|ch| {
+                let m = &ch.meta;
+                let dims: Vec<&str> = ch.dims.iter().map(|d| d.name.as_str()).collect();
+                format!(
+                    "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\n",
+                    m.id,
+                    m.title,
+                    m.units,
+                    m.family,
+                    m.context,
+                    m.chart_type.as_str(),
+                    m.priority,
+                    m.update_every,
+                    m.plugin,
+                    m.module,
+                    dims.join(",")
+                )
+            })
+            .collect();
+        std::fs::write(path, text).expect("write dump");
+    }
     if std::env::var_os("PROC_DUMP").is_some() {
         let col = c.collect_at(1_000_000_001);
         for ch in &col.charts {

@@ -1,8 +1,8 @@
 //! Netdata's `diskspace.plugin`: `disk_space.MOUNT` and `disk_inodes.MOUNT` from `statvfs`
 //! of every mount point of `/proc/self/mountinfo` (re-read every [`REMOUNT_PASSES`] passes).
 //!
-//! Netdata's defaults are followed: pseudo file systems and the paths/file systems of its
-//! default exclusion lists are skipped, and a chart appears only when its totals are non-zero
+//! Netdata's defaults are followed: pseudo file systems, read-only mounts and the paths/file
+//! systems of its default exclusion lists are skipped, and a chart appears only when its totals are non-zero
 //! ("auto"). Values are blocks of `f_frsize` bytes (the dimensions' multiplier) and inodes.
 
 use std::path::{Path, PathBuf};
@@ -116,7 +116,10 @@ impl DiskSpace {
                     }
                 }
             }
-            if simple_match(DUMMY_FS, &filesystem)
+            // Netdata skips read-only mounts it was not told to chart ("auto").
+            let read_only = w[5].split(|&b| b == b',').any(|o| o == b"ro");
+            if read_only
+                || simple_match(DUMMY_FS, &filesystem)
                 || simple_match(EXCLUDED_FS, &filesystem)
                 || simple_match(EXCLUDED_PATHS, &mount_point)
             {

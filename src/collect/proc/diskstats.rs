@@ -36,6 +36,7 @@ const WR: usize = 4;
 const WR_MERGED: usize = 5;
 const WR_SECT: usize = 6;
 const WR_MS: usize = 7;
+const IN_FLIGHT: usize = 8;
 const BUSY_MS: usize = 9;
 const BACKLOG_MS: usize = 10;
 const DC: usize = 11;
@@ -44,6 +45,20 @@ const DC_SECT: usize = 13;
 const DC_MS: usize = 14;
 const FL: usize = 15;
 const FL_MS: usize = 16;
+
+macro_rules! dc {
+    ($t:expr, $title:expr, $units:expr, $ctx:expr, $ct:ident, $prio:expr, $detail:expr) => {
+        DiskChart {
+            type_: $t,
+            title: $title,
+            units: $units,
+            context: $ctx,
+            ct: ChartType::$ct,
+            priority: $prio,
+            detail: $detail,
+        }
+    };
+}
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -73,6 +88,8 @@ struct Disk {
     /// Charts in creation order: io, ext_io, ops, ext_ops, backlog, busy, util, mops, ext_mops,
     /// iotime, ext_iotime, then (second pass) await, ext_await, avgsz, ext_avgsz, svctm.
     charts: Vec<CollectedChart>,
+    /// `disk_qops` (operations in flight), created once non-zero.
+    qops: Option<CollectedChart>,
     has_ext: bool,
 }
 
@@ -189,6 +206,21 @@ impl DiskStats {
             if d.charts.len() < 16 && d.prev.is_some() {
                 create_average_charts(d, ue, n >= 17);
             }
+            if d.qops.is_none() && f[IN_FLIGHT] != 0 {
+                let qops = dc!(
+                    "disk_qops",
+                    "Disk Current I/O Operations",
+                    "operations",
+                    "disk.qops",
+                    Line,
+                    2015,
+                    true
+                );
+                d.qops = Some(build(d, qops, ue, vec![dim("operations", ABS, 1, 1)]));
+            }
+            if let Some(q) = d.qops.as_mut() {
+                q.set_all(&[cn(f[IN_FLIGHT])]);
+            }
             set_values(d, &f, ue);
             d.prev = Some(f);
         }
@@ -197,7 +229,7 @@ impl DiskStats {
             if d.seen {
                 return true;
             }
-            for mut c in d.charts.drain(..) {
+            for mut c in d.charts.drain(..).chain(d.qops.take()) {
                 c.make_obsolete();
                 gone.push(c);
             }
@@ -216,6 +248,7 @@ impl DiskStats {
                     .iter_mut()
                     .filter(|c| ext || !c.meta.id.starts_with("disk_ext")),
             );
+            out.extend(d.qops.as_mut());
         }
         out.push(&mut self.system_io);
         out.extend(self.gone.iter_mut());
@@ -249,6 +282,7 @@ fn new_disk(root: &Path, name: &[u8]) -> Disk {
         mount_point: None,
         prev: None,
         charts: Vec::new(),
+        qops: None,
         has_ext: false,
     }
 }
@@ -284,20 +318,6 @@ fn build(d: &Disk, c: DiskChart<'_>, ue: u32, dims: Vec<DimMeta>) -> CollectedCh
         module: MODULE,
     }
     .build(ue, &labels, dims)
-}
-
-macro_rules! dc {
-    ($t:expr, $title:expr, $units:expr, $ctx:expr, $ct:ident, $prio:expr, $detail:expr) => {
-        DiskChart {
-            type_: $t,
-            title: $title,
-            units: $units,
-            context: $ctx,
-            ct: ChartType::$ct,
-            priority: $prio,
-            detail: $detail,
-        }
-    };
 }
 
 fn create_charts(d: &mut Disk, ue: u32, _flush: bool) {

@@ -20,6 +20,7 @@ struct Fields {
     mem_available: Option<u64>,
     buffers: u64,
     cached: u64,
+    shmem: u64,
     swap_total: u64,
     swap_free: u64,
     dirty: u64,
@@ -250,6 +251,7 @@ impl MemInfo {
                 }
                 b"Buffers" => &mut f.buffers,
                 b"Cached" => &mut f.cached,
+                b"Shmem" => &mut f.shmem,
                 b"SwapTotal" => &mut f.swap_total,
                 b"SwapFree" => &mut f.swap_free,
                 b"Dirty" => &mut f.dirty,
@@ -275,9 +277,9 @@ impl MemInfo {
         }
         self.have_meminfo = true;
 
-        // Netdata 1.37: cached = Cached + SReclaimable; used = total - free - cached - buffers
-        // (unsigned arithmetic, as in C).
-        let mem_cached = f.cached.wrapping_add(f.s_reclaimable);
+        // Netdata 1.37.1: cached = Cached + SReclaimable - Shmem; used = total - free - cached -
+        // buffers (unsigned arithmetic, as in C). Checked against a running 1.37.1 agent.
+        let mem_cached = f.cached.wrapping_add(f.s_reclaimable).wrapping_sub(f.shmem);
         let mem_used = f
             .mem_total
             .wrapping_sub(f.mem_free)

@@ -34,6 +34,9 @@ struct Spec {
     /// (key, dimension id, dimension name, multiplier, algorithm); divisor 1 unless listed in
     /// [`divisor`].
     dims: &'static [Dim],
+    /// Further keys whose non-zero value also makes the chart appear (Netdata creates some
+    /// charts in pairs, e.g. `ipv4.icmp` and `ipv4.icmp_errors`).
+    also: &'static [&'static str],
 }
 
 const L: ChartType = ChartType::Line;
@@ -59,6 +62,7 @@ static SPECS: &[Spec] = &[
         detail: false,
         module: SOCKSTAT,
         dims: &[d!("sockets:used", "used", "used", 1, abs)],
+        also: &[],
     },
     Spec {
         id: "ipv4.sockstat_tcp_sockets",
@@ -75,6 +79,7 @@ static SPECS: &[Spec] = &[
             d!("TCP:inuse", "inuse", "inuse", 1, abs),
             d!("TCP:tw", "timewait", "timewait", 1, abs),
         ],
+        also: &[],
     },
     Spec {
         id: "ipv4.sockstat_tcp_mem",
@@ -86,6 +91,7 @@ static SPECS: &[Spec] = &[
         detail: false,
         module: SOCKSTAT,
         dims: &[d!("TCP:mem", "mem", "mem", 4096, abs)],
+        also: &[],
     },
     Spec {
         id: "system.ip",
@@ -100,6 +106,7 @@ static SPECS: &[Spec] = &[
             d!("IpExt:InOctets", "InOctets", "received", 8),
             d!("IpExt:OutOctets", "OutOctets", "sent", -8),
         ],
+        also: &[],
     },
     Spec {
         id: "ip.ecnpkts",
@@ -116,6 +123,7 @@ static SPECS: &[Spec] = &[
             d!("IpExt:InECT0Pkts", "InECT0Pkts", "ECTP0", 1),
             d!("IpExt:InECT1Pkts", "InECT1Pkts", "ECTP1", 1),
         ],
+        also: &[],
     },
     Spec {
         id: "ip.tcpconnaborts",
@@ -139,6 +147,7 @@ static SPECS: &[Spec] = &[
             d!("TcpExt:TCPAbortOnLinger", "TCPAbortOnLinger", "linger", 1),
             d!("TcpExt:TCPAbortFailed", "TCPAbortFailed", "failed", -1),
         ],
+        also: &[],
     },
     Spec {
         id: "ipv4.packets",
@@ -155,6 +164,7 @@ static SPECS: &[Spec] = &[
             d!("Ip:ForwDatagrams", "ForwDatagrams", "forwarded", 1),
             d!("Ip:InDelivers", "InDelivers", "delivered", 1),
         ],
+        also: &[],
     },
     Spec {
         id: "ipv4.icmp",
@@ -169,6 +179,7 @@ static SPECS: &[Spec] = &[
             d!("Icmp:InMsgs", "InMsgs", "received", 1),
             d!("Icmp:OutMsgs", "OutMsgs", "sent", -1),
         ],
+        also: &["Icmp:InErrors", "Icmp:OutErrors", "Icmp:InCsumErrors"],
     },
     Spec {
         id: "ipv4.icmp_errors",
@@ -184,6 +195,7 @@ static SPECS: &[Spec] = &[
             d!("Icmp:OutErrors", "OutErrors", "OutErrors", -1),
             d!("Icmp:InCsumErrors", "InCsumErrors", "InCsumErrors", 1),
         ],
+        also: &["Icmp:InMsgs", "Icmp:OutMsgs"],
     },
     Spec {
         id: "ipv4.icmpmsg",
@@ -216,6 +228,7 @@ static SPECS: &[Spec] = &[
             d!("IcmpMsg:InType14", "InType14", "InTimestampReps", 1),
             d!("IcmpMsg:OutType14", "OutType14", "OutTimestampReps", -1),
         ],
+        also: &[],
     },
     Spec {
         id: "ipv4.tcpsock",
@@ -227,6 +240,7 @@ static SPECS: &[Spec] = &[
         detail: false,
         module: NETSTAT,
         dims: &[d!("Tcp:CurrEstab", "CurrEstab", "connections", 1, abs)],
+        also: &[],
     },
     Spec {
         id: "ipv4.tcppackets",
@@ -241,6 +255,23 @@ static SPECS: &[Spec] = &[
             d!("Tcp:InSegs", "InSegs", "received", 1),
             d!("Tcp:OutSegs", "OutSegs", "sent", -1),
         ],
+        also: &[],
+    },
+    Spec {
+        id: "ipv4.tcperrors",
+        title: "IPv4 TCP Errors",
+        units: "packets/s",
+        family: "tcp",
+        ct: L,
+        priority: 5220,
+        detail: true,
+        module: NETSTAT,
+        dims: &[
+            d!("Tcp:InErrs", "InErrs", "InErrs", 1),
+            d!("Tcp:InCsumErrors", "InCsumErrors", "InCsumErrors", 1),
+            d!("Tcp:RetransSegs", "RetransSegs", "RetransSegs", -1),
+        ],
+        also: &[],
     },
     Spec {
         id: "ipv4.tcpopens",
@@ -255,6 +286,7 @@ static SPECS: &[Spec] = &[
             d!("Tcp:ActiveOpens", "ActiveOpens", "active", 1),
             d!("Tcp:PassiveOpens", "PassiveOpens", "passive", 1),
         ],
+        also: &[],
     },
     Spec {
         id: "ipv4.tcphandshake",
@@ -271,6 +303,7 @@ static SPECS: &[Spec] = &[
             d!("Tcp:AttemptFails", "AttemptFails", "AttemptFails", 1),
             d!("TcpExt:TCPSynRetrans", "TCPSynRetrans", "SynRetrans", 1),
         ],
+        also: &[],
     },
     Spec {
         id: "ipv4.udppackets",
@@ -285,6 +318,7 @@ static SPECS: &[Spec] = &[
             d!("Udp:InDatagrams", "InDatagrams", "received", 1),
             d!("Udp:OutDatagrams", "OutDatagrams", "sent", -1),
         ],
+        also: &[],
     },
     Spec {
         id: "system.ipv6",
@@ -299,6 +333,7 @@ static SPECS: &[Spec] = &[
             d!("Ip6InOctets", "InOctets", "received", 8),
             d!("Ip6OutOctets", "OutOctets", "sent", -8),
         ],
+        also: &[],
     },
     Spec {
         id: "ipv6.packets",
@@ -315,6 +350,7 @@ static SPECS: &[Spec] = &[
             d!("Ip6OutForwDatagrams", "OutForwDatagrams", "forwarded", -1),
             d!("Ip6InDelivers", "InDelivers", "delivers", 1),
         ],
+        also: &[],
     },
     Spec {
         id: "ipv6.mcast",
@@ -329,6 +365,7 @@ static SPECS: &[Spec] = &[
             d!("Ip6InMcastOctets", "InMcastOctets", "received", 8),
             d!("Ip6OutMcastOctets", "OutMcastOctets", "sent", -8),
         ],
+        also: &[],
     },
     Spec {
         id: "ipv6.mcastpkts",
@@ -343,6 +380,7 @@ static SPECS: &[Spec] = &[
             d!("Ip6InMcastPkts", "InMcastPkts", "received", 1),
             d!("Ip6OutMcastPkts", "OutMcastPkts", "sent", -1),
         ],
+        also: &[],
     },
     Spec {
         id: "ipv6.icmp",
@@ -357,6 +395,7 @@ static SPECS: &[Spec] = &[
             d!("Icmp6InMsgs", "InMsgs", "received", 1),
             d!("Icmp6OutMsgs", "OutMsgs", "sent", -1),
         ],
+        also: &[],
     },
     Spec {
         id: "ipv6.icmperrors",
@@ -390,6 +429,7 @@ static SPECS: &[Spec] = &[
                 -1
             ),
         ],
+        also: &[],
     },
     Spec {
         id: "ipv6.icmpneighbor",
@@ -416,6 +456,7 @@ static SPECS: &[Spec] = &[
                 -1
             ),
         ],
+        also: &[],
     },
     Spec {
         id: "ipv6.icmpmldv2",
@@ -430,6 +471,7 @@ static SPECS: &[Spec] = &[
             d!("Icmp6InMLDv2Reports", "InMLDv2Reports", "received", 1),
             d!("Icmp6OutMLDv2Reports", "OutMLDv2Reports", "sent", -1),
         ],
+        also: &[],
     },
     Spec {
         id: "ipv6.icmptypes",
@@ -452,6 +494,7 @@ static SPECS: &[Spec] = &[
             d!("Icmp6OutType135", "OutType135", "OutType135", -1),
             d!("Icmp6OutType143", "OutType143", "OutType143", -1),
         ],
+        also: &[],
     },
     Spec {
         id: "ipv6.ect",
@@ -468,6 +511,7 @@ static SPECS: &[Spec] = &[
             d!("Ip6InECT0Pkts", "InECT0Pkts", "InECT0Pkts", 1),
             d!("Ip6InCEPkts", "InCEPkts", "InCEPkts", 1),
         ],
+        also: &[],
     },
 ];
 
@@ -484,6 +528,8 @@ struct Slot {
     spec: &'static Spec,
     /// Value slots of the dims.
     keys: Vec<usize>,
+    /// Value slots of [`Spec::also`].
+    triggers: Vec<usize>,
     chart: Option<CollectedChart>,
     /// Whether the chart's source file was read this pass.
     fresh: bool,
@@ -515,9 +561,18 @@ impl NetStat {
                         *index.entry(key.as_bytes().to_vec()).or_insert(n)
                     })
                     .collect();
+                let triggers = spec
+                    .also
+                    .iter()
+                    .map(|key| {
+                        let n = index.len();
+                        *index.entry(key.as_bytes().to_vec()).or_insert(n)
+                    })
+                    .collect();
                 Slot {
                     spec,
                     keys,
+                    triggers,
                     chart: None,
                     fresh: false,
                 }
@@ -605,7 +660,14 @@ impl NetStat {
             if !src {
                 continue;
             }
-            if slot.chart.is_none() && slot.keys.iter().any(|&k| self.values[k] != 0) {
+            let values = &self.values;
+            if slot.chart.is_none()
+                && slot
+                    .keys
+                    .iter()
+                    .chain(&slot.triggers)
+                    .any(|&k| values[k] != 0)
+            {
                 slot.chart = Some(build(spec, ue));
             }
             if let Some(c) = slot.chart.as_mut() {
