@@ -235,6 +235,7 @@ fn disks_report_sectors_and_mount_point_family() {
         "disk.loop0",
         "disk_await.vda",
         "disk_svctm.vda",
+        "disk_qops.vda",
     ] {
         assert!(c.get(id).is_none(), "{id} should not be charted yet");
     }
