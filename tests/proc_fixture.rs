@@ -618,3 +618,25 @@ fn conntrack_ipc_and_zram_values() {
         v(&[("percent", 500_000)])
     );
 }
+
+#[test]
+fn source_that_appears_later_is_picked_up_after_backoff() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    copy_tree(&basic(), dir.path());
+    std::fs::remove_file(dir.path().join("proc/loadavg")).expect("rm");
+    let mut p = ProcCollector::new(dir.path(), 1);
+    let mut now = 1_000_000_000;
+    assert!(p.collect_at(now).get("system.active_processes").is_none());
+    std::fs::copy(basic().join("proc/loadavg"), dir.path().join("proc/loadavg")).expect("cp");
+    // Retried within a bounded number of passes (never every pass).
+    let mut seen_after = None;
+    for pass in 1..=200 {
+        now += 1;
+        if p.collect_at(now).get("system.active_processes").is_some() {
+            seen_after = Some(pass);
+            break;
+        }
+    }
+    let n = seen_after.expect("loadavg picked up again");
+    assert!(n > 1, "a missing file is not retried on every pass");
+}

@@ -18,11 +18,19 @@ pub(crate) const LABEL_SOURCE_AUTO_PERMANENT: u32 = (1 << 29) | 1;
 /// Label source AUTO.
 pub(crate) const LABEL_SOURCE_AUTO: u32 = 1;
 
+/// Passes to wait before trying again a file that could not be opened or read.
+const RETRY_PASSES: u32 = 60;
+
 /// A /proc or /sys file kept open between passes and re-read from offset 0 into one buffer.
+/// A file that cannot be opened or read is tried again only every [`RETRY_PASSES`] reads
+/// (and logged once at debug level), so missing sources cost nothing per pass.
 pub(crate) struct ProcFile {
     path: PathBuf,
     file: Option<File>,
     buf: Vec<u8>,
+    /// Reads to skip before the next attempt after a failure.
+    backoff: u32,
+    logged: bool,
 }
 
 impl ProcFile {
@@ -31,6 +39,8 @@ impl ProcFile {
             path: join(root, rel),
             file: None,
             buf: Vec::new(),
+            backoff: 0,
+            logged: false,
         }
     }
 
@@ -44,23 +54,36 @@ impl ProcFile {
                     .take(MAX_FILE_BYTES)
                     .read_to_end(&mut self.buf)
                     .is_ok();
-            if !ok {
-                self.file = None;
+            if ok {
+                return Some(&self.buf);
+            }
+            self.file = None;
+            self.buf.clear();
+        }
+        if self.backoff > 0 {
+            self.backoff -= 1;
+            return None;
+        }
+        let opened = File::open(&self.path).and_then(|mut f| {
+            f.by_ref().take(MAX_FILE_BYTES).read_to_end(&mut self.buf)?;
+            Ok(f)
+        });
+        match opened {
+            Ok(f) => {
+                self.file = Some(f);
+                self.logged = false;
+                Some(&self.buf)
+            }
+            Err(e) => {
+                if !self.logged {
+                    tracing::debug!(path = %self.path.display(), error = %e, "collector source unavailable");
+                    self.logged = true;
+                }
                 self.buf.clear();
+                self.backoff = RETRY_PASSES;
+                None
             }
         }
-        if self.file.is_none() {
-            let mut f = File::open(&self.path).ok()?;
-            if f.by_ref()
-                .take(MAX_FILE_BYTES)
-                .read_to_end(&mut self.buf)
-                .is_err()
-            {
-                return None;
-            }
-            self.file = Some(f);
-        }
-        Some(&self.buf)
     }
 }
 
