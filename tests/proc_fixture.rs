@@ -627,7 +627,11 @@ fn source_that_appears_later_is_picked_up_after_backoff() {
     let mut p = ProcCollector::new(dir.path(), 1);
     let mut now = 1_000_000_000;
     assert!(p.collect_at(now).get("system.active_processes").is_none());
-    std::fs::copy(basic().join("proc/loadavg"), dir.path().join("proc/loadavg")).expect("cp");
+    std::fs::copy(
+        basic().join("proc/loadavg"),
+        dir.path().join("proc/loadavg"),
+    )
+    .expect("cp");
     // Retried within a bounded number of passes (never every pass).
     let mut seen_after = None;
     for pass in 1..=200 {
