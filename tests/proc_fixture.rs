@@ -644,3 +644,37 @@ fn source_that_appears_later_is_picked_up_after_backoff() {
     let n = seen_after.expect("loadavg picked up again");
     assert!(n > 1, "a missing file is not retried on every pass");
 }
+
+#[test]
+fn interface_drop_and_event_charts_appear_when_non_zero() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    copy_tree(&basic(), dir.path());
+    let mut p = ProcCollector::new(dir.path(), 1);
+    assert!(p.collect_at(1_000_000_000).get("net_drops.eth0").is_none());
+    let dev = std::fs::read_to_string(dir.path().join("proc/net/dev")).expect("net/dev");
+    // eth0: 2 receive drops, 1 transmit drop, 4 collisions.
+    let dev = dev.replace(
+        "eth0: 75388342    3077    0    0    0     0          0         0   184389    1937    0    0    0     0",
+        "eth0: 75388342    3077    0    2    0     0          0         0   184389    1937    0    1    0     4",
+    );
+    std::fs::write(dir.path().join("proc/net/dev"), dev).expect("write");
+    let c = p.collect_at(1_000_000_001);
+    assert_eq!(
+        vals(chart(&c, "net_drops.eth0")),
+        v(&[("inbound", 2), ("outbound", 1)])
+    );
+    assert_eq!(
+        vals(chart(&c, "net_events.eth0")),
+        v(&[("frames", 0), ("collisions", 4), ("carrier", 0)])
+    );
+    let d = chart(&c, "net_drops.eth0");
+    assert_eq!(
+        (
+            d.meta.context.as_str(),
+            d.meta.priority,
+            d.dims[1].multiplier
+        ),
+        ("net.drops", 7003, -1)
+    );
+    assert!(c.get("net_errors.eth0").is_none() && c.get("net_fifo.eth0").is_none());
+}

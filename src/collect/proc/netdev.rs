@@ -1,6 +1,9 @@
-//! `/proc/net/dev`: `net.IFACE` (bytes), `net_packets.IFACE` and `system.net` (the sum of the
-//! physical interfaces). Like Netdata's defaults: `lo fireqos* *-ifb fwpr* fwbr* fwln*` are
-//! not charted, and an interface's charts appear once its counters are non-zero ("auto").
+//! `/proc/net/dev`: `net.IFACE` (bytes), `net_packets.IFACE`, `net_errors`, `net_drops`,
+//! `net_fifo`, `net_compressed`, `net_events` (each once non-zero) and `system.net` (the sum of
+//! the physical interfaces); `/sys/class/net/IFACE`: `net_speed`, `net_duplex`,
+//! `net_operstate`, `net_carrier`, `net_mtu`. Like Netdata's defaults: `lo fireqos* *-ifb fwpr*
+//! fwbr* fwln*` are not charted, and an interface's counter charts appear once their counters
+//! are non-zero ("auto").
 //! An interface is virtual when `/sys/devices/virtual/net/IFACE` exists.
 
 use std::path::{Path, PathBuf};
@@ -19,6 +22,66 @@ const DISABLED: &str = "lo fireqos* *-ifb fwpr* fwbr* fwln*";
 /// Most interfaces we track (bounds memory on a host with runaway veths).
 const MAX_IFACES: usize = 4096;
 
+/// A per-interface counter chart of /proc/net/dev: dimensions are (id, multiplier, column).
+struct CounterChart {
+    type_: &'static str,
+    title: &'static str,
+    units: &'static str,
+    context: &'static str,
+    priority: i64,
+    dims: &'static [(&'static str, i64, usize)],
+}
+
+/// Columns after `IFACE:` — receive: 0 bytes 1 packets 2 errs 3 drop 4 fifo 5 frame
+/// 6 compressed 7 multicast; transmit: 8 bytes 9 packets 10 errs 11 drop 12 fifo 13 colls
+/// 14 carrier 15 compressed.
+const COUNTER_CHARTS: [CounterChart; 5] = [
+    CounterChart {
+        type_: "net_errors",
+        title: "Interface Errors",
+        units: "errors/s",
+        context: "net.errors",
+        priority: 7002,
+        dims: &[("inbound", 1, 2), ("outbound", -1, 10)],
+    },
+    CounterChart {
+        type_: "net_drops",
+        title: "Interface Drops",
+        units: "drops/s",
+        context: "net.drops",
+        priority: 7003,
+        dims: &[("inbound", 1, 3), ("outbound", -1, 11)],
+    },
+    CounterChart {
+        type_: "net_fifo",
+        title: "Interface FIFO Buffer Errors",
+        units: "errors",
+        context: "net.fifo",
+        priority: 7004,
+        dims: &[("receive", 1, 4), ("transmit", -1, 12)],
+    },
+    CounterChart {
+        type_: "net_compressed",
+        title: "Compressed Packets",
+        units: "packets/s",
+        context: "net.compressed",
+        priority: 7005,
+        dims: &[("received", 1, 6), ("sent", -1, 15)],
+    },
+    CounterChart {
+        type_: "net_events",
+        title: "Network Interface Events",
+        units: "events/s",
+        context: "net.events",
+        priority: 7006,
+        dims: &[
+            ("frames", 1, 5),
+            ("collisions", -1, 13),
+            ("carrier", -1, 14),
+        ],
+    },
+];
+
 struct Iface {
     name: String,
     enabled: bool,
@@ -26,6 +89,8 @@ struct Iface {
     seen: bool,
     net: Option<CollectedChart>,
     packets: Option<CollectedChart>,
+    /// [`COUNTER_CHARTS`], each created once one of its counters is non-zero.
+    counters: [Option<CollectedChart>; 5],
     /// `/sys/class/net/IFACE/{speed,duplex,operstate,carrier,mtu}` and their charts
     /// (each chart appears once its file reads).
     sys: Vec<(SysAttr, ProcFile, Option<CollectedChart>)>,
@@ -298,6 +363,33 @@ impl NetDev {
             if let Some(c) = iface.packets.as_mut() {
                 c.set_all(&[cn(rx_packets), cn(tx_packets), cn(rx_multicast)]);
             }
+            for (k, spec) in COUNTER_CHARTS.iter().enumerate() {
+                if iface.counters[k].is_none() && spec.dims.iter().any(|(_, _, col)| f[*col] != 0) {
+                    let dims = spec
+                        .dims
+                        .iter()
+                        .map(|(id, mul, _)| dim(id, INC, *mul, 1))
+                        .collect();
+                    let chart = iface_chart(
+                        iface,
+                        spec.type_,
+                        spec.title,
+                        spec.units,
+                        spec.context,
+                        ChartType::Line,
+                        spec.priority,
+                        true,
+                        ue,
+                        dims,
+                    );
+                    iface.counters[k] = Some(chart);
+                }
+                if let Some(c) = iface.counters[k].as_mut() {
+                    for (slot, (_, _, col)) in c.values.iter_mut().zip(spec.dims) {
+                        *slot = cn(f[*col]);
+                    }
+                }
+            }
             for k in 0..iface.sys.len() {
                 let (attr, file, _) = &mut iface.sys[k];
                 let attr = *attr;
@@ -338,9 +430,11 @@ impl NetDev {
                 return true;
             }
             let sys = i.sys.drain(..).filter_map(|(_, _, c)| c);
+            let counters = i.counters.iter_mut().filter_map(Option::take);
             for mut c in [i.net.take(), i.packets.take()]
                 .into_iter()
                 .flatten()
+                .chain(counters)
                 .chain(sys)
             {
                 c.make_obsolete();
@@ -357,6 +451,7 @@ impl NetDev {
         for i in &mut self.ifaces {
             out.extend(i.net.as_mut());
             out.extend(i.packets.as_mut());
+            out.extend(i.counters.iter_mut().filter_map(Option::as_mut));
             out.extend(i.sys.iter_mut().filter_map(|(_, _, c)| c.as_mut()));
         }
         out.push(&mut self.system);
@@ -401,6 +496,7 @@ fn find_or_add(ifaces: &mut Vec<Iface>, root: &Path, name: &[u8], hint: usize) -
         seen: false,
         net: None,
         packets: None,
+        counters: Default::default(),
         sys,
     });
     Some(ifaces.len() - 1)
