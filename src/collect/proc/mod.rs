@@ -42,12 +42,14 @@
 //! net, ip, ipv6, ipc_semaphores, ipc_semaphore_arrays, shared_memory_segments,
 //! shared_memory_bytes}, the 12 `system.*_pressure*` charts, mem.{available, committed,
 //! writeback, kernel, slab, pgfaults, oom_kill}, mem.zram_*.DEV, net.IFACE, net_packets,
-//! net_speed, net_duplex, net_operstate, net_carrier, net_mtu (and net_errors, net_drops,
-//! net_fifo, net_compressed, net_events, disk_qops, ipv4.tcperrors once non-zero), disk.DEV and the 15 other
+//! net_speed, net_duplex, net_operstate, net_carrier, net_mtu, disk.DEV and the 15 other
 //! disk_*.DEV charts, disk_space.MOUNT, disk_inodes.MOUNT, ipv4.*, ipv6.*, ip.ecnpkts,
-//! ip.tcpconnaborts, netfilter.conntrack_*. Not produced: `system.clock_*` (timex.plugin,
-//! needs `adjtimex`), `netfilter.netlink_*` (nfacct.plugin), Netdata's internal `netdata.*`
-//! charts other than those of [`NetdataSelf`].
+//! ip.tcpconnaborts, netfilter.conntrack_*; and once their counters are non-zero:
+//! net_errors, net_drops, net_fifo, net_compressed, net_events, disk_qops, ipv4.tcperrors.
+//! Not produced: `system.clock_*` (timex.plugin, needs `adjtimex`), `netfilter.netlink_*`
+//! (nfacct.plugin), Netdata's internal `netdata.*` charts other than those of
+//! [`NetdataSelf`], the rarer "auto" protocol charts (fragments, UDP errors, TCP extended
+//! statistics...). Device-mapper disks keep their kernel name (`disk.dm-0`).
 
 mod diskspace;
 mod diskstats;
