@@ -69,7 +69,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::model::{ChartMeta, DimMeta, UnixTime};
 
-pub use selfmon::{DaemonCounters, NetdataSelf};
+pub use selfmon::{DaemonCounters, NetdataSelf, SELF_TIERS};
 
 /// One chart as collected in a pass: definition and the raw values of its dimensions.
 #[derive(Clone, Debug, PartialEq)]
