@@ -279,6 +279,8 @@ pub struct DimResult {
     pub meta: DimMeta,
     /// Last stored value (unquantized when the status provider knows it).
     pub latest: f64,
+    /// Shown in the answer (hidden ones only count in percentage totals).
+    pub visible: bool,
 }
 
 /// The computed answer before formatting.
@@ -662,14 +664,16 @@ fn plan(store: &dyn Store, sid: SeriesId, ue: u32, tier: usize, forced: bool, w:
     let seg = |t: usize, a: i64, b: i64| Segment { tier: t, width: cfg.tier_width(t, ue), a, b };
     let width = cfg.tier_width(tier, ue);
     let read_after = if tier == 0 { w.after } else { w.after - width };
+    // a point ending up to one width after `before` still covers the last row
+    let read_before = w.before + width - 1;
     let main = ret(tier);
     if forced {
-        return vec![seg(tier, read_after, w.before.min(main.map_or(w.before, |r| r.last)))];
+        return vec![seg(tier, read_after, read_before.min(main.map_or(read_before, |r| r.last)))];
     }
     let mut out = Vec::new();
     let (mut cur_first, mut cur_last) = match main {
         Some(r) if r.last >= read_after && r.first <= w.before => {
-            let (a, b) = (read_after.max(r.first), w.before.min(r.last));
+            let (a, b) = (read_after.max(r.first), read_before.min(r.last));
             out.push(seg(tier, a, b));
             (a, b)
         }
@@ -691,7 +695,7 @@ fn plan(store: &dyn Store, sid: SeriesId, ue: u32, tier: usize, forced: bool, w:
             break;
         }
         let Some(r) = ret(t) else { continue };
-        let (a, b) = ((cur_last + 1).max(r.first), w.before.min(r.last));
+        let (a, b) = ((cur_last + 1).max(r.first), (w.before + cfg.tier_width(t, ue) - 1).min(r.last));
         if a <= b {
             out.push(seg(t, a, b));
             cur_last = b;
@@ -767,13 +771,11 @@ pub fn execute(
         (false, false) => (true, true),
         x => x,
     };
-    let selected: Vec<(SeriesId, DimMeta)> = all_dims
-        .into_iter()
-        .filter(|(_, d)| match &pattern {
-            Some(p) => (ids && p.matches(&d.id)) || (names && p.matches(&d.name)),
-            None => options.has(Options::ALL_DIMENSIONS) || !d.has_option("hidden"),
-        })
-        .collect();
+    let is_selected = |d: &DimMeta| match &pattern {
+        Some(p) => (ids && p.matches(&d.id)) || (names && p.matches(&d.name)),
+        None => options.has(Options::ALL_DIMENSIONS) || !d.has_option("hidden"),
+    };
+    let (mut selected, others): (Vec<(SeriesId, DimMeta)>, Vec<(SeriesId, DimMeta)>) = all_dims.into_iter().partition(|(_, d)| is_selected(d));
     let now_q = now - 1;
 
     // retention of the queried dimensions
@@ -795,6 +797,11 @@ pub fn execute(
         _ => ue64,
     };
     let w = calculate_window(&params, first, last, nat_ue, now_q);
+    // percentages are of the total of every dimension, the hidden ones too
+    let visible_count = selected.len();
+    if options.has(Options::PERCENTAGE) {
+        selected.extend(others);
+    }
     let d = selected.len();
     let rows = w.points as usize;
     if rows.saturating_mul(d.max(1)) > MAX_CELLS {
@@ -834,6 +841,7 @@ pub fn execute(
     let anomaly = options.has(Options::ANOMALY_BIT);
     let mut dims_out = Vec::with_capacity(d);
     for (col, (sid, meta)) in selected.into_iter().enumerate() {
+        let visible = col < visible_count;
         let segments = plan(store, sid, ue, tier, forced, &w);
         let next_a = segments.first().map_or(0, |s| s.a);
         buf.clear();
@@ -844,13 +852,16 @@ pub fn execute(
         }
         buf = reader.buf;
         let latest = status.latest_value(sid).filter(|v| v.is_finite()).unwrap_or_else(|| last_stored_value(store, sid));
-        dims_out.push(DimResult { series: sid, meta, latest });
+        dims_out.push(DimResult { series: sid, meta, latest, visible });
     }
 
     let vue = w.group * w.granularity;
     let times: Vec<i64> = (0..rows as i64).map(|i| w.after + vue - w.granularity + i * vue).collect();
     let (mut min, mut max) = (f64::NAN, f64::NAN);
-    for &c in &cells {
+    for (i, &c) in cells.iter().enumerate() {
+        if !dims_out.get(i % d.max(1)).is_some_and(|x| x.visible) {
+            continue;
+        }
         let v = if c.is_finite() { c } else { 0.0 };
         if min.is_nan() || v < min {
             min = v;
