@@ -1,6 +1,6 @@
 //! `/api/v1/data` against answers captured from a real Netdata 1.37.1 agent
 //! (`tests/fixtures/api/real/standalone.json`): the agent's tier-0 points of three charts were
-//! dumped at full resolution, loaded into a store here, and ~190 grouped / virtual-point /
+//! dumped at full resolution, loaded into a store here, and ~200 grouped / virtual-point /
 //! gtime / option queries over them must produce the agent's exact bytes.
 
 mod api_common;
@@ -41,14 +41,23 @@ fn grouped_and_virtual_point_queries_match_a_real_agent() {
     }
     let now = max_last + 1000;
     let mut failures = Vec::new();
+    let mut compared = 0;
     let queries = lab["queries"].as_array().expect("queries");
     for q in queries {
         let target = q["q"].as_str().expect("q");
         let expected = q["body"].as_str().expect("body");
         let r = f.get(target, now);
-        if r.body_str() != expected && !target.contains("percentage") {
+        // system.cpu has a hidden `idle` dimension the capture could not dump; percentages of it
+        // (whose total includes idle) cannot be reproduced
+        let skip = target.contains("system.cpu") && target.contains("percentage");
+        if skip {
+            continue;
+        }
+        compared += 1;
+        if r.body_str() != expected {
             failures.push(format!("{target}\n--- agent\n{expected}\n--- ours ({})\n{}", r.status, r.body_str()));
         }
     }
+    assert!(compared >= 190, "only {compared} queries compared");
     assert!(failures.is_empty(), "{} of {} differ:\n{}", failures.len(), queries.len(), failures.iter().take(3).cloned().collect::<Vec<_>>().join("\n\n"));
 }

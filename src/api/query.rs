@@ -663,7 +663,8 @@ fn plan(store: &dyn Store, sid: SeriesId, ue: u32, tier: usize, forced: bool, w:
     let ret = |t: usize| if t == 0 { t0 } else { effective_retention(store, sid, t, ue, t0) };
     let seg = |t: usize, a: i64, b: i64| Segment { tier: t, width: cfg.tier_width(t, ue), a, b };
     let width = cfg.tier_width(tier, ue);
-    let read_after = if tier == 0 { w.after } else { w.after - width };
+    // the store is read from the start of the tier slot that holds `after` (like dbengine)
+    let read_after = w.after - w.after.rem_euclid(width);
     // a point ending up to one width after `before` still covers the last row
     let read_before = w.before + width - 1;
     let main = ret(tier);
@@ -683,7 +684,7 @@ fn plan(store: &dyn Store, sid: SeriesId, ue: u32, tier: usize, forced: bool, w:
         for t in tier + 1..tiers {
             let Some(r) = ret(t) else { continue };
             let wt = cfg.tier_width(t, ue);
-            let (a, b) = ((w.after - wt).max(r.first), (cur_first - 1).min(r.last));
+            let (a, b) = ((w.after - w.after.rem_euclid(wt)).max(r.first), (cur_first - 1).min(r.last));
             if a <= b {
                 out.insert(0, seg(t, a, b));
                 cur_first = a;
