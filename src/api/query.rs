@@ -776,7 +776,8 @@ pub fn execute(
         Some(p) => (ids && p.matches(&d.id)) || (names && p.matches(&d.name)),
         None => options.has(Options::ALL_DIMENSIONS) || !d.has_option("hidden"),
     };
-    let (mut selected, others): (Vec<(SeriesId, DimMeta)>, Vec<(SeriesId, DimMeta)>) = all_dims.into_iter().partition(|(_, d)| is_selected(d));
+    type Dims = Vec<(SeriesId, DimMeta)>;
+    let (mut selected, others): (Dims, Dims) = all_dims.into_iter().partition(|(_, d)| is_selected(d));
     let now_q = now - 1;
 
     // retention of the queried dimensions
