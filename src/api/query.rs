@@ -5,7 +5,7 @@
 //! dimensions ≤ [`MAX_CELLS`]) before memory is allocated for it.
 
 use crate::model::{ChartMeta, DimMeta, UnixTime};
-use crate::storage::{ChartId, Retention, SeriesId, Store, StoreError, TierPoint};
+use crate::storage::{ChartId, Retention, SeriesId, Store, TierPoint};
 
 use super::numfmt::SimplePattern;
 use super::{ApiError, HostStatusProvider};
@@ -17,7 +17,7 @@ pub const MAX_POINTS: i64 = 86_400;
 /// Most cells (rows × dimensions) one query computes.
 pub const MAX_CELLS: usize = 20_000_000;
 /// Most points one query reads from the store for one dimension.
-pub const MAX_READ_POINTS: usize = 10_000_000;
+pub const MAX_READ_POINTS: usize = 5_000_000;
 
 /// Time grouping of the points of one row.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -716,7 +716,9 @@ struct PlanReader<'a> {
     buf: Vec<TierPoint>,
     pos: usize,
     tier_points: &'a mut [u64],
-    error: Option<StoreError>,
+    /// Points handed out so far (bounded by [`MAX_READ_POINTS`]).
+    served: usize,
+    error: Option<ApiError>,
 }
 
 /// Points per chunk read from the store.
@@ -729,6 +731,14 @@ impl Iterator for PlanReader<'_> {
             let s = *self.segments.get(self.seg)?;
             if let Some(p) = self.buf.get(self.pos) {
                 self.pos += 1;
+                self.served += 1;
+                if self.served > MAX_READ_POINTS {
+                    self.error = Some(ApiError::BadRequest(format!(
+                        "Query would read more than {MAX_READ_POINTS} points of one dimension; ask for a shorter window or a higher tier."
+                    )));
+                    self.seg = usize::MAX;
+                    return None;
+                }
                 if let Some(n) = self.tier_points.get_mut(s.tier) {
                     *n += 1;
                 }
@@ -745,7 +755,7 @@ impl Iterator for PlanReader<'_> {
             self.buf.clear();
             self.pos = 0;
             if let Err(e) = self.store.read(self.sid, s.tier, self.next_a, b, &mut self.buf) {
-                self.error = Some(e);
+                self.error = Some(ApiError::Store(e));
                 self.seg = usize::MAX;
                 return None;
             }
@@ -847,10 +857,10 @@ pub fn execute(
         let segments = plan(store, sid, ue, tier, forced, &w);
         let next_a = segments.first().map_or(0, |s| s.a);
         buf.clear();
-        let mut reader = PlanReader { store, sid, segments, seg: 0, next_a, buf: std::mem::take(&mut buf), pos: 0, tier_points: &mut tier_points, error: None };
+        let mut reader = PlanReader { store, sid, segments, seg: 0, next_a, buf: std::mem::take(&mut buf), pos: 0, tier_points: &mut tier_points, served: 0, error: None };
         query_dimension(&mut reader, &w, params.group, anomaly, &mut cells, d, col);
         if let Some(e) = reader.error.take() {
-            return Err(ApiError::Store(e));
+            return Err(e);
         }
         buf = reader.buf;
         let latest = status.latest_value(sid).filter(|v| v.is_finite()).unwrap_or_else(|| last_stored_value(store, sid));
