@@ -107,7 +107,7 @@ impl<'a> Ctx<'a> {
     fn opt_i64(&mut self, default: i64, reason: &'static str) -> Result<i64, ParseError> {
         match self.words.next() {
             None => Ok(default),
-            Some(w) if w.is_empty() => Ok(default),
+            Some([]) => Ok(default),
             Some(w) => self.i64_of(w, reason),
         }
     }
@@ -323,7 +323,7 @@ impl<'a> Variable<'a> {
         };
         let value = match c.next() {
             None => None,
-            Some(w) if w.is_empty() => None,
+            Some([]) => None,
             Some(w) => Some(parse_ndd(w).ok_or_else(|| c.malformed("value is not a number"))?),
         };
         c.finish()?;
@@ -614,7 +614,7 @@ impl<'a> Begin<'a> {
         let id = c.req_nonempty("missing chart id")?;
         let microseconds = match c.next() {
             None => 0,
-            Some(w) if w.is_empty() => 0,
+            Some([]) => 0,
             Some(w) => c.u64_of(w, "microseconds is not a number")?,
         };
         c.finish()?;
@@ -644,7 +644,7 @@ impl<'a> Set<'a> {
         let id = c.req_nonempty("missing dimension id")?;
         let value = match c.next() {
             None => None,
-            Some(w) if w.is_empty() => None,
+            Some([]) => None,
             Some(w) => Some(parse_strtoll(w).ok_or_else(|| c.malformed("value is not an integer"))?),
         };
         c.finish()?;

@@ -130,21 +130,16 @@ impl<'a> Iterator for Words<'a> {
         if first == b'"' || first == b'\'' {
             let start = i + 1;
             i = start;
-            loop {
-                match find_quote_or_backslash(&line[i..], first) {
-                    Some(k) => {
-                        i += k;
-                        if line[i] == first {
-                            self.pos = i + 1;
-                            return Some(&line[start..i]);
-                        }
-                        // a backslash skips the next byte (if there is one)
-                        i += 2;
-                        if i >= len {
-                            break;
-                        }
-                    }
-                    None => break,
+            while let Some(k) = find_quote_or_backslash(&line[i..], first) {
+                i += k;
+                if line[i] == first {
+                    self.pos = i + 1;
+                    return Some(&line[start..i]);
+                }
+                // a backslash skips the next byte (if there is one)
+                i += 2;
+                if i >= len {
+                    break;
                 }
             }
             self.pos = len;
