@@ -149,7 +149,7 @@ fn real_parent_accepts_our_request_frames_and_commands() {
     send(&[
         Command::Label(Label { name: "proto_test".into(), source: 2, value: "yes".into() }),
         Command::Overwrite(Overwrite { what: "labels".into() }),
-        Command::Chart(Chart {
+        Command::Chart(Box::new(Chart {
             id: "prototest.values".into(),
             name: "".into(),
             title: "Proto test values".into(),
@@ -162,15 +162,15 @@ fn real_parent_accepts_our_request_frames_and_commands() {
             options: Chart::options_field(false, false, false, false).into(),
             plugin: "proto.plugin".into(),
             module: "".into(),
-        }),
-        Command::Dimension(Dimension {
+        })),
+        Command::Dimension(Box::new(Dimension {
             id: "answer".into(),
             name: "answer".into(),
             algorithm: "absolute".into(),
             multiplier: 1,
             divisor: 1,
             options: Dimension::options_field(false, false, false).into(),
-        }),
+        })),
     ]);
     // samples every second; check the parent's API after each one
     let deadline = Instant::now() + Duration::from_secs(40);

@@ -929,11 +929,13 @@ pub enum Command<'a> {
     Label(Label<'a>),
     Overwrite(Overwrite<'a>),
     Variable(Variable<'a>),
-    Chart(Chart<'a>),
+    /// Boxed: the largest variant, rare on the wire; keeps `Command` small for SET/BEGIN.
+    Chart(Box<Chart<'a>>),
     Clabel(Clabel<'a>),
     /// `CLABEL_COMMIT` — applies the chart labels sent since the CHART.
     ClabelCommit,
-    Dimension(Dimension<'a>),
+    /// Boxed for the same reason as [`Command::Chart`].
+    Dimension(Box<Dimension<'a>>),
     Function(FunctionDef<'a>),
     ChartDefinitionEnd(ChartDefinitionEnd),
     Begin(Begin<'a>),
@@ -988,8 +990,10 @@ impl<'a> Command<'a> {
             b"RDSTATE" => with!("RDSTATE", Command::Rdstate(Rdstate::parse(&mut c)?)),
             b"RSSTATE" => with!("RSSTATE", Command::Rsstate(Rsstate::parse(&mut c)?)),
             b"REND" => with!("REND", Command::Rend(Rend::parse(&mut c)?)),
-            b"CHART" => with!("CHART", Command::Chart(Chart::parse(&mut c)?)),
-            b"DIMENSION" => with!("DIMENSION", Command::Dimension(Dimension::parse(&mut c)?)),
+            b"CHART" => with!("CHART", Command::Chart(Box::new(Chart::parse(&mut c)?))),
+            b"DIMENSION" => {
+                with!("DIMENSION", Command::Dimension(Box::new(Dimension::parse(&mut c)?)))
+            }
             b"CLABEL" => with!("CLABEL", Command::Clabel(Clabel::parse(&mut c)?)),
             b"CLABEL_COMMIT" => with!("CLABEL_COMMIT", {
                 c.finish()?;
@@ -1424,6 +1428,13 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn command_stays_small() {
+        // returned by value once per line: keep the hot variants cheap to move
+        assert!(std::mem::size_of::<Command<'_>>() <= 80, "{}", std::mem::size_of::<Command<'_>>());
+        assert!(std::mem::size_of::<Result<Command<'_>, ParseError>>() <= 88);
     }
 
     #[test]
