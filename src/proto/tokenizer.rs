@@ -49,7 +49,7 @@ fn zero_bytes(v: u64) -> u64 {
 
 /// Index of the first `q` or `\` in `hay`, eight bytes at a time.
 #[inline(always)]
-fn find_quote_or_backslash(hay: &[u8], q: u8) -> Option<usize> {
+pub(crate) fn find_quote_or_backslash(hay: &[u8], q: u8) -> Option<usize> {
     let qq = LO.wrapping_mul(u64::from(q));
     let bs = LO.wrapping_mul(u64::from(b'\\'));
     let mut chunks = hay.chunks_exact(8);
