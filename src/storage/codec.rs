@@ -440,27 +440,20 @@ fn unzigzag64(z: u64) -> i64 {
     ((z >> 1) as i64) ^ -((z & 1) as i64)
 }
 
-fn pack_block64(deltas: &[i64], out: &mut Vec<u8>) {
-    let nz = deltas.iter().fold(0i64, |a, &d| a | d);
-    if nz == 0 {
-        out.push(0);
-        return;
-    }
+/// Largest `g` (<= 18) with every value divisible by 10^g.
+fn common_pow10(vals: impl Iterator<Item = i64> + Clone) -> usize {
     let mut g = 0usize;
-    while g < 18 && deltas.iter().all(|&d| d % POW10[g + 1] == 0) {
+    while g < 18 && vals.clone().all(|d| d % POW10[g + 1] == 0) {
         g += 1;
     }
-    let mut or = 0u64;
-    for &d in deltas {
-        or |= zigzag64(d / POW10[g]);
-    }
-    let w = 64 - or.leading_zeros();
-    out.push(w as u8);
-    out.push(g as u8);
+    g
+}
+
+fn put_bits(vals: impl Iterator<Item = u64>, w: u32, out: &mut Vec<u8>) {
     let mut acc: u128 = 0;
     let mut bits = 0u32;
-    for &d in deltas {
-        acc |= u128::from(zigzag64(d / POW10[g])) << bits;
+    for v in vals {
+        acc |= u128::from(v) << bits;
         bits += w;
         while bits >= 8 {
             out.push(acc as u8);
@@ -471,6 +464,138 @@ fn pack_block64(deltas: &[i64], out: &mut Vec<u8>) {
     if bits > 0 {
         out.push(acc as u8);
     }
+}
+
+fn width(vals: impl Iterator<Item = u64>) -> u32 {
+    64 - vals.fold(0u64, |a, v| a | v).leading_zeros()
+}
+
+const MODE_CONST: u8 = 0;
+const MODE_DELTA: u8 = 1;
+const MODE_RAW: u8 = 2;
+const MODE_SPARSE: u8 = 3;
+
+/// Packs one block given the value before it (`base`) and its deltas, choosing the smallest
+/// of: constant, deltas, raw values, or a bitmap of non-zero values plus those values.
+fn pack_block64(base: i64, deltas: &[i64], out: &mut Vec<u8>) {
+    if deltas.iter().all(|&d| d == 0) {
+        out.push(MODE_CONST);
+        return;
+    }
+    let mut vals = [0i64; BLOCK];
+    let mut v = base;
+    for (slot, &d) in vals.iter_mut().zip(deltas) {
+        v = v.wrapping_add(d);
+        *slot = v;
+    }
+    let vals = &vals[..deltas.len()];
+    let n = deltas.len();
+    let gd = common_pow10(deltas.iter().copied());
+    let wd = width(deltas.iter().map(|&d| zigzag64(d / POW10[gd])));
+    let gr = common_pow10(vals.iter().copied());
+    let wr = width(vals.iter().map(|&x| zigzag64(x / POW10[gr])));
+    let nnz = vals.iter().filter(|&&x| x != 0).count();
+    let gs = common_pow10(vals.iter().copied().filter(|&x| x != 0));
+    let ws = width(vals.iter().filter(|&&x| x != 0).map(|&x| zigzag64(x / POW10[gs])));
+    let cost_d = (n * wd as usize).div_ceil(8);
+    let cost_r = (n * wr as usize).div_ceil(8);
+    let cost_s = n.div_ceil(8) + (nnz * ws as usize).div_ceil(8);
+    if cost_s < cost_d && cost_s < cost_r {
+        out.push(MODE_SPARSE);
+        out.push(ws as u8);
+        out.push(gs as u8);
+        put_bits(vals.iter().map(|&x| u64::from(x != 0)), 1, out);
+        put_bits(vals.iter().filter(|&&x| x != 0).map(|&x| zigzag64(x / POW10[gs])), ws, out);
+    } else if cost_r < cost_d {
+        out.push(MODE_RAW);
+        out.push(wr as u8);
+        out.push(gr as u8);
+        put_bits(vals.iter().map(|&x| zigzag64(x / POW10[gr])), wr, out);
+    } else {
+        out.push(MODE_DELTA);
+        out.push(wd as u8);
+        out.push(gd as u8);
+        put_bits(deltas.iter().map(|&d| zigzag64(d / POW10[gd])), wd, out);
+    }
+}
+
+/// Reads `len` values of `w` bits from `*pos`.
+fn get_bits(buf: &[u8], pos: &mut usize, len: usize, w: u32, mut f: impl FnMut(u64)) -> Result<(), CodecError> {
+    if w > 64 {
+        return Err(CodecError::Invalid("block width over 64"));
+    }
+    let nbytes = (len * w as usize).div_ceil(8);
+    let bytes = buf.get(*pos..*pos + nbytes).ok_or(CodecError::Truncated(*pos))?;
+    *pos += nbytes;
+    if w == 0 {
+        for _ in 0..len {
+            f(0);
+        }
+        return Ok(());
+    }
+    let mask: u128 = if w == 64 { u128::from(u64::MAX) } else { (1u128 << w) - 1 };
+    let mut bit = 0usize;
+    for _ in 0..len {
+        let byte = bit >> 3;
+        let v = if byte + 16 <= bytes.len() {
+            let mut word = [0u8; 16];
+            word.copy_from_slice(&bytes[byte..byte + 16]);
+            u128::from_le_bytes(word)
+        } else {
+            let mut word = [0u8; 16];
+            word[..bytes.len() - byte].copy_from_slice(&bytes[byte..]);
+            u128::from_le_bytes(word)
+        };
+        f(((v >> (bit & 7)) & mask) as u64);
+        bit += w as usize;
+    }
+    Ok(())
+}
+
+/// Decodes one block of `len` values after `*prev`, appending to `vals`.
+fn unpack_block64(buf: &[u8], pos: &mut usize, len: usize, prev: &mut i64, vals: &mut Vec<i64>) -> Result<(), CodecError> {
+    let mode = *buf.get(*pos).ok_or(CodecError::Truncated(*pos))?;
+    *pos += 1;
+    if mode == MODE_CONST {
+        vals.extend(std::iter::repeat_n(*prev, len));
+        return Ok(());
+    }
+    let hdr = buf.get(*pos..*pos + 2).ok_or(CodecError::Truncated(*pos))?;
+    let (w, g) = (u32::from(hdr[0]), usize::from(hdr[1]));
+    *pos += 2;
+    let scale = *POW10.get(g).ok_or(CodecError::Invalid("block scale"))?;
+    match mode {
+        MODE_DELTA => {
+            let mut p = *prev;
+            get_bits(buf, pos, len, w, |z| {
+                p = p.wrapping_add(unzigzag64(z).wrapping_mul(scale));
+                vals.push(p);
+            })?;
+            *prev = p;
+        }
+        MODE_RAW => {
+            get_bits(buf, pos, len, w, |z| vals.push(unzigzag64(z).wrapping_mul(scale)))?;
+            *prev = vals.last().copied().unwrap_or(*prev);
+        }
+        MODE_SPARSE => {
+            let mut mask = [false; BLOCK];
+            let mut i = 0;
+            get_bits(buf, pos, len, 1, |b| {
+                mask[i] = b != 0;
+                i += 1;
+            })?;
+            let nnz = mask[..len].iter().filter(|&&b| b).count();
+            let mut nz = Vec::with_capacity(nnz);
+            get_bits(buf, pos, nnz, w, |z| nz.push(unzigzag64(z).wrapping_mul(scale)))?;
+            let mut it = nz.into_iter();
+            for &m in &mask[..len] {
+                vals.push(if m { it.next().unwrap_or(0) } else { 0 });
+            }
+            *prev = vals.last().copied().unwrap_or(*prev);
+        }
+        _ => return Err(CodecError::Invalid("block mode")),
+    }
+    Ok(())
 }
 
 /// Incremental encoder of tier-0 words (see above). Keeps at most one block of words unpacked.
@@ -485,6 +610,8 @@ pub struct NumEncoder {
     flags: Vec<(u8, u32)>,
     /// (index, verbatim word)
     exc: Vec<(u32, u32)>,
+    /// Value before the pending block.
+    base: i64,
 }
 
 impl NumEncoder {
@@ -505,6 +632,7 @@ impl NumEncoder {
         if i == 0 {
             self.first = val;
             self.prev = val;
+            self.base = val;
             return;
         }
         self.push_delta(val);
@@ -518,7 +646,8 @@ impl NumEncoder {
         self.pending.push((d >> 32) as u32);
         if self.pending.len() == 2 * BLOCK {
             let deltas: Vec<i64> = self.pending.chunks_exact(2).map(|c| (i64::from(c[1]) << 32) | i64::from(c[0])).collect();
-            pack_block64(&deltas, &mut self.out);
+            pack_block64(self.base, &deltas, &mut self.out);
+            self.base = self.prev;
             self.pending.clear();
             self.pending.shrink_to_fit();
         }
@@ -541,7 +670,7 @@ impl NumEncoder {
         out.extend_from_slice(&self.out);
         if !self.pending.is_empty() {
             let deltas: Vec<i64> = self.pending.chunks_exact(2).map(|c| (i64::from(c[1]) << 32) | i64::from(c[0])).collect();
-            pack_block64(&deltas, out);
+            pack_block64(self.base, &deltas, out);
         }
         put_varint(out, self.flags.len() as u64);
         for &(f, c) in &self.flags {
@@ -573,34 +702,7 @@ pub fn decode_numbers(buf: &[u8], pos: &mut usize, n: usize, out: &mut Vec<u32>)
     let mut left = n - 1;
     while left > 0 {
         let len = left.min(BLOCK);
-        let w = u32::from(*buf.get(*pos).ok_or(CodecError::Truncated(*pos))?);
-        *pos += 1;
-        if w == 0 {
-            vals.extend(std::iter::repeat_n(prev, len));
-            left -= len;
-            continue;
-        }
-        if w > 64 {
-            return Err(CodecError::Invalid("block width over 64"));
-        }
-        let g = usize::from(*buf.get(*pos).ok_or(CodecError::Truncated(*pos))?);
-        *pos += 1;
-        let scale = *POW10.get(g).ok_or(CodecError::Invalid("block scale"))?;
-        let nbytes = (len * w as usize).div_ceil(8);
-        let bytes = buf.get(*pos..*pos + nbytes).ok_or(CodecError::Truncated(*pos))?;
-        *pos += nbytes;
-        let mask: u128 = if w == 64 { u128::from(u64::MAX) } else { (1u128 << w) - 1 };
-        let mut bit = 0usize;
-        for _ in 0..len {
-            let byte = bit >> 3;
-            let mut word = [0u8; 16];
-            let end = (byte + 16).min(bytes.len());
-            word[..end - byte].copy_from_slice(&bytes[byte..end]);
-            let z = ((u128::from_le_bytes(word) >> (bit & 7)) & mask) as u64;
-            prev = prev.wrapping_add(unzigzag64(z).wrapping_mul(scale));
-            vals.push(prev);
-            bit += w as usize;
-        }
+        unpack_block64(buf, pos, len, &mut prev, &mut vals)?;
         left -= len;
     }
     // flags
