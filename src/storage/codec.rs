@@ -8,14 +8,17 @@
 //! * `ncols` columns of `n` u32 each (tier 0: the storage-number word; tiers 1..: sum, min,
 //!   max as f32 bits, count, anomalous count, reset flag). A column is its first value
 //!   (4 bytes LE) followed by the zig-zag deltas of the rest, bit-packed in blocks of
-//!   [`BLOCK`] values: one width byte (0..=32) then `ceil(len * width / 8)` bytes, LSB first.
+//!   [`COL_BLOCK`] values: one width byte (0..=32) then `ceil(len * width / 8)` bytes, LSB first.
 //!
 //! A constant series costs one byte per 64 points before the optional LZ4 pass over the page.
 //! Decoding never trusts a count or width from the page: every length is checked against the
 //! bytes present and against [`MAX_PAGE_POINTS`].
 
-/// Values per bit-packed block.
+/// Values per bit-packed block of tier-0 numbers.
 pub const BLOCK: usize = 64;
+/// Values per bit-packed block of a u32 column (aggregates, corpus): small, to keep open pages
+/// of slow tiers small in memory.
+pub const COL_BLOCK: usize = 16;
 /// Upper bound on the points of one page (checked when decoding).
 pub const MAX_PAGE_POINTS: usize = 1 << 16;
 
@@ -77,10 +80,12 @@ impl ColumnEncoder {
         }
         self.pending.push(zigzag(v.wrapping_sub(self.prev) as i32));
         self.prev = v;
-        if self.pending.len() == BLOCK {
-            pack_block(&self.pending, &mut self.out);
+        if self.pending.len() == COL_BLOCK {
+            let mut blk = Vec::with_capacity(2 + COL_BLOCK * 4);
+            pack_block(&self.pending, &mut blk);
+            self.out.reserve_exact(blk.len());
+            self.out.extend_from_slice(&blk);
             self.pending.clear();
-            self.pending.shrink_to_fit();
         }
     }
     pub fn len(&self) -> u32 {
@@ -156,7 +161,7 @@ pub fn decode_column(buf: &[u8], pos: &mut usize, n: usize, out: &mut Vec<u32>) 
     out.push(prev);
     let mut left = n - 1;
     while left > 0 {
-        let len = left.min(BLOCK);
+        let len = left.min(COL_BLOCK);
         let w = u32::from(*buf.get(*pos).ok_or(CodecError::Truncated(*pos))?);
         *pos += 1;
         if w > 32 {
@@ -298,7 +303,7 @@ mod tests {
     fn constant_column_is_tiny() {
         let mut buf = Vec::new();
         encode_column(&[5; 1024], &mut buf);
-        assert!(buf.len() <= 4 + 16, "{}", buf.len());
+        assert!(buf.len() <= 4 + 1024 / COL_BLOCK, "{}", buf.len());
     }
 
     #[test]
@@ -440,13 +445,34 @@ fn unzigzag64(z: u64) -> i64 {
     ((z >> 1) as i64) ^ -((z & 1) as i64)
 }
 
-/// Largest `g` (<= 18) with every value divisible by 10^g.
-fn common_pow10(vals: impl Iterator<Item = i64> + Clone) -> usize {
-    let mut g = 0usize;
-    while g < 18 && vals.clone().all(|d| d % POW10[g + 1] == 0) {
-        g += 1;
+/// Largest `g` (<= 18) with every value divisible by 10^g (zeros do not constrain it).
+fn common_pow10(vals: impl Iterator<Item = i64>) -> usize {
+    let mut g = 18usize;
+    for v in vals {
+        if v == 0 {
+            continue;
+        }
+        while g > 0 && v % POW10[g] != 0 {
+            g -= 1;
+        }
+        if g == 0 {
+            return 0;
+        }
     }
-    g
+    if g == 18 {
+        0
+    } else {
+        g
+    }
+}
+
+#[inline]
+fn scaled(v: i64, g: usize) -> u64 {
+    if g == 0 {
+        zigzag64(v)
+    } else {
+        zigzag64(v / POW10[g])
+    }
 }
 
 fn put_bits(vals: impl Iterator<Item = u64>, w: u32, out: &mut Vec<u8>) {
@@ -490,32 +516,39 @@ fn pack_block64(base: i64, deltas: &[i64], out: &mut Vec<u8>) {
     }
     let vals = &vals[..deltas.len()];
     let n = deltas.len();
-    let gd = common_pow10(deltas.iter().copied());
-    let wd = width(deltas.iter().map(|&d| zigzag64(d / POW10[gd])));
-    let gr = common_pow10(vals.iter().copied());
-    let wr = width(vals.iter().map(|&x| zigzag64(x / POW10[gr])));
+    // pick the mode on unscaled widths, then divide by the common power of ten of that mode
+    let wd0 = width(deltas.iter().map(|&d| zigzag64(d)));
+    let wr0 = width(vals.iter().map(|&x| zigzag64(x)));
     let nnz = vals.iter().filter(|&&x| x != 0).count();
-    let gs = common_pow10(vals.iter().copied().filter(|&x| x != 0));
-    let ws = width(vals.iter().filter(|&&x| x != 0).map(|&x| zigzag64(x / POW10[gs])));
-    let cost_d = (n * wd as usize).div_ceil(8);
-    let cost_r = (n * wr as usize).div_ceil(8);
-    let cost_s = n.div_ceil(8) + (nnz * ws as usize).div_ceil(8);
+    let cost_d = (n * wd0 as usize).div_ceil(8);
+    let cost_r = (n * wr0 as usize).div_ceil(8);
+    let cost_s = n.div_ceil(8) + (nnz * wr0 as usize).div_ceil(8);
+    let (gd, gr, gs) = if cost_s < cost_d && cost_s < cost_r {
+        (0, 0, common_pow10(vals.iter().copied()))
+    } else if cost_r < cost_d {
+        (0, common_pow10(vals.iter().copied()), 0)
+    } else {
+        (common_pow10(deltas.iter().copied()), 0, 0)
+    };
+    let wd = width(deltas.iter().map(|&d| scaled(d, gd)));
+    let wr = width(vals.iter().map(|&x| scaled(x, gr)));
+    let ws = width(vals.iter().filter(|&&x| x != 0).map(|&x| scaled(x, gs)));
     if cost_s < cost_d && cost_s < cost_r {
         out.push(MODE_SPARSE);
         out.push(ws as u8);
         out.push(gs as u8);
         put_bits(vals.iter().map(|&x| u64::from(x != 0)), 1, out);
-        put_bits(vals.iter().filter(|&&x| x != 0).map(|&x| zigzag64(x / POW10[gs])), ws, out);
+        put_bits(vals.iter().filter(|&&x| x != 0).map(|&x| scaled(x, gs)), ws, out);
     } else if cost_r < cost_d {
         out.push(MODE_RAW);
         out.push(wr as u8);
         out.push(gr as u8);
-        put_bits(vals.iter().map(|&x| zigzag64(x / POW10[gr])), wr, out);
+        put_bits(vals.iter().map(|&x| scaled(x, gr)), wr, out);
     } else {
         out.push(MODE_DELTA);
         out.push(wd as u8);
         out.push(gd as u8);
-        put_bits(deltas.iter().map(|&d| zigzag64(d / POW10[gd])), wd, out);
+        put_bits(deltas.iter().map(|&d| scaled(d, gd)), wd, out);
     }
 }
 
@@ -635,22 +668,33 @@ impl NumEncoder {
             self.base = val;
             return;
         }
-        self.push_delta(val);
+        self.push_delta(val, w);
     }
 
-    /// `pending` holds each i64 delta as two u32 halves (low, high).
-    fn push_delta(&mut self, val: i64) {
-        let d = val.wrapping_sub(self.prev);
+    /// `pending` holds the block's values as words (4 bytes each); exceptions are stored as
+    /// the empty word and stand for the previous value.
+    fn push_delta(&mut self, val: i64, w: u32) {
         self.prev = val;
-        self.pending.push(d as u32);
-        self.pending.push((d >> 32) as u32);
-        if self.pending.len() == 2 * BLOCK {
-            let deltas: Vec<i64> = self.pending.chunks_exact(2).map(|c| (i64::from(c[1]) << 32) | i64::from(c[0])).collect();
-            pack_block64(self.base, &deltas, &mut self.out);
+        self.pending.push(w);
+        if self.pending.len() == BLOCK {
+            let mut blk = Vec::with_capacity(3 + BLOCK * 8);
+            self.pack_pending(&mut blk);
+            self.out.reserve_exact(blk.len());
+            self.out.extend_from_slice(&blk);
             self.base = self.prev;
             self.pending.clear();
-            self.pending.shrink_to_fit();
         }
+    }
+
+    fn pack_pending(&self, out: &mut Vec<u8>) {
+        let mut deltas = [0i64; BLOCK];
+        let mut p = self.base;
+        for (d, &w) in deltas.iter_mut().zip(&self.pending) {
+            let v = word_to_decimal(w).map_or(p, |x| x.0);
+            *d = v.wrapping_sub(p);
+            p = v;
+        }
+        pack_block64(self.base, &deltas[..self.pending.len()], out);
     }
 
     pub fn len(&self) -> u32 {
@@ -660,7 +704,7 @@ impl NumEncoder {
         self.n == 0
     }
     pub fn encoded_len(&self) -> usize {
-        10 + self.out.len() + self.pending.len() * 2 + self.flags.len() * 4 + self.exc.len() * 6
+        10 + self.out.len() + self.pending.len() * 4 + self.flags.len() * 4 + self.exc.len() * 6
     }
     pub fn heap_bytes(&self) -> usize {
         self.out.capacity() + self.pending.capacity() * 4 + self.flags.capacity() * 8 + self.exc.capacity() * 8
@@ -669,8 +713,7 @@ impl NumEncoder {
         put_varint(out, zigzag64(self.first));
         out.extend_from_slice(&self.out);
         if !self.pending.is_empty() {
-            let deltas: Vec<i64> = self.pending.chunks_exact(2).map(|c| (i64::from(c[1]) << 32) | i64::from(c[0])).collect();
-            pack_block64(self.base, &deltas, out);
+            self.pack_pending(out);
         }
         put_varint(out, self.flags.len() as u64);
         for &(f, c) in &self.flags {
@@ -784,4 +827,61 @@ mod num_tests {
             }
         }
     }
+}
+
+/// Encoder of upper-tier points (six u32 columns: sum, min, max bits, count, anomalous,
+/// reset): each point is six zig-zag varints of the difference to the previous point. No
+/// pending block, so an open page of a slow tier costs only its bytes.
+#[derive(Clone, Debug, Default)]
+pub struct AggEncoder {
+    prev: [u32; 6],
+    n: u32,
+    out: Vec<u8>,
+}
+
+impl AggEncoder {
+    pub fn push(&mut self, cols: &[u32; 6]) {
+        self.out.reserve_exact(12);
+        for (p, &c) in self.prev.iter_mut().zip(cols) {
+            put_varint(&mut self.out, u64::from(zigzag(c.wrapping_sub(*p) as i32)));
+            *p = c;
+        }
+        self.n += 1;
+    }
+    pub fn len(&self) -> u32 {
+        self.n
+    }
+    pub fn is_empty(&self) -> bool {
+        self.n == 0
+    }
+    pub fn encoded_len(&self) -> usize {
+        self.out.len()
+    }
+    pub fn heap_bytes(&self) -> usize {
+        self.out.capacity()
+    }
+    pub fn finish_into(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.out);
+    }
+}
+
+/// Decodes `n` points written by [`AggEncoder`] into six columns.
+pub fn decode_aggs(buf: &[u8], pos: &mut usize, n: usize, cols: &mut [Vec<u32>]) -> Result<(), CodecError> {
+    if n > MAX_PAGE_POINTS || cols.len() != 6 {
+        return Err(CodecError::Invalid("aggregate page shape"));
+    }
+    let mut prev = [0u32; 6];
+    for c in cols.iter_mut() {
+        c.clear();
+        c.reserve(n);
+    }
+    for _ in 0..n {
+        for (k, p) in prev.iter_mut().enumerate() {
+            let z = get_varint(buf, pos)?;
+            let z = u32::try_from(z).map_err(|_| CodecError::Invalid("aggregate delta"))?;
+            *p = p.wrapping_add(unzigzag(z) as u32);
+            cols[k].push(*p);
+        }
+    }
+    Ok(())
 }

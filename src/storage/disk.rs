@@ -55,7 +55,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 
-use super::codec::{self, ColumnEncoder, NumEncoder, Runs};
+use super::codec::{self, AggEncoder, NumEncoder, Runs};
 use super::mmap::{self, SealedMap};
 use super::*;
 
@@ -239,10 +239,7 @@ fn decode_payload(h: &RecHeader, payload: &[u8], d: &mut Decoded) -> Result<(), 
         d.cols[0].clear();
         codec::decode_numbers(buf, &mut pos, n, &mut d.cols[0])?;
     } else {
-        for c in d.cols.iter_mut() {
-            c.clear();
-            codec::decode_column(buf, &mut pos, n, c)?;
-        }
+        codec::decode_aggs(buf, &mut pos, n, &mut d.cols)?;
     }
     Ok(())
 }
@@ -306,34 +303,34 @@ struct OpenPage {
     cols: Cols,
 }
 
-/// Tier 0: one [`NumEncoder`]; tiers 1..: six u32 columns.
+/// Tier 0: one [`NumEncoder`]; tiers 1..: an [`AggEncoder`] of six u32 columns.
 #[derive(Clone, Debug)]
 enum Cols {
     Num(NumEncoder),
-    Agg(Vec<ColumnEncoder>),
+    Agg(AggEncoder),
 }
 
 impl OpenPage {
     fn new(t: i64, step: u32, ncols: usize) -> Self {
-        let cols = if ncols == 1 { Cols::Num(NumEncoder::default()) } else { Cols::Agg(vec![ColumnEncoder::default(); ncols]) };
+        let cols = if ncols == 1 { Cols::Num(NumEncoder::default()) } else { Cols::Agg(AggEncoder::default()) };
         Self { t0: t, step, last: t, runs: Runs::default(), cols }
     }
     fn n(&self) -> u32 {
         match &self.cols {
             Cols::Num(e) => e.len(),
-            Cols::Agg(c) => c.first().map_or(0, |c| c.len()),
+            Cols::Agg(c) => c.len(),
         }
     }
     fn ncols(&self) -> u8 {
         match &self.cols {
             Cols::Num(_) => 1,
-            Cols::Agg(c) => c.len() as u8,
+            Cols::Agg(_) => 6,
         }
     }
     fn encoded_len(&self) -> usize {
         match &self.cols {
             Cols::Num(e) => e.encoded_len(),
-            Cols::Agg(c) => c.iter().map(|c| c.encoded_len()).sum(),
+            Cols::Agg(c) => c.encoded_len(),
         }
     }
     fn can_take(&self, t: i64) -> bool {
@@ -353,10 +350,12 @@ impl OpenPage {
         self.runs.push(gap);
         match &mut self.cols {
             Cols::Num(e) => e.push(vals[0]),
-            Cols::Agg(cols) => {
-                for (c, &v) in cols.iter_mut().zip(vals) {
-                    c.push(v);
+            Cols::Agg(c) => {
+                let mut a = [0u32; 6];
+                for (x, &v) in a.iter_mut().zip(vals) {
+                    *x = v;
                 }
+                c.push(&a);
             }
         }
         self.last = t;
@@ -369,11 +368,7 @@ impl OpenPage {
         self.runs.encode(&mut out);
         match &self.cols {
             Cols::Num(e) => e.finish_into(&mut out),
-            Cols::Agg(cols) => {
-                for c in cols {
-                    c.finish_into(&mut out);
-                }
-            }
+            Cols::Agg(c) => c.finish_into(&mut out),
         }
         out
     }
@@ -395,7 +390,7 @@ impl OpenPage {
         self.runs.heap_bytes()
             + match &self.cols {
                 Cols::Num(e) => e.heap_bytes(),
-                Cols::Agg(c) => c.iter().map(|c| c.heap_bytes() + std::mem::size_of::<ColumnEncoder>()).sum::<usize>(),
+                Cols::Agg(c) => c.heap_bytes(),
             }
     }
 }
@@ -887,6 +882,7 @@ impl DiskStore {
         for s in &mut inner.series {
             for t in &mut s.tiers {
                 t.pages.sort_by_key(|p| p.first);
+                t.pages.shrink_to_fit();
             }
         }
         inner.meta.hosts.shrink_to_fit();
@@ -1160,7 +1156,11 @@ impl Inner {
             self.tier_widths(config);
             for k in 1..config.tiers.len() {
                 width *= i64::from(self.widths_cache[k]);
-                let slot = tier_slot(time, ue, width);
+                // fast path: the point falls in the running slot (no division)
+                let slot = match self.series[idx].tiers[k].partial {
+                    Some((s, _)) if time - i64::from(ue) <= s && time - i64::from(ue) > s - width => s,
+                    _ => tier_slot(time, ue, width),
+                };
                 self.fold_upper(idx, k, slot, width, &agg);
             }
         }
@@ -1265,6 +1265,7 @@ impl Inner {
         let (r, deleted) = self.tiers[tier].append(h, page.payload())?;
         let pages = &mut self.series[idx].tiers[tier].pages;
         let pos = pages.partition_point(|p| p.first <= r.first);
+        pages.reserve_exact(1);
         pages.insert(pos, r);
         if deleted {
             self.prune(tier);
