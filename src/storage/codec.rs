@@ -419,8 +419,12 @@ pub fn decimal_to_word(n: i64, flags: u8) -> Option<u32> {
         return Some(f);
     }
     let a = n.unsigned_abs();
+    let sign = if n < 0 { 1u32 << 31 } else { 0 };
+    if a <= M_MAX as u64 {
+        return Some(sign | (7 << 27) | f | a as u32);
+    }
     // smallest p with a / 10^p <= M_MAX
-    let mut p = if a <= M_MAX as u64 { 0 } else { (a.ilog10() as usize).saturating_sub(7) };
+    let mut p = (a.ilog10() as usize).saturating_sub(7);
     while p <= 14 && div_pow10(a, p) > M_MAX as u64 {
         p += 1;
     }
@@ -431,7 +435,6 @@ pub fn decimal_to_word(n: i64, flags: u8) -> Option<u32> {
     if m * POW10[p] as u64 != a {
         return None;
     }
-    let sign = if n < 0 { 1u32 << 31 } else { 0 };
     let mode = if p <= 7 { ((7 - p) as u32) << 27 } else { (1 << 30) | (((p - 7) as u32) << 27) };
     Some(sign | mode | f | m as u32)
 }
@@ -563,6 +566,24 @@ fn get_bits(buf: &[u8], pos: &mut usize, len: usize, w: u32, mut f: impl FnMut(u
     if w == 0 {
         for _ in 0..len {
             f(0);
+        }
+        return Ok(());
+    }
+    if w <= 56 {
+        let mask = (1u64 << w) - 1;
+        let mut bit = 0usize;
+        for _ in 0..len {
+            let byte = bit >> 3;
+            let v = match bytes.get(byte..byte + 8) {
+                Some(b) => u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]),
+                None => {
+                    let mut word = [0u8; 8];
+                    word[..bytes.len() - byte].copy_from_slice(&bytes[byte..]);
+                    u64::from_le_bytes(word)
+                }
+            };
+            f((v >> (bit & 7)) & mask);
+            bit += w as usize;
         }
         return Ok(());
     }
