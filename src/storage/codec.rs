@@ -503,6 +503,21 @@ const MODE_CONST: u8 = 0;
 const MODE_DELTA: u8 = 1;
 const MODE_RAW: u8 = 2;
 const MODE_SPARSE: u8 = 3;
+const MODE_WORDS: u8 = 4;
+
+/// The storage-number fields of `N` (sign, multiply, exponent, mantissa) as a 29-bit code.
+#[inline]
+fn decimal_code(n: i64) -> u64 {
+    let w = decimal_to_word(n, 0).unwrap_or(0);
+    u64::from(((w >> 31) << 28) | (((w >> 27) & 0xF) << 24) | (w & 0x00FF_FFFF))
+}
+
+#[inline]
+fn code_decimal(c: u64) -> i64 {
+    let c = c as u32;
+    let w = ((c >> 28) << 31) | (((c >> 24) & 0xF) << 27) | (c & 0x00FF_FFFF);
+    word_to_decimal(w).map_or(0, |x| x.0)
+}
 
 /// Packs one block given the value before it (`base`) and its deltas, choosing the smallest
 /// of: constant, deltas, raw values, or a bitmap of non-zero values plus those values.
@@ -519,23 +534,26 @@ fn pack_block64(base: i64, deltas: &[i64], out: &mut Vec<u8>) {
     }
     let vals = &vals[..deltas.len()];
     let n = deltas.len();
-    // pick the mode on unscaled widths, then divide by the common power of ten of that mode
-    let wd0 = width(deltas.iter().map(|&d| zigzag64(d)));
-    let wr0 = width(vals.iter().map(|&x| zigzag64(x)));
     let nnz = vals.iter().filter(|&&x| x != 0).count();
-    let cost_d = (n * wd0 as usize).div_ceil(8);
-    let cost_r = (n * wr0 as usize).div_ceil(8);
-    let cost_s = n.div_ceil(8) + (nnz * wr0 as usize).div_ceil(8);
-    let (gd, gr, gs) = if cost_s < cost_d && cost_s < cost_r {
-        (0, 0, common_pow10(vals.iter().copied()))
-    } else if cost_r < cost_d {
-        (0, common_pow10(vals.iter().copied()), 0)
-    } else {
-        (common_pow10(deltas.iter().copied()), 0, 0)
-    };
+    let gd = common_pow10(deltas.iter().copied());
+    let gr = common_pow10(vals.iter().copied());
+    let gs = gr;
     let wd = width(deltas.iter().map(|&d| scaled(d, gd)));
     let wr = width(vals.iter().map(|&x| scaled(x, gr)));
     let ws = width(vals.iter().filter(|&&x| x != 0).map(|&x| scaled(x, gs)));
+    let cost_d = (n * wd as usize).div_ceil(8);
+    let cost_r = (n * wr as usize).div_ceil(8);
+    let cost_s = n.div_ceil(8) + (nnz * ws as usize).div_ceil(8);
+    let ww = width(vals.iter().filter(|&&x| x != 0).map(|&x| decimal_code(x)));
+    let cost_w = n.div_ceil(8) + (nnz * ww as usize).div_ceil(8);
+    if cost_w + 2 < cost_s.min(cost_d).min(cost_r) {
+        out.push(MODE_WORDS);
+        out.push(ww as u8);
+        out.push(0);
+        put_bits(vals.iter().map(|&x| u64::from(x != 0)), 1, out);
+        put_bits(vals.iter().filter(|&&x| x != 0).map(|&x| decimal_code(x)), ww, out);
+        return;
+    }
     if cost_s < cost_d && cost_s < cost_r {
         out.push(MODE_SPARSE);
         out.push(ws as u8);
@@ -631,7 +649,7 @@ fn unpack_block64(buf: &[u8], pos: &mut usize, len: usize, prev: &mut i64, vals:
             get_bits(buf, pos, len, w, |z| vals.push(unzigzag64(z).wrapping_mul(scale)))?;
             *prev = vals.last().copied().unwrap_or(*prev);
         }
-        MODE_SPARSE => {
+        MODE_SPARSE | MODE_WORDS => {
             let mut mask = [false; BLOCK];
             let mut i = 0;
             get_bits(buf, pos, len, 1, |b| {
@@ -640,7 +658,11 @@ fn unpack_block64(buf: &[u8], pos: &mut usize, len: usize, prev: &mut i64, vals:
             })?;
             let nnz = mask[..len].iter().filter(|&&b| b).count();
             let mut nz = Vec::with_capacity(nnz);
-            get_bits(buf, pos, nnz, w, |z| nz.push(unzigzag64(z).wrapping_mul(scale)))?;
+            if mode == MODE_WORDS {
+                get_bits(buf, pos, nnz, w, |c| nz.push(code_decimal(c)))?;
+            } else {
+                get_bits(buf, pos, nnz, w, |z| nz.push(unzigzag64(z).wrapping_mul(scale)))?;
+            }
             let mut it = nz.into_iter();
             for &m in &mask[..len] {
                 vals.push(if m { it.next().unwrap_or(0) } else { 0 });
