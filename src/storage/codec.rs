@@ -168,7 +168,7 @@ pub fn decode_column(buf: &[u8], pos: &mut usize, n: usize, out: &mut Vec<u32>) 
             return Err(CodecError::Invalid("block width over 32"));
         }
         if w == 0 {
-            out.extend(std::iter::repeat_n(prev, len));
+            out.extend(std::iter::repeat(prev).take(len));
         } else {
             let nbytes = (len * w as usize).div_ceil(8);
             let bytes = buf.get(*pos..*pos + nbytes).ok_or(CodecError::Truncated(*pos))?;
@@ -629,7 +629,7 @@ fn unpack_block64(buf: &[u8], pos: &mut usize, len: usize, prev: &mut i64, vals:
     let mode = *buf.get(*pos).ok_or(CodecError::Truncated(*pos))?;
     *pos += 1;
     if mode == MODE_CONST {
-        vals.extend(std::iter::repeat_n(*prev, len));
+        vals.extend(std::iter::repeat(*prev).take(len));
         return Ok(());
     }
     let hdr = buf.get(*pos..*pos + 2).ok_or(CodecError::Truncated(*pos))?;

@@ -1115,7 +1115,7 @@ impl Inner {
         let Some(s) = self.series.get_mut(idx) else { return Err(StoreError::UnknownId { kind: "series", id: id.0 }) };
         let ue = s.ue;
         let t0 = &mut s.tiers[0];
-        let at_head = t0.head.is_none_or(|h| time > h);
+        let at_head = t0.head.map_or(true, |h| time > h);
         let mut seal = None;
         let stored0 = if at_head {
             if t0.open.as_ref().is_some_and(|o| !o.can_take(time) || o.full()) {
@@ -1314,7 +1314,7 @@ impl Inner {
         self.wal.file = Some(Arc::new(f));
         self.wal.file_len = 16;
         self.wal.buf.clear();
-        if old.as_os_str().len() > 0 && old != self.wal.path {
+        if !old.as_os_str().is_empty() && old != self.wal.path {
             let _ = fs::remove_file(&old);
         }
         let _ = fs::remove_file(wal_path(&self.dir, prev));
@@ -1600,7 +1600,7 @@ impl DiskStore {
         }
         out.extend(mem);
         let got = &mut out[start..];
-        if !got.is_sorted_by_key(|p| p.time) {
+        if !got.windows(2).all(|w| w[0].time <= w[1].time) {
             got.sort_by_key(|p| p.time);
         }
         if tier > 0 && got.windows(2).any(|w| w[0].time == w[1].time) {
