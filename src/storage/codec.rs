@@ -373,6 +373,18 @@ const POW10: [i64; 19] = [
     1_000_000_000_000_000_000,
 ];
 
+/// `word` → N without the canonical check (for words already checked).
+#[inline]
+fn word_to_decimal_unchecked(w: u32) -> Option<i64> {
+    if w & (1 << 26) != 0 {
+        return None;
+    }
+    let m = i64::from(w & 0x00FF_FFFF);
+    let k = ((w >> 27) & 7) as usize;
+    let mag = if w & (1 << 30) != 0 { m.checked_mul(POW10[7 + k])? } else { m * POW10[7 - k] };
+    Some(if w & (1 << 31) != 0 { -mag } else { mag })
+}
+
 /// `word` → (N, flags) when the word is canonical.
 #[inline]
 pub fn word_to_decimal(w: u32) -> Option<(i64, u8)> {
@@ -694,11 +706,12 @@ impl NumEncoder {
     pub fn push(&mut self, w: u32) {
         let i = self.n;
         self.n += 1;
-        let (val, fl) = match word_to_decimal(w) {
-            Some(x) => x,
+        let (val, fl, w) = match word_to_decimal(w) {
+            Some((v, f)) => (v, f, w),
             None => {
                 self.exc.push((i, w));
-                (self.prev, 0)
+                // pending keeps the empty word: "same as the previous value"
+                (self.prev, 0, 0x0400_0000)
             }
         };
         match self.flags.last_mut() {
@@ -733,7 +746,7 @@ impl NumEncoder {
         let mut deltas = [0i64; BLOCK];
         let mut p = self.base;
         for (d, &w) in deltas.iter_mut().zip(&self.pending) {
-            let v = word_to_decimal(w).map_or(p, |x| x.0);
+            let v = word_to_decimal_unchecked(w).unwrap_or(p);
             *d = v.wrapping_sub(p);
             p = v;
         }

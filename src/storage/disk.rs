@@ -39,9 +39,10 @@
 //! active file is at most [`file_max`] bytes, so a tier never uses more than limit + one file.
 //!
 //! # Memory
-//! Per series and tier: one open page (an incremental [`ColumnEncoder`] keeps ≤ 63 values
-//! unpacked, pages are cut at 4096 points or 768 encoded bytes, and at checkpoints), the running partial
-//! aggregate, and 32 bytes of index per sealed page.
+//! Per series and tier: one open page (tier 0: an incremental [`NumEncoder`] keeps ≤ 64
+//! words unpacked, pages are cut at 4096 points or 768 encoded bytes and at checkpoints;
+//! tiers 1..: an [`AggEncoder`] of ~6–15 bytes per point until the next checkpoint), the
+//! running partial aggregate, and 32 bytes of index per stored page.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, File, OpenOptions};
@@ -306,13 +307,13 @@ struct OpenPage {
 /// Tier 0: one [`NumEncoder`]; tiers 1..: an [`AggEncoder`] of six u32 columns.
 #[derive(Clone, Debug)]
 enum Cols {
-    Num(NumEncoder),
+    Num(Box<NumEncoder>),
     Agg(AggEncoder),
 }
 
 impl OpenPage {
     fn new(t: i64, step: u32, ncols: usize) -> Self {
-        let cols = if ncols == 1 { Cols::Num(NumEncoder::default()) } else { Cols::Agg(AggEncoder::default()) };
+        let cols = if ncols == 1 { Cols::Num(Box::default()) } else { Cols::Agg(AggEncoder::default()) };
         Self { t0: t, step, last: t, runs: Runs::default(), cols }
     }
     fn n(&self) -> u32 {
@@ -389,7 +390,7 @@ impl OpenPage {
     fn heap_bytes(&self) -> usize {
         self.runs.heap_bytes()
             + match &self.cols {
-                Cols::Num(e) => e.heap_bytes(),
+                Cols::Num(e) => e.heap_bytes() + std::mem::size_of::<NumEncoder>(),
                 Cols::Agg(c) => c.heap_bytes(),
             }
     }
@@ -405,6 +406,39 @@ struct PageRef {
     len: u32,
 }
 
+/// A map of back-filled points, allocated only when used (8 bytes when empty).
+struct BackMap<V>(Option<Box<BTreeMap<i64, V>>>);
+
+impl<V> Default for BackMap<V> {
+    fn default() -> Self {
+        Self(None)
+    }
+}
+
+impl<V> BackMap<V> {
+    fn len(&self) -> usize {
+        self.0.as_ref().map_or(0, |m| m.len())
+    }
+    fn contains_key(&self, t: &i64) -> bool {
+        self.0.as_ref().is_some_and(|m| m.contains_key(t))
+    }
+    fn map(&mut self) -> &mut BTreeMap<i64, V> {
+        self.0.get_or_insert_with(Default::default)
+    }
+    fn take(&mut self) -> BTreeMap<i64, V> {
+        self.0.take().map(|b| *b).unwrap_or_default()
+    }
+    fn range(&self, a: i64, b: i64) -> impl Iterator<Item = (&i64, &V)> {
+        self.0.iter().flat_map(move |m| m.range(a..=b))
+    }
+    fn first_last(&self) -> [Option<i64>; 2] {
+        match &self.0 {
+            Some(m) => [m.keys().next().copied(), m.keys().next_back().copied()],
+            None => [None, None],
+        }
+    }
+}
+
 #[derive(Default)]
 struct SeriesTier {
     /// Stored pages, sorted by `first`; entries of deleted files are skipped and pruned.
@@ -412,8 +446,8 @@ struct SeriesTier {
     open: Option<OpenPage>,
     /// Points (tier 0: the word in col 0) / partial aggregates behind the head, written at
     /// the next checkpoint.
-    back0: BTreeMap<i64, u32>,
-    backk: BTreeMap<i64, Agg>,
+    back0: BackMap<u32>,
+    backk: BackMap<Agg>,
     /// Running aggregate of the head slot (tiers >= 1).
     partial: Option<(i64, Agg)>,
     /// Newest time written to `pages`/`open` (the head).
@@ -1133,7 +1167,7 @@ impl Inner {
             let pages: Vec<PageRef> = t0.pages.iter().filter(|p| p.first <= time && p.last >= time).copied().collect();
             let present = self.stored_has(0, &pages, time);
             if !present {
-                self.series[idx].tiers[0].back0.insert(time, word);
+                self.series[idx].tiers[0].back0.map().insert(time, word);
             }
             !present
         };
@@ -1196,12 +1230,12 @@ impl Inner {
                     o.push(t, &a.cols());
                     st.head = Some(t);
                 } else {
-                    st.backk.entry(t).and_modify(|b| b.fold(&a)).or_insert(a);
+                    st.backk.map().entry(t).and_modify(|b| b.fold(&a)).or_insert(a);
                 }
             }
             st.partial = Some((slot, *agg));
         } else {
-            st.backk.entry(slot).and_modify(|b| b.fold(agg)).or_insert(*agg);
+            st.backk.map().entry(slot).and_modify(|b| b.fold(agg)).or_insert(*agg);
         }
     }
 
@@ -1339,12 +1373,12 @@ impl Inner {
                         o.push(t, &a.cols());
                         st.head = Some(t);
                     } else {
-                        st.backk.entry(t).and_modify(|b| b.fold(&a)).or_insert(a);
+                        st.backk.map().entry(t).and_modify(|b| b.fold(&a)).or_insert(a);
                     }
                 }
                 let open = st.open.take();
-                let back0 = std::mem::take(&mut st.back0);
-                let backk = std::mem::take(&mut st.backk);
+                let back0 = st.back0.take();
+                let backk = st.backk.take();
                 if let Some(o) = open {
                     self.write_page(idx, k, &o, gen)?;
                 }
@@ -1554,9 +1588,9 @@ impl DiskStore {
                 }
             }
             if tier == 0 {
-                mem.extend(st.back0.range(after..=before).filter_map(|(&t, &w)| TierPoint::from_number(t, StorageNumber(w))));
+                mem.extend(st.back0.range(after, before).filter_map(|(&t, &w)| TierPoint::from_number(t, StorageNumber(w))));
             } else {
-                mem.extend(st.backk.range(after..=before).map(|(&t, a)| a.point(t)));
+                mem.extend(st.backk.range(after, before).map(|(&t, a)| a.point(t)));
                 if let Some((t, a)) = st.partial {
                     if t >= after && t <= before {
                         mem.push(a.point(t));
@@ -1750,8 +1784,8 @@ impl Store for DiskStore {
         if let Some((t, _)) = st.partial {
             see(t);
         }
-        for m in [st.back0.keys().next(), st.back0.keys().next_back(), st.backk.keys().next(), st.backk.keys().next_back()].into_iter().flatten() {
-            see(*m);
+        for m in st.back0.first_last().into_iter().chain(st.backk.first_last()).flatten() {
+            see(m);
         }
         Some(Retention { first: first?, last: last? })
     }
@@ -1811,5 +1845,22 @@ impl Drop for DiskStore {
                 warn!(error = %e, "sealing a data file at close failed");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod size_tests {
+    use super::*;
+    #[test]
+    fn print_sizes() {
+        eprintln!(
+            "SeriesState {} SeriesTier {} OpenPage {} NumEncoder {} AggEncoder {} PageRef {}",
+            std::mem::size_of::<SeriesState>(),
+            std::mem::size_of::<SeriesTier>(),
+            std::mem::size_of::<OpenPage>(),
+            std::mem::size_of::<NumEncoder>(),
+            std::mem::size_of::<AggEncoder>(),
+            std::mem::size_of::<PageRef>()
+        );
     }
 }
