@@ -844,6 +844,32 @@ pub fn decode_numbers(buf: &[u8], pos: &mut usize, n: usize, out: &mut Vec<u32>)
 #[cfg(test)]
 mod num_tests {
     use super::*;
+
+    #[test]
+    fn garbage_never_panics() {
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        for round in 0..3000 {
+            let len = round % 300;
+            let buf: Vec<u8> = (0..len)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    x as u8
+                })
+                .collect();
+            let n = (x % 2000) as usize;
+            let mut pos = 0;
+            let _ = decode_numbers(&buf, &mut pos, n, &mut Vec::new());
+            let mut pos = 0;
+            let mut cols = vec![Vec::new(); 6];
+            let _ = decode_aggs(&buf, &mut pos, n, &mut cols);
+            let mut pos = 0;
+            let _ = Runs::decode(&buf, &mut pos, n);
+            let mut pos = 0;
+            let _ = decode_column(&buf, &mut pos, n, &mut Vec::new());
+        }
+    }
     use crate::storage::number::{StorageNumber, FLAG_NOT_ANOMALOUS, FLAG_RESET};
 
     #[test]

@@ -222,6 +222,11 @@ struct Decoded {
 
 fn decode_payload(h: &RecHeader, payload: &[u8], d: &mut Decoded) -> Result<(), codec::CodecError> {
     let buf: &[u8] = if h.flags & FLAG_LZ4 != 0 {
+        // bound the size the payload claims before allocating it
+        let claimed = payload.get(0..4).map_or(usize::MAX, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize);
+        if claimed > 64 * codec::MAX_PAGE_POINTS {
+            return Err(codec::CodecError::Invalid("lz4 payload too large"));
+        }
         d.scratch.clear();
         let raw = lz4_flex::block::decompress_size_prepended(payload)
             .map_err(|_| codec::CodecError::Invalid("lz4 payload"))?;
