@@ -23,7 +23,7 @@ pub fn encode_chart(meta: &ChartMeta, dims: &[DimMeta], caps: Capabilities, out:
         meta.name.strip_prefix(&format!("{type_part}.")).unwrap_or(&meta.name).to_string()
     };
     let has = |w: &str| meta.options.split_ascii_whitespace().any(|x| x == w);
-    Command::Chart(Chart {
+    Command::Chart(Box::new(Chart {
         id: meta.id.as_str().into(),
         name: name.into(),
         title: meta.title.as_str().into(),
@@ -36,7 +36,7 @@ pub fn encode_chart(meta: &ChartMeta, dims: &[DimMeta], caps: Capabilities, out:
         options: Chart::options_field(has("obsolete"), has("detail"), has("store_first"), has("hidden")).into(),
         plugin: meta.plugin.as_str().into(),
         module: meta.module.as_str().into(),
-    })
+    }))
     .encode(out);
     if caps.contains(Capabilities::CLABELS) && !meta.labels.is_empty() {
         for l in &meta.labels {
@@ -46,14 +46,14 @@ pub fn encode_chart(meta: &ChartMeta, dims: &[DimMeta], caps: Capabilities, out:
     }
     for d in dims {
         let dh = |w: &str| d.has_option(w);
-        Command::Dimension(Dimension {
+        Command::Dimension(Box::new(Dimension {
             id: d.id.as_str().into(),
             name: d.name.as_str().into(),
             algorithm: d.algorithm.as_str().into(),
             multiplier: d.multiplier,
             divisor: d.divisor,
             options: Dimension::options_field(dh("obsolete"), dh("hidden"), dh("noreset")).into(),
-        })
+        }))
         .encode(out);
     }
 }
