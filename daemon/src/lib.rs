@@ -12,6 +12,7 @@ pub mod server;
 pub mod receiver;
 pub mod sender;
 pub mod settings;
+pub mod status;
 pub mod local;
 
 use std::net::SocketAddr;
@@ -59,6 +60,8 @@ pub struct Shared {
     pub api: ndcluster::api::ApiContext,
     /// Upstream senders per host GUID (ours and re-streamed hosts).
     pub upstreams: Mutex<HashMap<String, Arc<sender::Upstream>>>,
+    /// Replication progress per received host.
+    pub repl: status::ReplBoard,
     pub counters: Counters,
     pub started: std::time::SystemTime,
 }
@@ -131,6 +134,7 @@ impl Daemon {
             live,
             ingests: Mutex::new(HashMap::new()),
             upstreams: Mutex::new(HashMap::new()),
+            repl: status::ReplBoard::default(),
             api,
             counters: Counters::default(),
             started: std::time::SystemTime::now(),

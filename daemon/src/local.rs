@@ -184,5 +184,8 @@ impl HostStatusProvider for Status {
 }
 
 pub fn api_handle(shared: &Shared, req: &http::Request) -> http::Response {
+    if req.path == "/api/v1/streaming" {
+        return crate::status::handle(shared, req);
+    }
     ndcluster::api::handle(&shared.api, req, now_s())
 }

@@ -268,6 +268,9 @@ pub async fn serve_stream(mut stream: TcpStream, peer: SocketAddr, shared: Arc<S
                 }
             }
             sess.forward.clear();
+            if caps.contains(Capabilities::REPLICATION) {
+                shared.repl.set(&guid, sess.progress());
+            }
             shared.counters.samples_ingested.fetch_add(std::mem::take(&mut sess.samples), Ordering::Relaxed);
             r
         };
@@ -330,6 +333,8 @@ struct Session {
     forward_caps: Option<Capabilities>,
     /// Lines to forward upstream from the current batch.
     forward: Vec<u8>,
+    points_replicated: u64,
+    started: std::time::Instant,
 }
 
 fn label(name: &str, value: &str, source: u32) -> Label {
@@ -368,7 +373,28 @@ fn chart_meta(c: &ndcluster::proto::command::Chart<'_>, host_ue: u32) -> ChartMe
 
 impl Session {
     fn new(caps: Capabilities, repl: ReplicationSettings) -> Self {
-        Self { caps, repl, replication: HashMap::new(), replay_chart: None, in_function_result: None, samples: 0, forward_caps: None, forward: Vec::new() }
+        Self { caps, repl, replication: HashMap::new(), replay_chart: None, in_function_result: None, samples: 0, forward_caps: None, forward: Vec::new(), points_replicated: 0, started: std::time::Instant::now() }
+    }
+
+    /// Replication progress of this session, for `/api/v1/streaming`.
+    fn progress(&self) -> crate::status::ReplProgress {
+        use ndcluster::replication::Phase;
+        let mut p = crate::status::ReplProgress { charts_total: self.replication.len(), points_replicated: self.points_replicated, started: Some(self.started), ..Default::default() };
+        for r in self.replication.values() {
+            match r.phase() {
+                Phase::Idle => p.charts_pending += 1,
+                Phase::Done => p.charts_done += 1,
+                Phase::InFlight(_) => {
+                    p.charts_in_progress += 1;
+                    if let (Some(a), Some(b)) = (r.missing_from, r.missing_to) {
+                        p.missing_from = Some(p.missing_from.map_or(a, |m| m.min(a)));
+                        p.missing_to = Some(p.missing_to.map_or(b, |m| m.max(b)));
+                        p.missing_seconds += (b - a).max(0);
+                    }
+                }
+            }
+        }
+        p
     }
 
     /// Our last stored time of a chart (max over its dimensions, tier 0).
@@ -486,6 +512,7 @@ impl Session {
                 if let Some(p) = c.state.replay_set_value(di, rs.value, &rs.flags).map_err(|x| x.to_string())? {
                     h.store_points(ci, &[p]).map_err(e)?;
                     self.samples += 1;
+                    self.points_replicated += 1;
                 }
             }
             Command::Rdstate(d) => {

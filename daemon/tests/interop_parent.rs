@@ -45,6 +45,19 @@ fn real_child_streams_into_our_parent_uncompressed() {
     let (_, by_guid) = ours.get(&format!("/host/{}/api/v1/info", child.guid()));
     assert!(by_guid.contains("mirrored_hosts"));
     assert!(!child.error_log().contains("unknown command"), "child complained:\n{}", child.error_log());
+    // /api/v1/streaming: the child is live, from a loopback peer, replication done, tier 0 set.
+    let done = wait_for(Duration::from_secs(30), || {
+        let (s, body) = ours.get("/api/v1/streaming");
+        let v: serde_json::Value = serde_json::from_str(&body).ok()?;
+        let h = v["hosts"].as_array()?.iter().find(|h| h["hostname"] == "ndchild-plain")?.clone();
+        (s == 200 && h["live"] == true && h["replication"]["status"] == "done").then_some(h)
+    });
+    let h = done.unwrap_or_else(|| panic!("streaming status never showed the child synced:\n{}", ours.get("/api/v1/streaming").1));
+    assert_eq!(h["hops"], 1);
+    assert!(h["source"].as_str().is_some_and(|p| p.starts_with("127.0.0.1:")), "{h}");
+    assert!(h["replication"]["charts_done"].as_u64().is_some_and(|n| n > 50), "{h}");
+    assert!(h["tiers"][0]["last_time"].as_i64().is_some_and(|t| t > now() - 30), "{h}");
+    assert!(h["capabilities"].as_array().is_some_and(|c| c.iter().any(|x| x == "REPLICATION")), "{h}");
 }
 
 #[test]
