@@ -1,0 +1,106 @@
+//! Helpers shared by the CLI integration tests: a fake HTTP server on 127.0.0.1:0 and a
+//! runner for the real binary.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_netdatactl");
+
+pub type Handler = dyn Fn(&str, usize) -> (u16, Vec<u8>) + Send + Sync;
+
+/// Serves `handler(path_and_query, request_number)`; stops on drop. At most 100,000 requests.
+pub struct FakeServer {
+    pub addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    pub hits: Arc<AtomicUsize>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl FakeServer {
+    pub fn start(handler: impl Fn(&str, usize) -> (u16, Vec<u8>) + Send + Sync + 'static) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let stop = Arc::new(AtomicBool::new(false));
+        let hits = Arc::new(AtomicUsize::new(0));
+        let (s, h) = (stop.clone(), hits.clone());
+        let thread = std::thread::spawn(move || {
+            for _ in 0..100_000 {
+                let Ok((conn, _)) = listener.accept() else { break };
+                if s.load(Ordering::SeqCst) {
+                    break;
+                }
+                let n = h.fetch_add(1, Ordering::SeqCst);
+                let _ = serve_one(conn, &handler, n);
+            }
+        });
+        Self { addr, stop, hits, thread: Some(thread) }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+fn serve_one(conn: TcpStream, handler: &Handler, n: usize) -> std::io::Result<()> {
+    conn.set_read_timeout(Some(std::time::Duration::from_secs(5)))?;
+    let mut r = BufReader::new(conn.try_clone()?);
+    let mut line = String::new();
+    r.read_line(&mut line)?;
+    let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
+    loop {
+        let mut h = String::new();
+        if r.read_line(&mut h)? == 0 || h.trim().is_empty() {
+            break;
+        }
+    }
+    let (status, body) = handler(&path, n);
+    let mut w = conn;
+    write!(w, "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len())?;
+    w.write_all(&body)?;
+    w.flush()
+}
+
+impl Drop for FakeServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(self.addr);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Runs the real binary; returns (exit code, stdout, stderr).
+pub fn ctl(args: &[&str]) -> (i32, String, String) {
+    let o = std::process::Command::new(BIN).args(args).output().expect("run netdatactl");
+    (o.status.code().unwrap_or(-1), String::from_utf8_lossy(&o.stdout).to_string(), String::from_utf8_lossy(&o.stderr).to_string())
+}
+
+/// A parent's config directory: netdata.conf pointing cache/lib/config into a temp dir.
+pub struct ParentDir {
+    pub dir: tempfile::TempDir,
+}
+
+impl ParentDir {
+    pub fn new(extra_netdata_conf: &str) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path();
+        std::fs::create_dir_all(p.join("cache")).expect("cache");
+        std::fs::write(
+            p.join("netdata.conf"),
+            format!("[directories]\n\tconfig = {0}\n\tcache = {0}/cache\n\tlib = {0}/lib\n{extra_netdata_conf}", p.display()),
+        )
+        .expect("conf");
+        Self { dir }
+    }
+    pub fn conf(&self) -> String {
+        self.dir.path().join("netdata.conf").display().to_string()
+    }
+    pub fn path(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+}
