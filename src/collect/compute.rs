@@ -27,6 +27,8 @@ mod parse;
 pub use numfmt::format_number;
 pub use parse::{strtod, strtoll0};
 
+use std::collections::HashMap;
+
 use crate::model::{Algorithm, ChartMeta, DimMeta, UnixTime};
 use crate::storage::number::{FLAG_NOT_ANOMALOUS, FLAG_RESET};
 use crate::storage::StorageNumber;
@@ -35,6 +37,16 @@ const USEC_PER_SEC: i64 = 1_000_000;
 
 /// Most dimensions one chart may have (bounds what a peer can make us allocate).
 pub const MAX_DIMENSIONS: usize = 10_000;
+
+/// Largest `update_every` accepted (seconds); larger values are clamped.
+pub const MAX_UPDATE_EVERY: u32 = 86_400;
+
+/// Latest time accepted from a peer (seconds, year ~36 800): keeps all µs arithmetic far from
+/// `i64` overflow.
+pub const MAX_TIME_S: i64 = 1 << 40;
+const MAX_TIME_US: i64 = MAX_TIME_S * USEC_PER_SEC;
+/// Longest `BEGIN` duration accepted (µs); anything longer resets the chart anyway.
+const MAX_DURATION_US: i64 = 1 << 50;
 
 /// `[db] gap when lost iterations above` default (Netdata adds 2 to it).
 pub const DEFAULT_GAP_WHEN_LOST_ITERATIONS_ABOVE: i64 = 1;
@@ -187,6 +199,8 @@ pub struct ChartState {
     /// A slot gets a value only while its counter `K` is below this (default 1 + 2).
     gap_limit: i64,
     dims: Vec<DimState>,
+    /// Dimension id → index in `dims`.
+    index: HashMap<String, usize>,
     replay: Replay,
 }
 
@@ -197,7 +211,7 @@ impl ChartState {
     pub fn new(meta: &ChartMeta) -> Self {
         Self {
             id: meta.id.clone(),
-            update_every: meta.update_every.max(1),
+            update_every: clamp_ue(meta.update_every),
             store_first: has_word(&meta.options, "store_first"),
             sync_clock: true,
             last_collected_us: 0,
@@ -206,6 +220,7 @@ impl ChartState {
             counter_done: 0,
             gap_limit: DEFAULT_GAP_WHEN_LOST_ITERATIONS_ABOVE + 2,
             dims: Vec::new(),
+            index: HashMap::new(),
             replay: Replay::Off,
         }
     }
@@ -228,7 +243,7 @@ impl ChartState {
     /// new `update_every` and `store_first` option.
     pub fn redefine(&mut self, meta: &ChartMeta) {
         self.sync_clock = true;
-        self.update_every = meta.update_every.max(1);
+        self.update_every = clamp_ue(meta.update_every);
         self.store_first = has_word(&meta.options, "store_first");
     }
 
@@ -252,6 +267,7 @@ impl ChartState {
         }
         // With `store_first` a dimension starts as if already collected once (§1.6).
         self.dims.push(DimState::new(meta, u64::from(self.store_first)));
+        self.index.insert(meta.id.clone(), self.dims.len() - 1);
         self.sync_clock = true;
         Ok(self.dims.len() - 1)
     }
@@ -263,7 +279,7 @@ impl ChartState {
         self.update_every
     }
     pub fn dim_index(&self, id: &str) -> Option<usize> {
-        self.dims.iter().position(|d| d.id == id)
+        self.index.get(id).copied()
     }
     pub fn dimensions(&self) -> &[DimState] {
         &self.dims
@@ -295,10 +311,11 @@ impl ChartState {
     /// nothing before the chart's first completed iteration. Local collectors pass the
     /// duration they measured (or 0).
     pub fn begin(&mut self, usec: u64, now_us: i64) {
+        let now_us = now_us.clamp(0, MAX_TIME_US);
         if self.counter_done == 0 {
             return;
         }
-        let mut usec = i64::try_from(usec).unwrap_or(i64::MAX);
+        let mut usec = i64::try_from(usec).unwrap_or(MAX_DURATION_US).min(MAX_DURATION_US);
         if self.sync_clock {
             self.sync_clock = false;
             usec = 0;
@@ -306,7 +323,7 @@ impl ChartState {
         if self.last_collected_us == 0 {
             usec = self.ue_us();
         } else if usec == 0 {
-            usec = now_us.saturating_sub(self.last_collected_us).saturating_abs();
+            usec = now_us.saturating_sub(self.last_collected_us).saturating_abs().min(MAX_DURATION_US);
         }
         self.usec_since_last_update = usec;
     }
@@ -327,6 +344,7 @@ impl ChartState {
     /// order per slot. `now_us` is the parent's wall clock (used only to anchor a first
     /// collection and to stamp the dimensions' collection time).
     pub fn end(&mut self, now_us: i64, out: &mut Vec<ComputedPoint>) {
+        let now_us = now_us.clamp(0, MAX_TIME_US);
         let ue = i64::from(self.update_every);
         let ue_us = self.ue_us();
         let mut store_this_entry = true;
@@ -552,15 +570,13 @@ impl ChartState {
             Some(now) if now > 0 => now.saturating_add(i64::from(self.update_every) + 1),
             _ => parent_now.saturating_add(5),
         };
-        if !(start < end && start < limit && end < limit) {
+        if !(start < end && start < limit && end < limit) || start < 0 || end > MAX_TIME_S {
             self.replay = Replay::Off;
             return false;
         }
         let span = end - start;
         if span != i64::from(self.update_every) {
-            if let Ok(ue) = u32::try_from(span) {
-                self.update_every = ue;
-            }
+            self.update_every = clamp_ue(u32::try_from(span).unwrap_or(MAX_UPDATE_EVERY));
         }
         self.last_collected_us = end.saturating_mul(USEC_PER_SEC);
         self.last_updated_us = self.last_collected_us;
@@ -573,10 +589,18 @@ impl ChartState {
     /// No "not anomalous" bit. `None` when no timed `RBEGIN` is active or the time is not
     /// after the dimension's last stored point (dropped, like dbengine).
     pub fn replay_set(&mut self, dim: usize, text: &str, flags: &str) -> Result<Option<ComputedPoint>, ComputeError> {
+        self.replay_set_value(dim, strtod(text), flags)
+    }
+
+    /// [`Self::replay_set`] with the value already parsed (C `strtod` semantics).
+    ///
+    /// Unlike dbengine, a point older than the dimension's last stored time is still returned:
+    /// the store accepts it only into a hole of the history (back-fill) and rejects it as an
+    /// overlap otherwise, so history is never overwritten either way.
+    pub fn replay_set_value(&mut self, dim: usize, mut value: f64, flags: &str) -> Result<Option<ComputedPoint>, ComputeError> {
         let count = self.dims.len();
         let d = self.dims.get_mut(dim).ok_or_else(|| ComputeError::UnknownDimension { chart: self.id.clone(), index: dim, count })?;
         let Replay::At(time) = self.replay else { return Ok(None) };
-        let mut value = strtod(text);
         let mut bits = 0;
         for c in flags.chars() {
             match c {
@@ -586,10 +610,14 @@ impl ChartState {
             }
         }
         d.collections = d.collections.saturating_add(1);
-        d.last_collected_time_us = time.saturating_mul(USEC_PER_SEC);
-        let mut out = Vec::with_capacity(1);
-        emit(d, dim, time, StorageNumber::pack(value, bits), &mut out);
-        Ok(out.pop())
+        if time <= 0 {
+            return Ok(None);
+        }
+        if d.last_stored_time.is_none_or(|last| time > last) {
+            d.last_collected_time_us = time.saturating_mul(USEC_PER_SEC);
+            d.last_stored_time = Some(time);
+        }
+        Ok(Some(ComputedPoint { dim, time, value: StorageNumber::pack(value, bits) }))
     }
 
     /// `RDSTATE "<dim>" <last_collected_us> <last_collected> <last_calculated> <last_stored>`:
@@ -609,6 +637,7 @@ impl ChartState {
 
     /// `RSSTATE <last_collected_us> <last_updated_us>`: moves `LC` and `LU` forward only.
     pub fn replay_chart_state(&mut self, last_collected_us: i64, last_updated_us: i64) {
+        let (last_collected_us, last_updated_us) = (last_collected_us.min(MAX_TIME_US), last_updated_us.min(MAX_TIME_US));
         if last_collected_us > self.last_collected_us {
             self.last_collected_us = last_collected_us;
         }
@@ -627,8 +656,8 @@ impl ChartState {
         if start_streaming {
             self.sync_clock = false;
         }
-        if update_every > 0 && update_every != self.update_every {
-            self.update_every = update_every;
+        if update_every > 0 && clamp_ue(update_every) != self.update_every {
+            self.update_every = clamp_ue(update_every);
             return true;
         }
         false
@@ -642,6 +671,10 @@ fn emit(d: &mut DimState, dim: usize, time: UnixTime, value: StorageNumber, out:
     }
     d.last_stored_time = Some(time);
     out.push(ComputedPoint { dim, time, value });
+}
+
+fn clamp_ue(ue: u32) -> u32 {
+    ue.clamp(1, MAX_UPDATE_EVERY)
 }
 
 fn has_word(options: &str, word: &str) -> bool {

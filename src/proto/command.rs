@@ -738,7 +738,8 @@ impl<'a> Rset<'a> {
         out.extend_from_slice(b"RSET ");
         put_quoted(out, &self.id);
         sp(out);
-        put_f7(out, self.value, b"NAN");
+        // the sender writes the literal `NAN "E"` for an empty slot, `%0.7f` (`nan`) otherwise
+        put_f7(out, self.value, if self.flags.contains('E') { b"NAN" } else { b"nan" });
         sp(out);
         put_quoted(out, &self.flags);
     }
@@ -1287,6 +1288,7 @@ mod tests {
             "RBEGIN '' 1795633847 1795633848 1795633848",
             "RSET \"user\" 9.4310010 \"\"",
             "RSET \"HRTIMER\" NAN \"E\"",
+            "RSET \"HRTIMER\" nan \"\"",
             "RDSTATE \"user\" 1795633848000209 30232 0.0039987 9.4310013",
             "RDSTATE \"savings\" 0 0 0.0000000 nan",
             "RSSTATE 1795633848000212 1795633848000000",

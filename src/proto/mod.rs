@@ -25,6 +25,7 @@ pub mod request;
 pub mod tokenizer;
 
 pub use command::{Command, Downstream, ParseError};
+pub use reader::LineReader;
 
 
 /// Longest line a 1.37.1 peer accepts (`PLUGINSD_LINE_MAX` = 16384 − 1024), newline excluded.

@@ -1,1 +1,629 @@
+//! One test per rule of `netdata-values.md` §1–§2, with expectations computed by hand from
+//! the formulas (the comments show the arithmetic).
 
+use super::*;
+use crate::storage::number::{FLAG_NOT_ANOMALOUS, FLAG_RESET};
+
+const B: i64 = 1_795_635_780;
+const S: i64 = 1_000_000;
+
+fn chart(ue: u32, options: &str) -> ChartMeta {
+    ChartMeta { id: "t.c".into(), name: "t.c".into(), update_every: ue, options: options.into(), ..Default::default() }
+}
+
+fn dim(id: &str, alg: Algorithm, m: i64, d: i64, options: &str) -> DimMeta {
+    DimMeta { id: id.into(), name: id.into(), algorithm: alg, multiplier: m, divisor: d, options: options.into() }
+}
+
+fn abs(id: &str) -> DimMeta {
+    dim(id, Algorithm::Absolute, 1, 1, "")
+}
+fn inc(id: &str) -> DimMeta {
+    dim(id, Algorithm::Incremental, 1, 1, "")
+}
+
+/// A chart as left by an empty replication reply (lab B): `LC = B + phase`, `LU = B`,
+/// sync flag cleared.
+fn synced(dims: &[DimMeta], phase_us: i64) -> ChartState {
+    let mut c = ChartState::with_dimensions(&chart(1, ""), dims).expect("chart");
+    c.replay_start();
+    c.replay_chart_state(B * S + phase_us, B * S);
+    c.replay_end(1, true);
+    c
+}
+
+/// One live iteration: `BEGIN usec`, the SETs, `END`; the parent clock is irrelevant once
+/// synced (0 is passed to prove it).
+fn collect(c: &mut ChartState, usec: u64, sets: &[(usize, i64)]) -> Vec<ComputedPoint> {
+    c.begin(usec, 0);
+    for &(d, v) in sets {
+        c.set(d, Some(v)).expect("set");
+    }
+    let mut out = Vec::new();
+    c.end(0, &mut out);
+    out
+}
+
+/// The value stored for `dim` at `t`: `None` = no point, `Some(NaN)` = gap.
+fn at(pts: &[ComputedPoint], dim: usize, t: i64) -> Option<f64> {
+    pts.iter().find(|p| p.dim == dim && p.time == t).map(|p| p.value.value())
+}
+fn flags_at(pts: &[ComputedPoint], dim: usize, t: i64) -> u32 {
+    pts.iter().find(|p| p.dim == dim && p.time == t).map_or(0, |p| p.value.flags())
+}
+fn q(x: f64) -> f64 {
+    StorageNumber::pack(x, 0).value()
+}
+fn assert_value(pts: &[ComputedPoint], dim: usize, t: i64, want: f64) {
+    let got = at(pts, dim, t).unwrap_or_else(|| panic!("no point dim {dim} @B+{}: {pts:?}", t - B));
+    assert_eq!(got, q(want), "dim {dim} @B+{}", t - B);
+}
+fn assert_gap(pts: &[ComputedPoint], dim: usize, t: i64) {
+    let got = at(pts, dim, t).unwrap_or_else(|| panic!("no point dim {dim} @B+{}: {pts:?}", t - B));
+    assert!(got.is_nan(), "dim {dim} @B+{} should be a gap, got {got}", t - B);
+}
+
+/// Runs a chart at 1 s steps from phase `phase_us`, returning all points.
+fn run(dims: &[DimMeta], phase_us: i64, rows: &[Vec<Option<i64>>]) -> Vec<ComputedPoint> {
+    let mut c = synced(dims, phase_us);
+    let mut all = Vec::new();
+    for row in rows {
+        c.begin(S as u64, 0);
+        for (d, v) in row.iter().enumerate() {
+            c.set(d, *v).expect("set");
+        }
+        c.end(0, &mut all);
+    }
+    all
+}
+
+#[test]
+fn absolute_value_is_shifted_to_the_slot_before_the_collection_with_multiplier_divisor() {
+    let dims = [abs("a"), dim("b", Algorithm::Absolute, 3, 7, ""), dim("c", Algorithm::Absolute, -1, 1, ""), dim("d", Algorithm::Absolute, 1, 1000, "")];
+    let mut c = synced(&dims, 250_000);
+    let p1 = collect(&mut c, 1_000_000, &[(0, 10), (1, 11), (2, 30), (3, 497)]);
+    // First value of every dimension (n = 1): the slot is a gap.
+    for d in 0..4 {
+        assert_gap(&p1, d, B + 1);
+    }
+    let p2 = collect(&mut c, 1_000_000, &[(0, 20), (1, 21), (2, 60), (3, 498)]);
+    assert_value(&p2, 0, B + 2, 20.0);
+    assert_value(&p2, 1, B + 2, 21.0 * 3.0 / 7.0); // 9
+    assert_value(&p2, 2, B + 2, -60.0);
+    assert_value(&p2, 3, B + 2, 0.498);
+    assert_eq!(flags_at(&p2, 0, B + 2), FLAG_NOT_ANOMALOUS, "live points: not anomalous, no reset");
+    assert_eq!(c.dimension(1).map(|d| d.last_stored_value()), Some(9.0));
+    assert_eq!(c.dimension(0).map(|d| d.last_collected_value()), Some(20));
+}
+
+#[test]
+fn incremental_rate_mixes_two_deltas_by_collection_phase() {
+    // Deltas 100, 200, 300 collected at phase 0.25: slot = 0.75·Δnow + 0.25·Δprev.
+    let dims = [inc("i"), dim("j", Algorithm::Incremental, 8, 1000, "")];
+    let rows: Vec<_> = [1000i64, 1100, 1300, 1600].iter().map(|&v| vec![Some(v), Some(v * 1000)]).collect();
+    let p = run(&dims, 250_000, &rows);
+    assert_gap(&p, 0, B + 1);
+    assert_value(&p, 0, B + 2, 75.0); // 0.75·100
+    assert_value(&p, 0, B + 3, 175.0); // 0.75·200 + 25
+    assert_value(&p, 0, B + 4, 275.0); // 0.75·300 + 50
+    assert_value(&p, 1, B + 2, 600.0); // 0.75·100000·8/1000
+    assert_value(&p, 1, B + 3, 1400.0);
+}
+
+#[test]
+fn incremental_rate_is_per_second_on_slower_charts() {
+    // 5 s chart, phase 0: each collection's 5000 increase → 1000/s.
+    let mut c = ChartState::with_dimensions(&chart(5, ""), &[inc("r")]).expect("chart");
+    c.replay_start();
+    c.replay_chart_state(B * S, B * S);
+    c.replay_end(5, true);
+    let mut all = Vec::new();
+    for k in 0..4 {
+        c.begin(5 * S as u64, 0);
+        c.set(0, Some(5000 * k)).expect("set");
+        c.end(0, &mut all);
+    }
+    assert_gap(&all, 0, B + 5);
+    assert_value(&all, 0, B + 10, 1000.0);
+    assert_value(&all, 0, B + 15, 1000.0);
+}
+
+#[test]
+fn thirty_two_bit_wrap_is_an_overflow_counted_one_short() {
+    // 4294967290 → 5 is a true increase of 11; Netdata computes cap − last + new = 10.
+    let rows: Vec<_> = [4_294_967_000i64, 4_294_967_100, 4_294_967_200, 4_294_967_290, 5].iter().map(|&v| vec![Some(v)]).collect();
+    let p = run(&[inc("w")], 250_000, &rows);
+    assert_value(&p, 0, B + 4, 92.5); // 0.75·90 + 0.25·100
+    assert_value(&p, 0, B + 5, 30.0); // 0.75·10 + 0.25·90
+    assert_eq!(flags_at(&p, 0, B + 5) & FLAG_RESET, FLAG_RESET);
+    assert_eq!(flags_at(&p, 0, B + 4) & FLAG_RESET, 0);
+}
+
+#[test]
+fn counter_reset_stores_only_the_carried_remainder_and_flags_reset() {
+    let rows: Vec<_> = [100_000i64, 100_100, 100_200, 100_300, 100_400, 50, 150].iter().map(|&v| vec![Some(v)]).collect();
+    let p = run(&[inc("r")], 250_000, &rows);
+    assert_value(&p, 0, B + 5, 100.0);
+    // 50 < 100400: δ = (2³²−1) − 100400 + 50 ≥ 10 % of the range → reset, C = 0;
+    // the slot keeps the remainder 0.25·100 = 25.
+    assert_value(&p, 0, B + 6, 25.0);
+    assert_eq!(flags_at(&p, 0, B + 6), FLAG_NOT_ANOMALOUS | FLAG_RESET);
+    assert_value(&p, 0, B + 7, 75.0); // 0.75·100 + 0
+    assert_eq!(flags_at(&p, 0, B + 7), FLAG_NOT_ANOMALOUS);
+}
+
+#[test]
+fn noreset_and_nooverflow_only_suppress_the_flag() {
+    for opt in ["noreset", " nooverflow "] {
+        let rows: Vec<_> = [100_000i64, 100_100, 50, 150].iter().map(|&v| vec![Some(v)]).collect();
+        let p = run(&[dim("n", Algorithm::Incremental, 1, 1, opt)], 250_000, &rows);
+        assert_value(&p, 0, B + 3, 25.0);
+        assert_eq!(flags_at(&p, 0, B + 3), FLAG_NOT_ANOMALOUS, "{opt}");
+    }
+}
+
+#[test]
+fn negative_counter_crossing_zero_is_a_reset_with_32_bit_cap() {
+    let rows: Vec<_> = [-616i64, -516, -416, -316, 100].iter().map(|&v| vec![Some(v)]).collect();
+    let p = run(&[inc("w64")], 250_000, &rows);
+    assert_value(&p, 0, B + 4, 100.0);
+    assert_value(&p, 0, B + 5, 25.0); // reset: remainder only
+}
+
+#[test]
+fn sixty_four_bit_overflow_once_large_values_were_seen() {
+    // Phase 0: every slot holds exactly the delta of its collection (K = 2, s = LC).
+    let rows: Vec<_> = [5_000_000_000i64, 5_000_000_100, -50, 50].iter().map(|&v| vec![Some(v)]).collect();
+    let p = run(&[inc("c")], 0, &rows);
+    assert_gap(&p, 0, B + 1);
+    assert_value(&p, 0, B + 2, 100.0);
+    // 5000000100 → −50: unsigned −50 is larger, so a plain signed difference (negative).
+    assert_value(&p, 0, B + 3, -5_000_000_150.0);
+    // −50 → 50 as unsigned goes down; |v| > 2³² was seen → cap 2⁶⁴−1, δ = 49 + 50 = 99.
+    assert_value(&p, 0, B + 4, 99.0);
+    assert_eq!(flags_at(&p, 0, B + 4) & FLAG_RESET, FLAG_RESET);
+}
+
+#[test]
+fn percentage_of_absolute_row_ignores_multiplier_and_handles_zero_total() {
+    let dims = [dim("x", Algorithm::PercentageOfAbsoluteRow, 1, 1, ""), dim("y", Algorithm::PercentageOfAbsoluteRow, 1000, 1, ""), dim("z", Algorithm::PercentageOfAbsoluteRow, 1, 1, "")];
+    let rows: Vec<_> = (1..=6i64)
+        .map(|k| match k {
+            4 => vec![Some(0), Some(0), Some(0)],
+            6 => vec![Some(k), Some(2), Some(7)],
+            _ => vec![Some(k), Some(2), Some(0)],
+        })
+        .collect();
+    let p = run(&dims, 250_000, &rows);
+    assert_gap(&p, 0, B + 1);
+    assert_value(&p, 0, B + 2, 50.0); // 2 / (2+2)
+    assert_value(&p, 1, B + 2, 50.0);
+    assert_value(&p, 2, B + 2, 0.0);
+    assert_value(&p, 0, B + 4, 0.0); // T = 0 → 0
+    assert_value(&p, 0, B + 6, 40.0); // 6/15
+    assert_value(&p, 1, B + 6, 100.0 * 2.0 / 15.0);
+    assert_value(&p, 2, B + 6, 100.0 * 7.0 / 15.0);
+}
+
+#[test]
+fn percentage_of_incremental_row_including_reset_of_one_dimension() {
+    let x = [0i64, 10, 30, 60, 100, 150, 150, 5, 25, 45];
+    let y = [0i64, 30, 50, 60, 60, 60, 60, 70, 80, 90];
+    let z = [0i64, 0, 0, 30, 40, 50, 50, 60, 70, 80];
+    let dims = [
+        dim("x", Algorithm::PercentageOfIncrementalRow, 1, 1, ""),
+        dim("y", Algorithm::PercentageOfIncrementalRow, 1000, 1, ""),
+        dim("z", Algorithm::PercentageOfIncrementalRow, 1, 1, ""),
+    ];
+    let rows: Vec<_> = (0..10).map(|k| vec![Some(x[k]), Some(y[k]), Some(z[k])]).collect();
+    let p = run(&dims, 250_000, &rows);
+    assert_gap(&p, 0, B + 1);
+    // B+2: Δ = 10, 30, 0 of 40.
+    assert_value(&p, 0, B + 2, 25.0);
+    assert_value(&p, 1, B + 2, 75.0);
+    assert_value(&p, 2, B + 2, 0.0);
+    // B+4: Δ = 30, 10, 30 of 70.
+    assert_value(&p, 0, B + 4, 300.0 / 7.0);
+    assert_value(&p, 1, B + 4, 100.0 / 7.0);
+    // B+7: no change at all → 0.
+    assert_value(&p, 0, B + 7, 0.0);
+    assert_value(&p, 1, B + 7, 0.0);
+    // B+8: x went 150 → 5: treated as unchanged (v' := v before the totals): Δ = 0, 10, 10.
+    assert_value(&p, 0, B + 8, 0.0);
+    assert_value(&p, 1, B + 8, 50.0);
+    assert_value(&p, 2, B + 8, 50.0);
+    assert_eq!(flags_at(&p, 1, B + 8) & FLAG_RESET, FLAG_RESET, "reset flag is chart-wide");
+    // B+10: Δ = 20, 10, 10 of 40.
+    assert_value(&p, 0, B + 10, 50.0);
+    assert_value(&p, 1, B + 10, 25.0);
+}
+
+#[test]
+fn percentage_totals_include_absolute_dimensions_of_a_mixed_chart() {
+    let dims = [abs("a"), dim("p", Algorithm::PercentageOfAbsoluteRow, 1, 1, ""), dim("q", Algorithm::PercentageOfAbsoluteRow, 1, 1, "")];
+    let rows = vec![vec![Some(100), Some(25), Some(75)]; 2];
+    let p = run(&dims, 250_000, &rows);
+    assert_value(&p, 0, B + 2, 100.0);
+    assert_value(&p, 1, B + 2, 12.5); // 25 / 200
+    assert_value(&p, 2, B + 2, 37.5);
+}
+
+#[test]
+fn late_collections_interpolate_from_the_previous_slot_and_gap_from_three_slots() {
+    // E5: a absolute 200, 300, …; i incremental at 1000/s.
+    let usecs = [1_000_000u64, 1_000_000, 1_000_000, 2_500_000, 1_000_000, 4_000_000];
+    let mut c = synced(&[abs("a"), inc("i")], 250_000);
+    let (mut all, mut i) = (Vec::new(), 0i64);
+    for (k, &us) in usecs.iter().enumerate() {
+        i += us as i64 / 1000;
+        c.begin(us, 0);
+        c.set(0, Some(200 + 100 * k as i64)).expect("set");
+        c.set(1, Some(i)).expect("set");
+        c.end(0, &mut all);
+    }
+    assert_value(&all, 0, B + 2, 300.0);
+    assert_value(&all, 1, B + 2, 750.0);
+    assert_value(&all, 0, B + 3, 400.0);
+    // Collection at B+5.75 (500) covers B+4 (K = 2) and B+5 (K = 1).
+    assert_value(&all, 0, B + 4, 430.0); // 400 + 100·0.75/2.5
+    assert_value(&all, 0, B + 5, 500.0);
+    assert_value(&all, 1, B + 4, 1000.0);
+    assert_value(&all, 1, B + 5, 1000.0);
+    // Collection at B+10.75 (700) covers 4 slots: K = 4, 3 → gaps; B+9 restarts from B+8.
+    assert_gap(&all, 0, B + 7);
+    assert_gap(&all, 0, B + 8);
+    assert_gap(&all, 1, B + 8);
+    assert_value(&all, 0, B + 9, 600.0 + 100.0 / 2.75); // 636.3636, not 656.25
+    assert_value(&all, 0, B + 10, 700.0);
+    assert_value(&all, 1, B + 10, 1000.0);
+}
+
+#[test]
+fn collection_ending_exactly_on_a_slot_counts_one_more_iteration() {
+    // Phase 0, a 2-slot catch-up: K = 2 + 1 = 3 for the first slot → gap.
+    let mut c = synced(&[abs("a")], 0);
+    let mut all = Vec::new();
+    for (us, v) in [(1_000_000u64, 1), (1_000_000, 2), (2_000_000, 4)] {
+        c.begin(us, 0);
+        c.set(0, Some(v)).expect("set");
+        c.end(0, &mut all);
+    }
+    assert_value(&all, 0, B + 2, 2.0);
+    assert_gap(&all, 0, B + 3);
+    assert_value(&all, 0, B + 4, 4.0);
+}
+
+#[test]
+fn early_collections_write_no_slot_and_accumulate_the_remainder() {
+    // j.early: collections at B+1.25, 2.25, 2.55, 2.85, 3.25.
+    let mut c = synced(&[abs("a"), inc("i")], 250_000);
+    let mut all = Vec::new();
+    for (us, a, i) in [(1_000_000u64, 100, 0), (1_000_000, 200, 1000), (300_000, 300, 1300), (300_000, 400, 1600), (400_000, 500, 2000)] {
+        c.begin(us, 0);
+        c.set(0, Some(a)).expect("set");
+        c.set(1, Some(i)).expect("set");
+        c.end(0, &mut all);
+    }
+    assert_value(&all, 0, B + 2, 200.0);
+    assert_value(&all, 0, B + 3, 500.0); // only the last absolute value counts
+    assert_value(&all, 1, B + 2, 750.0);
+    // R = 250 + 300 + 300, then 400·0.15/0.4 = 150 → 1000.
+    assert_value(&all, 1, B + 3, 1000.0);
+    assert_eq!(all.iter().filter(|p| p.time == B + 3).count(), 2);
+}
+
+#[test]
+fn missing_set_is_a_gap_loses_the_remainder_and_spikes_the_next_value() {
+    let g = |k: i64| 100 * (k - 1) * (k - 1);
+    let rows: Vec<_> = (1..=10).map(|k| if k == 7 || k == 8 { vec![None] } else { vec![Some(g(k))] }).collect();
+    let p = run(&[inc("g")], 250_000, &rows);
+    assert_value(&p, 0, B + 6, 850.0); // 0.75·900 + 0.25·700
+    assert_gap(&p, 0, B + 7);
+    assert_gap(&p, 0, B + 8);
+    assert_value(&p, 0, B + 9, 2925.0); // 0.75·(6400 − 2500), remainder lost
+    assert_value(&p, 0, B + 10, 2250.0); // 0.75·1700 + 0.25·3900
+}
+
+#[test]
+fn empty_set_text_leaves_the_dimension_unset() {
+    assert_eq!(parse_set_value(""), None);
+    assert_eq!(parse_set_value("1.9"), Some(1));
+    let mut c = synced(&[abs("a")], 250_000);
+    collect(&mut c, 1_000_000, &[(0, 1)]);
+    collect(&mut c, 1_000_000, &[(0, 2)]);
+    c.begin(1_000_000, 0);
+    c.set(0, parse_set_value("")).expect("set");
+    let mut out = Vec::new();
+    c.end(0, &mut out);
+    assert_gap(&out, 0, B + 3);
+}
+
+#[test]
+fn first_collection_without_replication_anchors_at_half_second_and_then_uses_parent_clock() {
+    // E7: collections at x.3005 on the parent; nothing stored for #1; #2 D = now − 151.5.
+    let mut c = ChartState::with_dimensions(&chart(1, ""), &[abs("abs"), inc("inc")]).expect("chart");
+    let t0 = 1_795_636_151 * S;
+    c.begin(1_000_000, t0 + 300_400); // ignored: nothing collected yet
+    c.set(0, Some(100)).expect("set");
+    c.set(1, Some(0)).expect("set");
+    let mut out = Vec::new();
+    c.end(t0 + 300_400, &mut out);
+    assert!(out.is_empty(), "first collection stores nothing: {out:?}");
+    assert_eq!(c.last_collected_us(), t0 + 500_000);
+    assert_eq!(c.last_updated_us(), t0);
+    // #2 arrives at 152.3007: the sync flag makes D = 0.8007 s regardless of the 1 s claimed.
+    let now2 = t0 + S + 300_700;
+    c.begin(1_000_000, now2);
+    c.set(0, Some(101)).expect("set");
+    c.set(1, Some(1000)).expect("set");
+    c.end(now2, &mut out);
+    assert_eq!(c.last_collected_us(), now2);
+    assert_eq!(c.dimension(0).map(|d| d.last_collected_time_us()), Some(now2), "stamped with END's now");
+    let slot = 1_795_636_152;
+    assert_value(&out, 0, slot, 101.0);
+    assert_value(&out, 1, slot, 1000.0 * 0.5 / 0.8007);
+    // #3 trusted: 1000·(153 − 152.3007) + remainder (1000 − 624.45…).
+    c.begin(1_000_000, 0);
+    c.set(0, Some(102)).expect("set");
+    c.set(1, Some(2000)).expect("set");
+    out.clear();
+    c.end(0, &mut out);
+    let r = 1000.0 - 1000.0 * 0.5 / 0.8007;
+    assert_value(&out, 1, slot + 1, 1000.0 * (1.0 - 0.3007) + r);
+}
+
+#[test]
+fn first_collection_on_a_five_second_chart_anchors_to_the_five_second_grid() {
+    let mut c = ChartState::with_dimensions(&chart(5, ""), &[abs("a")]).expect("chart");
+    c.set(0, Some(1)).expect("set");
+    let mut out = Vec::new();
+    c.end(1_795_636_151 * S + 300_000, &mut out);
+    assert_eq!(c.last_collected_us(), 1_795_636_150 * S + 500_000);
+    assert!(out.is_empty());
+}
+
+#[test]
+fn store_first_stores_the_first_collection_at_floor_now_with_the_raw_counter() {
+    let mut c = ChartState::with_dimensions(&chart(1, "   store_first  "), &[inc("i")]).expect("chart");
+    c.set(0, Some(1000)).expect("set");
+    let mut out = Vec::new();
+    let now = 1_795_636_151 * S + 300_000;
+    c.end(now, &mut out);
+    assert_value(&out, 0, 1_795_636_151, 1000.0); // v − 0, n started at 1
+    assert_eq!(c.last_collected_us(), 1_795_636_151 * S);
+}
+
+#[test]
+fn begin_zero_uses_the_absolute_parent_clock_difference() {
+    // A chart 22.5 s ahead of the parent moves further ahead with BEGIN 0 (lab i.fut).
+    let mut c = synced(&[abs("a")], 0);
+    collect(&mut c, 1_000_000, &[(0, 1)]);
+    let lc = c.last_collected_us();
+    let now = lc - 22_500_000;
+    c.begin(0, now);
+    c.set(0, Some(2)).expect("set");
+    let mut out = Vec::new();
+    c.end(now, &mut out);
+    assert_eq!(c.last_collected_us(), lc + 22_500_000);
+}
+
+#[test]
+fn redefinition_or_new_dimension_makes_the_next_duration_come_from_the_parent_clock() {
+    let mut c = synced(&[abs("a")], 250_000);
+    collect(&mut c, 1_000_000, &[(0, 1)]);
+    assert!(!c.sync_clock());
+    // Same dimension again: no change, no sync.
+    c.define_dimension(&abs("a")).expect("dim");
+    assert!(!c.sync_clock());
+    let n = c.define_dimension(&abs("n")).expect("dim");
+    assert_eq!(n, 1);
+    assert!(c.sync_clock());
+    let lc = c.last_collected_us();
+    let now = lc + 1_500_000;
+    c.begin(1_000_000, now);
+    c.set(0, Some(2)).expect("set");
+    c.set(n, Some(1)).expect("set");
+    let mut out = Vec::new();
+    c.end(now, &mut out);
+    assert_eq!(c.last_collected_us(), now, "claimed 1 s ignored once");
+    assert_gap(&out, n, B + 2); // a new dimension's first slot is a gap
+    c.redefine(&chart(1, ""));
+    assert!(c.sync_clock());
+    // Changing the algorithm also syncs.
+    let mut c2 = synced(&[abs("a")], 0);
+    c2.define_dimension(&inc("a")).expect("dim");
+    assert!(c2.sync_clock());
+}
+
+#[test]
+fn a_jump_over_1024_slots_resets_the_chart_and_reanchors_on_the_parent_clock() {
+    let mut c = synced(&[abs("a")], 250_000);
+    collect(&mut c, 1_000_000, &[(0, 1)]);
+    collect(&mut c, 1_000_000, &[(0, 2)]);
+    let jumped = collect(&mut c, 1_100 * S as u64, &[(0, 3)]);
+    assert!(jumped.is_empty(), "nothing stored on a reset: {jumped:?}");
+    assert_eq!(c.last_collected_us(), 0);
+    assert_eq!(c.dimension(0).map(DimState::collections), Some(0));
+    // Next collection: first-collection rules on the parent's clock.
+    let now = (B + 5000) * S + 123_000;
+    c.begin(1_000_000, now);
+    c.set(0, Some(4)).expect("set");
+    let mut out = Vec::new();
+    c.end(now, &mut out);
+    assert_eq!(c.last_collected_us(), (B + 5000) * S + 500_000);
+    assert!(out.is_empty());
+    // 1024 slots exactly is still fine.
+    let mut ok = synced(&[abs("a")], 0);
+    collect(&mut ok, 1_000_000, &[(0, 1)]);
+    let p = collect(&mut ok, 1024 * S as u64, &[(0, 2)]);
+    assert_eq!(p.len(), 1024);
+    assert_value(&p, 0, B + 1025, 2.0);
+}
+
+#[test]
+fn reset_flag_marks_only_the_first_slot_of_the_iteration_for_every_dimension() {
+    let mut c = synced(&[abs("a"), inc("w")], 250_000);
+    collect(&mut c, 1_000_000, &[(0, 1), (1, 1000)]);
+    collect(&mut c, 1_000_000, &[(0, 2), (1, 2000)]);
+    let p = collect(&mut c, 2_000_000, &[(0, 4), (1, 10)]); // counter reset, covers 2 slots
+    assert_eq!(flags_at(&p, 0, B + 3), FLAG_NOT_ANOMALOUS | FLAG_RESET);
+    assert_eq!(flags_at(&p, 1, B + 3), FLAG_NOT_ANOMALOUS | FLAG_RESET);
+    assert_eq!(flags_at(&p, 0, B + 4), FLAG_NOT_ANOMALOUS);
+    assert_eq!(flags_at(&p, 1, B + 4), FLAG_NOT_ANOMALOUS);
+}
+
+#[test]
+fn rset_values_are_stored_verbatim_quantized_without_the_not_anomalous_bit() {
+    let mut c = ChartState::with_dimensions(&chart(1, ""), &[abs("v"), abs("e")]).expect("chart");
+    c.replay_start();
+    assert_eq!(c.replay_set(0, "1", "").expect("rset"), None, "no timed RBEGIN yet");
+    assert!(c.replay_begin(B - 1, B, Some(B + 100), 0));
+    let p = c.replay_set(0, "123.456789", "").expect("rset").expect("point");
+    assert_eq!((p.time, p.value.value(), p.value.flags()), (B, q(123.456789), 0));
+    let e = c.replay_set(1, "NAN", "E").expect("rset").expect("point");
+    assert!(e.value.is_empty());
+    assert!(c.replay_begin(B, B + 1, Some(B + 100), 0));
+    assert_eq!(c.last_collected_us(), (B + 1) * S);
+    assert_eq!(c.last_updated_us(), (B + 1) * S);
+    let r = c.replay_set(0, "1.5", "R").expect("rset").expect("point");
+    assert_eq!((r.value.value(), r.value.flags()), (1.5, FLAG_RESET));
+    let x = c.replay_set(1, "5", "X").expect("rset").expect("point");
+    assert_eq!(x.value.value(), 5.0, "unknown flag letters are ignored");
+    // Same time again, or an older RBEGIN: the point is handed to the store, which accepts it
+    // only into a hole (back-fill) and rejects it as an overlap otherwise.
+    let again = c.replay_set(1, "abc", "").expect("rset").expect("handed to the store");
+    assert_eq!((again.time, again.value.value()), (B + 1, 0.0));
+    assert!(c.replay_begin(B - 1, B, Some(B + 100), 0));
+    let old = c.replay_set(0, "999", "").expect("rset").expect("handed to the store");
+    assert_eq!(old.time, B);
+    assert_eq!(c.last_updated_us(), B * S, "RBEGIN sets the chart clock");
+    // Rejected RBEGINs: inverted, or in the child's future beyond ue + 1.
+    assert!(!c.replay_begin(B + 3, B + 2, Some(B + 100), 0));
+    assert_eq!(c.replay_set(0, "1", "").expect("rset"), None);
+    assert!(!c.replay_begin(B + 1, B + 2, Some(B), 0));
+    assert!(c.replay_begin(B + 1, B + 2, Some(B + 1), 0), "B+2 < B+1 + 1 + 1");
+    assert!(!c.replay_begin(B + 1, B + 2, None, B - 10), "parent clock + 5");
+    // The dropped 999 still counted as a collection (Netdata counts every accepted RSET).
+    assert_eq!(c.dimension(0).map(DimState::collections), Some(3));
+}
+
+#[test]
+fn rbegin_with_another_width_switches_update_every() {
+    let mut c = ChartState::with_dimensions(&chart(1, ""), &[abs("v")]).expect("chart");
+    c.replay_start();
+    assert!(c.replay_begin(B - 5, B, Some(B), 0));
+    assert_eq!(c.update_every(), 5);
+    assert!(c.replay_end(10, true));
+    assert_eq!(c.update_every(), 10);
+    assert!(!c.replay_end(10, true));
+}
+
+#[test]
+fn rdstate_and_rsstate_make_the_first_live_point_continue_the_child_exactly() {
+    let mut c = ChartState::with_dimensions(&chart(1, ""), &[inc("i"), abs("a")]).expect("chart");
+    c.replay_start();
+    assert!(c.replay_begin(B - 1, B, Some(B), 0));
+    c.replay_set(0, "1000", "").expect("rset");
+    c.replay_set(1, "7", "").expect("rset");
+    // v' = 10000, remainder R = 250 (0.25 s of 1000/s), last stored 1000.0000004.
+    c.replay_dim_state(0, B * S + 250_000, 10_000, 250.0, 1000.0000004).expect("rdstate");
+    c.replay_dim_state(1, B * S + 250_000, 7, 7.0, 7.0).expect("rdstate");
+    c.replay_chart_state(B * S + 250_000, B * S);
+    c.replay_chart_state(B * S, B * S - 5 * S); // only forward
+    assert_eq!((c.last_collected_us(), c.last_updated_us()), (B * S + 250_000, B * S));
+    assert_eq!(c.dimension(0).map(DimState::last_stored_value), Some(1000.0000004));
+    assert!(c.sync_clock());
+    c.replay_end(1, true);
+    assert!(!c.sync_clock());
+    let p = collect(&mut c, 1_000_000, &[(0, 11_000), (1, 8)]);
+    assert_value(&p, 0, B + 1, 1000.0); // 0.75·1000 + 250
+    assert_value(&p, 1, B + 1, 8.0);
+}
+
+#[test]
+fn rdstate_collection_time_only_moves_forward() {
+    let mut c = ChartState::with_dimensions(&chart(1, ""), &[abs("a")]).expect("chart");
+    c.replay_dim_state(0, 2 * S, 5, 5.0, 5.0).expect("rdstate");
+    c.replay_dim_state(0, S, 6, 6.0, 6.0).expect("rdstate");
+    let d = c.dimension(0).expect("dim");
+    assert_eq!((d.last_collected_time_us(), d.last_collected_value()), (2 * S, 6));
+}
+
+#[test]
+fn without_rend_true_the_first_live_begin_uses_the_parent_clock() {
+    let mut c = ChartState::with_dimensions(&chart(1, ""), &[abs("a")]).expect("chart");
+    c.replay_start();
+    c.replay_chart_state(B * S + 250_000, B * S);
+    c.replay_end(1, false);
+    let now = B * S + 3_000_000;
+    c.begin(1_000_000, now);
+    c.set(0, Some(1)).expect("set");
+    c.end(now, &mut Vec::new());
+    assert_eq!(c.last_collected_us(), now);
+}
+
+#[test]
+fn live_points_not_after_the_last_stored_time_are_dropped() {
+    let mut c = ChartState::with_dimensions(&chart(1, ""), &[abs("a")]).expect("chart");
+    c.replay_start();
+    assert!(c.replay_begin(B + 9, B + 10, Some(B + 10), 0));
+    c.replay_set(0, "1", "").expect("rset");
+    c.replay_chart_state(B * S + 250_000, B * S); // ignored: not forward
+    c.replay_end(1, true);
+    let p = collect(&mut c, 1_000_000, &[(0, 2)]);
+    assert_value(&p, 0, B + 11, 2.0);
+    // Force the clock back through RBEGIN and collect into already stored time.
+    assert!(c.replay_begin(B + 4, B + 5, Some(B + 10), 0));
+    c.replay_end(1, true);
+    let back = collect(&mut c, 1_000_000, &[(0, 3)]);
+    assert!(back.is_empty(), "{back:?}");
+}
+
+#[test]
+fn gap_when_lost_iterations_above_is_configurable() {
+    let mut c = synced(&[abs("a")], 250_000);
+    c.set_gap_when_lost_iterations_above(10);
+    collect(&mut c, 1_000_000, &[(0, 1)]);
+    collect(&mut c, 1_000_000, &[(0, 2)]);
+    let p = collect(&mut c, 5_000_000, &[(0, 7)]);
+    assert!(p.iter().all(|x| !x.value.is_empty()), "{p:?}");
+    assert_value(&p, 0, B + 3, 2.0 + 5.0 * 0.75 / 5.0);
+}
+
+#[test]
+fn unknown_dimension_and_dimension_limit_are_typed_errors() {
+    let mut c = synced(&[abs("a")], 0);
+    assert!(matches!(c.set(3, Some(1)), Err(ComputeError::UnknownDimension { index: 3, count: 1, .. })));
+    assert!(c.replay_set(9, "1", "").is_err());
+    assert!(c.replay_dim_state(9, 0, 0, 0.0, 0.0).is_err());
+    let mut big = ChartState::new(&chart(1, ""));
+    for i in 0..MAX_DIMENSIONS {
+        big.define_dimension(&abs(&format!("d{i}"))).expect("dim");
+    }
+    assert!(matches!(big.define_dimension(&abs("one-more")), Err(ComputeError::TooManyDimensions { .. })));
+}
+
+#[test]
+fn hostile_times_and_durations_do_not_overflow() {
+    let mut c = ChartState::with_dimensions(&chart(u32::MAX, ""), &[abs("a"), inc("i")]).expect("chart");
+    assert_eq!(c.update_every(), MAX_UPDATE_EVERY);
+    c.replay_start();
+    assert!(!c.replay_begin(i64::MAX - 2, i64::MAX - 1, Some(i64::MAX), 0));
+    assert!(!c.replay_begin(-5, -4, Some(0), 0));
+    c.replay_chart_state(i64::MAX, i64::MAX);
+    c.replay_end(0, true);
+    let mut out = Vec::new();
+    for us in [u64::MAX, 0, 1, u64::MAX, 1_000_000] {
+        c.begin(us, i64::MAX);
+        c.set(0, Some(i64::MIN)).expect("set");
+        c.set(1, Some(i64::MAX)).expect("set");
+        c.end(i64::MAX, &mut out);
+    }
+    let mut c = synced(&[abs("a")], 0);
+    for us in [u64::MAX, u64::MAX, 1] {
+        c.begin(us, 0);
+        c.set(0, Some(1)).expect("set");
+        c.end(B * S, &mut out);
+    }
+    assert!(out.len() < 10_000);
+}

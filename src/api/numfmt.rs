@@ -1,0 +1,131 @@
+//! Number printing exactly like Netdata's API (`netdata-values.md` §3.3) and simple patterns.
+
+use std::fmt::Write as _;
+
+/// Appends `v` the way `/api/v1/data` prints it: optional `-`, the integral part as an
+/// integer, then up to 7 fractional digits (fraction × 10⁷ rounded half-to-even, carried into
+/// the integral part at 10⁷, trailing zeros removed). No exponent form. NaN/Inf → `null`.
+pub fn push_number(out: &mut String, v: f64) {
+    if !v.is_finite() {
+        out.push_str("null");
+        return;
+    }
+    if v < 0.0 {
+        out.push('-');
+    }
+    let a = v.abs();
+    let mut int = a.trunc();
+    let mut frac = ((a - int) * 10_000_000.0).round_ties_even();
+    if frac >= 10_000_000.0 {
+        int += 1.0;
+        frac -= 10_000_000.0;
+    }
+    let _ = write!(out, "{int:.0}");
+    let f = frac as u64;
+    if f != 0 {
+        let digits = format!("{f:07}");
+        out.push('.');
+        out.push_str(digits.trim_end_matches('0'));
+    }
+}
+
+/// [`push_number`] into a new string.
+pub fn number(v: f64) -> String {
+    let mut s = String::new();
+    push_number(&mut s, v);
+    s
+}
+
+/// A Netdata "simple pattern": words separated by `|` (and `,` or space where the caller
+/// allows), `*` matches any run of characters, a leading `!` makes a word negative. The first
+/// word that matches decides; nothing matching means "no match".
+#[derive(Clone, Debug)]
+pub struct SimplePattern {
+    words: Vec<(bool, String)>,
+}
+
+impl SimplePattern {
+    /// Splits on any of `seps`. Empty words are ignored. At most 1000 words are kept.
+    pub fn new(s: &str, seps: &[char]) -> Self {
+        let words = s
+            .split(|c| seps.contains(&c))
+            .filter(|w| !w.is_empty())
+            .take(1000)
+            .map(|w| match w.strip_prefix('!') {
+                Some(rest) => (false, rest.to_string()),
+                None => (true, w.to_string()),
+            })
+            .filter(|(_, w)| !w.is_empty())
+            .collect();
+        Self { words }
+    }
+
+    /// `Some(true)` matched positively, `Some(false)` matched a negative word, `None` no word.
+    pub fn decide(&self, s: &str) -> Option<bool> {
+        self.words.iter().find(|(_, w)| glob(w, s)).map(|(pos, _)| *pos)
+    }
+
+    pub fn matches(&self, s: &str) -> bool {
+        self.decide(s) == Some(true)
+    }
+}
+
+/// `*`-only glob, iterative (no recursion, linear-ish backtracking).
+fn glob(pat: &str, s: &str) -> bool {
+    let (p, t) = (pat.as_bytes(), s.as_bytes());
+    let (mut pi, mut ti) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while ti < t.len() {
+        if pi < p.len() && p[pi] == b'*' {
+            star = Some((pi, ti));
+            pi += 1;
+        } else if pi < p.len() && p[pi] == t[ti] {
+            pi += 1;
+            ti += 1;
+        } else if let Some((sp, st)) = star {
+            pi = sp + 1;
+            ti = st + 1;
+            star = Some((sp, st + 1));
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|&c| c == b'*')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prints_like_netdata() {
+        for (v, s) in [
+            (115.0, "115"),
+            (49.714285, "49.714285"),
+            (0.4975124, "0.4975124"),
+            (-2.5, "-2.5"),
+            (1e21, "1000000000000000000000"),
+            (0.00000004, "0"),
+            (0.99999999, "1"),
+            (9223372000000000000.0, "9223372000000000000"),
+            (1000000.0 * (1.0 / 1e7), "0.1"),
+            (f64::NAN, "null"),
+            (-1e-9, "-0"),
+            (1243869.4666667, "1243869.4666667"),
+        ] {
+            assert_eq!(number(v), s, "{v}");
+        }
+    }
+
+    #[test]
+    fn simple_patterns() {
+        let p = SimplePattern::new("a*|!b*|c", &['|', ',']);
+        assert!(p.matches("abc"));
+        assert!(!p.matches("bcd"));
+        assert_eq!(p.decide("bcd"), Some(false));
+        assert!(p.matches("c"));
+        assert!(!p.matches("cc"));
+        assert!(SimplePattern::new("*x*y", &['|']).matches("axbxy"));
+        assert!(!SimplePattern::new("", &['|']).matches(""));
+    }
+}
