@@ -101,6 +101,12 @@ pub struct Response {
 
 /// Opens a GET request and reads the status line and headers.
 pub fn open(url: &Url, timeout: Duration) -> Result<Response> {
+    request(url, "GET", None, timeout)
+}
+
+/// Sends `method` with an optional body (`application/octet-stream`) and reads the status
+/// line and headers.
+pub fn request(url: &Url, method: &str, body: Option<&[u8]>, timeout: Duration) -> Result<Response> {
     let unreachable = |e: std::io::Error| Error::new(Kind::Unreachable, format!("{url}: {e}"));
     let addrs: Vec<_> = (url.host.as_str(), url.port).to_socket_addrs().map_err(unreachable)?.collect();
     let mut last = None;
@@ -123,14 +129,21 @@ pub fn open(url: &Url, timeout: Duration) -> Result<Response> {
     stream.set_read_timeout(Some(timeout)).map_err(unreachable)?;
     stream.set_write_timeout(Some(timeout)).map_err(unreachable)?;
     let host = if url.host.contains(':') { format!("[{}]", url.host) } else { url.host.clone() };
+    let extra = match body {
+        Some(b) => format!("Content-Type: application/octet-stream\r\nContent-Length: {}\r\n", b.len()),
+        None => String::new(),
+    };
     let req = format!(
-        "GET {} HTTP/1.1\r\nHost: {}:{}\r\nUser-Agent: netdatactl/{}\r\nAccept: */*\r\nConnection: close\r\n\r\n",
+        "{method} {} HTTP/1.1\r\nHost: {}:{}\r\nUser-Agent: netdatactl/{}\r\nAccept: */*\r\n{extra}Connection: close\r\n\r\n",
         url.path,
         host,
         url.port,
         env!("CARGO_PKG_VERSION")
     );
     stream.write_all(req.as_bytes()).map_err(unreachable)?;
+    if let Some(b) = body {
+        stream.write_all(b).map_err(unreachable)?;
+    }
     let mut reader = BufReader::new(stream);
     let mut header_bytes = 0usize;
     let mut line = String::new();

@@ -11,6 +11,7 @@ pub mod error;
 pub mod http;
 pub mod man;
 pub mod output;
+pub mod snapshot;
 pub mod streaming;
 
 use std::io::Write;

@@ -33,7 +33,15 @@ complete -c netdatactl -n "__fish_netdatactl_needs_command" -f -a "keys" -d 'Lis
 complete -c netdatactl -n "__fish_netdatactl_needs_command" -f -a "quarantine" -d 'Block children (but not sibling parents) while a restored parent catches up'
 complete -c netdatactl -n "__fish_netdatactl_needs_command" -f -a "status" -d 'Show every node against every parent: live, replicating, offline, missing'
 complete -c netdatactl -n "__fish_netdatactl_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c netdatactl -n "__fish_netdatactl_using_subcommand duplicate" -l from -d 'Source: a cache directory, or a running parent as http://HOST:PORT' -r
+complete -c netdatactl -n "__fish_netdatactl_using_subcommand duplicate" -l to -d 'Destination cache directory of the new parent' -r -F
+complete -c netdatactl -n "__fish_netdatactl_using_subcommand duplicate" -l key -d 'Key of the source parent\'s snapshot endpoint (http sources)' -r
+complete -c netdatactl -n "__fish_netdatactl_using_subcommand duplicate" -l from-config -d 'netdata.conf of a local source, for its retention limits' -r -F
 complete -c netdatactl -n "__fish_netdatactl_using_subcommand duplicate" -s c -l config -d 'The parent\'s netdata.conf (stream.conf is read beside it or from [directories] config)' -r -F
+complete -c netdatactl -n "__fish_netdatactl_using_subcommand duplicate" -l dry-run -d 'Print the preflight and the copy plan; change nothing'
+complete -c netdatactl -n "__fish_netdatactl_using_subcommand duplicate" -l fix-config -d 'Raise the destination\'s retention settings (in --config) to fit the source\'s data'
+complete -c netdatactl -n "__fish_netdatactl_using_subcommand duplicate" -l checksum -d 'Compare hashes of files whose size and mtime match too (slower, catches silent changes)'
+complete -c netdatactl -n "__fish_netdatactl_using_subcommand duplicate" -l no-space-check -d 'Skip the free disk space check'
 complete -c netdatactl -n "__fish_netdatactl_using_subcommand duplicate" -l json -d 'Print machine-readable JSON on stdout instead of tables'
 complete -c netdatactl -n "__fish_netdatactl_using_subcommand duplicate" -s h -l help -d 'Print help'
 complete -c netdatactl -n "__fish_netdatactl_using_subcommand duplicate" -s V -l version -d 'Print version'
