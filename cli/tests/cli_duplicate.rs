@@ -101,6 +101,7 @@ fn interrupted_append_resumes() {
     assert_eq!(r["appended"], 1, "{r}");
     assert_eq!(r["bytes_transferred"].as_u64(), Some((full.len() - full.len() / 2) as u64));
     same(src.path(), &to, "tier0/datafile-000001.ndf");
+    assert!(!to.join("tier1/.datafile-000001.ndf.netdatactl-part").exists(), "stale part files are removed");
 }
 
 #[test]
@@ -174,7 +175,7 @@ fn refuses_a_destination_in_use_and_bad_inputs() {
 
 /// A stand-in for the daemon's snapshot endpoints, serving `root` with the crate's own helpers.
 fn snapshot_server(root: std::path::PathBuf, key: &'static str) -> FakeServer {
-    FakeServer::start(move |path, _| {
+    FakeServer::start_with_body(move |path, _, body| {
         let (p, q) = path.split_once('?').unwrap_or((path, ""));
         let params: std::collections::HashMap<String, String> = q
             .split('&')
@@ -208,6 +209,13 @@ fn snapshot_server(root: std::path::PathBuf, key: &'static str) -> FakeServer {
                 }
                 Err(_) => (404, Vec::new()),
             },
+            "/api/v1/cluster/delta" => match file(&params) {
+                Ok(d) => match netdatactl::snapshot::delta_for(&d, body) {
+                    Ok(delta) => (200, delta),
+                    Err(e) => (400, e.into_bytes()),
+                },
+                Err(_) => (404, Vec::new()),
+            },
             _ => (404, Vec::new()),
         }
     })
@@ -234,6 +242,16 @@ fn http_source_copies_and_then_fetches_only_tails() {
     let r = report(&["-c", &conf, "--json", "duplicate", "--from", &url, "--key", "sekrit", "--to", &t]);
     assert_eq!((r["appended"].as_u64(), r["bytes_transferred"].as_u64()), (Some(1), Some(4096)), "{r}");
     same(src.path(), &to, "tier1/datafile-000001.ndf");
+
+    // A file rewritten in the middle: only an rsync delta crosses the network.
+    let mut meta = std::fs::read(src.path().join("metadata/hosts.db")).expect("read");
+    meta[100_000..100_050].copy_from_slice(&[1u8; 50]);
+    write(&src.path().join("metadata/hosts.db"), &meta);
+    let r = report(&["-c", &conf, "--json", "duplicate", "--from", &url, "--key", "sekrit", "--to", &t]);
+    assert_eq!(r["delta"], 1, "{r}");
+    let moved = r["bytes_transferred"].as_u64().expect("bytes");
+    assert!(moved > 0 && moved < 40_000, "a small delta, moved {moved}");
+    same(src.path(), &to, "metadata/hosts.db");
 }
 
 #[test]

@@ -576,8 +576,13 @@ pub fn execute(ctx: &mut Ctx<'_>, args: &Args, source: &mut dyn Source) -> Resul
         print_report(ctx, &report)?;
         return Ok(report);
     }
-    // 4. Copy.
+    // 4. Copy (after removing temp files an interrupted run left behind).
     std::fs::create_dir_all(&to).map_err(|e| Error::new(Kind::Other, format!("{}: {e}", to.display())))?;
+    for entry in walkdir::WalkDir::new(&to).follow_links(false).into_iter().filter_map(|e| e.ok()) {
+        if entry.file_type().is_file() && entry.file_name().to_string_lossy().ends_with(PART_SUFFIX) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
     let pb = output::bytes_bar(ctx.tty, needed);
     let by_path: BTreeMap<&str, &FileEntry> = manifest.files.iter().map(|f| (f.path.as_str(), f)).collect();
     for item in &plan {

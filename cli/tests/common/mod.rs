@@ -10,7 +10,7 @@ use std::thread::JoinHandle;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_netdatactl");
 
-pub type Handler = dyn Fn(&str, usize) -> (u16, Vec<u8>) + Send + Sync;
+pub type Handler = dyn Fn(&str, usize, &[u8]) -> (u16, Vec<u8>) + Send + Sync;
 
 /// Serves `handler(path_and_query, request_number)`; stops on drop. At most 100,000 requests.
 pub struct FakeServer {
@@ -22,6 +22,11 @@ pub struct FakeServer {
 
 impl FakeServer {
     pub fn start(handler: impl Fn(&str, usize) -> (u16, Vec<u8>) + Send + Sync + 'static) -> Self {
+        Self::start_with_body(move |p, n, _| handler(p, n))
+    }
+
+    /// Like [`FakeServer::start`]; the handler also gets the request body (`Content-Length`).
+    pub fn start_with_body(handler: impl Fn(&str, usize, &[u8]) -> (u16, Vec<u8>) + Send + Sync + 'static) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let addr = listener.local_addr().expect("addr");
         let stop = Arc::new(AtomicBool::new(false));
@@ -51,13 +56,21 @@ fn serve_one(conn: TcpStream, handler: &Handler, n: usize) -> std::io::Result<()
     let mut line = String::new();
     r.read_line(&mut line)?;
     let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
+    let mut len = 0usize;
     loop {
         let mut h = String::new();
         if r.read_line(&mut h)? == 0 || h.trim().is_empty() {
             break;
         }
+        if let Some((k, v)) = h.split_once(':') {
+            if k.trim().eq_ignore_ascii_case("content-length") {
+                len = v.trim().parse().unwrap_or(0).min(64 << 20);
+            }
+        }
     }
-    let (status, body) = handler(&path, n);
+    let mut req_body = vec![0u8; len];
+    std::io::Read::read_exact(&mut r, &mut req_body)?;
+    let (status, body) = handler(&path, n, &req_body);
     let mut w = conn;
     write!(w, "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len())?;
     w.write_all(&body)?;
