@@ -312,9 +312,11 @@ fn plan_files(src: &Manifest, to: &Path, checksum: bool) -> Result<Vec<PlanItem>
         match std::fs::metadata(&dp) {
             Ok(m) if m.is_file() => {
                 dest_size = Some(m.len());
-                if m.len() == e.size && mtime_ns(&m) == e.mtime_ns && !checksum {
-                    action = Action::Skip;
-                } else if m.len() == e.size && checksum && e.sha256.is_some() && hash_file(&dp)? == e.sha256.clone().unwrap_or_default() {
+                let quick_same = m.len() == e.size && mtime_ns(&m) == e.mtime_ns && !checksum;
+                let hash_same = || -> Result<bool> {
+                    Ok(m.len() == e.size && checksum && e.sha256.is_some() && hash_file(&dp)? == e.sha256.clone().unwrap_or_default())
+                };
+                if quick_same || hash_same()? {
                     action = Action::Skip;
                 } else if m.len() < e.size && m.len() > 0 {
                     action = Action::Append; // confirmed by hash at apply time, else Delta
@@ -330,6 +332,7 @@ fn plan_files(src: &Manifest, to: &Path, checksum: bool) -> Result<Vec<PlanItem>
 }
 
 /// Netdata's duration spelling for a number of seconds.
+#[allow(clippy::manual_is_multiple_of)] // MSRV 1.80
 fn format_secs(s: u64) -> String {
     if s % 86_400 == 0 {
         format!("{}d", s / 86_400)
