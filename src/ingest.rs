@@ -228,6 +228,11 @@ impl HostIngest {
         Ok(())
     }
 
+    /// The chart of the last CHART / BEGIN (target of DIMENSION, CLABEL, CHART_DEFINITION_END).
+    pub fn current_chart(&self) -> Option<usize> {
+        self.current
+    }
+
     pub fn chart_index(&self, id: &str) -> Option<usize> {
         self.by_id.get(id).copied()
     }

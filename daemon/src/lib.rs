@@ -16,10 +16,12 @@ pub mod local;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use ndcluster::ingest::HostIngest;
 use ndcluster::storage::Store;
 use tokio::sync::watch;
 
@@ -36,6 +38,9 @@ pub struct Options {
 pub struct Counters {
     pub samples_ingested: AtomicU64,
     pub api_requests: AtomicU64,
+    pub api_clients: AtomicU64,
+    pub api_bytes_in: AtomicU64,
+    pub api_bytes_out: AtomicU64,
     pub streams_accepted: AtomicU64,
     pub streams_refused: AtomicU64,
 }
@@ -47,12 +52,20 @@ pub struct Shared {
     pub hostname: String,
     pub store: Arc<dyn Store>,
     pub stream_conf: RwLock<Arc<ndcluster::config::StreamConf>>,
-    pub live: live::LiveHosts,
+    pub live: Arc<live::LiveHosts>,
+    /// Ingest state per host (machine GUID), kept across stream sessions.
+    pub ingests: Mutex<HashMap<String, Arc<Mutex<HostIngest>>>>,
+    pub api: ndcluster::api::ApiContext,
     pub counters: Counters,
     pub started: std::time::SystemTime,
 }
 
 impl Shared {
+    /// The ingest of host `guid`, if it streamed (or is us) since we started.
+    pub fn ingest(&self, guid: &str) -> Option<Arc<Mutex<HostIngest>>> {
+        self.ingests.lock().unwrap_or_else(|p| p.into_inner()).get(guid).cloned()
+    }
+
     pub fn stream_conf(&self) -> Arc<ndcluster::config::StreamConf> {
         self.stream_conf.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
@@ -94,12 +107,22 @@ impl Daemon {
         let hostname = settings.hostname.clone();
         let store = settings::open_store(&settings)?;
         let stream_conf = settings::load_stream_conf(&settings)?;
+        let live = Arc::new(live::LiveHosts::default());
+        let api_settings = ndcluster::api::ApiSettings {
+            memory_mode: settings.netdata.db.mode.as_str().to_string(),
+            disk_quota_mb: settings.netdata.db.tiers.first().map_or(0, |t| t.retention_bytes >> 20),
+            stream_enabled: stream_conf.stream.enabled,
+            ..Default::default()
+        };
+        let api = ndcluster::api::ApiContext::new(store.clone(), Arc::new(local::Status(live.clone())), guid.clone()).with_settings(api_settings);
         let shared = Arc::new(Shared {
             guid,
             hostname,
             store,
             stream_conf: RwLock::new(Arc::new(stream_conf)),
-            live: live::LiveHosts::default(),
+            live,
+            ingests: Mutex::new(HashMap::new()),
+            api,
             counters: Counters::default(),
             started: std::time::SystemTime::now(),
             settings,
@@ -144,6 +167,24 @@ impl Daemon {
         self.shared.store.flush().context("flushing the store at shutdown")?;
         tracing::info!("stopped cleanly");
         Ok(())
+    }
+}
+
+/// The daemon's own counters, as the self-monitoring collector wants them.
+pub fn self_counters(shared: &Shared) -> ndcluster::collect::proc::DaemonCounters {
+    let stats = shared.store.stats();
+    let mut points_stored = [0u64; ndcluster::collect::proc::SELF_TIERS];
+    for (slot, t) in points_stored.iter_mut().zip(&stats.tiers) {
+        *slot = t.points;
+    }
+    ndcluster::collect::proc::DaemonCounters {
+        api_clients: shared.counters.api_clients.load(Ordering::Relaxed),
+        api_requests: shared.counters.api_requests.load(Ordering::Relaxed),
+        api_bytes_in: shared.counters.api_bytes_in.load(Ordering::Relaxed),
+        api_bytes_out: shared.counters.api_bytes_out.load(Ordering::Relaxed),
+        points_stored,
+        streams_connected: shared.live.count() as u64,
+        samples_ingested: shared.counters.samples_ingested.load(Ordering::Relaxed),
     }
 }
 

@@ -82,6 +82,11 @@ impl LiveHosts {
         }
     }
 
+    /// Seconds since the receiver of `guid` last got data, if one is attached.
+    pub fn idle_secs(&self, guid: &str) -> Option<u64> {
+        self.lock().get(guid).map(|e| e.last_data.elapsed().as_secs())
+    }
+
     pub fn get(&self, guid: &str) -> Option<Attachment> {
         self.lock().get(guid).map(|e| e.att.clone())
     }

@@ -87,22 +87,25 @@ async fn peek_at_least(stream: &TcpStream, buf: &mut [u8; 7]) -> std::io::Result
 }
 
 async fn http(mut stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) -> std::io::Result<()> {
+    shared.counters.api_clients.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let mut buf: Vec<u8> = Vec::with_capacity(4096);
     loop {
         // Parse what we have; read more when incomplete.
         let parsed = ndcluster::api::http::parse_request(&buf);
         match parsed {
-            Ok(Some((req, used))) => {
+            Ok(Some((mut req, used))) => {
                 buf.drain(..used);
-                let keep_alive = req.keep_alive();
+                req.peer = Some(peer.ip());
+                let keep_alive = req.keep_alive;
+                let head = req.method == ndcluster::api::http::Method::Head;
                 let sh = shared.clone();
                 let resp = tokio::task::spawn_blocking(move || sh.handle_http(&req)).await.unwrap_or_else(|e| {
                     tracing::error!(%peer, error = %e, "API handler failed");
-                    ndcluster::api::http::Response::error(500, "internal error; see the daemon log")
+                    ndcluster::api::http::Response::text(500, "internal error; see the daemon log")
                 });
-                let mut bytes = resp.encode(keep_alive);
+                let bytes = resp.encode(crate::local::now_s(), keep_alive, !head);
+                shared.counters.api_bytes_out.fetch_add(bytes.len() as u64, std::sync::atomic::Ordering::Relaxed);
                 stream.write_all(&bytes).await?;
-                bytes.clear();
                 if !keep_alive {
                     let _ = stream.shutdown().await;
                     return Ok(());
@@ -111,16 +114,16 @@ async fn http(mut stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, mut 
             }
             Ok(None) => {}
             Err(e) => {
-                let resp = ndcluster::api::http::Response::from_http_error(&e);
+                let resp = e.to_response();
                 tracing::debug!(%peer, error = %e, "bad HTTP request");
-                stream.write_all(&resp.encode(false)).await?;
+                stream.write_all(&resp.encode(crate::local::now_s(), false, true)).await?;
                 let _ = stream.shutdown().await;
                 return Ok(());
             }
         }
         if buf.len() >= MAX_HTTP_REQUEST {
-            let resp = ndcluster::api::http::Response::error(431, "request head too large");
-            stream.write_all(&resp.encode(false)).await?;
+            let resp = ndcluster::api::http::Response::text(431, "request head too large");
+            stream.write_all(&resp.encode(crate::local::now_s(), false, true)).await?;
             return Ok(());
         }
         let mut chunk = [0u8; 8192];
@@ -134,6 +137,7 @@ async fn http(mut stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, mut 
         if n == 0 {
             return Ok(());
         }
+        shared.counters.api_bytes_in.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
         buf.extend_from_slice(&chunk[..n]);
     }
 }

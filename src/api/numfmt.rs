@@ -20,12 +20,23 @@ pub fn push_number(out: &mut String, v: f64) {
         int += 1.0;
         frac -= 10_000_000.0;
     }
-    let _ = write!(out, "{int:.0}");
-    let f = frac as u64;
+    if int < 1e18 {
+        let _ = write!(out, "{}", int as u64);
+    } else {
+        let _ = write!(out, "{int:.0}");
+    }
+    let mut f = frac as u64;
     if f != 0 {
-        let digits = format!("{f:07}");
+        let mut digits = [0u8; 7];
+        for d in digits.iter_mut().rev() {
+            *d = (f % 10) as u8;
+            f /= 10;
+        }
+        let used = digits.iter().rposition(|&d| d != 0).map_or(0, |p| p + 1);
         out.push('.');
-        out.push_str(digits.trim_end_matches('0'));
+        for &d in &digits[..used] {
+            out.push(char::from(b'0' + d));
+        }
     }
 }
 

@@ -5,7 +5,7 @@
 //! dimensions ≤ [`MAX_CELLS`]) before memory is allocated for it.
 
 use crate::model::{ChartMeta, DimMeta, UnixTime};
-use crate::storage::{ChartId, Retention, SeriesId, Store, TierPoint};
+use crate::storage::{ChartId, Retention, SeriesId, Store, StoreError, TierPoint};
 
 use super::numfmt::SimplePattern;
 use super::{ApiError, HostStatusProvider};
@@ -574,7 +574,7 @@ fn point_value(p: &TierPoint, group: Group, anomaly: bool) -> f64 {
 /// Runs the query loop of one dimension over `points` (of one tier, width `width`), writing
 /// `w.points` cells into `out` at stride `stride`.
 #[allow(clippy::too_many_arguments)]
-fn query_dimension(points: &[TierPoint], width: i64, w: &Window, group: Group, anomaly: bool, out: &mut [f64], stride: usize, col: usize) {
+fn query_dimension(points: &mut dyn Iterator<Item = (TierPoint, i64)>, w: &Window, group: Group, anomaly: bool, out: &mut [f64], stride: usize, col: usize) {
     let vue = w.group * w.granularity;
     let mut g = Grouper {
         method: group,
@@ -587,7 +587,6 @@ fn query_dimension(points: &[TierPoint], width: i64, w: &Window, group: Group, a
     let (mut last1, mut new) = (EMPTY, EMPTY);
     let mut now_start = w.after - w.granularity;
     let mut now_end = w.after + vue - w.granularity;
-    let mut idx = 0;
     let mut row = 0usize;
     let rows = w.points as usize;
     while row < rows {
@@ -598,17 +597,16 @@ fn query_dimension(points: &[TierPoint], width: i64, w: &Window, group: Group, a
                 last1 = new;
             }
             dup = false;
-            let Some(p) = points.get(idx) else {
+            let Some((p, width)) = points.next() else {
                 new = QPoint { start: last1.end, end: now_end, value: f64::NAN };
                 break;
             };
-            idx += 1;
             if p.time <= last1.end {
                 // the store returns strictly increasing times; skip a point if it ever does not
                 dup = true;
                 continue;
             }
-            new = QPoint { start: p.time - width, end: p.time, value: point_value(p, group, anomaly) };
+            new = QPoint { start: p.time - width, end: p.time, value: point_value(&p, group, anomaly) };
             if new.end < now_end {
                 if new.end >= now_start {
                     g.add(new.value);
@@ -641,6 +639,113 @@ fn query_dimension(points: &[TierPoint], width: i64, w: &Window, group: Group, a
         }
         now_start = now_end;
         now_end += vue;
+    }
+}
+
+/// One part of a dimension's query plan: tier `tier` (points `width` s wide) in `[a, b]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Segment {
+    tier: usize,
+    width: i64,
+    a: i64,
+    b: i64,
+}
+
+/// Netdata's query plan for one dimension, from retention only: tier `tier` over the window;
+/// unless the tier was forced, the time before its first point from higher tiers and the time
+/// after its last (closed) point from lower tiers.
+fn plan(store: &dyn Store, sid: SeriesId, ue: u32, tier: usize, forced: bool, w: &Window) -> Vec<Segment> {
+    let cfg = store.config();
+    let tiers = cfg.tiers.len();
+    let t0 = store.retention(sid, 0);
+    let ret = |t: usize| if t == 0 { t0 } else { effective_retention(store, sid, t, ue, t0) };
+    let seg = |t: usize, a: i64, b: i64| Segment { tier: t, width: cfg.tier_width(t, ue), a, b };
+    let width = cfg.tier_width(tier, ue);
+    let read_after = if tier == 0 { w.after } else { w.after - width };
+    let main = ret(tier);
+    if forced {
+        return vec![seg(tier, read_after, w.before.min(main.map_or(w.before, |r| r.last)))];
+    }
+    let mut out = Vec::new();
+    let (mut cur_first, mut cur_last) = match main {
+        Some(r) if r.last >= read_after && r.first <= w.before => {
+            let (a, b) = (read_after.max(r.first), w.before.min(r.last));
+            out.push(seg(tier, a, b));
+            (a, b)
+        }
+        _ => (w.before + 1, read_after - 1),
+    };
+    if !out.is_empty() && cur_first > read_after {
+        for t in tier + 1..tiers {
+            let Some(r) = ret(t) else { continue };
+            let wt = cfg.tier_width(t, ue);
+            let (a, b) = ((w.after - wt).max(r.first), (cur_first - 1).min(r.last));
+            if a <= b {
+                out.insert(0, seg(t, a, b));
+                cur_first = a;
+            }
+        }
+    }
+    for t in (0..tier).rev() {
+        if cur_last >= w.before {
+            break;
+        }
+        let Some(r) = ret(t) else { continue };
+        let (a, b) = ((cur_last + 1).max(r.first), w.before.min(r.last));
+        if a <= b {
+            out.push(seg(t, a, b));
+            cur_last = b;
+        }
+    }
+    out
+}
+
+/// Points of a plan, read from the store in bounded chunks (memory stays small whatever the
+/// window), each with its width. Read errors end the stream and are kept in `error`.
+struct PlanReader<'a> {
+    store: &'a dyn Store,
+    sid: SeriesId,
+    segments: Vec<Segment>,
+    seg: usize,
+    next_a: i64,
+    buf: Vec<TierPoint>,
+    pos: usize,
+    tier_points: &'a mut [u64],
+    error: Option<StoreError>,
+}
+
+/// Points per chunk read from the store.
+const CHUNK_POINTS: i64 = 4096;
+
+impl Iterator for PlanReader<'_> {
+    type Item = (TierPoint, i64);
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let s = *self.segments.get(self.seg)?;
+            if let Some(p) = self.buf.get(self.pos) {
+                self.pos += 1;
+                if let Some(n) = self.tier_points.get_mut(s.tier) {
+                    *n += 1;
+                }
+                return Some((*p, s.width));
+            }
+            if self.next_a > s.b {
+                self.seg += 1;
+                if let Some(n) = self.segments.get(self.seg) {
+                    self.next_a = n.a;
+                }
+                continue;
+            }
+            let b = s.b.min(self.next_a.saturating_add(CHUNK_POINTS * s.width.max(1)) - 1);
+            self.buf.clear();
+            self.pos = 0;
+            if let Err(e) = self.store.read(self.sid, s.tier, self.next_a, b, &mut self.buf) {
+                self.error = Some(e);
+                self.seg = usize::MAX;
+                return None;
+            }
+            self.next_a = b + 1;
+        }
     }
 }
 
@@ -722,32 +827,22 @@ pub fn execute(
             best
         }
     };
-    let width = store.config().tier_width(tier, ue);
+    let forced = params.tier.is_some();
     let mut tier_points = vec![0u64; tiers];
     let mut cells = vec![f64::NAN; rows * d];
     let mut buf = Vec::new();
     let anomaly = options.has(Options::ANOMALY_BIT);
     let mut dims_out = Vec::with_capacity(d);
     for (col, (sid, meta)) in selected.into_iter().enumerate() {
+        let segments = plan(store, sid, ue, tier, forced, &w);
+        let next_a = segments.first().map_or(0, |s| s.a);
         buf.clear();
-        let read_after = if tier == 0 { w.after } else { w.after - width };
-        let mut read_before = w.before;
-        if tier > 0 {
-            // skip a still-open newest aggregate
-            if let Some(r) = effective_retention(store, sid, tier, ue, store.retention(sid, 0)) {
-                read_before = read_before.min(r.last);
-            }
+        let mut reader = PlanReader { store, sid, segments, seg: 0, next_a, buf: std::mem::take(&mut buf), pos: 0, tier_points: &mut tier_points, error: None };
+        query_dimension(&mut reader, &w, params.group, anomaly, &mut cells, d, col);
+        if let Some(e) = reader.error.take() {
+            return Err(ApiError::Store(e));
         }
-        let span = match store.retention(sid, tier) {
-            Some(r) => (read_before.min(r.last) - read_after.max(r.first)).max(0) / width.max(1),
-            None => 0,
-        };
-        if span as usize > MAX_READ_POINTS {
-            return Err(ApiError::BadRequest("Query reads too many points.".into()));
-        }
-        store.read(sid, tier, read_after, read_before, &mut buf).map_err(ApiError::Store)?;
-        tier_points[tier] += buf.len() as u64;
-        query_dimension(&buf, width, &w, params.group, anomaly, &mut cells, d, col);
+        buf = reader.buf;
         let latest = status.latest_value(sid).filter(|v| v.is_finite()).unwrap_or_else(|| last_stored_value(store, sid));
         dims_out.push(DimResult { series: sid, meta, latest });
     }

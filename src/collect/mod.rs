@@ -1,2 +1,3 @@
-//! (work in progress)
+//! Collection: the computation shared by every source, and this machine's collectors.
 pub mod compute;
+pub mod proc;

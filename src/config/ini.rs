@@ -29,12 +29,20 @@ pub enum LineKind {
     Blank,
     Comment,
     /// `[name]`.
-    Section { name: String },
+    Section {
+        name: String,
+    },
     /// `key = value`. `value` is the byte range of the (trimmed) value inside the line text,
     /// so an edit can replace exactly that.
-    Entry { key: String, value_start: usize, value_end: usize },
+    Entry {
+        key: String,
+        value_start: usize,
+        value_end: usize,
+    },
     /// A line Netdata ignores (no `=`, empty key, or outside every section).
-    Ignored { reason: &'static str },
+    Ignored {
+        reason: &'static str,
+    },
 }
 
 /// One line: its text including its line ending (if any), and what it is.
@@ -312,8 +320,25 @@ impl IniDocument {
             let idx = e.line - 1;
             if let Some(line) = self.lines.get_mut(idx) {
                 if let LineKind::Entry { value_start, value_end, .. } = &mut line.kind {
-                    line.text.replace_range(*value_start..*value_end, value);
-                    *value_end = *value_start + value.len();
+                    let mut new_value = value.to_string();
+                    if value_start == value_end {
+                        // An empty value: write right after `= ` (adding the blank if missing),
+                        // leaving any trailing blanks where they are.
+                        let eq = line.text.find('=').unwrap_or(*value_start);
+                        let after = line.text.as_bytes().get(eq + 1).copied();
+                        if matches!(after, Some(b' ' | b'\t')) {
+                            *value_start = eq + 2;
+                        } else {
+                            *value_start = eq + 1;
+                            new_value.insert(0, ' ');
+                        }
+                        *value_end = *value_start;
+                    }
+                    line.text.replace_range(*value_start..*value_end, &new_value);
+                    *value_end = *value_start + new_value.len();
+                    if new_value.starts_with(' ') {
+                        *value_start += 1;
+                    }
                 }
             }
             return Ok(());

@@ -77,7 +77,12 @@ impl Directories {
     /// Everything under one per-user directory: config = `base`, cache = `base/cache`,
     /// lib = `base/lib`, log = `base/log`.
     pub fn under(base: &Path) -> Directories {
-        Directories { config: base.to_path_buf(), cache: base.join("cache"), lib: base.join("lib"), log: base.join("log") }
+        Directories {
+            config: base.to_path_buf(),
+            cache: base.join("cache"),
+            lib: base.join("lib"),
+            log: base.join("log"),
+        }
     }
 }
 
@@ -95,8 +100,14 @@ pub struct WebAcl {
 impl WebAcl {
     pub const ALL: WebAcl =
         WebAcl { dashboard: true, registry: true, badges: true, management: true, streaming: true, netdata_conf: true };
-    pub const NONE: WebAcl =
-        WebAcl { dashboard: false, registry: false, badges: false, management: false, streaming: false, netdata_conf: false };
+    pub const NONE: WebAcl = WebAcl {
+        dashboard: false,
+        registry: false,
+        badges: false,
+        management: false,
+        streaming: false,
+        netdata_conf: false,
+    };
 }
 
 /// Address part of a `bind to` entry.
@@ -344,6 +355,21 @@ const NETDATA_IGNORED: &[(&str, &str)] = &[
     ("db", "enable zero metrics"),
     ("db", "dbengine pages per extent"),
     ("db", "replication threads"),
+    ("db", "dbengine page fetch timeout secs"),
+    ("db", "dbengine page fetch retries"),
+    ("db", "dbengine page descriptors in file mapped memory"),
+    ("db", "dbengine tier N backfill"),
+    ("global", "glibc malloc arena max for plugins"),
+    ("global", "glibc malloc arena max for netdata"),
+    ("global", "libuv worker threads"),
+    ("global", "enable metric correlations"),
+    ("global", "metric correlations method"),
+    ("global", "process nice level"),
+    ("global", "pthread stack size"),
+    ("global", "bind socket to IP"),
+    ("directories", "run"),
+    ("directories", "lock"),
+    ("directories", "cloud.d"),
     ("directories", "stock config"),
     ("directories", "web"),
     ("directories", "home"),
@@ -500,7 +526,14 @@ fn read_db(r: &mut Reader<'_>, db: &mut Db) {
         match DbMode::parse(e.value) {
             Ok((m, aliased)) => {
                 if aliased {
-                    r.warn(e.line, format!("[db] mode = {}: read as {} (the old Netdata modes are not supported)", e.value, m.as_str()));
+                    r.warn(
+                        e.line,
+                        format!(
+                            "[db] mode = {}: read as {} (the old Netdata modes are not supported)",
+                            e.value,
+                            m.as_str()
+                        ),
+                    );
                 }
                 db.mode = m;
             }
@@ -531,14 +564,15 @@ fn read_db(r: &mut Reader<'_>, db: &mut Db) {
         if t == 0 {
             candidates.push(("dbengine disk space MB".into(), true));
         }
-        read_with_aliases(r, &candidates, &format!("dbengine tier {t} retention size"), |v, is_mb| {
+        if let Some(b) = read_with_aliases(r, &candidates, &format!("dbengine tier {t} retention size"), |v, is_mb| {
             if is_mb {
                 mb(v)
             } else {
                 size(v)
             }
-        })
-        .map(|b| tier.retention_bytes = b);
+        }) {
+            tier.retention_bytes = b;
+        }
 
         let time = |v: &str, days_only: bool| {
             let secs = if days_only { parse_u64_in(v, 0, 36_500).map(|d| d * DAY) } else { parse_duration(v, DAY) }?;
@@ -551,8 +585,9 @@ fn read_db(r: &mut Reader<'_>, db: &mut Db) {
             (format!("dbengine tier {t} retention time"), false),
             (format!("dbengine tier {t} retention days"), true),
         ];
-        read_with_aliases(r, &candidates, &format!("dbengine tier {t} retention time"), time)
-            .map(|s| tier.retention_secs = s);
+        if let Some(secs) = read_with_aliases(r, &candidates, &format!("dbengine tier {t} retention time"), time) {
+            tier.retention_secs = secs;
+        }
 
         let key = format!("dbengine tier {t} update every iterations");
         if t == 0 {
@@ -576,16 +611,23 @@ fn read_db(r: &mut Reader<'_>, db: &mut Db) {
             break;
         }
     }
-    for e in r.doc.section_entries("db").filter(|e| e.key.starts_with("dbengine") && e.key.contains("page cache size")).collect::<Vec<_>>() {
+    for e in r
+        .doc
+        .section_entries("db")
+        .filter(|e| e.key.starts_with("dbengine") && e.key.contains("page cache size"))
+        .collect::<Vec<_>>()
+    {
         r.warn(e.line, format!("[db] {}: Netdata's page cache size; accepted and ignored", e.key));
     }
-    if let Some(s) = r.get("db", "dbengine flush interval", |v| parse_duration(v, 1).and_then(|s| {
-        if (1..=10).contains(&s) {
-            Ok(s)
-        } else {
-            Err("expected a duration from 1s to 10s".to_string())
-        }
-    })) {
+    if let Some(s) = r.get("db", "dbengine flush interval", |v| {
+        parse_duration(v, 1).and_then(|s| {
+            if (1..=10).contains(&s) {
+                Ok(s)
+            } else {
+                Err("expected a duration from 1s to 10s".to_string())
+            }
+        })
+    }) {
         db.flush_interval_secs = s as u32;
     }
     if let Some(b) = r.get("db", "enable replication", parse_bool) {
@@ -638,7 +680,7 @@ fn warn_unknown(r: &mut Reader<'_>) {
         if !OUR_SECTIONS.contains(&e.section) || keys::lookup(ConfFile::NetdataConf, e.section, e.key).is_some() {
             continue;
         }
-        if NETDATA_IGNORED.contains(&(e.section, e.key)) {
+        if NETDATA_IGNORED.iter().any(|(s, k)| *s == e.section && keys::key_matches(k, e.key).is_some()) {
             r.warn(e.line, format!("[{}] {}: a Netdata setting this program does not use; ignored", e.section, e.key));
         } else if e.section == "plugins" {
             r.warn(e.line, format!("[plugins] {}: no such plugin here (only proc); ignored", e.key));

@@ -98,9 +98,7 @@ fn parse_destination(entry: &str, default_port: u16) -> Result<Destination, Stri
     if host.is_empty() {
         return Err(bad("no host"));
     }
-    if !host.contains(':')
-        && !host.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_')
-    {
+    if !host.contains(':') && !host.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_') {
         return Err(bad("not an IP address or host name"));
     }
     let mut interface = None;
@@ -120,7 +118,8 @@ fn parse_destination(entry: &str, default_port: u16) -> Result<Destination, Stri
             ("SSL", None) => ssl = true,
             (p, tail) => {
                 if !p.is_empty() {
-                    port = parse_u64_in(p, 1, 65535).map_err(|_| bad("the port must be a number from 1 to 65535"))? as u16;
+                    port =
+                        parse_u64_in(p, 1, 65535).map_err(|_| bad("the port must be a number from 1 to 65535"))? as u16;
                 }
                 match tail {
                     None => {}
@@ -156,7 +155,9 @@ pub fn parse_destinations(v: &str, default_port: u16) -> Result<Vec<Destination>
 pub fn is_uuid(s: &str) -> bool {
     let b = s.as_bytes();
     b.len() == 36
-        && b.iter().enumerate().all(|(i, &c)| if matches!(i, 8 | 13 | 18 | 23) { c == b'-' } else { c.is_ascii_hexdigit() })
+        && b.iter()
+            .enumerate()
+            .all(|(i, &c)| if matches!(i, 8 | 13 | 18 | 23) { c == b'-' } else { c.is_ascii_hexdigit() })
 }
 
 /// `[stream]`: this node as a sender.
@@ -282,7 +283,8 @@ pub struct HostStreamSettings {
     pub seconds_per_replication_step: u64,
     /// The host's update every: `[<guid>] update every`, else the request's, else ours.
     pub update_every: u32,
-    pub host_tags: Option<String>,
+    /// `[<guid>] host tags` (empty: none configured; the child's `tags` apply).
+    pub host_tags: String,
 }
 
 impl HostStreamSettings {
@@ -370,8 +372,9 @@ fn read_overrides(r: &mut Reader<'_>, section: &str, n: &Names, default_port: u1
     o.enable_compression = r.get(section, "enable compression", parse_bool);
     o.enable_replication = r.get(section, "enable replication", parse_bool);
     o.seconds_to_replicate = r.get(section, "seconds to replicate", secs(10 * 365 * DAY));
-    o.seconds_per_replication_step =
-        r.get(section, "seconds per replication step", |v| secs(DAY)(v).and_then(|s| if s == 0 { Err("expected at least 1 second".into()) } else { Ok(s) }));
+    o.seconds_per_replication_step = r.get(section, "seconds per replication step", |v| {
+        secs(DAY)(v).and_then(|s| if s == 0 { Err("expected at least 1 second".into()) } else { Ok(s) })
+    });
     if let Some(k) = n.update_every {
         o.update_every = r.get(section, k, |v| parse_u64_in(v, 1, 600).map(|n| n as u32));
     }
@@ -402,14 +405,17 @@ impl StreamConf {
         }
         let port = s.default_port;
         let enabled = r.get(SEC, "enabled", parse_bool).unwrap_or(false);
-        if let Some((text, d)) = r.get(SEC, "destination", |v| parse_destinations(v, port).map(|d| (v.to_string(), d))) {
+        if let Some((text, d)) = r.get(SEC, "destination", |v| parse_destinations(v, port).map(|d| (v.to_string(), d)))
+        {
             s.destination = text;
             s.destinations = d;
         }
         if let Some(k) = r.get(SEC, "api key", |v| Ok(v.to_string())) {
             s.api_key = k;
         }
-        if let Some(t) = r.get(SEC, "timeout seconds", |v| secs(DAY)(v).and_then(|s| if s == 0 { Err("expected at least 1 second".into()) } else { Ok(s) })) {
+        if let Some(t) = r.get(SEC, "timeout seconds", |v| {
+            secs(DAY)(v).and_then(|s| if s == 0 { Err("expected at least 1 second".into()) } else { Ok(s) })
+        }) {
             s.timeout_secs = t;
         }
         if let Some(t) = r.get(SEC, "reconnect delay seconds", secs(DAY)) {
@@ -437,8 +443,9 @@ impl StreamConf {
         }
         s.enable_replication = r.get(SEC, "enable replication", parse_bool);
         s.seconds_to_replicate = r.get(SEC, "seconds to replicate", secs(10 * 365 * DAY));
-        s.seconds_per_replication_step =
-            r.get(SEC, "seconds per replication step", |v| secs(DAY)(v).and_then(|s| if s == 0 { Err("expected at least 1 second".into()) } else { Ok(s) }));
+        s.seconds_per_replication_step = r.get(SEC, "seconds per replication step", |v| {
+            secs(DAY)(v).and_then(|s| if s == 0 { Err("expected at least 1 second".into()) } else { Ok(s) })
+        });
         if let Some(b) = r.get(SEC, "ssl skip certificate verification", parse_bool) {
             s.ssl_skip_certificate_verification = b;
         }
@@ -467,13 +474,24 @@ impl StreamConf {
                 _ => Err("expected api or machine".to_string()),
             });
             if !is_uuid(name) && name != "API_KEY" && name != "MACHINE_GUID" {
-                r.warn(line, format!("section [{name}] is not named by a UUID, so no API key or machine GUID can match it"));
+                r.warn(
+                    line,
+                    format!("section [{name}] is not named by a UUID, so no API key or machine GUID can match it"),
+                );
             }
             let enabled = r.get(name, "enabled", parse_bool);
             let allow_from = r.get(name, "allow from", |v| Ok(SimplePattern::new(v)));
             let as_api_key = read_overrides(&mut r, name, &API_NAMES, port);
             let as_machine = read_overrides(&mut r, name, &MACHINE_NAMES, port);
-            sections.push(PeerSection { name: name.to_string(), line, kind, enabled, allow_from, as_api_key, as_machine });
+            sections.push(PeerSection {
+                name: name.to_string(),
+                line,
+                kind,
+                enabled,
+                allow_from,
+                as_api_key,
+                as_machine,
+            });
         }
         warn_unknown(&mut r, &sections);
         r.finish(StreamConf { stream: s, sections })
@@ -515,12 +533,9 @@ impl StreamConf {
                 .seconds_per_replication_step
                 .unwrap_or(netdata.db.seconds_per_replication_step),
             update_every: update_every.filter(|&u| u > 0).unwrap_or(netdata.db.update_every),
-            host_tags: None,
+            host_tags: String::new(),
         };
-        let layers = [
-            self.section(api_key).map(|s| &s.as_api_key),
-            self.section(machine_guid).map(|s| &s.as_machine),
-        ];
+        let layers = [self.section(api_key).map(|s| &s.as_api_key), self.section(machine_guid).map(|s| &s.as_machine)];
         for o in layers.into_iter().flatten() {
             apply(&mut h, o);
         }
@@ -562,7 +577,7 @@ fn apply(h: &mut HostStreamSettings, o: &HostOverrides) {
         h.proxy_send_charts_matching = p.clone();
     }
     if let Some(t) = &o.host_tags {
-        h.host_tags = Some(t.clone());
+        h.host_tags = t.clone();
     }
 }
 
@@ -818,12 +833,16 @@ mod tests {
 
     #[test]
     fn destinations() {
-        let d = parse_destinations("10.0.0.1 tcp:parent:20000, [fe80::1]%eth0:19998:SSL unix:/run/nd.sock p2:SSL", 19999)
-            .expect("parses");
+        let d =
+            parse_destinations("10.0.0.1 tcp:parent:20000, [fe80::1]%eth0:19998:SSL unix:/run/nd.sock p2:SSL", 19999)
+                .expect("parses");
         assert_eq!(d.len(), 5);
         assert_eq!((d[0].host.as_str(), d[0].port, d[0].ssl), ("10.0.0.1", 19999, false));
         assert_eq!((d[1].host.as_str(), d[1].port), ("parent", 20000));
-        assert_eq!((d[2].host.as_str(), d[2].interface.as_deref(), d[2].port, d[2].ssl), ("fe80::1", Some("eth0"), 19998, true));
+        assert_eq!(
+            (d[2].host.as_str(), d[2].interface.as_deref(), d[2].port, d[2].ssl),
+            ("fe80::1", Some("eth0"), 19998, true)
+        );
         assert_eq!(d[2].host_port(), "[fe80::1]:19998");
         assert_eq!(d[3].protocol, DestProtocol::Unix);
         assert_eq!((d[4].port, d[4].ssl), (19999, true));

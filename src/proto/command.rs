@@ -56,7 +56,11 @@ pub fn excerpt(line: &[u8]) -> String {
 
 #[inline]
 fn text(w: &[u8]) -> Text<'_> {
-    String::from_utf8_lossy(w)
+    // `from_utf8` has a word-at-a-time ASCII fast path; the lossy conversion only on failure
+    match std::str::from_utf8(w) {
+        Ok(s) => Cow::Borrowed(s),
+        Err(_) => String::from_utf8_lossy(w),
+    }
 }
 
 /// Per-line parsing context: the word iterator plus what errors need.

@@ -11,6 +11,18 @@ pub fn parse_u64(w: &[u8]) -> Option<u64> {
     if w.is_empty() || w.len() > 20 {
         return None;
     }
+    if w.len() < 20 {
+        // at most 19 digits: cannot overflow
+        let mut v: u64 = 0;
+        for &c in w {
+            let d = c.wrapping_sub(b'0');
+            if d > 9 {
+                return None;
+            }
+            v = v * 10 + u64::from(d);
+        }
+        return Some(v);
+    }
     let mut v: u64 = 0;
     for &c in w {
         let d = c.wrapping_sub(b'0');

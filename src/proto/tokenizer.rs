@@ -15,21 +15,56 @@
 /// Maximum number of words in a line, keyword included (`PLUGINSD_MAX_WORDS`).
 pub const MAX_WORDS: usize = 20;
 
-/// Byte classes: 1 = separator.
-static SEPARATOR: [bool; 256] = {
-    let mut t = [false; 256];
-    t[b' ' as usize] = true;
-    t[b'\t' as usize] = true;
-    t[b'\r' as usize] = true;
-    t[b'\n' as usize] = true;
-    t[b'=' as usize] = true;
+/// Byte classes.
+const PLAIN: u8 = 0;
+const SEP: u8 = 1;
+const BACKSLASH: u8 = 2;
+
+static CLASS: [u8; 256] = {
+    let mut t = [PLAIN; 256];
+    t[b' ' as usize] = SEP;
+    t[b'\t' as usize] = SEP;
+    t[b'\r' as usize] = SEP;
+    t[b'\n' as usize] = SEP;
+    t[b'=' as usize] = SEP;
+    t[b'\\' as usize] = BACKSLASH;
     t
 };
 
 /// True for the bytes Netdata's tokenizer treats as word separators (space, tab, CR, LF, `=`).
 #[inline]
 pub fn is_separator(b: u8) -> bool {
-    SEPARATOR[b as usize]
+    CLASS[b as usize] == SEP
+}
+
+const LO: u64 = 0x0101_0101_0101_0101;
+const HI: u64 = 0x8080_8080_8080_8080;
+
+/// Bit 7 of each byte of the result is set for the lowest zero byte of `v` (bytes above the
+/// first zero may be false positives, which `trailing_zeros` ignores).
+#[inline(always)]
+fn zero_bytes(v: u64) -> u64 {
+    v.wrapping_sub(LO) & !v & HI
+}
+
+/// Index of the first `q` or `\` in `hay`, eight bytes at a time.
+#[inline(always)]
+fn find_quote_or_backslash(hay: &[u8], q: u8) -> Option<usize> {
+    let qq = LO.wrapping_mul(u64::from(q));
+    let bs = LO.wrapping_mul(u64::from(b'\\'));
+    let mut chunks = hay.chunks_exact(8);
+    let mut base = 0;
+    for c in chunks.by_ref() {
+        let mut a = [0u8; 8];
+        a.copy_from_slice(c);
+        let x = u64::from_le_bytes(a);
+        let m = zero_bytes(x ^ qq) | zero_bytes(x ^ bs);
+        if m != 0 {
+            return Some(base + (m.trailing_zeros() / 8) as usize);
+        }
+        base += 8;
+    }
+    chunks.remainder().iter().position(|&c| c == q || c == b'\\').map(|p| base + p)
 }
 
 /// Iterator over the words of one line (without its `\n`, although a trailing `\n` is harmless).
@@ -61,12 +96,12 @@ impl<'a> Words<'a> {
 impl<'a> Iterator for Words<'a> {
     type Item = &'a [u8];
 
-    #[inline]
+    #[inline(always)]
     fn next(&mut self) -> Option<&'a [u8]> {
         let line = self.line;
         let len = line.len();
         let mut i = self.pos;
-        while i < len && SEPARATOR[line[i] as usize] {
+        while i < len && CLASS[line[i] as usize] == SEP {
             i += 1;
         }
         if i >= len {
@@ -77,33 +112,37 @@ impl<'a> Iterator for Words<'a> {
         if first == b'"' || first == b'\'' {
             let start = i + 1;
             i = start;
-            while i < len {
-                let c = line[i];
-                if c == b'\\' && i + 1 < len {
-                    i += 2;
-                    continue;
+            loop {
+                match find_quote_or_backslash(&line[i..], first) {
+                    Some(k) => {
+                        i += k;
+                        if line[i] == first {
+                            self.pos = i + 1;
+                            return Some(&line[start..i]);
+                        }
+                        // a backslash skips the next byte (if there is one)
+                        i += 2;
+                        if i >= len {
+                            break;
+                        }
+                    }
+                    None => break,
                 }
-                if c == first {
-                    self.pos = i + 1;
-                    return Some(&line[start..i]);
-                }
-                i += 1;
             }
             self.pos = len;
             Some(line.get(start..).unwrap_or(&[]))
         } else {
             let start = i;
             while i < len {
-                let c = line[i];
-                if c == b'\\' && i + 1 < len {
-                    i += 2;
-                    continue;
+                match CLASS[line[i] as usize] {
+                    PLAIN => i += 1,
+                    SEP => {
+                        self.pos = i + 1;
+                        return Some(&line[start..i]);
+                    }
+                    _ if i + 1 < len => i += 2,
+                    _ => i += 1,
                 }
-                if SEPARATOR[c as usize] {
-                    self.pos = i + 1;
-                    return Some(&line[start..i]);
-                }
-                i += 1;
             }
             self.pos = len;
             Some(line.get(start..len).unwrap_or(&[]))
@@ -168,6 +207,67 @@ mod tests {
         assert_eq!(words("  END\r\n"), ["END"]);
         assert!(words(" \t = \r").is_empty());
         assert!(words("").is_empty());
+    }
+
+    /// A direct transcription of Netdata's loop, byte by byte, as the reference.
+    fn reference(line: &[u8]) -> Vec<Vec<u8>> {
+        let sep = |c: u8| matches!(c, b' ' | b'\t' | b'\r' | b'\n' | b'=');
+        let mut words = Vec::new();
+        let mut i = 0;
+        loop {
+            while i < line.len() && sep(line[i]) {
+                i += 1;
+            }
+            if i >= line.len() {
+                return words;
+            }
+            let quote = if line[i] == b'"' || line[i] == b'\'' { Some(line[i]) } else { None };
+            if quote.is_some() {
+                i += 1;
+            }
+            let start = i;
+            while i < line.len() {
+                let c = line[i];
+                if c == b'\\' && i + 1 < line.len() {
+                    i += 2;
+                    continue;
+                }
+                if Some(c) == quote || (quote.is_none() && sep(c)) {
+                    break;
+                }
+                i += 1;
+            }
+            let end = i.min(line.len());
+            words.push(line[start..end].to_vec());
+            i = end + 1;
+        }
+    }
+
+    #[test]
+    fn matches_the_reference_on_random_lines() {
+        let alphabet = b"ab \"'\\=\t\rxyz0123456789 \"";
+        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+        for _ in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let len = (x % 40) as usize;
+            let mut line = Vec::with_capacity(len);
+            let mut y = x;
+            for _ in 0..len {
+                y = y.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                line.push(alphabet[((y >> 33) % alphabet.len() as u64) as usize]);
+            }
+            let got: Vec<Vec<u8>> = Words::new(&line).map(<[u8]>::to_vec).collect();
+            assert_eq!(got, reference(&line), "{:?}", String::from_utf8_lossy(&line));
+        }
+    }
+
+    #[test]
+    fn long_quoted_words_with_escapes() {
+        let line = br#"X "0123456789abcdef\"ghijklmnop\\" "tail"#;
+        let w: Vec<&[u8]> = Words::new(line).collect();
+        assert_eq!(w, [&b"X"[..], br#"0123456789abcdef\"ghijklmnop\\"#, b"tail"]);
     }
 
     #[test]

@@ -9,7 +9,10 @@
 //! gap can always be back-filled later. A write at a time that already holds a point is
 //! rejected ([`WriteOutcome::Overlap`]) and counted, never overwrites history.
 
+pub mod codec;
 pub mod mem;
+pub mod mmap;
+pub mod disk;
 pub mod number;
 
 pub use number::StorageNumber;

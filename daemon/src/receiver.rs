@@ -1,0 +1,477 @@
+//! The parent role: one task per incoming `STREAM` connection.
+//!
+//! Handshake (request, authentication in Netdata's order, clone guard, capabilities,
+//! greeting), then the line loop: every command goes through the host's [`HostIngest`];
+//! replication requests (`REPLAY_CHART`) are planned by [`ChartReplication`] and written
+//! back on the same socket.
+//!
+//! **Invariant:** a misbehaving peer ends only its own session, with one log line naming
+//! host, peer and reason; data already stored stays.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use ndcluster::config::stream_conf::{self, HostStreamSettings, ParentState, Refusal, StreamConf};
+use ndcluster::config::WebAcl;
+use ndcluster::ingest::{HostIngest, IngestError};
+use ndcluster::model::{Algorithm, ChartMeta, ChartType, DimMeta, HostMeta, Label, UnixTime};
+use ndcluster::proto::command::{Command, ReplayChart};
+use ndcluster::proto::handshake::{negotiate_parent, Capabilities, Reply};
+use ndcluster::proto::reader::LineReader;
+use ndcluster::proto::request::StreamRequest;
+use ndcluster::replication::{ChartReplication, ReplicationSettings, SenderRetention};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+
+use crate::live::{AttachError, Attachment};
+use crate::local::{now_s, now_us};
+use crate::Shared;
+
+/// What we implement as a parent.
+pub const PARENT_CAPABILITIES: Capabilities = Capabilities(
+    Capabilities::VCAPS.0
+        | Capabilities::HLABELS.0
+        | Capabilities::CLAIM.0
+        | Capabilities::CLABELS.0
+        | Capabilities::COMPRESSION.0
+        | Capabilities::REPLICATION.0
+        | Capabilities::BINARY.0,
+);
+
+/// Netdata's receive timeout once streaming: 600 s without a byte ends the session.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// Is an attached stream still allowed by a (reloaded) stream.conf?
+pub fn still_allowed(conf: &StreamConf, a: &Attachment) -> bool {
+    // Netdata's defaults: an API key section is disabled unless `enabled = yes`; a machine
+    // GUID section is enabled unless `enabled = no`.
+    let key_ok = conf.section(&a.api_key).is_some_and(|s| s.enabled == Some(true) && s.kind.as_deref().is_none_or(|k| k == "api"));
+    let guid_ok = conf.section(&a.guid).is_none_or(|s| s.enabled != Some(false));
+    key_ok && guid_ok
+}
+
+async fn read_request(stream: &mut TcpStream, timeout: Duration) -> std::io::Result<Option<StreamRequest>> {
+    let mut buf = Vec::with_capacity(2048);
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        match StreamRequest::parse(&buf) {
+            Ok(Some((req, _used))) => return Ok(Some(req)),
+            Ok(None) => {}
+            Err(e) => {
+                tracing::info!(error = %e, "malformed STREAM request");
+                return Ok(None);
+            }
+        }
+        let mut chunk = [0u8; 4096];
+        let n = match tokio::time::timeout_at(deadline, stream.read(&mut chunk)).await {
+            Ok(r) => r?,
+            Err(_) => return Ok(None),
+        };
+        if n == 0 {
+            return Ok(None);
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+fn host_meta_from(req: &StreamRequest, guid: &str, hostname: &str, settings: &HostStreamSettings) -> HostMeta {
+    let mut info = req.system_info.clone();
+    let mut push = |k: &str, v: Option<String>| {
+        if let Some(v) = v {
+            info.push((k.to_string(), v));
+        }
+    };
+    push("registry_hostname", req.registry_hostname.clone());
+    push("os", req.os.clone());
+    push("timezone", req.timezone.clone());
+    push("abbrev_timezone", req.abbrev_timezone.clone());
+    push("utc_offset", req.utc_offset.map(|v| v.to_string()));
+    push("tags", req.tags.clone());
+    if let Some((p, v)) = &req.user_agent {
+        info.push(("program_name".into(), p.clone()));
+        info.push(("program_version".into(), v.clone()));
+    }
+    HostMeta {
+        guid: guid.to_string(),
+        hostname: hostname.to_string(),
+        system_info: info,
+        labels: Vec::new(),
+        hops: req.hops.map_or(1, |h| h.clamp(0, 1000) as u32),
+        update_every: settings.update_every,
+        claim_id: None,
+    }
+}
+
+async fn refuse(stream: &mut TcpStream, reply: Option<&str>) {
+    if let Some(r) = reply {
+        let _ = tokio::time::timeout(Duration::from_secs(10), stream.write_all(r.as_bytes())).await;
+    }
+    let _ = stream.shutdown().await;
+}
+
+pub async fn serve_stream(mut stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) -> std::io::Result<()> {
+    let Some(req) = read_request(&mut stream, shared.settings.handshake_timeout).await? else {
+        tracing::info!(%peer, "stream request not received or malformed; closing");
+        shared.counters.streams_refused.fetch_add(1, Ordering::Relaxed);
+        refuse(&mut stream, Some(stream_conf::REPLY_DENIED)).await;
+        return Ok(());
+    };
+    let conf = shared.stream_conf();
+    let guid = req.machine_guid.clone().unwrap_or_default().to_ascii_lowercase();
+    let hostname = req.hostname.clone().unwrap_or_default();
+    let existing_idle = shared.live.idle_secs(&guid);
+    let auth = stream_conf::authorize(
+        &conf,
+        &shared.settings.netdata,
+        &stream_conf::StreamRequest {
+            key: req.key.as_deref(),
+            hostname: req.hostname.as_deref(),
+            machine_guid: req.machine_guid.as_deref(),
+            update_every: req.update_every.and_then(|u| u32::try_from(u).ok()),
+            peer_ip: peer.ip(),
+        },
+        &ParentState { own_machine_guid: &shared.guid, listener_acl: WebAcl::ALL, secs_since_last_accept: None, existing_receiver_idle_secs: existing_idle },
+    );
+    let accepted = match auth {
+        Ok(a) => a,
+        Err(refusal) => {
+            shared.counters.streams_refused.fetch_add(1, Ordering::Relaxed);
+            if refusal == Refusal::AlreadyStreaming {
+                if let Some(other) = shared.live.get(&guid) {
+                    tracing::warn!(
+                        host = %hostname, %peer, guid = %guid, other_peer = %other.peer, other_host = %other.hostname,
+                        "machine GUID is already streaming from another peer: refused. If these are two machines, one is a clone (copied /var/lib/netdata or VM image): give it a new machine GUID"
+                    );
+                }
+            } else {
+                tracing::info!(host = %hostname, %peer, guid = %guid, reason = refusal.log_reason(), "stream refused");
+            }
+            refuse(&mut stream, refusal.wire_reply()).await;
+            return Ok(());
+        }
+    };
+    let settings = accepted.settings;
+    let caps = negotiate_parent(req.ver, PARENT_CAPABILITIES, settings.enable_compression && conf.stream.enable_compression);
+    let attach = Attachment {
+        guid: guid.clone(),
+        hostname: hostname.clone(),
+        peer,
+        api_key: req.key.clone().unwrap_or_default(),
+        hops: req.hops.map_or(1, |h| h.clamp(0, 1000) as u32),
+        capabilities: caps.bits(),
+        compression: caps.contains(Capabilities::COMPRESSION),
+        connected_at: std::time::SystemTime::now(),
+        session: 0,
+    };
+    let (session, mut kick) = match shared.live.attach(attach) {
+        Ok(x) => x,
+        Err(AttachError::AlreadyStreaming { other_peer, other_hostname }) => {
+            shared.counters.streams_refused.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(
+                host = %hostname, %peer, guid = %guid, other_peer = %other_peer, other_host = %other_hostname,
+                "machine GUID is already streaming from another peer: refused. If these are two machines, one is a clone (copied /var/lib/netdata or VM image): give it a new machine GUID"
+            );
+            refuse(&mut stream, Some(stream_conf::REPLY_ALREADY_STREAMING)).await;
+            return Ok(());
+        }
+    };
+    // Host ingest (kept across sessions).
+    let meta = host_meta_from(&req, &guid, &hostname, &settings);
+    let ing = match host_ingest(&shared, meta) {
+        Ok(i) => i,
+        Err(e) => {
+            tracing::error!(host = %hostname, %peer, error = %e, "cannot register host; closing");
+            shared.live.detach(&guid, session);
+            let _ = stream.shutdown().await;
+            return Ok(());
+        }
+    };
+    let greeting = Reply::greeting_for(caps).encode();
+    if let Err(e) = tokio::time::timeout(Duration::from_secs(60), stream.write_all(&greeting)).await.unwrap_or(Err(std::io::ErrorKind::TimedOut.into())) {
+        shared.live.detach(&guid, session);
+        return Err(e);
+    }
+    shared.counters.streams_accepted.fetch_add(1, Ordering::Relaxed);
+    tracing::info!(host = %hostname, %peer, guid = %guid, capabilities = caps.bits(), compression = caps.contains(Capabilities::COMPRESSION), "stream accepted");
+
+    let repl = ReplicationSettings {
+        enabled: settings.enable_replication,
+        seconds_to_replicate: settings.seconds_to_replicate as i64,
+        seconds_per_step: settings.seconds_per_replication_step.max(1) as i64,
+    };
+    let mut sess = Session::new(caps, repl);
+    let mut reader = LineReader::new(ndcluster::proto::MAX_LINE_LEN);
+    if caps.contains(Capabilities::COMPRESSION) {
+        reader.enable_compression();
+    }
+    let mut chunk = vec![0u8; 64 * 1024];
+    let mut out: Vec<u8> = Vec::new();
+    let result: Result<(), String> = loop {
+        let n = tokio::select! {
+            r = tokio::time::timeout(IDLE_TIMEOUT, stream.read(&mut chunk)) => match r {
+                Ok(Ok(0)) => break match reader.finish() { Ok(()) => Ok(()), Err(e) => Err(e.to_string()) },
+                Ok(Ok(n)) => n,
+                Ok(Err(e)) => break Err(format!("read error: {e}")),
+                Err(_) => break Err(format!("no data for {} s", IDLE_TIMEOUT.as_secs())),
+            },
+            _ = kick.changed() => break Err("session ended by the daemon (key disabled or replaced)".into()),
+            _ = shutdown.changed() => break Ok(()),
+        };
+        if let Err(e) = reader.feed(&chunk[..n]) {
+            break Err(e.to_string());
+        }
+        let r = {
+            let mut h = ing.lock().unwrap_or_else(|p| p.into_inner());
+            let mut r = Ok(());
+            while let Some(line) = reader.next_line() {
+                let line = match line {
+                    Ok(l) => l,
+                    Err(e) => {
+                        r = Err(e.to_string());
+                        break;
+                    }
+                };
+                if let Err(e) = sess.apply(&mut h, line, &mut out) {
+                    r = Err(e);
+                    break;
+                }
+            }
+            shared.counters.samples_ingested.fetch_add(std::mem::take(&mut sess.samples), Ordering::Relaxed);
+            r
+        };
+        shared.live.touch(&guid, session);
+        if !out.is_empty() {
+            if let Err(e) = stream.write_all(&out).await {
+                break Err(format!("write error: {e}"));
+            }
+            out.clear();
+        }
+        if let Err(e) = r {
+            break Err(e);
+        }
+    };
+    shared.live.detach(&guid, session);
+    match result {
+        Ok(()) => tracing::info!(host = %hostname, %peer, "stream ended"),
+        Err(reason) => tracing::info!(host = %hostname, %peer, %reason, "stream closed"),
+    }
+    let _ = stream.shutdown().await;
+    Ok(())
+}
+
+fn host_ingest(shared: &Shared, meta: HostMeta) -> Result<Arc<Mutex<HostIngest>>, IngestError> {
+    let mut map = shared.ingests.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(i) = map.get(&meta.guid) {
+        let i = i.clone();
+        drop(map);
+        let mut g = i.lock().unwrap_or_else(|p| p.into_inner());
+        g.update_host(meta)?;
+        g.reset_session();
+        drop(g);
+        return Ok(i);
+    }
+    let guid = meta.guid.clone();
+    let i = Arc::new(Mutex::new(HostIngest::new(shared.store.clone(), meta, shared.settings.limits)?));
+    map.insert(guid, i.clone());
+    Ok(i)
+}
+
+/// Per-connection protocol state.
+struct Session {
+    caps: Capabilities,
+    repl: ReplicationSettings,
+    /// Replication state per chart index.
+    replication: HashMap<usize, ChartReplication>,
+    /// Chart of the replication reply being received, and whether its RBEGIN span is valid.
+    replay_chart: Option<usize>,
+    /// Inside FUNCTION_RESULT_BEGIN .. END: lines skipped so far.
+    in_function_result: Option<usize>,
+    samples: u64,
+}
+
+fn label(name: &str, value: &str, source: u32) -> Label {
+    Label { name: name.to_string(), value: value.to_string(), source }
+}
+
+fn chart_meta(c: &ndcluster::proto::command::Chart<'_>, host_ue: u32) -> ChartMeta {
+    let id = c.id.to_string();
+    let type_part = c.type_part().to_string();
+    let raw_name = c.name.as_ref();
+    let name = match raw_name {
+        "" | "NULL" | "(NULL)" => id.clone(),
+        n if n == id => id.clone(),
+        n => {
+            let n = n.strip_prefix(&format!("{type_part}.")).unwrap_or(n);
+            format!("{type_part}.{n}")
+        }
+    };
+    let ue = if c.update_every > 0 { c.update_every.min(86_400) as u32 } else { host_ue.max(1) };
+    ChartMeta {
+        name,
+        title: c.title.to_string(),
+        units: if c.units.is_empty() { "unknown".into() } else { c.units.to_string() },
+        family: if c.family.is_empty() { c.id_part().to_string() } else { c.family.to_string() },
+        context: if c.context.is_empty() { id.clone() } else { c.context.to_string() },
+        chart_type: ChartType::parse(&c.chart_type),
+        priority: c.priority,
+        update_every: ue,
+        options: c.options.trim().to_string(),
+        plugin: c.plugin.to_string(),
+        module: c.module.to_string(),
+        labels: Vec::new(),
+        id,
+    }
+}
+
+impl Session {
+    fn new(caps: Capabilities, repl: ReplicationSettings) -> Self {
+        Self { caps, repl, replication: HashMap::new(), replay_chart: None, in_function_result: None, samples: 0 }
+    }
+
+    /// Our last stored time of a chart (max over its dimensions, tier 0).
+    fn our_last(h: &HostIngest, ci: usize) -> Option<UnixTime> {
+        let c = h.chart(ci)?;
+        c.series.iter().filter_map(|s| h.store().retention(*s, 0)).map(|r| r.last).max()
+    }
+
+    fn write_replay(out: &mut Vec<u8>, chart: &str, r: ndcluster::replication::Request) {
+        ndcluster::proto::command::Downstream::ReplayChart(ReplayChart { id: chart.into(), start_streaming: r.start_streaming, after: r.after, before: r.before }).encode(out);
+    }
+
+    fn apply(&mut self, h: &mut HostIngest, line: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
+        if let Some(n) = self.in_function_result.as_mut() {
+            if line.split(|b| b.is_ascii_whitespace()).next() == Some(b"FUNCTION_RESULT_END".as_slice()) {
+                self.in_function_result = None;
+            } else {
+                *n += 1;
+                if *n > 1_000_000 {
+                    return Err("function result longer than 1,000,000 lines".into());
+                }
+            }
+            return Ok(());
+        }
+        let cmd = Command::parse(line).map_err(|e| e.to_string())?;
+        let now_u = now_us();
+        let e = |e: IngestError| e.to_string();
+        match cmd {
+            Command::Blank => {}
+            Command::ClaimedId(c) => {
+                if c.machine_guid.eq_ignore_ascii_case(&h.meta().guid) {
+                    h.claimed_id(c.claim_id.map(|x| x.to_string())).map_err(e)?;
+                }
+            }
+            Command::Label(l) => h.host_label(label(&l.name, &l.value, l.source)),
+            Command::Overwrite(_) => h.host_labels_commit().map_err(e)?,
+            Command::Variable(_) => {}
+            Command::Chart(c) => {
+                let meta = chart_meta(&c, h.meta().update_every);
+                h.define_chart(meta).map_err(e)?;
+            }
+            Command::Clabel(l) => h.chart_label(label(&l.name, &l.value, l.source)).map_err(e)?,
+            Command::ClabelCommit => h.chart_labels_commit().map_err(e)?,
+            Command::Dimension(d) => {
+                let nz = |v: i64| if v == 0 { 1 } else { v };
+                let meta = DimMeta {
+                    id: d.id.to_string(),
+                    name: if d.name.is_empty() { d.id.to_string() } else { d.name.to_string() },
+                    algorithm: Algorithm::parse(&d.algorithm),
+                    multiplier: nz(d.multiplier),
+                    divisor: nz(d.divisor),
+                    options: d.options.trim().to_string(),
+                };
+                h.define_dimension(meta).map_err(e)?;
+            }
+            Command::Function(_) => {}
+            Command::ChartDefinitionEnd(d) => {
+                if !self.caps.contains(Capabilities::REPLICATION) {
+                    return Ok(());
+                }
+                let ci = h.current_chart().ok_or("CHART_DEFINITION_END without a current chart")?;
+                let ours = Self::our_last(h, ci);
+                let has_dims = h.chart(ci).is_some_and(|c| !c.dims.is_empty());
+                let repl = self.repl;
+                let r = self.replication.entry(ci).or_insert_with(|| ChartReplication::new(repl));
+                if r.is_done() {
+                    *r = ChartReplication::new(repl);
+                }
+                let sender = SenderRetention { first: d.first_entry, last: d.last_entry, now: d.child_now };
+                if let Some(req) = r.on_definition_end(sender, ours, has_dims, now_s()) {
+                    let id = h.chart(ci).map(|c| c.meta.id.clone()).unwrap_or_default();
+                    Self::write_replay(out, &id, req);
+                }
+            }
+            Command::Begin(b) => {
+                h.begin(&b.id, b.microseconds, now_u).map_err(e)?;
+            }
+            Command::Set(s) => h.set(&s.id, s.value).map_err(e)?,
+            Command::End => {
+                h.end(now_u).map_err(e)?;
+                self.samples += 1;
+            }
+            Command::Rbegin(rb) => {
+                if rb.id.is_empty() {
+                    let ci = self.replay_chart.ok_or("RBEGIN '' without a chart")?;
+                    if let Some(span) = rb.span {
+                        let c = h.chart_mut(ci).ok_or("replay chart vanished")?;
+                        c.state.replay_begin(span.start, span.end, span.child_now, now_s());
+                    }
+                } else {
+                    let ci = h.chart_index(&rb.id).ok_or_else(|| format!("RBEGIN for undefined chart '{}'", rb.id))?;
+                    self.replay_chart = Some(ci);
+                    let c = h.chart_mut(ci).ok_or("replay chart vanished")?;
+                    c.state.replay_start();
+                    if let Some(span) = rb.span {
+                        c.state.replay_begin(span.start, span.end, span.child_now, now_s());
+                    }
+                }
+            }
+            Command::Rset(rs) => {
+                let ci = self.replay_chart.ok_or("RSET outside a replication reply")?;
+                let c = h.chart_mut(ci).ok_or("replay chart vanished")?;
+                let di = c.state.dim_index(&rs.id).ok_or_else(|| format!("RSET for undefined dimension '{}'", rs.id))?;
+                if let Some(p) = c.state.replay_set_value(di, rs.value, &rs.flags).map_err(|x| x.to_string())? {
+                    h.store_points(ci, &[p]).map_err(e)?;
+                    self.samples += 1;
+                }
+            }
+            Command::Rdstate(d) => {
+                let ci = self.replay_chart.ok_or("RDSTATE outside a replication reply")?;
+                let c = h.chart_mut(ci).ok_or("replay chart vanished")?;
+                let di = c.state.dim_index(&d.id).ok_or_else(|| format!("RDSTATE for undefined dimension '{}'", d.id))?;
+                c.state
+                    .replay_dim_state(di, d.last_collected_us.min(i64::MAX as u64) as i64, d.last_collected_value, d.last_calculated_value, d.last_stored_value)
+                    .map_err(|x| x.to_string())?;
+            }
+            Command::Rsstate(s) => {
+                let ci = self.replay_chart.ok_or("RSSTATE outside a replication reply")?;
+                let c = h.chart_mut(ci).ok_or("replay chart vanished")?;
+                c.state.replay_chart_state(s.last_collected_us.min(i64::MAX as u64) as i64, s.last_updated_us.min(i64::MAX as u64) as i64);
+            }
+            Command::Rend(r) => {
+                let ci = self.replay_chart.take().ok_or("REND outside a replication reply")?;
+                let ue = r.update_every.clamp(1, 86_400) as u32;
+                let c = h.chart_mut(ci).ok_or("replay chart vanished")?;
+                c.state.replay_end(ue, r.start_streaming);
+                let ours = Self::our_last(h, ci);
+                let sender = SenderRetention { first: r.first_entry_child, last: r.last_entry_child, now: r.child_now.unwrap_or(0) };
+                if let Some(rep) = self.replication.get_mut(&ci) {
+                    if let Some(req) = rep.on_reply_end(sender, r.start_streaming, r.after, r.before, ours, now_s()) {
+                        let id = h.chart(ci).map(|c| c.meta.id.clone()).unwrap_or_default();
+                        Self::write_replay(out, &id, req);
+                    }
+                }
+            }
+            Command::FunctionResultBegin(_) => self.in_function_result = Some(0),
+            Command::FunctionResultEnd => {}
+            Command::Flush => {
+                self.replay_chart = None;
+            }
+            Command::Disable => return Err("peer sent DISABLE".into()),
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,167 @@
+//! `netdata.*` self-monitoring of the daemon.
+//!
+//! Charts with Netdata 1.37.1's ids and definitions (plugin `netdata`, module `stats`):
+//! - `netdata.server_cpu` — user/system CPU of this process in microseconds (from
+//!   `/proc/self/stat`, clock ticks × 10 000; divisor 1000 → milliseconds/s);
+//! - `netdata.uptime` — seconds since [`NetdataSelf::new`];
+//! - `netdata.clients` — connected API clients; `netdata.requests` — API requests (counter);
+//! - `netdata.net` — API bytes in/out (counters);
+//! - `netdata.db_points_stored` — points stored per tier (counters).
+//!
+//! Charts of ours (no Netdata 1.37 equivalent), same plugin/module, priorities after Netdata's:
+//! - `netdata.memory` — "Netdata Memory", MiB, dim `rss` (KiB from `/proc/self/status`
+//!   VmRSS, divisor 1024), priority 130050;
+//! - `netdata.streams` — "Netdata Streams", streams, dim `connected` (absolute), 130500;
+//! - `netdata.samples_ingested` — "Netdata Samples Ingested", samples/s, dim `samples`
+//!   (incremental counter of values received from children and local collection), 130510.
+
+use std::path::Path;
+use std::time::Instant;
+
+use crate::model::{ChartType, DimMeta};
+
+use super::util::{cn, dim, lines, parse_u64, words, ChartSpec, ProcFile, ABS, INC};
+use super::{CollectedChart, Collection};
+
+/// Linux `USER_HZ` (clock ticks per second of /proc/PID/stat), fixed at 100 by the kernel ABI.
+const USER_HZ: u64 = 100;
+/// Tiers charted in `netdata.db_points_stored`.
+pub const SELF_TIERS: usize = 3;
+
+/// Counters the daemon keeps and passes in at each pass (totals since start, not rates).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DaemonCounters {
+    pub api_clients: u64,
+    pub api_requests: u64,
+    pub api_bytes_in: u64,
+    pub api_bytes_out: u64,
+    /// Points stored per tier (index = tier).
+    pub points_stored: [u64; SELF_TIERS],
+    pub streams_connected: u64,
+    pub samples_ingested: u64,
+}
+
+pub struct NetdataSelf {
+    started: Instant,
+    stat: ProcFile,
+    status: ProcFile,
+    charts: Vec<CollectedChart>,
+}
+
+const CPU: usize = 0;
+const MEMORY: usize = 1;
+const UPTIME: usize = 2;
+const CLIENTS: usize = 3;
+const REQUESTS: usize = 4;
+const NET: usize = 5;
+const POINTS: usize = 6;
+const STREAMS: usize = 7;
+const SAMPLES: usize = 8;
+
+#[allow(clippy::too_many_arguments)]
+fn chart(id: &str, title: &str, units: &str, family: &str, ct: ChartType, priority: i64, ue: u32, dims: Vec<DimMeta>) -> CollectedChart {
+    ChartSpec {
+        id,
+        title,
+        units,
+        family,
+        context: id,
+        chart_type: ct,
+        priority,
+        detail: false,
+        plugin: "netdata",
+        module: "stats",
+    }
+    .build(ue, &[], dims)
+}
+
+impl NetdataSelf {
+    /// `root` is `/` normally (reads `/proc/self/stat` and `/proc/self/status` under it).
+    pub fn new(root: impl AsRef<Path>, update_every: u32) -> Self {
+        let root = root.as_ref();
+        let ue = update_every.max(1);
+        let charts = vec![
+            chart("netdata.server_cpu", "Netdata CPU usage", "milliseconds/s", "netdata", ChartType::Stacked, 130000, ue, vec![
+                dim("user", INC, 1, 1000),
+                dim("system", INC, 1, 1000),
+            ]),
+            chart("netdata.memory", "Netdata Memory", "MiB", "netdata", ChartType::Stacked, 130050, ue, vec![dim("rss", ABS, 1, 1024)]),
+            chart("netdata.uptime", "Netdata uptime", "seconds", "netdata", ChartType::Line, 130100, ue, vec![dim("uptime", ABS, 1, 1)]),
+            chart("netdata.clients", "Netdata Web Clients", "connected clients", "api", ChartType::Line, 130200, ue, vec![dim(
+                "clients", ABS, 1, 1,
+            )]),
+            chart("netdata.requests", "Netdata Web Requests", "requests/s", "api", ChartType::Line, 130300, ue, vec![dim(
+                "requests", INC, 1, 1,
+            )]),
+            chart("netdata.net", "Netdata Network Traffic", "kilobits/s", "api", ChartType::Area, 130400, ue, vec![
+                dim("in", INC, 8, 1000),
+                dim("out", INC, -8, 1000),
+            ]),
+            chart(
+                "netdata.db_points_stored",
+                "Netdata DB Points Stored",
+                "points/s",
+                "queries",
+                ChartType::Stacked,
+                131003,
+                ue,
+                (0..SELF_TIERS).map(|t| dim(&format!("tier{t}"), INC, 1, 1)).collect(),
+            ),
+            chart("netdata.streams", "Netdata Streams", "streams", "streaming", ChartType::Line, 130500, ue, vec![dim(
+                "connected", ABS, 1, 1,
+            )]),
+            chart("netdata.samples_ingested", "Netdata Samples Ingested", "samples/s", "streaming", ChartType::Line, 130510, ue, vec![
+                dim("samples", INC, 1, 1),
+            ]),
+        ];
+        Self {
+            started: Instant::now(),
+            stat: ProcFile::new(root, "/proc/self/stat"),
+            status: ProcFile::new(root, "/proc/self/status"),
+            charts,
+        }
+    }
+
+    /// One pass: this process's CPU and RSS plus the daemon's counters.
+    pub fn collect(&mut self, counters: &DaemonCounters) -> Collection<'_> {
+        let (user, system) = self.stat.read().map_or((None, None), cpu_us);
+        self.charts[CPU].set_all(&[user, system]);
+        let rss = self.status.read().and_then(|buf| {
+            lines(buf).find_map(|l| {
+                let mut w = words(l);
+                (w.next() == Some(b"VmRSS:".as_slice())).then(|| w.next().and_then(parse_u64)).flatten()
+            })
+        });
+        self.charts[MEMORY].set_all(&[rss.and_then(cn)]);
+        self.charts[UPTIME].set_all(&[cn(self.started.elapsed().as_secs())]);
+        let c = counters;
+        self.charts[CLIENTS].set_all(&[cn(c.api_clients)]);
+        self.charts[REQUESTS].set_all(&[cn(c.api_requests)]);
+        self.charts[NET].set_all(&[cn(c.api_bytes_in), cn(c.api_bytes_out)]);
+        let pts: Vec<Option<i64>> = c.points_stored.iter().map(|v| cn(*v)).collect();
+        self.charts[POINTS].set_all(&pts);
+        self.charts[STREAMS].set_all(&[cn(c.streams_connected)]);
+        self.charts[SAMPLES].set_all(&[cn(c.samples_ingested)]);
+        Collection { charts: self.charts.iter().collect() }
+    }
+}
+
+/// utime/stime of a `/proc/PID/stat` in microseconds (fields 14 and 15; the command name in
+/// parentheses may hold spaces, so counting starts after the last `)`).
+fn cpu_us(buf: &[u8]) -> (Option<i64>, Option<i64>) {
+    let Some(p) = buf.iter().rposition(|&b| b == b')') else { return (None, None) };
+    let mut w = words(&buf[p + 1..]).skip(11);
+    let us = |x: Option<&[u8]>| x.and_then(parse_u64).map(|t| t.saturating_mul(1_000_000 / USER_HZ)).and_then(cn);
+    let user = us(w.next());
+    let system = us(w.next());
+    (user, system)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn cpu_us_skips_command_with_spaces() {
+        let line = b"42 (a b) c) S 1 1 1 0 -1 4194304 102 0 0 0 37 12 0 0 20 0 1 0 1 1 1";
+        assert_eq!(super::cpu_us(line), (Some(370_000), Some(120_000)));
+    }
+}

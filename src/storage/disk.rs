@@ -1,0 +1,1654 @@
+//! The on-disk [`Store`]: per-tier append-only data files of compressed pages, a write-ahead
+//! log of recent points, and a self-describing metadata file.
+//!
+//! # Layout of a store directory
+//! * `LOCK` — held with an exclusive `flock` while a [`DiskStore`] is open
+//!   ([`StoreError::Locked`] for a second opener).
+//! * `metadata.ndm` — `NDTSMETA 1 <crc32 hex>\n` then JSON: every host, chart and dimension
+//!   (their index is their id), the committed checkpoint *generation* and the list of aborted
+//!   generations. Rewritten atomically (temp, fsync, rename, fsync dir) at each checkpoint and
+//!   whenever a host / chart / dimension changes.
+//! * `tier{N}/{seq:010}.ndd` — data files of tier N. 32-byte header (`NDTSDAT1`, format
+//!   version, tier, seq, crc32), then page records (48-byte header with its own magic, crc32 of
+//!   header + payload, series id, generation, time range, grid step, point count; payload: see
+//!   [`super::codec`], optionally LZ4-compressed), and once *sealed* a 24-byte trailer
+//!   (`NDTSSEAL`, data length, record count, crc32). Only sealed files are mapped
+//!   ([`super::mmap`]); the one *active* file per tier is appended with `write` and read with
+//!   `pread`. A sealed file that fails any check is renamed `*.corrupt` with a warning naming
+//!   it; an unsealed file (crash) keeps its longest valid prefix and is sealed.
+//! * `wal-{gen:010}.log` — write-ahead log of generation `gen` (`NDTSWAL1` header, then
+//!   crc-checked chunks of point / aggregate / metadata records).
+//!
+//! # Durability
+//! Every accepted point and metadata change is appended to an in-memory WAL buffer; a
+//! background thread writes and `fdatasync`s it (and the active data files) every
+//! `flush_interval_secs / 2` seconds (at least every 0.5 s), so `kill -9` loses at most the
+//! points of the last `flush_interval_secs` seconds (default 5). A *checkpoint* (every
+//! [`CHECKPOINT_SECS`], when the WAL grows past [`WAL_MAX_BYTES`], and on drop) writes every
+//! open page, back-filled point and partial aggregate as records tagged with the next
+//! generation, fsyncs, commits by rewriting `metadata.ndm` with that generation, then starts a
+//! new WAL and deletes the old one. On open, records of generations newer than the committed
+//! one are ignored (and listed as aborted for good) and the committed WAL is replayed: tier-0
+//! points already in a data file are skipped, their roll-ups re-applied (upper tiers are only
+//! written at checkpoints, so a replayed point is never counted twice). `flush()` and drop lose
+//! nothing.
+//!
+//! # Retention
+//! Per tier, after a data file is sealed: delete the oldest sealed files while the sealed
+//! bytes exceed the size limit, and those whose newest point is older than the time limit. The
+//! active file is at most [`file_max`] bytes, so a tier never uses more than limit + one file.
+//!
+//! # Memory
+//! Per series and tier: one open page (an incremental [`ColumnEncoder`] keeps ≤ 63 values
+//! unpacked, pages are cut at 1024 points or 768 encoded bytes), the running partial
+//! aggregate, and 32 bytes of index per sealed page.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Write};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex, RwLock};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+use tracing::{info, warn};
+
+use super::codec::{self, ColumnEncoder, Runs};
+use super::mmap::{self, SealedMap};
+use super::*;
+
+const FORMAT_VERSION: u32 = 1;
+const DATA_MAGIC: &[u8; 8] = b"NDTSDAT1";
+const SEAL_MAGIC: &[u8; 8] = b"NDTSSEAL";
+const WAL_MAGIC: &[u8; 8] = b"NDTSWAL1";
+const META_MAGIC: &str = "NDTSMETA";
+const REC_MAGIC: u32 = 0x4547_4150; // "PAGE"
+const CHUNK_MAGIC: u32 = 0x434c_4157; // "WALC"
+const FILE_HEADER: usize = 32;
+const REC_HEADER: usize = 48;
+const TRAILER: usize = 24;
+const FLAG_LZ4: u8 = 1;
+/// Points per tier-0 page before it is written out.
+pub const PAGE_POINTS: u32 = 1024;
+/// Encoded bytes of an open page before it is written out.
+pub const PAGE_BYTES: usize = 768;
+/// Seconds between checkpoints.
+pub const CHECKPOINT_SECS: u64 = 1800;
+/// WAL size that forces a checkpoint.
+pub const WAL_MAX_BYTES: u64 = 256 << 20;
+const WAL_BUF_MAX: usize = 4 << 20;
+/// Largest metadata file / WAL chunk we accept.
+const META_MAX_BYTES: u64 = 1 << 30;
+const CHUNK_MAX_BYTES: usize = 64 << 20;
+
+/// Size of one data file of a tier whose limit is `limit` bytes.
+pub fn file_max(limit: u64) -> u64 {
+    (limit / 8).clamp(4096, 64 << 20)
+}
+
+fn now_secs() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
+    move |source| StoreError::Io { path: path.to_path_buf(), source }
+}
+
+fn corrupt(path: &Path, reason: impl Into<String>) -> StoreError {
+    StoreError::Corrupt { path: path.to_path_buf(), reason: reason.into() }
+}
+
+fn rd_u32(b: &[u8], at: usize) -> u32 {
+    let mut w = [0u8; 4];
+    w.copy_from_slice(&b[at..at + 4]);
+    u32::from_le_bytes(w)
+}
+fn rd_u64(b: &[u8], at: usize) -> u64 {
+    let mut w = [0u8; 8];
+    w.copy_from_slice(&b[at..at + 8]);
+    u64::from_le_bytes(w)
+}
+
+/// fsync of a directory (after a rename or create in it).
+fn sync_dir(dir: &Path) -> Result<(), StoreError> {
+    File::open(dir).and_then(|f| f.sync_all()).map_err(io_err(dir))
+}
+
+/// The durable write recipe: temp file, fsync, rename, fsync the directory.
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+    let tmp = path.with_extension("tmp");
+    let mut f = File::create(&tmp).map_err(io_err(&tmp))?;
+    f.write_all(bytes).and_then(|_| f.sync_all()).map_err(io_err(&tmp))?;
+    fs::rename(&tmp, path).map_err(io_err(path))?;
+    sync_dir(path.parent().unwrap_or(Path::new(".")))
+}
+
+fn set_aside(path: &Path, reason: &str) {
+    let to = path.with_extension(format!(
+        "{}.corrupt",
+        path.extension().and_then(|e| e.to_str()).unwrap_or("dat")
+    ));
+    warn!(path = %path.display(), reason, set_aside_as = %to.display(), "corrupt store file set aside");
+    if let Err(e) = fs::rename(path, &to) {
+        warn!(path = %path.display(), error = %e, "cannot rename corrupt file");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Page records
+
+#[derive(Clone, Copy, Debug)]
+struct RecHeader {
+    payload_len: u32,
+    series: u32,
+    generation: u32,
+    tier: u8,
+    flags: u8,
+    ncols: u8,
+    t0: i64,
+    last: i64,
+    step: u32,
+    npoints: u32,
+}
+
+impl RecHeader {
+    fn encode(&self, payload: &[u8]) -> [u8; REC_HEADER] {
+        let mut h = [0u8; REC_HEADER];
+        h[0..4].copy_from_slice(&REC_MAGIC.to_le_bytes());
+        h[8..12].copy_from_slice(&self.payload_len.to_le_bytes());
+        h[12..16].copy_from_slice(&self.series.to_le_bytes());
+        h[16..20].copy_from_slice(&self.generation.to_le_bytes());
+        h[20] = self.tier;
+        h[21] = self.flags;
+        h[22] = self.ncols;
+        h[24..32].copy_from_slice(&self.t0.to_le_bytes());
+        h[32..40].copy_from_slice(&self.last.to_le_bytes());
+        h[40..44].copy_from_slice(&self.step.to_le_bytes());
+        h[44..48].copy_from_slice(&self.npoints.to_le_bytes());
+        let mut c = crc32fast::Hasher::new();
+        c.update(&h[8..]);
+        c.update(payload);
+        h[4..8].copy_from_slice(&c.finalize().to_le_bytes());
+        h
+    }
+    /// Parses (without the crc check) a header at the start of `b`.
+    fn parse(b: &[u8]) -> Option<Self> {
+        if b.len() < REC_HEADER || rd_u32(b, 0) != REC_MAGIC {
+            return None;
+        }
+        let h = Self {
+            payload_len: rd_u32(b, 8),
+            series: rd_u32(b, 12),
+            generation: rd_u32(b, 16),
+            tier: b[20],
+            flags: b[21],
+            ncols: b[22],
+            t0: rd_u64(b, 24) as i64,
+            last: rd_u64(b, 32) as i64,
+            step: rd_u32(b, 40),
+            npoints: rd_u32(b, 44),
+        };
+        let ok = h.npoints >= 1
+            && h.npoints as usize <= codec::MAX_PAGE_POINTS
+            && h.step >= 1
+            && h.last >= h.t0
+            && (h.ncols == 1 || h.ncols == 6)
+            && h.payload_len as usize <= 16 * codec::MAX_PAGE_POINTS * 6;
+        ok.then_some(h)
+    }
+    /// Checks the crc of a whole record `b` (header + payload).
+    fn check(b: &[u8]) -> Option<Self> {
+        let h = Self::parse(b)?;
+        let end = REC_HEADER + h.payload_len as usize;
+        if b.len() < end {
+            return None;
+        }
+        let mut c = crc32fast::Hasher::new();
+        c.update(&b[8..end]);
+        (c.finalize() == rd_u32(b, 4)).then_some(h)
+    }
+}
+
+/// Decoded content of a page: slot indexes and columns.
+#[derive(Default)]
+struct Decoded {
+    slots: Vec<u32>,
+    cols: Vec<Vec<u32>>,
+    scratch: Vec<u8>,
+}
+
+fn decode_payload(h: &RecHeader, payload: &[u8], d: &mut Decoded) -> Result<(), codec::CodecError> {
+    let buf: &[u8] = if h.flags & FLAG_LZ4 != 0 {
+        d.scratch.clear();
+        let raw = lz4_flex::block::decompress_size_prepended(payload)
+            .map_err(|_| codec::CodecError::Invalid("lz4 payload"))?;
+        d.scratch = raw;
+        &d.scratch
+    } else {
+        payload
+    };
+    let n = h.npoints as usize;
+    let mut pos = 0;
+    let runs = Runs::decode(buf, &mut pos, n)?;
+    d.slots.clear();
+    runs.slots(&mut d.slots);
+    d.cols.resize_with(h.ncols as usize, Vec::new);
+    for c in d.cols.iter_mut() {
+        c.clear();
+        codec::decode_column(buf, &mut pos, n, c)?;
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// In-memory state
+
+/// A partial aggregate of one slot of an upper tier (f64 accumulators).
+#[derive(Clone, Copy, Debug)]
+struct Agg {
+    sum: f64,
+    min: f64,
+    max: f64,
+    count: u32,
+    anomalous: u32,
+    reset: bool,
+}
+
+impl Agg {
+    fn of(p: &TierPoint) -> Self {
+        Self { sum: p.sum, min: p.min, max: p.max, count: p.count, anomalous: p.anomalous, reset: p.reset }
+    }
+    fn fold(&mut self, p: &Agg) {
+        self.sum += p.sum;
+        self.min = self.min.min(p.min);
+        self.max = self.max.max(p.max);
+        self.count += p.count;
+        self.anomalous += p.anomalous;
+        self.reset |= p.reset;
+    }
+    fn cols(&self) -> [u32; 6] {
+        [
+            (self.sum as f32).to_bits(),
+            (self.min as f32).to_bits(),
+            (self.max as f32).to_bits(),
+            self.count,
+            self.anomalous,
+            u32::from(self.reset),
+        ]
+    }
+    fn point(&self, time: UnixTime) -> TierPoint {
+        TierPoint {
+            time,
+            sum: self.sum as f32 as f64,
+            min: self.min as f32 as f64,
+            max: self.max as f32 as f64,
+            count: self.count,
+            reset: self.reset,
+            anomalous: self.anomalous,
+        }
+    }
+}
+
+/// A page being filled (times on the grid `t0 + step * k`, strictly increasing).
+#[derive(Clone, Debug)]
+struct OpenPage {
+    t0: i64,
+    step: u32,
+    last: i64,
+    runs: Runs,
+    cols: Vec<ColumnEncoder>,
+}
+
+impl OpenPage {
+    fn new(t: i64, step: u32, ncols: usize) -> Self {
+        Self { t0: t, step, last: t, runs: Runs::default(), cols: vec![ColumnEncoder::default(); ncols] }
+    }
+    fn n(&self) -> u32 {
+        self.cols.first().map_or(0, |c| c.len())
+    }
+    fn can_take(&self, t: i64) -> bool {
+        t > self.last && (t - self.t0) % i64::from(self.step) == 0 && (t - self.t0) / i64::from(self.step) < i64::from(u32::MAX / 2)
+    }
+    fn full(&self) -> bool {
+        self.n() >= PAGE_POINTS || self.cols.iter().map(|c| c.encoded_len()).sum::<usize>() >= PAGE_BYTES
+    }
+    fn push(&mut self, t: i64, vals: &[u32]) {
+        let gap = if self.n() == 0 { 0 } else { ((t - self.last) / i64::from(self.step) - 1) as u32 };
+        self.runs.push(gap);
+        for (c, &v) in self.cols.iter_mut().zip(vals) {
+            c.push(v);
+        }
+        self.last = t;
+    }
+    fn has(&self, t: i64) -> bool {
+        t >= self.t0 && t <= self.last && (t - self.t0) % i64::from(self.step) == 0 && self.runs.has(((t - self.t0) / i64::from(self.step)) as u64)
+    }
+    fn payload(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(64 + self.cols.iter().map(|c| c.encoded_len()).sum::<usize>());
+        self.runs.encode(&mut out);
+        for c in &self.cols {
+            c.finish_into(&mut out);
+        }
+        out
+    }
+    fn header(&self, series: u32, tier: usize, generation: u32) -> RecHeader {
+        RecHeader {
+            payload_len: 0,
+            series,
+            generation,
+            tier: tier as u8,
+            flags: 0,
+            ncols: self.cols.len() as u8,
+            t0: self.t0,
+            last: self.last,
+            step: self.step,
+            npoints: self.n(),
+        }
+    }
+    fn heap_bytes(&self) -> usize {
+        self.runs.heap_bytes() + self.cols.iter().map(|c| c.heap_bytes() + std::mem::size_of::<ColumnEncoder>()).sum::<usize>()
+    }
+}
+
+/// Where a stored page is: file sequence number and byte range of its record.
+#[derive(Clone, Copy, Debug)]
+struct PageRef {
+    first: i64,
+    last: i64,
+    seq: u32,
+    off: u32,
+    len: u32,
+}
+
+#[derive(Default)]
+struct SeriesTier {
+    /// Stored pages, sorted by `first`; entries of deleted files are skipped and pruned.
+    pages: Vec<PageRef>,
+    open: Option<OpenPage>,
+    /// Points (tier 0: the word in col 0) / partial aggregates behind the head, written at
+    /// the next checkpoint.
+    back0: BTreeMap<i64, u32>,
+    backk: BTreeMap<i64, Agg>,
+    /// Running aggregate of the head slot (tiers >= 1).
+    partial: Option<(i64, Agg)>,
+    /// Newest time written to `pages`/`open` (the head).
+    head: Option<i64>,
+}
+
+struct SeriesState {
+    ue: u32,
+    tiers: Vec<SeriesTier>,
+}
+
+struct DataFile {
+    seq: u32,
+    path: PathBuf,
+    map: Arc<SealedMap>,
+    bytes: u64,
+    max_time: i64,
+    points: u64,
+}
+
+struct ActiveFile {
+    seq: u32,
+    path: PathBuf,
+    file: Arc<File>,
+    len: u64,
+    max_time: i64,
+    points: u64,
+    records: u32,
+}
+
+struct TierFiles {
+    tier: usize,
+    dir: PathBuf,
+    sealed: std::collections::VecDeque<DataFile>,
+    active: Option<ActiveFile>,
+    next_seq: u32,
+    min_live_seq: u32,
+    sealed_bytes: u64,
+    sealed_points: u64,
+    limit: u64,
+    retention_secs: u64,
+}
+
+#[derive(Default, Serialize, Deserialize)]
+struct MetaFile {
+    generation: u32,
+    aborted: Vec<u32>,
+    hosts: Vec<HostMeta>,
+    charts: Vec<(u32, ChartMeta)>,
+    dims: Vec<(u32, DimMeta)>,
+}
+
+struct Wal {
+    path: PathBuf,
+    file: Option<Arc<File>>,
+    buf: Vec<u8>,
+    file_len: u64,
+    meta_unsynced: bool,
+    replaying: bool,
+}
+
+struct Inner {
+    dir: PathBuf,
+    meta: MetaFile,
+    host_by_guid: HashMap<String, u32>,
+    chart_by_key: HashMap<(u32, String), u32>,
+    dim_by_key: HashMap<(u32, String), u32>,
+    series: Vec<SeriesState>,
+    tiers: Vec<TierFiles>,
+    wal: Wal,
+    written: u64,
+    overlap: u64,
+    last_checkpoint: Instant,
+    widths_cache: Vec<u32>,
+}
+
+struct Shared {
+    config: StoreConfig,
+    inner: RwLock<Inner>,
+}
+
+impl Shared {
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Inner> {
+        self.inner.read().unwrap_or_else(|p| p.into_inner())
+    }
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Inner> {
+        self.inner.write().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// The on-disk [`Store`]. See the module documentation for files and guarantees.
+pub struct DiskStore {
+    shared: Arc<Shared>,
+    stop: Arc<(Mutex<bool>, Condvar)>,
+    flusher: Option<JoinHandle<()>>,
+    _lock: File,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Files of a tier
+
+impl TierFiles {
+    fn file_path(&self, seq: u32) -> PathBuf {
+        self.dir.join(format!("{seq:010}.ndd"))
+    }
+
+    fn bytes(&self) -> u64 {
+        self.sealed_bytes + self.active.as_ref().map_or(0, |a| a.len)
+    }
+
+    fn new_active(&mut self) -> Result<(), StoreError> {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let path = self.file_path(seq);
+        let mut f = OpenOptions::new().create_new(true).append(true).read(true).open(&path).map_err(io_err(&path))?;
+        let mut h = [0u8; FILE_HEADER];
+        h[0..8].copy_from_slice(DATA_MAGIC);
+        h[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+        h[12..16].copy_from_slice(&(self.tier as u32).to_le_bytes());
+        h[16..20].copy_from_slice(&seq.to_le_bytes());
+        let crc = crc32fast::hash(&h[0..24]);
+        h[24..28].copy_from_slice(&crc.to_le_bytes());
+        f.write_all(&h).map_err(io_err(&path))?;
+        sync_dir(&self.dir)?;
+        self.active = Some(ActiveFile { seq, path, file: Arc::new(f), len: FILE_HEADER as u64, max_time: i64::MIN, points: 0, records: 0 });
+        Ok(())
+    }
+
+    /// Seals the active file (trailer, fsync, map) and applies retention.
+    fn seal_active(&mut self) -> Result<bool, StoreError> {
+        let Some(a) = self.active.take() else { return Ok(false) };
+        let mut t = [0u8; TRAILER];
+        t[0..8].copy_from_slice(SEAL_MAGIC);
+        t[8..16].copy_from_slice(&a.len.to_le_bytes());
+        t[16..20].copy_from_slice(&a.records.to_le_bytes());
+        let crc = crc32fast::hash(&t[0..20]);
+        t[20..24].copy_from_slice(&crc.to_le_bytes());
+        (&*a.file).write_all(&t).and_then(|_| a.file.sync_all()).map_err(io_err(&a.path))?;
+        let map = SealedMap::map_sealed(&a.file).map_err(io_err(&a.path))?;
+        let bytes = a.len + TRAILER as u64;
+        self.sealed_bytes += bytes;
+        self.sealed_points += a.points;
+        self.sealed.push_back(DataFile { seq: a.seq, path: a.path, map: Arc::new(map), bytes, max_time: a.max_time, points: a.points });
+        Ok(self.enforce_retention())
+    }
+
+    /// Deletes the oldest sealed files beyond the size or time limit. True if any went.
+    fn enforce_retention(&mut self) -> bool {
+        let cutoff = if self.retention_secs > 0 { now_secs() - self.retention_secs as i64 } else { i64::MIN };
+        let mut any = false;
+        while let Some(f) = self.sealed.front() {
+            if self.sealed_bytes <= self.limit && f.max_time >= cutoff {
+                break;
+            }
+            let Some(f) = self.sealed.pop_front() else { break };
+            if let Err(e) = fs::remove_file(&f.path) {
+                warn!(path = %f.path.display(), error = %e, "cannot delete expired data file");
+            }
+            self.sealed_bytes -= f.bytes;
+            self.sealed_points -= f.points;
+            self.min_live_seq = f.seq + 1;
+            any = true;
+        }
+        any
+    }
+
+    /// Appends one record; returns where it went and whether files were deleted.
+    fn append(&mut self, mut h: RecHeader, payload: Vec<u8>) -> Result<(PageRef, bool), StoreError> {
+        let compressed = lz4_flex::block::compress_prepend_size(&payload);
+        let payload = if compressed.len() + compressed.len() / 8 < payload.len() {
+            h.flags |= FLAG_LZ4;
+            compressed
+        } else {
+            payload
+        };
+        h.payload_len = payload.len() as u32;
+        let rec_len = (REC_HEADER + payload.len()) as u64;
+        let max = file_max(self.limit);
+        let mut deleted = false;
+        if let Some(a) = &self.active {
+            if a.len + rec_len + TRAILER as u64 > max && a.records > 0 {
+                deleted = self.seal_active()?;
+            }
+        }
+        if self.active.is_none() {
+            self.new_active()?;
+        }
+        let Some(a) = self.active.as_mut() else { return Err(StoreError::Invalid("no active file".into())) };
+        let hdr = h.encode(&payload);
+        let mut rec = Vec::with_capacity(rec_len as usize);
+        rec.extend_from_slice(&hdr);
+        rec.extend_from_slice(&payload);
+        (&*a.file).write_all(&rec).map_err(io_err(&a.path))?;
+        let r = PageRef { first: h.t0, last: h.last, seq: a.seq, off: a.len as u32, len: rec_len as u32 };
+        a.len += rec_len;
+        a.records += 1;
+        a.points += u64::from(h.npoints);
+        a.max_time = a.max_time.max(h.last);
+        Ok((r, deleted))
+    }
+}
+
+/// Where to read a page from, outside the store lock.
+enum Src {
+    Map(Arc<SealedMap>),
+    Active(Arc<File>),
+}
+
+fn locate(t: &TierFiles, r: &PageRef) -> Option<Src> {
+    if r.seq < t.min_live_seq {
+        return None;
+    }
+    if let Some(a) = &t.active {
+        if a.seq == r.seq {
+            return Some(Src::Active(a.file.clone()));
+        }
+    }
+    let i = t.sealed.binary_search_by_key(&r.seq, |f| f.seq).ok()?;
+    Some(Src::Map(t.sealed[i].map.clone()))
+}
+
+/// Reads and decodes one record into `d`; returns its header.
+fn load(src: &Src, r: &PageRef, d: &mut Decoded, buf: &mut Vec<u8>) -> Option<RecHeader> {
+    let bytes: &[u8] = match src {
+        Src::Map(m) => m.bytes().get(r.off as usize..(r.off as usize + r.len as usize))?,
+        Src::Active(f) => {
+            buf.resize(r.len as usize, 0);
+            f.read_exact_at(buf, u64::from(r.off)).ok()?;
+            buf
+        }
+    };
+    let h = RecHeader::parse(bytes)?;
+    let payload = bytes.get(REC_HEADER..REC_HEADER + h.payload_len as usize)?;
+    decode_payload(&h, payload, d).ok()?;
+    Some(h)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Opening
+
+/// Result of scanning one data file at open.
+struct Scanned {
+    records: Vec<(RecHeader, u32, u32)>,
+    good_len: u64,
+    sealed: bool,
+}
+
+fn scan_file(bytes: &[u8], tier: usize, seq: u32) -> Result<Scanned, String> {
+    if bytes.len() < FILE_HEADER || &bytes[0..8] != DATA_MAGIC {
+        return Err("bad file magic".into());
+    }
+    if crc32fast::hash(&bytes[0..24]) != rd_u32(bytes, 24) {
+        return Err("file header checksum mismatch".into());
+    }
+    if rd_u32(bytes, 8) != FORMAT_VERSION {
+        return Err(format!("unsupported format version {}", rd_u32(bytes, 8)));
+    }
+    if rd_u32(bytes, 12) as usize != tier || rd_u32(bytes, 16) != seq {
+        return Err("file header names another tier or sequence number".into());
+    }
+    // Sealed?
+    let mut data_end = bytes.len();
+    let mut sealed = false;
+    let mut want_records = None;
+    if bytes.len() >= FILE_HEADER + TRAILER {
+        let t = &bytes[bytes.len() - TRAILER..];
+        if &t[0..8] == SEAL_MAGIC && crc32fast::hash(&t[0..20]) == rd_u32(t, 20) {
+            if rd_u64(t, 8) != (bytes.len() - TRAILER) as u64 {
+                return Err("seal trailer length mismatch".into());
+            }
+            data_end = bytes.len() - TRAILER;
+            sealed = true;
+            want_records = Some(rd_u32(t, 16));
+        }
+    }
+    let mut pos = FILE_HEADER;
+    let mut records = Vec::new();
+    while pos < data_end {
+        match RecHeader::check(&bytes[pos..data_end]) {
+            Some(h) if h.tier as usize == tier => {
+                let len = REC_HEADER + h.payload_len as usize;
+                records.push((h, pos as u32, len as u32));
+                pos += len;
+            }
+            _ if sealed => return Err(format!("bad page record at byte {pos}")),
+            _ => break,
+        }
+    }
+    if let Some(n) = want_records {
+        if n as usize != records.len() {
+            return Err("record count does not match the seal trailer".into());
+        }
+    }
+    Ok(Scanned { records, good_len: pos as u64, sealed })
+}
+
+fn read_meta(path: &Path) -> Result<Option<MetaFile>, StoreError> {
+    let mut f = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(StoreError::Io { path: path.to_path_buf(), source: e }),
+    };
+    let mut s = String::new();
+    Read::by_ref(&mut f).take(META_MAX_BYTES).read_to_string(&mut s).map_err(io_err(path))?;
+    let (first, body) = s.split_once('\n').ok_or_else(|| corrupt(path, "no header line"))?;
+    let mut w = first.split(' ');
+    if w.next() != Some(META_MAGIC) {
+        return Err(corrupt(path, "bad magic"));
+    }
+    if w.next() != Some("1") {
+        return Err(corrupt(path, "unsupported format version"));
+    }
+    let crc = w.next().and_then(|c| u32::from_str_radix(c, 16).ok()).ok_or_else(|| corrupt(path, "no checksum"))?;
+    if crc32fast::hash(body.as_bytes()) != crc {
+        return Err(corrupt(path, "checksum mismatch"));
+    }
+    serde_json::from_str(body).map(Some).map_err(|e| corrupt(path, e.to_string()))
+}
+
+fn write_meta(dir: &Path, meta: &MetaFile) -> Result<(), StoreError> {
+    let path = dir.join("metadata.ndm");
+    let body = serde_json::to_string(meta).map_err(|e| StoreError::Invalid(e.to_string()))?;
+    let text = format!("{META_MAGIC} 1 {:08x}\n{body}", crc32fast::hash(body.as_bytes()));
+    write_atomic(&path, text.as_bytes())
+}
+
+fn wal_path(dir: &Path, generation: u32) -> PathBuf {
+    dir.join(format!("wal-{generation:010}.log"))
+}
+
+impl DiskStore {
+    /// Opens (creating if needed) the store in `dir`, recovering from a crash if one happened.
+    pub fn open(dir: impl AsRef<Path>, config: StoreConfig) -> Result<DiskStore, StoreError> {
+        let dir = dir.as_ref().to_path_buf();
+        if config.tiers.is_empty() || config.tiers.len() > MAX_TIERS {
+            return Err(StoreError::Invalid(format!("{} storage tiers; 1 to {MAX_TIERS} are supported", config.tiers.len())));
+        }
+        fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+        let lock_path = dir.join("LOCK");
+        let lock = OpenOptions::new().create(true).truncate(false).read(true).write(true).open(&lock_path).map_err(io_err(&lock_path))?;
+        if !mmap::try_lock_exclusive(&lock).map_err(io_err(&lock_path))? {
+            return Err(StoreError::Locked { path: lock_path, detail: "flock is held".into() });
+        }
+        let meta_path = dir.join("metadata.ndm");
+        let meta = match read_meta(&meta_path) {
+            Ok(m) => m.unwrap_or_default(),
+            Err(StoreError::Corrupt { path, reason }) => {
+                set_aside(&path, &reason);
+                MetaFile::default()
+            }
+            Err(e) => return Err(e),
+        };
+        let mut inner = Inner {
+            dir: dir.clone(),
+            meta: MetaFile { generation: meta.generation, aborted: meta.aborted.clone(), ..MetaFile::default() },
+            host_by_guid: HashMap::new(),
+            chart_by_key: HashMap::new(),
+            dim_by_key: HashMap::new(),
+            series: Vec::new(),
+            tiers: Vec::new(),
+            wal: Wal { path: PathBuf::new(), file: None, buf: Vec::new(), file_len: 0, meta_unsynced: false, replaying: true },
+            written: 0,
+            overlap: 0,
+            last_checkpoint: Instant::now(),
+            widths_cache: Vec::new(),
+        };
+        for h in &meta.hosts {
+            inner.put_host(h);
+        }
+        for (h, c) in &meta.charts {
+            inner.put_chart(&config, HostId(*h), c)?;
+        }
+        for (c, d) in &meta.dims {
+            inner.put_dim(&config, ChartId(*c), d)?;
+        }
+        let committed = meta.generation;
+        let mut max_gen = committed;
+        for (tier, tc) in config.tiers.iter().enumerate() {
+            let tdir = dir.join(format!("tier{tier}"));
+            fs::create_dir_all(&tdir).map_err(io_err(&tdir))?;
+            let mut tf = TierFiles {
+                tier,
+                dir: tdir.clone(),
+                sealed: Default::default(),
+                active: None,
+                next_seq: 1,
+                min_live_seq: 0,
+                sealed_bytes: 0,
+                sealed_points: 0,
+                limit: tc.retention_bytes,
+                retention_secs: tc.retention_secs,
+            };
+            let mut seqs = Vec::new();
+            for e in fs::read_dir(&tdir).map_err(io_err(&tdir))? {
+                let e = e.map_err(io_err(&tdir))?;
+                let name = e.file_name();
+                let name = name.to_string_lossy();
+                if let Some(seq) = name.strip_suffix(".ndd").and_then(|s| s.parse::<u32>().ok()) {
+                    seqs.push(seq);
+                } else if name.ends_with(".tmp") {
+                    let _ = fs::remove_file(e.path());
+                }
+            }
+            seqs.sort_unstable();
+            for seq in seqs {
+                tf.next_seq = tf.next_seq.max(seq + 1);
+                let path = tf.file_path(seq);
+                let file = OpenOptions::new().read(true).write(true).open(&path).map_err(io_err(&path))?;
+                let mut bytes = Vec::new();
+                (&file).read_to_end(&mut bytes).map_err(io_err(&path))?;
+                let sc = match scan_file(&bytes, tier, seq) {
+                    Ok(sc) => sc,
+                    Err(reason) => {
+                        set_aside(&path, &reason);
+                        continue;
+                    }
+                };
+                drop(bytes);
+                let mut records = sc.records.len() as u32;
+                let mut len = sc.good_len;
+                if !sc.sealed {
+                    if sc.good_len < file.metadata().map_err(io_err(&path))?.len() {
+                        warn!(path = %path.display(), kept = sc.good_len, "torn tail of a data file cut after a crash");
+                    }
+                    file.set_len(sc.good_len).map_err(io_err(&path))?;
+                    let a = ActiveFile { seq, path: path.clone(), file: Arc::new(OpenOptions::new().append(true).read(true).open(&path).map_err(io_err(&path))?), len, max_time: i64::MIN, points: 0, records };
+                    // Seal it through the normal path (trailer + fsync + map), without retention.
+                    let mut t = [0u8; TRAILER];
+                    t[0..8].copy_from_slice(SEAL_MAGIC);
+                    t[8..16].copy_from_slice(&a.len.to_le_bytes());
+                    t[16..20].copy_from_slice(&a.records.to_le_bytes());
+                    let crc = crc32fast::hash(&t[0..20]);
+                    t[20..24].copy_from_slice(&crc.to_le_bytes());
+                    (&*a.file).write_all(&t).and_then(|_| a.file.sync_all()).map_err(io_err(&path))?;
+                    records = a.records;
+                    len = a.len;
+                }
+                let _ = records;
+                let map = SealedMap::map_sealed(&file).map_err(io_err(&path))?;
+                let mut df = DataFile { seq, path, map: Arc::new(map), bytes: len + TRAILER as u64, max_time: i64::MIN, points: 0 };
+                for (h, off, rlen) in sc.records {
+                    df.max_time = df.max_time.max(h.last);
+                    df.points += u64::from(h.npoints);
+                    if h.generation > committed {
+                        max_gen = max_gen.max(h.generation);
+                        if !inner.meta.aborted.contains(&h.generation) {
+                            inner.meta.aborted.push(h.generation);
+                        }
+                        continue;
+                    }
+                    if inner.meta.aborted.contains(&h.generation) {
+                        continue;
+                    }
+                    let Some(s) = inner.series.get_mut(h.series as usize) else { continue };
+                    let st = &mut s.tiers[tier];
+                    st.pages.push(PageRef { first: h.t0, last: h.last, seq, off, len: rlen });
+                    st.head = Some(st.head.map_or(h.last, |x| x.max(h.last)));
+                }
+                tf.sealed_bytes += df.bytes;
+                tf.sealed_points += df.points;
+                tf.sealed.push_back(df);
+            }
+            tf.min_live_seq = tf.sealed.front().map_or(0, |f| f.seq);
+            inner.tiers.push(tf);
+        }
+        for s in &mut inner.series {
+            for t in &mut s.tiers {
+                t.pages.sort_by_key(|p| p.first);
+            }
+        }
+        inner.meta.hosts.shrink_to_fit();
+        // Replay the committed WAL; remove the others.
+        let mut wals = Vec::new();
+        for e in fs::read_dir(&dir).map_err(io_err(&dir))? {
+            let e = e.map_err(io_err(&dir))?;
+            let name = e.file_name().to_string_lossy().to_string();
+            if let Some(g) = name.strip_prefix("wal-").and_then(|s| s.strip_suffix(".log")).and_then(|s| s.parse::<u32>().ok()) {
+                wals.push((g, e.path()));
+            }
+        }
+        let shared_cfg = config.clone();
+        for (g, path) in &wals {
+            if *g == committed {
+                inner.replay(&shared_cfg, path)?;
+            }
+        }
+        inner.meta.generation = committed;
+        let next = max_gen.max(committed);
+        inner.wal.replaying = false;
+        inner.checkpoint(&shared_cfg, Some(next + 1))?;
+        for (g, path) in wals {
+            if g != inner.meta.generation {
+                let _ = fs::remove_file(&path);
+            }
+        }
+        // Bound the aborted list: generations older than every record can go.
+        let shared = Arc::new(Shared { config, inner: RwLock::new(inner) });
+        let stop = Arc::new((Mutex::new(false), Condvar::new()));
+        let flusher = {
+            let shared = shared.clone();
+            let stop = stop.clone();
+            std::thread::Builder::new()
+                .name("store-flush".into())
+                .spawn(move || flusher_loop(&shared, &stop))
+                .map_err(io_err(&dir))?
+        };
+        info!(dir = %dir.display(), "store opened");
+        Ok(DiskStore { shared, stop, flusher: Some(flusher), _lock: lock })
+    }
+
+    /// Writes every open page and partial aggregate to the data files and starts a new WAL.
+    pub fn checkpoint(&self) -> Result<(), StoreError> {
+        let cfg = &self.shared.config;
+        self.shared.write().checkpoint(cfg, None)
+    }
+
+    /// Approximate heap bytes held for open pages / partial aggregates / backfill (excluding
+    /// the page index), and the number of series.
+    pub fn open_state_bytes(&self) -> (usize, usize) {
+        let g = self.shared.read();
+        let mut b = 0;
+        for s in &g.series {
+            b += std::mem::size_of::<SeriesState>();
+            for t in &s.tiers {
+                b += std::mem::size_of::<SeriesTier>();
+                b += t.open.as_ref().map_or(0, |o| o.heap_bytes() + std::mem::size_of::<OpenPage>());
+                b += t.back0.len() * 40 + t.backk.len() * 72;
+            }
+        }
+        (b, g.series.len())
+    }
+
+    /// Bytes of the page index (sealed pages).
+    pub fn index_bytes(&self) -> usize {
+        let g = self.shared.read();
+        g.series.iter().flat_map(|s| s.tiers.iter()).map(|t| t.pages.capacity() * std::mem::size_of::<PageRef>()).sum()
+    }
+}
+
+fn flusher_loop(shared: &Shared, stop: &(Mutex<bool>, Condvar)) {
+    let period = Duration::from_millis((u64::from(shared.config.flush_interval_secs.max(1)) * 500).max(500));
+    loop {
+        {
+            let g = stop.0.lock().unwrap_or_else(|p| p.into_inner());
+            let (g, _) = stop.1.wait_timeout(g, period).unwrap_or_else(|p| p.into_inner());
+            if *g {
+                return;
+            }
+        }
+        let files = {
+            let mut inner = shared.write();
+            let due = inner.last_checkpoint.elapsed() >= Duration::from_secs(CHECKPOINT_SECS) || inner.wal.file_len >= WAL_MAX_BYTES;
+            if due {
+                if let Err(e) = inner.checkpoint(&shared.config, None) {
+                    warn!(error = %e, "checkpoint failed");
+                }
+                continue;
+            }
+            if let Err(e) = inner.wal_write() {
+                warn!(error = %e, "writing the WAL failed");
+            }
+            inner.wal.meta_unsynced = false;
+            let mut files: Vec<(PathBuf, Arc<File>)> = inner.tiers.iter().filter_map(|t| t.active.as_ref().map(|a| (a.path.clone(), a.file.clone()))).collect();
+            if let Some(f) = &inner.wal.file {
+                files.push((inner.wal.path.clone(), f.clone()));
+            }
+            files
+        };
+        for (path, f) in files {
+            if let Err(e) = f.sync_data() {
+                warn!(path = %path.display(), error = %e, "fsync failed");
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Inner: metadata, write path, checkpoint, replay
+
+impl Inner {
+    fn put_host(&mut self, meta: &HostMeta) -> (HostId, bool) {
+        if let Some(&id) = self.host_by_guid.get(&meta.guid) {
+            let changed = self.meta.hosts[id as usize] != *meta;
+            if changed {
+                self.meta.hosts[id as usize] = meta.clone();
+            }
+            return (HostId(id), changed);
+        }
+        let id = self.meta.hosts.len() as u32;
+        self.meta.hosts.push(meta.clone());
+        self.host_by_guid.insert(meta.guid.clone(), id);
+        (HostId(id), true)
+    }
+
+    fn put_chart(&mut self, config: &StoreConfig, host: HostId, meta: &ChartMeta) -> Result<(ChartId, bool), StoreError> {
+        if host.0 as usize >= self.meta.hosts.len() {
+            return Err(StoreError::UnknownId { kind: "host", id: host.0 });
+        }
+        let key = (host.0, meta.id.clone());
+        if let Some(&id) = self.chart_by_key.get(&key) {
+            let changed = self.meta.charts[id as usize].1 != *meta;
+            if changed {
+                self.meta.charts[id as usize].1 = meta.clone();
+                // update_every of its series follows the chart
+                let ue = meta.update_every.max(1);
+                for (i, (c, _)) in self.meta.dims.iter().enumerate() {
+                    if *c == id {
+                        self.series[i].ue = ue;
+                    }
+                }
+            }
+            let _ = config;
+            return Ok((ChartId(id), changed));
+        }
+        let id = self.meta.charts.len() as u32;
+        self.meta.charts.push((host.0, meta.clone()));
+        self.chart_by_key.insert(key, id);
+        Ok((ChartId(id), true))
+    }
+
+    fn put_dim(&mut self, config: &StoreConfig, chart: ChartId, meta: &DimMeta) -> Result<(SeriesId, bool), StoreError> {
+        let Some((_, cm)) = self.meta.charts.get(chart.0 as usize) else {
+            return Err(StoreError::UnknownId { kind: "chart", id: chart.0 });
+        };
+        let ue = cm.update_every.max(1);
+        let key = (chart.0, meta.id.clone());
+        if let Some(&id) = self.dim_by_key.get(&key) {
+            let changed = self.meta.dims[id as usize].1 != *meta;
+            if changed {
+                self.meta.dims[id as usize].1 = meta.clone();
+            }
+            return Ok((SeriesId(id), changed));
+        }
+        let id = self.meta.dims.len() as u32;
+        self.meta.dims.push((chart.0, meta.clone()));
+        self.dim_by_key.insert(key, id);
+        self.series.push(SeriesState { ue, tiers: (0..config.tiers.len()).map(|_| SeriesTier::default()).collect() });
+        Ok((SeriesId(id), true))
+    }
+
+    fn log(&mut self, rec: &[u8]) {
+        if self.wal.replaying {
+            return;
+        }
+        self.wal.buf.extend_from_slice(rec);
+    }
+
+    fn log_meta(&mut self, kind: u8, parent: u32, json: &str) {
+        let mut r = Vec::with_capacity(9 + json.len());
+        r.push(kind);
+        r.extend_from_slice(&parent.to_le_bytes());
+        r.extend_from_slice(&(json.len() as u32).to_le_bytes());
+        r.extend_from_slice(json.as_bytes());
+        self.log(&r);
+        self.wal.meta_unsynced = true;
+    }
+
+    /// Writes the WAL buffer as one chunk (no fsync).
+    fn wal_write(&mut self) -> Result<(), StoreError> {
+        if self.wal.buf.is_empty() {
+            return Ok(());
+        }
+        let Some(f) = self.wal.file.clone() else {
+            self.wal.buf.clear();
+            return Ok(());
+        };
+        let mut chunk = Vec::with_capacity(12 + self.wal.buf.len());
+        chunk.extend_from_slice(&CHUNK_MAGIC.to_le_bytes());
+        chunk.extend_from_slice(&(self.wal.buf.len() as u32).to_le_bytes());
+        chunk.extend_from_slice(&crc32fast::hash(&self.wal.buf).to_le_bytes());
+        chunk.extend_from_slice(&self.wal.buf);
+        self.wal.buf.clear();
+        (&*f).write_all(&chunk).map_err(io_err(&self.wal.path))?;
+        self.wal.file_len += chunk.len() as u64;
+        Ok(())
+    }
+
+    /// Before a data page may name a new series, its metadata must be durable.
+    fn sync_meta_before_page(&mut self) -> Result<(), StoreError> {
+        if self.wal.meta_unsynced {
+            self.wal_write()?;
+            if let Some(f) = &self.wal.file {
+                f.sync_data().map_err(io_err(&self.wal.path))?;
+            }
+            self.wal.meta_unsynced = false;
+        }
+        Ok(())
+    }
+
+    fn tier_widths(&mut self, config: &StoreConfig) {
+        if self.widths_cache.len() != config.tiers.len() {
+            self.widths_cache = config.tiers.iter().map(|t| t.iterations.max(1)).collect();
+        }
+    }
+
+    fn write_point(&mut self, config: &StoreConfig, id: SeriesId, time: UnixTime, word: u32) -> Result<WriteOutcome, StoreError> {
+        let idx = id.0 as usize;
+        let Some(s) = self.series.get_mut(idx) else { return Err(StoreError::UnknownId { kind: "series", id: id.0 }) };
+        let ue = s.ue;
+        let t0 = &mut s.tiers[0];
+        let at_head = t0.head.is_none_or(|h| time > h);
+        let mut seal = None;
+        let stored0 = if at_head {
+            if t0.open.as_ref().is_some_and(|o| !o.can_take(time) || o.full()) {
+                seal = t0.open.take();
+            }
+            let o = t0.open.get_or_insert_with(|| OpenPage::new(time, ue, 1));
+            o.push(time, &[word]);
+            t0.head = Some(time);
+            true
+        } else if t0.back0.contains_key(&time) || t0.open.as_ref().is_some_and(|o| o.has(time)) {
+            false
+        } else if !self.wal.replaying && config.tiers[0].retention_secs > 0 && time < now_secs() - config.tiers[0].retention_secs as i64 {
+            return Ok(WriteOutcome::Expired);
+        } else {
+            let pages: Vec<PageRef> = t0.pages.iter().filter(|p| p.first <= time && p.last >= time).copied().collect();
+            let present = self.stored_has(0, &pages, time);
+            if !present {
+                self.series[idx].tiers[0].back0.insert(time, word);
+            }
+            !present
+        };
+        if !stored0 && !self.wal.replaying {
+            self.overlap += 1;
+            return Ok(WriteOutcome::Overlap);
+        }
+        if let Some(page) = seal {
+            self.write_page(idx, 0, &page, self.meta.generation)?;
+        }
+        // roll-ups
+        let n = StorageNumber(word);
+        if let Some(p) = TierPoint::from_number(time, n) {
+            let agg = Agg::of(&p);
+            let mut width = i64::from(ue);
+            self.tier_widths(config);
+            for k in 1..config.tiers.len() {
+                width *= i64::from(self.widths_cache[k]);
+                let slot = tier_slot(time, ue, width);
+                self.fold_upper(idx, k, slot, width, &agg);
+            }
+        }
+        if !self.wal.replaying {
+            let mut r = [0u8; 17];
+            r[0] = 1;
+            r[1..5].copy_from_slice(&id.0.to_le_bytes());
+            r[5..13].copy_from_slice(&time.to_le_bytes());
+            r[13..17].copy_from_slice(&word.to_le_bytes());
+            self.wal.buf.extend_from_slice(&r);
+            if self.wal.buf.len() >= WAL_BUF_MAX {
+                self.wal_write()?;
+            }
+            self.written += 1;
+        }
+        Ok(WriteOutcome::Stored)
+    }
+
+    fn fold_upper(&mut self, idx: usize, k: usize, slot: i64, width: i64, agg: &Agg) {
+        let st = &mut self.series[idx].tiers[k];
+        match &mut st.partial {
+            Some((t, a)) if *t == slot => {
+                a.fold(agg);
+                return;
+            }
+            _ => {}
+        }
+        let head = st.head.unwrap_or(i64::MIN).max(st.partial.map_or(i64::MIN, |(t, _)| t));
+        if slot > head {
+            if let Some((t, a)) = st.partial.take() {
+                let o = st.open.get_or_insert_with(|| OpenPage::new(t, width as u32, 6));
+                if o.can_take(t) {
+                    o.push(t, &a.cols());
+                    st.head = Some(t);
+                } else {
+                    st.backk.entry(t).and_modify(|b| b.fold(&a)).or_insert(a);
+                }
+            }
+            st.partial = Some((slot, *agg));
+        } else {
+            st.backk.entry(slot).and_modify(|b| b.fold(agg)).or_insert(*agg);
+        }
+    }
+
+    /// Whether any stored page in `pages` (of tier `tier`) holds a point at `t`.
+    fn stored_has(&self, tier: usize, pages: &[PageRef], t: i64) -> bool {
+        let mut d = Decoded::default();
+        let mut buf = Vec::new();
+        for r in pages {
+            let Some(src) = locate(&self.tiers[tier], r) else { continue };
+            if let Some(h) = load(&src, r, &mut d, &mut buf) {
+                if (t - h.t0) % i64::from(h.step) == 0 && d.slots.binary_search(&(((t - h.t0) / i64::from(h.step)) as u32)).is_ok() {
+                    return true;
+                }
+            }
+        }
+        false
+    }
+
+    fn write_aggregate(&mut self, id: SeriesId, tier: usize, p: TierPoint, config: &StoreConfig) -> Result<WriteOutcome, StoreError> {
+        let idx = id.0 as usize;
+        let Some(s) = self.series.get(idx) else { return Err(StoreError::UnknownId { kind: "series", id: id.0 }) };
+        let width = config.tier_width(tier, s.ue);
+        let st = &s.tiers[tier];
+        let t = p.time;
+        let pages: Vec<PageRef> = st.pages.iter().filter(|r| r.first <= t && r.last >= t).copied().collect();
+        let exists = st.partial.is_some_and(|(pt, _)| pt == t)
+            || st.backk.contains_key(&t)
+            || st.open.as_ref().is_some_and(|o| o.has(t))
+            || self.stored_has(tier, &pages, t);
+        if exists {
+            if !self.wal.replaying {
+                self.overlap += 1;
+            }
+            return Ok(WriteOutcome::Overlap);
+        }
+        self.fold_upper(idx, tier, t, width, &Agg::of(&p));
+        if !self.wal.replaying {
+            let mut r = Vec::with_capacity(48);
+            r.push(2);
+            r.extend_from_slice(&id.0.to_le_bytes());
+            r.push(tier as u8);
+            r.extend_from_slice(&t.to_le_bytes());
+            for f in [p.sum, p.min, p.max] {
+                r.extend_from_slice(&f.to_le_bytes());
+            }
+            r.extend_from_slice(&p.count.to_le_bytes());
+            r.extend_from_slice(&p.anomalous.to_le_bytes());
+            r.push(u8::from(p.reset));
+            self.log(&r);
+            self.written += 1;
+        }
+        Ok(WriteOutcome::Stored)
+    }
+
+    fn write_page(&mut self, idx: usize, tier: usize, page: &OpenPage, generation: u32) -> Result<(), StoreError> {
+        if page.n() == 0 {
+            return Ok(());
+        }
+        self.sync_meta_before_page()?;
+        let h = page.header(idx as u32, tier, generation);
+        let (r, deleted) = self.tiers[tier].append(h, page.payload())?;
+        let pages = &mut self.series[idx].tiers[tier].pages;
+        let pos = pages.partition_point(|p| p.first <= r.first);
+        pages.insert(pos, r);
+        if deleted {
+            self.prune(tier);
+        }
+        Ok(())
+    }
+
+    fn prune(&mut self, tier: usize) {
+        let min = self.tiers[tier].min_live_seq;
+        for s in &mut self.series {
+            s.tiers[tier].pages.retain(|p| p.seq >= min);
+        }
+    }
+
+    /// Persists all in-memory state under generation `next` (default: committed + 1),
+    /// commits it and rotates the WAL.
+    fn checkpoint(&mut self, config: &StoreConfig, next: Option<u32>) -> Result<(), StoreError> {
+        let gen = next.unwrap_or(self.meta.generation + 1).max(self.meta.generation + 1);
+        let replaying = std::mem::replace(&mut self.wal.replaying, true); // page writes need no meta sync
+        self.wal.meta_unsynced = false;
+        let res = self.checkpoint_pages(config, gen);
+        self.wal.replaying = replaying;
+        res?;
+        for t in &mut self.tiers {
+            if let Some(a) = &t.active {
+                a.file.sync_data().map_err(io_err(&a.path))?;
+            }
+        }
+        // commit
+        let prev = self.meta.generation;
+        self.meta.generation = gen;
+        // aborted generations older than the oldest live record can be forgotten
+        self.meta.aborted.retain(|&g| g > prev.saturating_sub(1_000_000));
+        write_meta(&self.dir, &self.meta)?;
+        // new WAL
+        let path = wal_path(&self.dir, gen);
+        let mut f = OpenOptions::new().create(true).truncate(true).append(true).read(true).open(&path).map_err(io_err(&path))?;
+        let mut h = [0u8; 16];
+        h[0..8].copy_from_slice(WAL_MAGIC);
+        h[8..12].copy_from_slice(&gen.to_le_bytes());
+        let crc = crc32fast::hash(&h[0..12]);
+        h[12..16].copy_from_slice(&crc.to_le_bytes());
+        f.write_all(&h).and_then(|_| f.sync_all()).map_err(io_err(&path))?;
+        sync_dir(&self.dir)?;
+        let old = std::mem::replace(&mut self.wal.path, path);
+        self.wal.file = Some(Arc::new(f));
+        self.wal.file_len = 16;
+        self.wal.buf.clear();
+        if old.as_os_str().len() > 0 && old != self.wal.path {
+            let _ = fs::remove_file(&old);
+        }
+        let _ = fs::remove_file(wal_path(&self.dir, prev));
+        self.last_checkpoint = Instant::now();
+        for k in 0..self.tiers.len() {
+            if self.tiers[k].enforce_retention() {
+                self.prune(k);
+            }
+        }
+        Ok(())
+    }
+
+    fn checkpoint_pages(&mut self, config: &StoreConfig, gen: u32) -> Result<(), StoreError> {
+        for idx in 0..self.series.len() {
+            let ue = self.series[idx].ue;
+            for k in 0..config.tiers.len() {
+                let width = config.tier_width(k, ue) as u32;
+                let st = &mut self.series[idx].tiers[k];
+                if let Some((t, a)) = st.partial.take() {
+                    let o = st.open.get_or_insert_with(|| OpenPage::new(t, width, 6));
+                    if o.can_take(t) {
+                        o.push(t, &a.cols());
+                        st.head = Some(t);
+                    } else {
+                        st.backk.entry(t).and_modify(|b| b.fold(&a)).or_insert(a);
+                    }
+                }
+                let open = st.open.take();
+                let back0 = std::mem::take(&mut st.back0);
+                let backk = std::mem::take(&mut st.backk);
+                if let Some(o) = open {
+                    self.write_page(idx, k, &o, gen)?;
+                }
+                let mut page: Option<OpenPage> = None;
+                let ncols = if k == 0 { 1 } else { 6 };
+                let items: Vec<(i64, [u32; 6])> = if k == 0 {
+                    back0.into_iter().map(|(t, w)| (t, [w, 0, 0, 0, 0, 0])).collect()
+                } else {
+                    backk.into_iter().map(|(t, a)| (t, a.cols())).collect()
+                };
+                for (t, cols) in items {
+                    if page.as_ref().is_some_and(|p| !p.can_take(t) || p.full()) {
+                        if let Some(p) = page.take() {
+                            self.write_page(idx, k, &p, gen)?;
+                        }
+                    }
+                    page.get_or_insert_with(|| OpenPage::new(t, width, ncols)).push(t, &cols[..ncols]);
+                }
+                if let Some(p) = page {
+                    self.write_page(idx, k, &p, gen)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn replay(&mut self, config: &StoreConfig, path: &Path) -> Result<(), StoreError> {
+        let mut bytes = Vec::new();
+        File::open(path).and_then(|mut f| f.read_to_end(&mut bytes)).map_err(io_err(path))?;
+        if bytes.len() < 16 || &bytes[0..8] != WAL_MAGIC || crc32fast::hash(&bytes[0..12]) != rd_u32(&bytes, 12) {
+            set_aside(path, "bad WAL header");
+            return Ok(());
+        }
+        let mut pos = 16;
+        let mut points = 0u64;
+        while pos + 12 <= bytes.len() {
+            let len = rd_u32(&bytes, pos + 4) as usize;
+            if rd_u32(&bytes, pos) != CHUNK_MAGIC || len > CHUNK_MAX_BYTES || pos + 12 + len > bytes.len() {
+                break;
+            }
+            let chunk = &bytes[pos + 12..pos + 12 + len];
+            if crc32fast::hash(chunk) != rd_u32(&bytes, pos + 8) {
+                break;
+            }
+            pos += 12 + len;
+            points += self.replay_chunk(config, chunk, path)?;
+        }
+        if pos < bytes.len() {
+            warn!(path = %path.display(), at = pos, "torn WAL tail ignored (crash)");
+        }
+        info!(path = %path.display(), points, "WAL replayed");
+        Ok(())
+    }
+
+    fn replay_chunk(&mut self, config: &StoreConfig, c: &[u8], path: &Path) -> Result<u64, StoreError> {
+        let mut pos = 0;
+        let mut points = 0;
+        let bad = || corrupt(path, "bad WAL record");
+        while pos < c.len() {
+            match c[pos] {
+                1 => {
+                    let r = c.get(pos + 1..pos + 17).ok_or_else(bad)?;
+                    let id = rd_u32(r, 0);
+                    let t = rd_u64(r, 4) as i64;
+                    let w = rd_u32(r, 12);
+                    pos += 17;
+                    if (id as usize) < self.series.len() {
+                        self.write_point(config, SeriesId(id), t, w)?;
+                        points += 1;
+                    }
+                }
+                2 => {
+                    let r = c.get(pos + 1..pos + 47).ok_or_else(bad)?;
+                    let id = rd_u32(r, 0);
+                    let tier = r[4] as usize;
+                    let f = |at: usize| f64::from_bits(rd_u64(r, at));
+                    let p = TierPoint { time: rd_u64(r, 5) as i64, sum: f(13), min: f(21), max: f(29), count: rd_u32(r, 37), anomalous: rd_u32(r, 41), reset: r[45] != 0 };
+                    pos += 47;
+                    if (id as usize) < self.series.len() && tier >= 1 && tier < config.tiers.len() {
+                        self.write_aggregate(SeriesId(id), tier, p, config)?;
+                        points += 1;
+                    }
+                }
+                k @ 3..=5 => {
+                    let r = c.get(pos + 1..pos + 9).ok_or_else(bad)?;
+                    let parent = rd_u32(r, 0);
+                    let len = rd_u32(r, 4) as usize;
+                    let js = c.get(pos + 9..pos + 9 + len).ok_or_else(bad)?;
+                    pos += 9 + len;
+                    let res = match k {
+                        3 => serde_json::from_slice::<HostMeta>(js).map(|h| {
+                            self.put_host(&h);
+                        }),
+                        4 => serde_json::from_slice::<ChartMeta>(js).map(|m| {
+                            let _ = self.put_chart(config, HostId(parent), &m);
+                        }),
+                        _ => serde_json::from_slice::<DimMeta>(js).map(|m| {
+                            let _ = self.put_dim(config, ChartId(parent), &m);
+                        }),
+                    };
+                    res.map_err(|e| corrupt(path, e.to_string()))?;
+                }
+                _ => return Err(bad()),
+            }
+        }
+        Ok(points)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Store
+
+impl Store for DiskStore {
+    fn config(&self) -> &StoreConfig {
+        &self.shared.config
+    }
+
+    fn put_host(&self, meta: &HostMeta) -> Result<HostId, StoreError> {
+        let mut g = self.shared.write();
+        let (id, changed) = g.put_host(meta);
+        if changed {
+            let js = serde_json::to_string(meta).map_err(|e| StoreError::Invalid(e.to_string()))?;
+            g.log_meta(3, 0, &js);
+        }
+        Ok(id)
+    }
+
+    fn put_chart(&self, host: HostId, meta: &ChartMeta) -> Result<ChartId, StoreError> {
+        let mut g = self.shared.write();
+        let (id, changed) = g.put_chart(&self.shared.config, host, meta)?;
+        if changed {
+            let js = serde_json::to_string(meta).map_err(|e| StoreError::Invalid(e.to_string()))?;
+            g.log_meta(4, host.0, &js);
+        }
+        Ok(id)
+    }
+
+    fn put_dimension(&self, chart: ChartId, meta: &DimMeta) -> Result<SeriesId, StoreError> {
+        let mut g = self.shared.write();
+        let (id, changed) = g.put_dim(&self.shared.config, chart, meta)?;
+        if changed {
+            let js = serde_json::to_string(meta).map_err(|e| StoreError::Invalid(e.to_string()))?;
+            g.log_meta(5, chart.0, &js);
+        }
+        Ok(id)
+    }
+
+    fn hosts(&self) -> Vec<(HostId, HostMeta)> {
+        self.shared.read().meta.hosts.iter().enumerate().map(|(i, h)| (HostId(i as u32), h.clone())).collect()
+    }
+    fn host(&self, id: HostId) -> Option<HostMeta> {
+        self.shared.read().meta.hosts.get(id.0 as usize).cloned()
+    }
+    fn charts(&self, host: HostId) -> Vec<(ChartId, ChartMeta)> {
+        let g = self.shared.read();
+        g.meta.charts.iter().enumerate().filter(|(_, (h, _))| *h == host.0).map(|(i, (_, c))| (ChartId(i as u32), c.clone())).collect()
+    }
+    fn chart(&self, id: ChartId) -> Option<ChartMeta> {
+        self.shared.read().meta.charts.get(id.0 as usize).map(|(_, c)| c.clone())
+    }
+    fn dimensions(&self, chart: ChartId) -> Vec<(SeriesId, DimMeta)> {
+        let g = self.shared.read();
+        g.meta.dims.iter().enumerate().filter(|(_, (c, _))| *c == chart.0).map(|(i, (_, d))| (SeriesId(i as u32), d.clone())).collect()
+    }
+    fn series_update_every(&self, id: SeriesId) -> Option<u32> {
+        self.shared.read().series.get(id.0 as usize).map(|s| s.ue)
+    }
+
+    fn write(&self, id: SeriesId, time: UnixTime, value: StorageNumber) -> Result<WriteOutcome, StoreError> {
+        if !value.value().is_finite() {
+            if self.shared.read().series.get(id.0 as usize).is_none() {
+                return Err(StoreError::UnknownId { kind: "series", id: id.0 });
+            }
+            return Ok(WriteOutcome::Gap);
+        }
+        let cfg = &self.shared.config;
+        self.shared.write().write_point(cfg, id, time, value.0)
+    }
+
+    fn write_aggregate(&self, id: SeriesId, tier: usize, point: TierPoint) -> Result<WriteOutcome, StoreError> {
+        let cfg = &self.shared.config;
+        if tier == 0 || tier >= cfg.tiers.len() {
+            return Err(StoreError::Invalid(format!("tier {tier} is not an aggregate tier of this store")));
+        }
+        if point.count == 0 || !point.sum.is_finite() {
+            return Ok(WriteOutcome::Gap);
+        }
+        self.shared.write().write_aggregate(id, tier, point, cfg)
+    }
+
+    fn read(&self, id: SeriesId, tier: usize, after: UnixTime, before: UnixTime, out: &mut Vec<TierPoint>) -> Result<(), StoreError> {
+        let mut srcs = Vec::new();
+        let mut mem: Vec<TierPoint> = Vec::new();
+        let mut open_payload = None;
+        {
+            let g = self.shared.read();
+            let s = g.series.get(id.0 as usize).ok_or(StoreError::UnknownId { kind: "series", id: id.0 })?;
+            if after > before || tier >= s.tiers.len() {
+                return Ok(());
+            }
+            let st = &s.tiers[tier];
+            for r in &st.pages {
+                if r.first > before {
+                    break;
+                }
+                if r.last >= after {
+                    if let Some(src) = locate(&g.tiers[tier], r) {
+                        srcs.push((src, *r));
+                    }
+                }
+            }
+            if let Some(o) = &st.open {
+                if o.t0 <= before && o.last >= after && o.n() > 0 {
+                    open_payload = Some((o.header(id.0, tier, 0), o.payload()));
+                }
+            }
+            if tier == 0 {
+                mem.extend(st.back0.range(after..=before).filter_map(|(&t, &w)| TierPoint::from_number(t, StorageNumber(w))));
+            } else {
+                mem.extend(st.backk.range(after..=before).map(|(&t, a)| a.point(t)));
+                if let Some((t, a)) = st.partial {
+                    if t >= after && t <= before {
+                        mem.push(a.point(t));
+                    }
+                }
+            }
+        }
+        let start = out.len();
+        let mut d = Decoded::default();
+        let mut buf = Vec::new();
+        let emit = |h: &RecHeader, d: &Decoded, out: &mut Vec<TierPoint>| {
+            for (i, &slot) in d.slots.iter().enumerate() {
+                let t = h.t0 + i64::from(slot) * i64::from(h.step);
+                if t < after || t > before {
+                    continue;
+                }
+                if tier == 0 {
+                    if let Some(p) = TierPoint::from_number(t, StorageNumber(d.cols[0][i])) {
+                        out.push(p);
+                    }
+                } else {
+                    let f = |c: usize| f64::from(f32::from_bits(d.cols[c][i]));
+                    out.push(TierPoint { time: t, sum: f(0), min: f(1), max: f(2), count: d.cols[3][i], anomalous: d.cols[4][i], reset: d.cols[5][i] != 0 });
+                }
+            }
+        };
+        for (src, r) in &srcs {
+            if let Some(h) = load(src, r, &mut d, &mut buf) {
+                emit(&h, &d, out);
+            }
+        }
+        if let Some((h, payload)) = open_payload {
+            if decode_payload(&h, &payload, &mut d).is_ok() {
+                emit(&h, &d, out);
+            }
+        }
+        out.extend(mem);
+        let got = &mut out[start..];
+        if !got.is_sorted_by_key(|p| p.time) {
+            got.sort_by_key(|p| p.time);
+        }
+        if tier > 0 && got.windows(2).any(|w| w[0].time == w[1].time) {
+            let mut merged: Vec<TierPoint> = Vec::with_capacity(got.len());
+            for p in out.drain(start..) {
+                match merged.last_mut() {
+                    Some(m) if m.time == p.time => {
+                        let mut a = Agg::of(m);
+                        a.fold(&Agg::of(&p));
+                        *m = a.point(p.time);
+                    }
+                    _ => merged.push(p),
+                }
+            }
+            out.extend(merged);
+        }
+        Ok(())
+    }
+
+    fn retention(&self, id: SeriesId, tier: usize) -> Option<Retention> {
+        let g = self.shared.read();
+        let st = g.series.get(id.0 as usize)?.tiers.get(tier)?;
+        let min_seq = g.tiers[tier].min_live_seq;
+        let mut first = st.pages.iter().find(|p| p.seq >= min_seq).map(|p| p.first);
+        let mut last = st.pages.iter().rev().filter(|p| p.seq >= min_seq).map(|p| p.last).max();
+        let mut see = |t: i64| {
+            first = Some(first.map_or(t, |f| f.min(t)));
+            last = Some(last.map_or(t, |l| l.max(t)));
+        };
+        if let Some(o) = &st.open {
+            if o.n() > 0 {
+                see(o.t0);
+                see(o.last);
+            }
+        }
+        if let Some((t, _)) = st.partial {
+            see(t);
+        }
+        for m in [st.back0.keys().next(), st.back0.keys().next_back(), st.backk.keys().next(), st.backk.keys().next_back()].into_iter().flatten() {
+            see(*m);
+        }
+        Some(Retention { first: first?, last: last? })
+    }
+
+    fn flush(&self) -> Result<(), StoreError> {
+        let files = {
+            let mut g = self.shared.write();
+            g.wal_write()?;
+            g.wal.meta_unsynced = false;
+            let mut files: Vec<(PathBuf, Arc<File>)> = g.tiers.iter().filter_map(|t| t.active.as_ref().map(|a| (a.path.clone(), a.file.clone()))).collect();
+            if let Some(f) = &g.wal.file {
+                files.push((g.wal.path.clone(), f.clone()));
+            }
+            files
+        };
+        for (path, f) in files {
+            f.sync_data().map_err(io_err(&path))?;
+        }
+        Ok(())
+    }
+
+    fn stats(&self) -> StoreStats {
+        let g = self.shared.read();
+        let mut tiers: Vec<TierUsage> = g
+            .tiers
+            .iter()
+            .map(|t| TierUsage { bytes: t.bytes(), points: t.sealed_points + t.active.as_ref().map_or(0, |a| a.points), first: None, last: None })
+            .collect();
+        for s in &g.series {
+            for (k, st) in s.tiers.iter().enumerate() {
+                let Some(u) = tiers.get_mut(k) else { continue };
+                u.points += st.open.as_ref().map_or(0, |o| u64::from(o.n())) + st.back0.len() as u64 + st.backk.len() as u64 + u64::from(st.partial.is_some());
+            }
+        }
+        StoreStats { points_written: g.written, points_overlap: g.overlap, tiers }
+    }
+}
+
+impl Drop for DiskStore {
+    fn drop(&mut self) {
+        {
+            let mut s = self.stop.0.lock().unwrap_or_else(|p| p.into_inner());
+            *s = true;
+            self.stop.1.notify_all();
+        }
+        if let Some(h) = self.flusher.take() {
+            let _ = h.join();
+        }
+        let cfg = self.shared.config.clone();
+        let mut g = self.shared.write();
+        if let Err(e) = g.checkpoint(&cfg, None) {
+            warn!(error = %e, "final checkpoint failed; the WAL will be replayed at next open");
+            return;
+        }
+        for t in &mut g.tiers {
+            if let Err(e) = t.seal_active() {
+                warn!(error = %e, "sealing a data file at close failed");
+            }
+        }
+    }
+}

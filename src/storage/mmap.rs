@@ -1,0 +1,53 @@
+//! The only module of the crate with `unsafe` code: read-only memory maps of sealed data
+//! files, and the `flock` of the store directory.
+//!
+//! **Contract (holds for the whole crate):** a file is mapped only once it is *sealed* — it
+//! ends with a valid seal trailer, the store never writes to it again, and it is never
+//! truncated or rewritten while any mapping exists. The only later operations are `rename`
+//! (to `*.corrupt`) and `unlink` (retention), both of which leave existing mappings intact on
+//! Unix. The store directory is held under an exclusive `flock`, so no other cooperating
+//! process modifies the files; an outside process that truncates a sealed file breaks this
+//! contract (as it would for any mmap-based database).
+#![allow(unsafe_code)]
+
+use std::fs::File;
+use std::io;
+use std::os::fd::AsRawFd;
+
+/// A read-only mapping of a sealed, immutable file.
+#[derive(Debug)]
+pub struct SealedMap {
+    map: memmap2::Mmap,
+}
+
+impl SealedMap {
+    /// Maps `file`, which the caller has sealed (see the module contract).
+    pub fn map_sealed(file: &File) -> io::Result<Self> {
+        // SAFETY: per the module contract the file is sealed: nothing in this process writes
+        // to or truncates it again, and the directory lock keeps other stores out, so the
+        // mapped bytes stay valid and unchanged for the life of the mapping.
+        let map = unsafe { memmap2::MmapOptions::new().map(file)? };
+        Ok(Self { map })
+    }
+
+    pub fn bytes(&self) -> &[u8] {
+        &self.map
+    }
+}
+
+/// Takes an exclusive, non-blocking `flock` on `file`. `Ok(false)` if another holder has it.
+/// The lock lives as long as the open file description.
+pub fn try_lock_exclusive(file: &File) -> io::Result<bool> {
+    // SAFETY: flock only reads its integer arguments; the fd is valid for the duration of the
+    // call because `file` is borrowed.
+    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if rc == 0 {
+        return Ok(true);
+    }
+    let err = io::Error::last_os_error();
+    if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
+        Ok(false)
+    } else {
+        Err(err)
+    }
+}
