@@ -27,9 +27,9 @@ fn write(p: &Path, data: &[u8]) {
 fn source() -> tempfile::TempDir {
     let d = tempfile::tempdir().expect("tempdir");
     let p = d.path();
-    write(&p.join("tier0/datafile-000001.ndf"), &bytes(1, 1 << 20));
-    write(&p.join("tier0/datafile-000002.ndf"), &bytes(2, 300_000));
-    write(&p.join("tier1/datafile-000001.ndf"), &bytes(3, 200_000));
+    write(&p.join("dbengine/tier0/datafile-000001.ndf"), &bytes(1, 1 << 20));
+    write(&p.join("dbengine/tier0/datafile-000002.ndf"), &bytes(2, 300_000));
+    write(&p.join("dbengine/tier1/datafile-000001.ndf"), &bytes(3, 200_000));
     write(&p.join("metadata/hosts.db"), &bytes(4, 400_000));
     write(&p.join("registry/netdata.public.unique.id"), b"11111111-2222-3333-4444-555555555555");
     write(&p.join("netdatad.pid"), b"12345\n");
@@ -59,7 +59,7 @@ fn local_duplicate_copies_then_moves_only_what_changed() {
     assert_eq!(r["copied"], 4, "{r}");
     let total = (1u64 << 20) + 300_000 + 200_000 + 400_000;
     assert_eq!(r["bytes_transferred"], total);
-    for rel in ["tier0/datafile-000001.ndf", "tier0/datafile-000002.ndf", "tier1/datafile-000001.ndf", "metadata/hosts.db"] {
+    for rel in ["dbengine/tier0/datafile-000001.ndf", "dbengine/tier0/datafile-000002.ndf", "dbengine/tier1/datafile-000001.ndf", "metadata/hosts.db"] {
         same(src.path(), &to, rel);
     }
     assert!(!to.join("registry/netdata.public.unique.id").exists(), "identity must never be copied");
@@ -71,9 +71,9 @@ fn local_duplicate_copies_then_moves_only_what_changed() {
     assert_eq!((r["skipped"].as_u64(), r["bytes_transferred"].as_u64()), (Some(4), Some(0)), "{r}");
 
     // An append-only file grew: only its tail moves. A rewritten file: only a delta moves.
-    let mut grown = std::fs::read(src.path().join("tier0/datafile-000002.ndf")).expect("read");
+    let mut grown = std::fs::read(src.path().join("dbengine/tier0/datafile-000002.ndf")).expect("read");
     grown.extend_from_slice(&bytes(9, 10_000));
-    write(&src.path().join("tier0/datafile-000002.ndf"), &grown);
+    write(&src.path().join("dbengine/tier0/datafile-000002.ndf"), &grown);
     let mut meta = std::fs::read(src.path().join("metadata/hosts.db")).expect("read");
     meta[200_000..200_100].copy_from_slice(&[7u8; 100]);
     write(&src.path().join("metadata/hosts.db"), &meta);
@@ -81,7 +81,7 @@ fn local_duplicate_copies_then_moves_only_what_changed() {
     assert_eq!((r["appended"].as_u64(), r["delta"].as_u64(), r["skipped"].as_u64()), (Some(1), Some(1), Some(2)), "{r}");
     let moved = r["bytes_transferred"].as_u64().expect("bytes");
     assert!((10_000..60_000).contains(&moved), "tail + a small delta, moved {moved}");
-    same(src.path(), &to, "tier0/datafile-000002.ndf");
+    same(src.path(), &to, "dbengine/tier0/datafile-000002.ndf");
     same(src.path(), &to, "metadata/hosts.db");
 }
 
@@ -93,15 +93,15 @@ fn interrupted_append_resumes() {
     let (s, t, conf) = (src.path().to_str().expect("utf8").to_string(), to.to_str().expect("utf8").to_string(), dst.conf());
     report(&["-c", &conf, "--json", "duplicate", "--from", &s, "--to", &t]);
     // As if a run was cut half-way through appending: a shorter prefix and a stale part file.
-    let f = to.join("tier0/datafile-000001.ndf");
+    let f = to.join("dbengine/tier0/datafile-000001.ndf");
     let full = std::fs::read(&f).expect("read");
     std::fs::write(&f, &full[..full.len() / 2]).expect("truncate");
-    std::fs::write(to.join("tier1/.datafile-000001.ndf.netdatactl-part"), b"junk").expect("part");
+    std::fs::write(to.join("dbengine/tier1/.datafile-000001.ndf.netdatactl-part"), b"junk").expect("part");
     let r = report(&["-c", &conf, "--json", "duplicate", "--from", &s, "--to", &t]);
     assert_eq!(r["appended"], 1, "{r}");
     assert_eq!(r["bytes_transferred"].as_u64(), Some((full.len() - full.len() / 2) as u64));
-    same(src.path(), &to, "tier0/datafile-000001.ndf");
-    assert!(!to.join("tier1/.datafile-000001.ndf.netdatactl-part").exists(), "stale part files are removed");
+    same(src.path(), &to, "dbengine/tier0/datafile-000001.ndf");
+    assert!(!to.join("dbengine/tier1/.datafile-000001.ndf.netdatactl-part").exists(), "stale part files are removed");
 }
 
 #[test]
@@ -112,7 +112,7 @@ fn dry_run_prints_the_plan_and_writes_nothing() {
     let (code, out, err) =
         ctl(&["-c", &dst.conf(), "duplicate", "--from", src.path().to_str().expect("utf8"), "--to", to.to_str().expect("utf8"), "--dry-run"]);
     assert_eq!(code, 0, "{err}");
-    assert!(out.contains("tier0/datafile-000001.ndf") && out.contains("4 to copy"), "{out}");
+    assert!(out.contains("dbengine/tier0/datafile-000001.ndf") && out.contains("4 to copy"), "{out}");
     assert!(!to.exists());
 }
 
@@ -136,7 +136,7 @@ fn preflight_refuses_small_destination_and_fix_config_makes_it_pass() {
     let changed: Vec<(&str, &str)> = before.lines().zip(after.lines()).filter(|(a, b)| a != b).collect();
     assert_eq!(changed, vec![("    dbengine tier 0 retention size = 1MiB", "    dbengine tier 0 retention size = 2MiB")]);
     assert_eq!(before.lines().count(), after.lines().count());
-    same(src.path(), &to, "tier0/datafile-000001.ndf");
+    same(src.path(), &to, "dbengine/tier0/datafile-000001.ndf");
 }
 
 #[test]
@@ -232,16 +232,16 @@ fn http_source_copies_and_then_fetches_only_tails() {
     assert_eq!(code, 6, "wrong key: {err}");
     let r = report(&["-c", &conf, "--json", "duplicate", "--from", &url, "--key", "sekrit", "--to", &t]);
     assert_eq!(r["copied"], 4, "{r}");
-    same(src.path(), &to, "tier0/datafile-000001.ndf");
+    same(src.path(), &to, "dbengine/tier0/datafile-000001.ndf");
     same(src.path(), &to, "metadata/hosts.db");
     assert!(!to.join("registry/netdata.public.unique.id").exists());
 
-    let mut grown = std::fs::read(src.path().join("tier1/datafile-000001.ndf")).expect("read");
+    let mut grown = std::fs::read(src.path().join("dbengine/tier1/datafile-000001.ndf")).expect("read");
     grown.extend_from_slice(&bytes(5, 4096));
-    write(&src.path().join("tier1/datafile-000001.ndf"), &grown);
+    write(&src.path().join("dbengine/tier1/datafile-000001.ndf"), &grown);
     let r = report(&["-c", &conf, "--json", "duplicate", "--from", &url, "--key", "sekrit", "--to", &t]);
     assert_eq!((r["appended"].as_u64(), r["bytes_transferred"].as_u64()), (Some(1), Some(4096)), "{r}");
-    same(src.path(), &to, "tier1/datafile-000001.ndf");
+    same(src.path(), &to, "dbengine/tier1/datafile-000001.ndf");
 
     // A file rewritten in the middle: only an rsync delta crosses the network.
     let mut meta = std::fs::read(src.path().join("metadata/hosts.db")).expect("read");

@@ -69,19 +69,23 @@ pub fn is_excluded(rel: &str) -> bool {
     EXCLUDED.contains(&rel) || rel.ends_with(PART_SUFFIX) || rel.ends_with("/netdatad.pid")
 }
 
-/// The tier a relative path belongs to, from its directory names.
+/// The tier a relative path belongs to, from its directory names: a `tierN` or
+/// `dbengine-tierN` directory (our store: `dbengine/tierN/*.ndd`), or Netdata's own tier-0
+/// files (`dbengine/datafile-*`, `dbengine/journalfile-*`). Other files (metadata, WAL) have
+/// no tier.
 pub fn tier_of(rel: &str) -> Option<u32> {
     let comps: Vec<&str> = rel.split('/').collect();
-    for c in comps.iter().take(comps.len().saturating_sub(1)).take(2) {
-        if *c == "dbengine" {
-            return Some(0);
-        }
+    let (file, dirs) = comps.split_last()?;
+    for c in dirs.iter().take(3) {
         let rest = c.strip_prefix("dbengine-tier").or_else(|| c.strip_prefix("tier"));
         if let Some(n) = rest.and_then(|r| r.parse::<u32>().ok()) {
             if n < 16 {
                 return Some(n);
             }
         }
+    }
+    if dirs.last() == Some(&"dbengine") && (file.starts_with("datafile-") || file.starts_with("journalfile-")) {
+        return Some(0);
     }
     None
 }
@@ -455,6 +459,12 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<()> {
         if !root.is_dir() {
             return Err(Error::new(Kind::NotFound, format!("{}: no such source directory", root.display())));
         }
+        if let Some(pid) = crate::daemon::running_pid(&root)? {
+            ctx.note(format!(
+                "warning: netdatad (pid {pid}) is running on {}; files may change while they are copied (a running parent is best copied through http://HOST:PORT)",
+                root.display()
+            ));
+        }
         Box::new(LocalSource { root, config: args.from_config.clone() })
     };
     execute(ctx, &args, source.as_mut()).map(|_| ())
@@ -729,6 +739,30 @@ fn print_report(ctx: &mut Ctx<'_>, r: &Report) -> Result<()> {
         r.seconds
     )?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tiers_are_found_from_directory_names() {
+        assert_eq!(tier_of("dbengine/tier0/0000000001.ndd"), Some(0));
+        assert_eq!(tier_of("dbengine/tier2/0000000001.ndd"), Some(2));
+        assert_eq!(tier_of("dbengine-tier1/datafile-1-0000000001.ndf"), Some(1));
+        assert_eq!(tier_of("dbengine/datafile-1-0000000001.ndf"), Some(0));
+        assert_eq!(tier_of("dbengine/metadata.ndm"), None);
+        assert_eq!(tier_of("dbengine/wal-0000000001.log"), None);
+        assert_eq!(tier_of("tier1"), None);
+    }
+
+    #[test]
+    fn identity_is_excluded() {
+        assert!(is_excluded("netdatad.pid"));
+        assert!(is_excluded("registry/netdata.public.unique.id"));
+        assert!(is_excluded("dbengine/tier0/.x.ndd.netdatactl-part"));
+        assert!(!is_excluded("dbengine/tier0/0000000001.ndd"));
+    }
 }
 
 impl TierInfo {
