@@ -57,6 +57,14 @@ fn classify(body: &str) -> LineKind {
     }
 }
 
+/// One section as [`Doc::section_index`] sees it.
+#[derive(Debug, Clone, Default)]
+pub struct SectionView {
+    pub name: String,
+    pub comments_above: Vec<String>,
+    pub keys: std::collections::HashMap<String, String>,
+}
+
 /// A parsed INI file that can be written back byte for byte.
 #[derive(Debug, Clone, Default)]
 pub struct Doc {
@@ -109,6 +117,36 @@ impl Doc {
                 if !out.contains(&s) {
                     out.push(s);
                 }
+            }
+        }
+        out
+    }
+
+    /// Every section in one pass: name (first occurrence order), the comment lines directly
+    /// above its first header, and its keys (later occurrences win, as in Netdata).
+    pub fn section_index(&self) -> Vec<SectionView> {
+        let mut out: Vec<SectionView> = Vec::new();
+        let mut pos: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+        let mut cur: Option<usize> = None;
+        let mut comments: Vec<String> = Vec::new();
+        for l in &self.lines {
+            match classify(l.body()) {
+                LineKind::Section(s) => {
+                    let idx = *pos.entry(s.clone()).or_insert_with(|| {
+                        out.push(SectionView { name: s.clone(), comments_above: std::mem::take(&mut comments), keys: Default::default() });
+                        out.len() - 1
+                    });
+                    comments.clear();
+                    cur = Some(idx);
+                }
+                LineKind::Comment(c) => comments.push(c),
+                LineKind::KeyValue { key, value } => {
+                    comments.clear();
+                    if let Some(i) = cur {
+                        out[i].keys.insert(key, value);
+                    }
+                }
+                _ => comments.clear(),
             }
         }
         out

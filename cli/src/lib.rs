@@ -96,5 +96,8 @@ where
 
 /// Whether an error is a broken pipe on stdout (the reader went away: exit quietly).
 pub fn is_broken_pipe(e: &Error) -> bool {
-    e.inner.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe))
+    e.inner.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            || c.downcast_ref::<serde_json::Error>().and_then(|j| j.io_error_kind()) == Some(std::io::ErrorKind::BrokenPipe)
+    })
 }

@@ -136,3 +136,24 @@ fn disable_sends_sighup_to_the_daemon_holding_the_pid_file() {
     // Once the holder is gone, the stale file names no daemon.
     assert_eq!(netdatactl::daemon::running_pid(&p.path().join("cache")).expect("pid"), None);
 }
+
+#[test]
+fn broken_pipe_exits_quietly() {
+    let p = ParentDir::new("");
+    let mut text = String::new();
+    for i in 0..4000u32 {
+        text.push_str(&format!("[{i:08x}-2222-3333-4444-555555555555]\n\ttype = api\n\tenabled = yes\n"));
+    }
+    std::fs::write(p.path().join("stream.conf"), text).expect("write");
+    let mut child = Command::new(common::BIN)
+        .args(["-c", &p.conf(), "keys", "list", "--url", "http://127.0.0.1:1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    drop(child.stdout.take()); // the reader goes away, as with `| head -1`
+    let out = child.wait_with_output().expect("wait");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.is_empty(), "no noise on a broken pipe: {err}");
+}

@@ -59,6 +59,7 @@ fn status_table_shows_replicating_node_and_real_netdata_parent() {
     assert!(out.contains("netdata v1.37.1"), "real parent shown with its version: {out}");
     assert!(out.contains("(netdatad)"), "{out}");
     assert!(out.contains("live h2"), "{out}");
+    assert!(out.contains("RETENTION") && out.contains("t0 1m40s"), "tier retention shown: {out}");
     assert!(out.contains("not in sync") && out.contains("1 replicating"), "{out}");
 
     let (code, out, _) = ctl(&["--json", "status", "--parents", &parents]);

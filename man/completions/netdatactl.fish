@@ -119,10 +119,10 @@ complete -c netdatactl -n "__fish_netdatactl_using_subcommand quarantine; and __
 complete -c netdatactl -n "__fish_netdatactl_using_subcommand quarantine; and __fish_seen_subcommand_from help" -f -a "show" -d 'Tell whether a quarantine is on, and which'
 complete -c netdatactl -n "__fish_netdatactl_using_subcommand quarantine; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c netdatactl -n "__fish_netdatactl_using_subcommand status" -l parents -d 'Parents to ask (default: this parent and the destinations in its stream.conf)' -r
-complete -c netdatactl -n "__fish_netdatactl_using_subcommand status" -l timeout -d 'Limit for --wait-synced (`90s`, `10m`, `2h`)' -r
+complete -c netdatactl -n "__fish_netdatactl_using_subcommand status" -l timeout -d 'Limit for --wait-synced and --watch (`90s`, `10m`, `2h`)' -r
 complete -c netdatactl -n "__fish_netdatactl_using_subcommand status" -l interval -d 'Seconds between polls (--watch, --wait-synced)' -r
 complete -c netdatactl -n "__fish_netdatactl_using_subcommand status" -s c -l config -d 'The parent\'s netdata.conf (stream.conf is read beside it or from [directories] config)' -r -F
-complete -c netdatactl -n "__fish_netdatactl_using_subcommand status" -l watch -d 'Redraw the table every --interval seconds until interrupted'
+complete -c netdatactl -n "__fish_netdatactl_using_subcommand status" -l watch -d 'Redraw the table every --interval seconds until interrupted (or --timeout)'
 complete -c netdatactl -n "__fish_netdatactl_using_subcommand status" -l wait-synced -d 'Wait until the cluster is in sync: exit 0 then, or 8 at --timeout'
 complete -c netdatactl -n "__fish_netdatactl_using_subcommand status" -l json -d 'Print machine-readable JSON on stdout instead of tables'
 complete -c netdatactl -n "__fish_netdatactl_using_subcommand status" -s h -l help -d 'Print help'

@@ -101,19 +101,19 @@ pub struct KeyInfo {
 /// Every UUID section of `stream.conf` with its settings. `enabled` defaults to no for API
 /// keys and yes for machine GUIDs, as in Netdata 1.37.
 pub fn list_keys(doc: &Doc) -> Vec<KeyInfo> {
-    doc.sections()
+    doc.section_index()
         .into_iter()
-        .filter(|s| uuid::Uuid::parse_str(s).is_ok())
+        .filter(|s| uuid::Uuid::parse_str(&s.name).is_ok())
         .map(|s| {
-            let kind = doc.get(&s, "type").unwrap_or_else(|| "api".to_string());
+            let kind = s.keys.get("type").cloned().unwrap_or_else(|| "api".to_string());
             let default_enabled = kind == "machine";
             KeyInfo {
-                enabled: doc.get(&s, "enabled").and_then(|v| parse_bool(&v)).unwrap_or(default_enabled),
-                allow_from: doc.get(&s, "allow from").unwrap_or_else(|| "*".to_string()),
-                role: role_of(doc, &s),
+                enabled: s.keys.get("enabled").and_then(|v| parse_bool(v)).unwrap_or(default_enabled),
+                allow_from: s.keys.get("allow from").cloned().unwrap_or_else(|| "*".to_string()),
+                role: s.comments_above.iter().rev().find_map(|c| c.strip_prefix(ROLE_PREFIX).map(|r| r.trim().to_string())),
                 live_streams: None,
                 kind,
-                key: s,
+                key: s.name,
             }
         })
         .collect()

@@ -23,13 +23,13 @@ pub struct Args {
     /// Parents to ask (default: this parent and the destinations in its stream.conf).
     #[arg(long, value_name = "URL[,URL...]", value_delimiter = ',')]
     pub parents: Vec<String>,
-    /// Redraw the table every --interval seconds until interrupted.
+    /// Redraw the table every --interval seconds until interrupted (or --timeout).
     #[arg(long)]
     pub watch: bool,
     /// Wait until the cluster is in sync: exit 0 then, or 8 at --timeout.
     #[arg(long)]
     pub wait_synced: bool,
-    /// Limit for --wait-synced (`90s`, `10m`, `2h`).
+    /// Limit for --wait-synced and --watch (`90s`, `10m`, `2h`).
     #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = super::quarantine::parse_duration)]
     pub timeout: Duration,
     /// Seconds between polls (--watch, --wait-synced).
@@ -287,11 +287,18 @@ fn print(ctx: &mut Ctx<'_>, r: &Report) -> Result<()> {
         };
         header.push(format!("{} ({})", p.url.trim_start_matches("http://"), kind.trim()));
     }
+    let with_tiers = r.nodes.iter().any(|n| !n.tiers.is_empty());
+    if with_tiers {
+        header.push("RETENTION".into());
+    }
     let hdr: Vec<&str> = header.iter().map(String::as_str).collect();
     let mut t = output::table(&hdr);
     for n in &r.nodes {
         let mut row = vec![n.hostname.clone()];
         row.extend(n.cells.iter().map(Cell::text));
+        if with_tiers {
+            row.push(retention_text(&n.tiers));
+        }
         t.add_row(row);
     }
     output::print_table(ctx.out, t)?;
@@ -300,6 +307,22 @@ fn print(ctx: &mut Ctx<'_>, r: &Report) -> Result<()> {
     }
     writeln!(ctx.out, "{}", r.summary)?;
     Ok(())
+}
+
+/// `t0 2d4h t1 30d`: how far back each tier goes.
+fn retention_text(tiers: &[streaming::TierRange]) -> String {
+    let v: Vec<String> = tiers
+        .iter()
+        .map(|t| match (t.first_time, t.last_time) {
+            (Some(f), Some(l)) if l >= f => format!("t{} {}", t.tier, output::human_secs((l - f) as f64)),
+            _ => format!("t{} -", t.tier),
+        })
+        .collect();
+    if v.is_empty() {
+        "-".into()
+    } else {
+        v.join(" ")
+    }
 }
 
 pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<()> {
@@ -313,8 +336,9 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<()> {
     };
     let http_timeout = Duration::from_secs(5);
     let interval = Duration::from_secs_f64(args.interval.clamp(0.05, 3600.0));
+    let deadline = Instant::now() + args.timeout;
     if args.watch && !args.wait_synced {
-        loop {
+        while Instant::now() < deadline {
             let r = collect(&urls, http_timeout);
             if ctx.tty && !ctx.json {
                 write!(ctx.out, "\x1b[2J\x1b[H")?;
@@ -323,8 +347,8 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<()> {
             ctx.out.flush()?;
             std::thread::sleep(interval);
         }
+        return Ok(());
     }
-    let deadline = Instant::now() + args.timeout;
     loop {
         let r = collect(&urls, http_timeout);
         if !args.wait_synced {
