@@ -1,6 +1,28 @@
 //! What the CLI reads from parents: `/api/v1/info` (every Netdata) and `/api/v1/streaming`
 //! (our daemon only). Parsing is tolerant: missing fields become `None`, unknown fields are
 //! ignored, and hosts may come as an array or as an object keyed by hostname.
+//!
+//! # `GET /api/v1/streaming` as the CLI reads it
+//!
+//! ```json
+//! {"hosts": [
+//!   {"hostname": "child1", "guid": "machine-guid", "live": true, "hops": 1,
+//!    "source": "10.0.0.5:40312", "api_key": "the key its live stream used",
+//!    "replication": {"status": "done|in_progress|pending", "percent": 42.5,
+//!                    "eta_seconds": 90, "missing_seconds": 600,
+//!                    "charts_pending": 3, "charts_in_progress": 1, "charts_done": 200},
+//!    "tiers": [{"tier": 0, "first_time": 1732000000, "last_time": 1732560000}]}
+//! ],
+//!  "outbound": [...]}
+//! ```
+//! Accepted aliases: `reachable` for `live`; `machine_guid` for `guid`; `key` for `api_key`;
+//! `peer`/`from` for `source`; `state` for `replication.status`, whose values may also be
+//! `finished|complete|synced|idle|none` (done), `running|replicating|active` (in progress),
+//! `waiting|queued` (pending); without a status, `charts_in_progress > 0` means in progress
+//! and `charts_pending > 0` pending; `replication` may be a bare string or a boolean
+//! (true = in progress). A host without `replication` has nothing to replicate (done).
+//! `completion`/`progress` alias `percent`, `eta` aliases `eta_seconds`, `gap_seconds`
+//! aliases `missing_seconds`; tiers take `first`/`last` too.
 
 use serde_json::Value;
 
