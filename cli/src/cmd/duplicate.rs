@@ -238,6 +238,10 @@ impl Source for LocalSource {
             let guid = std::fs::read_to_string(conf.directories.lib.join("registry/netdata.public.unique.id")).ok();
             m.guid = guid.map(|g| g.trim().to_string());
         }
+        if m.guid.is_none() {
+            // Some set-ups keep the registry inside the cache directory (it is never copied).
+            m.guid = std::fs::read_to_string(self.root.join("registry/netdata.public.unique.id")).ok().map(|g| g.trim().to_string());
+        }
         Ok(m)
     }
     fn copy_range(&mut self, e: &FileEntry, offset: u64, out: &mut dyn Write) -> Result<u64> {
@@ -276,6 +280,22 @@ impl Write for HashWriter<'_> {
     }
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
+    }
+}
+
+/// Feeds everything written through it to a hasher.
+struct Tee<'h, W: Write> {
+    inner: W,
+    hasher: &'h mut Sha256,
+}
+impl<W: Write> Write for Tee<'_, W> {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(b)?;
+        self.hasher.update(&b[..n]);
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
     }
 }
 
@@ -656,12 +676,22 @@ fn apply_one(src: &mut dyn Source, e: &FileEntry, item: &PlanItem, to: &Path, pb
         Action::Copy => {
             let part = part_path(&dest);
             let f = File::create(&part).map_err(io_err(&part))?;
-            let mut w = Counting { inner: std::io::BufWriter::with_capacity(1 << 20, f), n: 0, pb };
+            // Hash the bytes as they stream by: the source is read once.
+            let mut hasher = Sha256::new();
+            let mut w = Tee { inner: Counting { inner: std::io::BufWriter::with_capacity(1 << 20, f), n: 0, pb }, hasher: &mut hasher };
             let n = src.copy_range(e, 0, &mut w)?;
-            let f = w.inner.into_inner().map_err(|err| Error::new(Kind::Other, format!("{}: {err}", part.display())))?;
+            let f = w.inner.inner.into_inner().map_err(|err| Error::new(Kind::Other, format!("{}: {err}", part.display())))?;
             f.sync_all().map_err(io_err(&part))?;
             drop(f);
-            finish(src, e, &part, &dest)?;
+            let streamed = hex(&hasher.finalize());
+            let want = match &e.sha256 {
+                Some(h) if *h != streamed => {
+                    let _ = std::fs::remove_file(&part);
+                    return Err(Error::new(Kind::Verify, format!("{}: received data has SHA-256 {streamed}, the manifest says {h}", e.path)));
+                }
+                _ => streamed,
+            };
+            finish_with(&want, e, &part, &dest)?;
             Ok((Action::Copy, n))
         }
         Action::Delta => {
@@ -684,6 +714,10 @@ fn apply_one(src: &mut dyn Source, e: &FileEntry, item: &PlanItem, to: &Path, pb
 /// Verifies `part` against the source hash, renames it over `dest`, sets the mtime.
 fn finish(src: &mut dyn Source, e: &FileEntry, part: &Path, dest: &Path) -> Result<()> {
     let want = src.full_hash(e)?;
+    finish_with(&want, e, part, dest)
+}
+
+fn finish_with(want: &str, e: &FileEntry, part: &Path, dest: &Path) -> Result<()> {
     let got = hash_file(part)?;
     if got != want {
         let _ = std::fs::remove_file(part);
