@@ -117,13 +117,14 @@ async fn http(mut stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, mut 
                 let resp = e.to_response();
                 tracing::debug!(%peer, error = %e, "bad HTTP request");
                 stream.write_all(&resp.encode(crate::local::now_s(), false, true)).await?;
-                let _ = stream.shutdown().await;
+                linger_close(stream).await;
                 return Ok(());
             }
         }
         if buf.len() >= MAX_HTTP_REQUEST {
             let resp = ndcluster::api::http::Response::text(431, "request head too large");
             stream.write_all(&resp.encode(crate::local::now_s(), false, true)).await?;
+            linger_close(stream).await;
             return Ok(());
         }
         let mut chunk = [0u8; 8192];
@@ -139,5 +140,21 @@ async fn http(mut stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, mut 
         }
         shared.counters.api_bytes_in.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
         buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+/// Closes after an error answer without resetting the connection under the client's feet:
+/// shut our side, then discard what the client is still sending (bounded in bytes and time),
+/// so it can read the answer.
+async fn linger_close(mut stream: TcpStream) {
+    let _ = stream.shutdown().await;
+    let mut sink = [0u8; 8192];
+    let mut left: usize = 1 << 20;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+    while left > 0 {
+        match tokio::time::timeout_at(deadline, stream.read(&mut sink)).await {
+            Ok(Ok(n)) if n > 0 => left = left.saturating_sub(n),
+            _ => break,
+        }
     }
 }

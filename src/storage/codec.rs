@@ -333,3 +333,353 @@ mod tests {
         assert!(Runs::decode(&buf, &mut pos, 4).is_err());
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Tier-0 values: storage numbers as decimal integers.
+//
+// A canonical storage number (one `StorageNumber::pack` can produce) is `±m · 10^(p-7)`; we
+// store `N = ±m · 10^p` (the value scaled by 10^7, an exact integer) so values with few
+// significant digits (`93.5`, `6.5`) become small integers. Per block of [`BLOCK`] values the
+// deltas of `N` are divided by their largest common power of ten and bit-packed (width byte,
+// power byte, bits). Flags (reset / not-anomalous) are run-length coded; words that do not
+// survive `word → N → word` (non-canonical, factor-100 range, ...) are stored verbatim as
+// exceptions.
+
+const M_MAX: i64 = 0x00FF_FFFF;
+const POW10: [i64; 19] = [
+    1,
+    10,
+    100,
+    1_000,
+    10_000,
+    100_000,
+    1_000_000,
+    10_000_000,
+    100_000_000,
+    1_000_000_000,
+    10_000_000_000,
+    100_000_000_000,
+    1_000_000_000_000,
+    10_000_000_000_000,
+    100_000_000_000_000,
+    1_000_000_000_000_000,
+    10_000_000_000_000_000,
+    100_000_000_000_000_000,
+    1_000_000_000_000_000_000,
+];
+
+/// `word` → (N, flags) when the word is canonical.
+#[inline]
+pub fn word_to_decimal(w: u32) -> Option<(i64, u8)> {
+    if w == 0x0400_0000 {
+        return None;
+    }
+    let flags = ((w >> 24) & 3) as u8;
+    let m = i64::from(w & 0x00FF_FFFF);
+    let k = ((w >> 27) & 7) as usize;
+    if w & (1 << 26) != 0 {
+        return None;
+    }
+    let mag = if w & (1 << 30) != 0 { m.checked_mul(POW10[7 + k])? } else { m * POW10[7 - k] };
+    let n = if w & (1 << 31) != 0 { -mag } else { mag };
+    (decimal_to_word(n, flags) == Some(w)).then_some((n, flags))
+}
+
+#[inline]
+fn div_pow10(n: u64, p: usize) -> u64 {
+    match p {
+        0 => n,
+        1 => n / 10,
+        2 => n / 100,
+        3 => n / 1_000,
+        4 => n / 10_000,
+        5 => n / 100_000,
+        6 => n / 1_000_000,
+        7 => n / 10_000_000,
+        8 => n / 100_000_000,
+        9 => n / 1_000_000_000,
+        10 => n / 10_000_000_000,
+        11 => n / 100_000_000_000,
+        12 => n / 1_000_000_000_000,
+        13 => n / 10_000_000_000_000,
+        _ => n / 100_000_000_000_000,
+    }
+}
+
+/// (N, flags) → the canonical word, if there is one.
+#[inline]
+pub fn decimal_to_word(n: i64, flags: u8) -> Option<u32> {
+    let f = u32::from(flags & 3) << 24;
+    if n == 0 {
+        return Some(f);
+    }
+    let a = n.unsigned_abs();
+    // smallest p with a / 10^p <= M_MAX
+    let mut p = if a <= M_MAX as u64 { 0 } else { (a.ilog10() as usize).saturating_sub(7) };
+    while p <= 14 && div_pow10(a, p) > M_MAX as u64 {
+        p += 1;
+    }
+    if p > 14 {
+        return None;
+    }
+    let m = div_pow10(a, p);
+    if m * POW10[p] as u64 != a {
+        return None;
+    }
+    let sign = if n < 0 { 1u32 << 31 } else { 0 };
+    let mode = if p <= 7 { ((7 - p) as u32) << 27 } else { (1 << 30) | (((p - 7) as u32) << 27) };
+    Some(sign | mode | f | m as u32)
+}
+
+#[inline]
+fn zigzag64(d: i64) -> u64 {
+    ((d << 1) ^ (d >> 63)) as u64
+}
+#[inline]
+fn unzigzag64(z: u64) -> i64 {
+    ((z >> 1) as i64) ^ -((z & 1) as i64)
+}
+
+fn pack_block64(deltas: &[i64], out: &mut Vec<u8>) {
+    let nz = deltas.iter().fold(0i64, |a, &d| a | d);
+    if nz == 0 {
+        out.push(0);
+        return;
+    }
+    let mut g = 0usize;
+    while g < 18 && deltas.iter().all(|&d| d % POW10[g + 1] == 0) {
+        g += 1;
+    }
+    let mut or = 0u64;
+    for &d in deltas {
+        or |= zigzag64(d / POW10[g]);
+    }
+    let w = 64 - or.leading_zeros();
+    out.push(w as u8);
+    out.push(g as u8);
+    let mut acc: u128 = 0;
+    let mut bits = 0u32;
+    for &d in deltas {
+        acc |= u128::from(zigzag64(d / POW10[g])) << bits;
+        bits += w;
+        while bits >= 8 {
+            out.push(acc as u8);
+            acc >>= 8;
+            bits -= 8;
+        }
+    }
+    if bits > 0 {
+        out.push(acc as u8);
+    }
+}
+
+/// Incremental encoder of tier-0 words (see above). Keeps at most one block of words unpacked.
+#[derive(Clone, Debug, Default)]
+pub struct NumEncoder {
+    n: u32,
+    first: i64,
+    prev: i64,
+    pending: Vec<u32>,
+    out: Vec<u8>,
+    /// (flags, run length)
+    flags: Vec<(u8, u32)>,
+    /// (index, verbatim word)
+    exc: Vec<(u32, u32)>,
+}
+
+impl NumEncoder {
+    pub fn push(&mut self, w: u32) {
+        let i = self.n;
+        self.n += 1;
+        let (val, fl) = match word_to_decimal(w) {
+            Some(x) => x,
+            None => {
+                self.exc.push((i, w));
+                (self.prev, 0)
+            }
+        };
+        match self.flags.last_mut() {
+            Some((f, c)) if *f == fl => *c += 1,
+            _ => self.flags.push((fl, 1)),
+        }
+        if i == 0 {
+            self.first = val;
+            self.prev = val;
+            return;
+        }
+        self.push_delta(val);
+    }
+
+    /// `pending` holds each i64 delta as two u32 halves (low, high).
+    fn push_delta(&mut self, val: i64) {
+        let d = val.wrapping_sub(self.prev);
+        self.prev = val;
+        self.pending.push(d as u32);
+        self.pending.push((d >> 32) as u32);
+        if self.pending.len() == 2 * BLOCK {
+            let deltas: Vec<i64> = self.pending.chunks_exact(2).map(|c| (i64::from(c[1]) << 32) | i64::from(c[0])).collect();
+            pack_block64(&deltas, &mut self.out);
+            self.pending.clear();
+            self.pending.shrink_to_fit();
+        }
+    }
+
+    pub fn len(&self) -> u32 {
+        self.n
+    }
+    pub fn is_empty(&self) -> bool {
+        self.n == 0
+    }
+    pub fn encoded_len(&self) -> usize {
+        10 + self.out.len() + self.pending.len() * 2 + self.flags.len() * 4 + self.exc.len() * 6
+    }
+    pub fn heap_bytes(&self) -> usize {
+        self.out.capacity() + self.pending.capacity() * 4 + self.flags.capacity() * 8 + self.exc.capacity() * 8
+    }
+    pub fn finish_into(&self, out: &mut Vec<u8>) {
+        put_varint(out, zigzag64(self.first));
+        out.extend_from_slice(&self.out);
+        if !self.pending.is_empty() {
+            let deltas: Vec<i64> = self.pending.chunks_exact(2).map(|c| (i64::from(c[1]) << 32) | i64::from(c[0])).collect();
+            pack_block64(&deltas, out);
+        }
+        put_varint(out, self.flags.len() as u64);
+        for &(f, c) in &self.flags {
+            out.push(f);
+            put_varint(out, u64::from(c));
+        }
+        put_varint(out, self.exc.len() as u64);
+        let mut last = 0;
+        for &(i, w) in &self.exc {
+            put_varint(out, u64::from(i - last));
+            last = i;
+            out.extend_from_slice(&w.to_le_bytes());
+        }
+    }
+}
+
+/// Decodes `n` tier-0 words written by [`NumEncoder::finish_into`].
+pub fn decode_numbers(buf: &[u8], pos: &mut usize, n: usize, out: &mut Vec<u32>) -> Result<(), CodecError> {
+    if n == 0 {
+        return Ok(());
+    }
+    if n > MAX_PAGE_POINTS {
+        return Err(CodecError::Invalid("too many points"));
+    }
+    let start = out.len();
+    let mut vals: Vec<i64> = Vec::with_capacity(n);
+    let mut prev = unzigzag64(get_varint(buf, pos)?);
+    vals.push(prev);
+    let mut left = n - 1;
+    while left > 0 {
+        let len = left.min(BLOCK);
+        let w = u32::from(*buf.get(*pos).ok_or(CodecError::Truncated(*pos))?);
+        *pos += 1;
+        if w == 0 {
+            vals.extend(std::iter::repeat_n(prev, len));
+            left -= len;
+            continue;
+        }
+        if w > 64 {
+            return Err(CodecError::Invalid("block width over 64"));
+        }
+        let g = usize::from(*buf.get(*pos).ok_or(CodecError::Truncated(*pos))?);
+        *pos += 1;
+        let scale = *POW10.get(g).ok_or(CodecError::Invalid("block scale"))?;
+        let nbytes = (len * w as usize).div_ceil(8);
+        let bytes = buf.get(*pos..*pos + nbytes).ok_or(CodecError::Truncated(*pos))?;
+        *pos += nbytes;
+        let mask: u128 = if w == 64 { u128::from(u64::MAX) } else { (1u128 << w) - 1 };
+        let mut bit = 0usize;
+        for _ in 0..len {
+            let byte = bit >> 3;
+            let mut word = [0u8; 16];
+            let end = (byte + 16).min(bytes.len());
+            word[..end - byte].copy_from_slice(&bytes[byte..end]);
+            let z = ((u128::from_le_bytes(word) >> (bit & 7)) & mask) as u64;
+            prev = prev.wrapping_add(unzigzag64(z).wrapping_mul(scale));
+            vals.push(prev);
+            bit += w as usize;
+        }
+        left -= len;
+    }
+    // flags
+    let runs = get_varint(buf, pos)? as usize;
+    if runs > n {
+        return Err(CodecError::Invalid("too many flag runs"));
+    }
+    out.reserve(n);
+    let mut i = 0usize;
+    for _ in 0..runs {
+        let f = *buf.get(*pos).ok_or(CodecError::Truncated(*pos))?;
+        *pos += 1;
+        let c = get_varint(buf, pos)? as usize;
+        if i + c > n {
+            return Err(CodecError::Invalid("flag runs exceed the point count"));
+        }
+        for &v in &vals[i..i + c] {
+            out.push(decimal_to_word(v, f).unwrap_or(0x0400_0000));
+        }
+        i += c;
+    }
+    if i != n {
+        return Err(CodecError::Invalid("flag runs do not cover the page"));
+    }
+    let ne = get_varint(buf, pos)? as usize;
+    if ne > n {
+        return Err(CodecError::Invalid("too many exceptions"));
+    }
+    let mut at = 0usize;
+    for _ in 0..ne {
+        at += get_varint(buf, pos)? as usize;
+        let b = buf.get(*pos..*pos + 4).ok_or(CodecError::Truncated(*pos))?;
+        *pos += 4;
+        let slot = out.get_mut(start + at).ok_or(CodecError::Invalid("exception index"))?;
+        *slot = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod num_tests {
+    use super::*;
+    use crate::storage::number::{StorageNumber, FLAG_NOT_ANOMALOUS, FLAG_RESET};
+
+    #[test]
+    fn canonical_words_map_to_decimals_and_back() {
+        for x in [0.0, 93.5, 6.5, 0.5, -2.5, 123.456789, 16777215.0, 16777216.0, 1e-7, 99999999999.0, 0.4975124, 33.333333] {
+            for f in [0, FLAG_NOT_ANOMALOUS, FLAG_RESET | FLAG_NOT_ANOMALOUS] {
+                let w = StorageNumber::pack(x, f).0;
+                let (n, fl) = word_to_decimal(w).unwrap_or_else(|| panic!("{x} not canonical"));
+                assert_eq!(decimal_to_word(n, fl), Some(w), "{x}");
+            }
+        }
+        assert_eq!(word_to_decimal(StorageNumber::EMPTY.0), None);
+    }
+
+    #[test]
+    fn numbers_round_trip_with_exceptions() {
+        let mut words: Vec<u32> = (0..3000).map(|i| StorageNumber::pack(f64::from(i % 17) * 0.5 + f64::from(i / 100), FLAG_NOT_ANOMALOUS).0).collect();
+        words[5] = 0x8000_0000; // negative zero: not canonical
+        words[100] = StorageNumber::pack(9.2e18, 0).0; // factor-100 range
+        words[101] = StorageNumber::pack(3.0, FLAG_RESET).0;
+        words.extend((0..500u32).map(|i| i.wrapping_mul(2_654_435_761) & !0x0400_0000));
+        for n in [1, 2, 64, 65, 1000, words.len()] {
+            let mut e = NumEncoder::default();
+            for &w in &words[..n] {
+                e.push(w);
+            }
+            let mut buf = Vec::new();
+            e.finish_into(&mut buf);
+            let mut pos = 0;
+            let mut out = Vec::new();
+            decode_numbers(&buf, &mut pos, n, &mut out).expect("decodes");
+            assert_eq!(&out[..], &words[..n], "n={n}");
+            assert_eq!(pos, buf.len());
+            for cut in (0..buf.len()).step_by(7) {
+                let mut pos = 0;
+                let _ = decode_numbers(&buf[..cut], &mut pos, n, &mut Vec::new());
+            }
+        }
+    }
+}

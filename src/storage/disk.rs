@@ -40,7 +40,7 @@
 //!
 //! # Memory
 //! Per series and tier: one open page (an incremental [`ColumnEncoder`] keeps ≤ 63 values
-//! unpacked, pages are cut at 1024 points or 768 encoded bytes), the running partial
+//! unpacked, pages are cut at 4096 points or 768 encoded bytes, and at checkpoints), the running partial
 //! aggregate, and 32 bytes of index per sealed page.
 
 use std::collections::{BTreeMap, HashMap};
@@ -55,7 +55,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 
-use super::codec::{self, ColumnEncoder, Runs};
+use super::codec::{self, ColumnEncoder, NumEncoder, Runs};
 use super::mmap::{self, SealedMap};
 use super::*;
 
@@ -71,11 +71,11 @@ const REC_HEADER: usize = 48;
 const TRAILER: usize = 24;
 const FLAG_LZ4: u8 = 1;
 /// Points per tier-0 page before it is written out.
-pub const PAGE_POINTS: u32 = 1024;
+pub const PAGE_POINTS: u32 = 4096;
 /// Encoded bytes of an open page before it is written out.
 pub const PAGE_BYTES: usize = 768;
 /// Seconds between checkpoints.
-pub const CHECKPOINT_SECS: u64 = 1800;
+pub const CHECKPOINT_SECS: u64 = 3600;
 /// WAL size that forces a checkpoint.
 pub const WAL_MAX_BYTES: u64 = 256 << 20;
 const WAL_BUF_MAX: usize = 4 << 20;
@@ -235,9 +235,14 @@ fn decode_payload(h: &RecHeader, payload: &[u8], d: &mut Decoded) -> Result<(), 
     d.slots.clear();
     runs.slots(&mut d.slots);
     d.cols.resize_with(h.ncols as usize, Vec::new);
-    for c in d.cols.iter_mut() {
-        c.clear();
-        codec::decode_column(buf, &mut pos, n, c)?;
+    if h.ncols == 1 {
+        d.cols[0].clear();
+        codec::decode_numbers(buf, &mut pos, n, &mut d.cols[0])?;
+    } else {
+        for c in d.cols.iter_mut() {
+            c.clear();
+            codec::decode_column(buf, &mut pos, n, c)?;
+        }
     }
     Ok(())
 }
@@ -298,27 +303,61 @@ struct OpenPage {
     step: u32,
     last: i64,
     runs: Runs,
-    cols: Vec<ColumnEncoder>,
+    cols: Cols,
+}
+
+/// Tier 0: one [`NumEncoder`]; tiers 1..: six u32 columns.
+#[derive(Clone, Debug)]
+enum Cols {
+    Num(NumEncoder),
+    Agg(Vec<ColumnEncoder>),
 }
 
 impl OpenPage {
     fn new(t: i64, step: u32, ncols: usize) -> Self {
-        Self { t0: t, step, last: t, runs: Runs::default(), cols: vec![ColumnEncoder::default(); ncols] }
+        let cols = if ncols == 1 { Cols::Num(NumEncoder::default()) } else { Cols::Agg(vec![ColumnEncoder::default(); ncols]) };
+        Self { t0: t, step, last: t, runs: Runs::default(), cols }
     }
     fn n(&self) -> u32 {
-        self.cols.first().map_or(0, |c| c.len())
+        match &self.cols {
+            Cols::Num(e) => e.len(),
+            Cols::Agg(c) => c.first().map_or(0, |c| c.len()),
+        }
+    }
+    fn ncols(&self) -> u8 {
+        match &self.cols {
+            Cols::Num(_) => 1,
+            Cols::Agg(c) => c.len() as u8,
+        }
+    }
+    fn encoded_len(&self) -> usize {
+        match &self.cols {
+            Cols::Num(e) => e.encoded_len(),
+            Cols::Agg(c) => c.iter().map(|c| c.encoded_len()).sum(),
+        }
     }
     fn can_take(&self, t: i64) -> bool {
+        if self.n() == 0 {
+            return true;
+        }
         t > self.last && (t - self.t0) % i64::from(self.step) == 0 && (t - self.t0) / i64::from(self.step) < i64::from(u32::MAX / 2)
     }
     fn full(&self) -> bool {
-        self.n() >= PAGE_POINTS || self.cols.iter().map(|c| c.encoded_len()).sum::<usize>() >= PAGE_BYTES
+        self.n() >= PAGE_POINTS || self.encoded_len() >= PAGE_BYTES
     }
     fn push(&mut self, t: i64, vals: &[u32]) {
+        if self.n() == 0 {
+            self.t0 = t;
+        }
         let gap = if self.n() == 0 { 0 } else { ((t - self.last) / i64::from(self.step) - 1) as u32 };
         self.runs.push(gap);
-        for (c, &v) in self.cols.iter_mut().zip(vals) {
-            c.push(v);
+        match &mut self.cols {
+            Cols::Num(e) => e.push(vals[0]),
+            Cols::Agg(cols) => {
+                for (c, &v) in cols.iter_mut().zip(vals) {
+                    c.push(v);
+                }
+            }
         }
         self.last = t;
     }
@@ -326,10 +365,15 @@ impl OpenPage {
         t >= self.t0 && t <= self.last && (t - self.t0) % i64::from(self.step) == 0 && self.runs.has(((t - self.t0) / i64::from(self.step)) as u64)
     }
     fn payload(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(64 + self.cols.iter().map(|c| c.encoded_len()).sum::<usize>());
+        let mut out = Vec::with_capacity(64 + self.encoded_len());
         self.runs.encode(&mut out);
-        for c in &self.cols {
-            c.finish_into(&mut out);
+        match &self.cols {
+            Cols::Num(e) => e.finish_into(&mut out),
+            Cols::Agg(cols) => {
+                for c in cols {
+                    c.finish_into(&mut out);
+                }
+            }
         }
         out
     }
@@ -340,7 +384,7 @@ impl OpenPage {
             generation,
             tier: tier as u8,
             flags: 0,
-            ncols: self.cols.len() as u8,
+            ncols: self.ncols(),
             t0: self.t0,
             last: self.last,
             step: self.step,
@@ -348,7 +392,11 @@ impl OpenPage {
         }
     }
     fn heap_bytes(&self) -> usize {
-        self.runs.heap_bytes() + self.cols.iter().map(|c| c.heap_bytes() + std::mem::size_of::<ColumnEncoder>()).sum::<usize>()
+        self.runs.heap_bytes()
+            + match &self.cols {
+                Cols::Num(e) => e.heap_bytes(),
+                Cols::Agg(c) => c.iter().map(|c| c.heap_bytes() + std::mem::size_of::<ColumnEncoder>()).sum::<usize>(),
+            }
     }
 }
 
@@ -1098,6 +1146,10 @@ impl Inner {
             return Ok(WriteOutcome::Overlap);
         }
         if let Some(page) = seal {
+            // The WAL records of this page's points must reach the kernel before the page,
+            // so a replay after kill -9 re-applies their roll-ups (upper tiers are only
+            // written at checkpoints).
+            self.wal_write()?;
             self.write_page(idx, 0, &page, self.meta.generation)?;
         }
         // roll-ups
@@ -1249,7 +1301,7 @@ impl Inner {
         write_meta(&self.dir, &self.meta)?;
         // new WAL
         let path = wal_path(&self.dir, gen);
-        let mut f = OpenOptions::new().create(true).truncate(true).append(true).read(true).open(&path).map_err(io_err(&path))?;
+        let mut f = OpenOptions::new().create(true).truncate(true).write(true).open(&path).map_err(io_err(&path))?;
         let mut h = [0u8; 16];
         h[0..8].copy_from_slice(WAL_MAGIC);
         h[8..12].copy_from_slice(&gen.to_le_bytes());
@@ -1401,8 +1453,171 @@ impl Inner {
     }
 }
 
+
+fn fold_points(v: Vec<TierPoint>) -> Option<TierPoint> {
+    let mut it = v.into_iter();
+    let mut acc = it.next()?;
+    for p in it {
+        acc.sum += p.sum;
+        acc.min = acc.min.min(p.min);
+        acc.max = acc.max.max(p.max);
+        acc.count += p.count;
+        acc.anomalous += p.anomalous;
+        acc.reset |= p.reset;
+        acc.time = acc.time.max(p.time);
+    }
+    Some(acc)
+}
+
+/// Tier-0 aggregate scan straight over decoded words.
+struct Scan {
+    sum: f64,
+    min: f64,
+    max: f64,
+    count: u32,
+    anomalous: u32,
+    reset: bool,
+    last: i64,
+}
+
+impl Default for Scan {
+    fn default() -> Self {
+        Self { sum: 0.0, min: f64::INFINITY, max: f64::NEG_INFINITY, count: 0, anomalous: 0, reset: false, last: i64::MIN }
+    }
+}
+
+impl Scan {
+    fn page(&mut self, h: &RecHeader, d: &Decoded, after: i64, before: i64) {
+        let words = &d.cols[0];
+        let step = i64::from(h.step);
+        let whole = h.t0 >= after && h.last <= before;
+        for (i, &w) in words.iter().enumerate() {
+            if !whole {
+                let t = h.t0 + i64::from(d.slots[i]) * step;
+                if t < after || t > before {
+                    continue;
+                }
+            }
+            let n = StorageNumber(w);
+            let v = n.value();
+            if !v.is_finite() {
+                continue;
+            }
+            self.sum += v;
+            self.min = self.min.min(v);
+            self.max = self.max.max(v);
+            self.count += 1;
+            self.anomalous += u32::from(w & number::FLAG_NOT_ANOMALOUS == 0);
+            self.reset |= w & number::FLAG_RESET != 0;
+        }
+        let lt = h.t0 + i64::from(d.slots.last().copied().unwrap_or(0)) * step;
+        self.last = self.last.max(lt.min(before));
+    }
+    fn finish(self) -> Option<TierPoint> {
+        (self.count > 0).then_some(TierPoint { time: self.last, sum: self.sum, min: self.min, max: self.max, count: self.count, reset: self.reset, anomalous: self.anomalous })
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Store
+
+
+type Collected = (Vec<(Src, PageRef)>, Option<(RecHeader, Vec<u8>)>, Vec<TierPoint>);
+
+impl DiskStore {
+    /// Under the read lock: where the pages of a range are, plus the in-memory points.
+    fn collect(&self, id: SeriesId, tier: usize, after: UnixTime, before: UnixTime) -> Result<Option<Collected>, StoreError> {
+        let mut srcs = Vec::new();
+        let mut mem: Vec<TierPoint> = Vec::new();
+        let mut open_payload = None;
+        {
+            let g = self.shared.read();
+            let s = g.series.get(id.0 as usize).ok_or(StoreError::UnknownId { kind: "series", id: id.0 })?;
+            if after > before || tier >= s.tiers.len() {
+                return Ok(None);
+            }
+            let st = &s.tiers[tier];
+            for r in &st.pages {
+                if r.first > before {
+                    break;
+                }
+                if r.last >= after {
+                    if let Some(src) = locate(&g.tiers[tier], r) {
+                        srcs.push((src, *r));
+                    }
+                }
+            }
+            if let Some(o) = &st.open {
+                if o.t0 <= before && o.last >= after && o.n() > 0 {
+                    open_payload = Some((o.header(id.0, tier, 0), o.payload()));
+                }
+            }
+            if tier == 0 {
+                mem.extend(st.back0.range(after..=before).filter_map(|(&t, &w)| TierPoint::from_number(t, StorageNumber(w))));
+            } else {
+                mem.extend(st.backk.range(after..=before).map(|(&t, a)| a.point(t)));
+                if let Some((t, a)) = st.partial {
+                    if t >= after && t <= before {
+                        mem.push(a.point(t));
+                    }
+                }
+            }
+        }
+        Ok(Some((srcs, open_payload, mem)))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn read_collected(&self, tier: usize, after: UnixTime, before: UnixTime, srcs: Vec<(Src, PageRef)>, open_payload: Option<(RecHeader, Vec<u8>)>, mem: Vec<TierPoint>, out: &mut Vec<TierPoint>) {
+        let start = out.len();
+        let mut d = Decoded::default();
+        let mut buf = Vec::new();
+        let emit = |h: &RecHeader, d: &Decoded, out: &mut Vec<TierPoint>| {
+            for (i, &slot) in d.slots.iter().enumerate() {
+                let t = h.t0 + i64::from(slot) * i64::from(h.step);
+                if t < after || t > before {
+                    continue;
+                }
+                if tier == 0 {
+                    if let Some(p) = TierPoint::from_number(t, StorageNumber(d.cols[0][i])) {
+                        out.push(p);
+                    }
+                } else {
+                    let f = |c: usize| f64::from(f32::from_bits(d.cols[c][i]));
+                    out.push(TierPoint { time: t, sum: f(0), min: f(1), max: f(2), count: d.cols[3][i], anomalous: d.cols[4][i], reset: d.cols[5][i] != 0 });
+                }
+            }
+        };
+        for (src, r) in &srcs {
+            if let Some(h) = load(src, r, &mut d, &mut buf) {
+                emit(&h, &d, out);
+            }
+        }
+        if let Some((h, payload)) = open_payload {
+            if decode_payload(&h, &payload, &mut d).is_ok() {
+                emit(&h, &d, out);
+            }
+        }
+        out.extend(mem);
+        let got = &mut out[start..];
+        if !got.is_sorted_by_key(|p| p.time) {
+            got.sort_by_key(|p| p.time);
+        }
+        if tier > 0 && got.windows(2).any(|w| w[0].time == w[1].time) {
+            let mut merged: Vec<TierPoint> = Vec::with_capacity(got.len());
+            for p in out.drain(start..) {
+                match merged.last_mut() {
+                    Some(m) if m.time == p.time => {
+                        let mut a = Agg::of(m);
+                        a.fold(&Agg::of(&p));
+                        *m = a.point(p.time);
+                    }
+                    _ => merged.push(p),
+                }
+            }
+            out.extend(merged);
+        }
+    }
+}
 
 impl Store for DiskStore {
     fn config(&self) -> &StoreConfig {
@@ -1482,91 +1697,36 @@ impl Store for DiskStore {
         self.shared.write().write_aggregate(id, tier, point, cfg)
     }
 
-    fn read(&self, id: SeriesId, tier: usize, after: UnixTime, before: UnixTime, out: &mut Vec<TierPoint>) -> Result<(), StoreError> {
-        let mut srcs = Vec::new();
-        let mut mem: Vec<TierPoint> = Vec::new();
-        let mut open_payload = None;
-        {
-            let g = self.shared.read();
-            let s = g.series.get(id.0 as usize).ok_or(StoreError::UnknownId { kind: "series", id: id.0 })?;
-            if after > before || tier >= s.tiers.len() {
-                return Ok(());
-            }
-            let st = &s.tiers[tier];
-            for r in &st.pages {
-                if r.first > before {
-                    break;
-                }
-                if r.last >= after {
-                    if let Some(src) = locate(&g.tiers[tier], r) {
-                        srcs.push((src, *r));
-                    }
-                }
-            }
-            if let Some(o) = &st.open {
-                if o.t0 <= before && o.last >= after && o.n() > 0 {
-                    open_payload = Some((o.header(id.0, tier, 0), o.payload()));
-                }
-            }
-            if tier == 0 {
-                mem.extend(st.back0.range(after..=before).filter_map(|(&t, &w)| TierPoint::from_number(t, StorageNumber(w))));
-            } else {
-                mem.extend(st.backk.range(after..=before).map(|(&t, a)| a.point(t)));
-                if let Some((t, a)) = st.partial {
-                    if t >= after && t <= before {
-                        mem.push(a.point(t));
-                    }
-                }
-            }
+    fn aggregate(&self, id: SeriesId, tier: usize, after: UnixTime, before: UnixTime) -> Result<Option<TierPoint>, StoreError> {
+        if tier != 0 {
+            let mut v = Vec::new();
+            self.read(id, tier, after, before, &mut v)?;
+            return Ok(fold_points(v));
         }
-        let start = out.len();
+        let Some((srcs, open_payload, mem)) = self.collect(id, tier, after, before)? else { return Ok(None) };
+        let mut acc = Scan::default();
         let mut d = Decoded::default();
         let mut buf = Vec::new();
-        let emit = |h: &RecHeader, d: &Decoded, out: &mut Vec<TierPoint>| {
-            for (i, &slot) in d.slots.iter().enumerate() {
-                let t = h.t0 + i64::from(slot) * i64::from(h.step);
-                if t < after || t > before {
-                    continue;
-                }
-                if tier == 0 {
-                    if let Some(p) = TierPoint::from_number(t, StorageNumber(d.cols[0][i])) {
-                        out.push(p);
-                    }
-                } else {
-                    let f = |c: usize| f64::from(f32::from_bits(d.cols[c][i]));
-                    out.push(TierPoint { time: t, sum: f(0), min: f(1), max: f(2), count: d.cols[3][i], anomalous: d.cols[4][i], reset: d.cols[5][i] != 0 });
-                }
-            }
-        };
         for (src, r) in &srcs {
             if let Some(h) = load(src, r, &mut d, &mut buf) {
-                emit(&h, &d, out);
+                acc.page(&h, &d, after, before);
             }
         }
         if let Some((h, payload)) = open_payload {
             if decode_payload(&h, &payload, &mut d).is_ok() {
-                emit(&h, &d, out);
+                acc.page(&h, &d, after, before);
             }
         }
-        out.extend(mem);
-        let got = &mut out[start..];
-        if !got.is_sorted_by_key(|p| p.time) {
-            got.sort_by_key(|p| p.time);
+        let mut out = acc.finish();
+        for p in mem {
+            out = fold_points(out.into_iter().chain([p]).collect());
         }
-        if tier > 0 && got.windows(2).any(|w| w[0].time == w[1].time) {
-            let mut merged: Vec<TierPoint> = Vec::with_capacity(got.len());
-            for p in out.drain(start..) {
-                match merged.last_mut() {
-                    Some(m) if m.time == p.time => {
-                        let mut a = Agg::of(m);
-                        a.fold(&Agg::of(&p));
-                        *m = a.point(p.time);
-                    }
-                    _ => merged.push(p),
-                }
-            }
-            out.extend(merged);
-        }
+        Ok(out)
+    }
+
+    fn read(&self, id: SeriesId, tier: usize, after: UnixTime, before: UnixTime, out: &mut Vec<TierPoint>) -> Result<(), StoreError> {
+        let Some((srcs, open_payload, mem)) = self.collect(id, tier, after, before)? else { return Ok(()) };
+        self.read_collected(tier, after, before, srcs, open_payload, mem, out);
         Ok(())
     }
 

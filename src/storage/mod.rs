@@ -10,6 +10,7 @@
 //! rejected ([`WriteOutcome::Overlap`]) and counted, never overwrites history.
 
 pub mod codec;
+pub mod corpus;
 pub mod mem;
 pub mod mmap;
 pub mod disk;
@@ -198,6 +199,25 @@ pub trait Store: Send + Sync {
     fn write_aggregate(&self, id: SeriesId, tier: usize, point: TierPoint) -> Result<WriteOutcome, StoreError>;
     /// Appends to `out`, in increasing time, the points of `tier` with `after <= time <= before`.
     fn read(&self, id: SeriesId, tier: usize, after: UnixTime, before: UnixTime, out: &mut Vec<TierPoint>) -> Result<(), StoreError>;
+    /// Folds the points of `tier` with `after <= time <= before` into one aggregate (sum, min,
+    /// max, count, anomalous, reset; `time` = the last point's time), `None` if there are none.
+    /// Stores may override this with a scan that does not materialize points.
+    fn aggregate(&self, id: SeriesId, tier: usize, after: UnixTime, before: UnixTime) -> Result<Option<TierPoint>, StoreError> {
+        let mut v = Vec::new();
+        self.read(id, tier, after, before, &mut v)?;
+        let mut it = v.into_iter();
+        let Some(mut acc) = it.next() else { return Ok(None) };
+        for p in it {
+            acc.sum += p.sum;
+            acc.min = acc.min.min(p.min);
+            acc.max = acc.max.max(p.max);
+            acc.count += p.count;
+            acc.anomalous += p.anomalous;
+            acc.reset |= p.reset;
+            acc.time = p.time;
+        }
+        Ok(Some(acc))
+    }
     /// First and last stored time of a series in a tier; cheap.
     fn retention(&self, id: SeriesId, tier: usize) -> Option<Retention>;
     /// Makes everything accepted so far durable.

@@ -1,0 +1,135 @@
+//! `kill -9` during writes: a child process (this test binary re-executed) writes
+//! continuously and checkpoints now and then; it is SIGKILLed, the store is reopened and
+//! every point accepted more than `flush_interval_secs` before the kill must be there, with
+//! upper tiers counting each tier-0 point exactly once.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use ndcluster::model::{ChartMeta, DimMeta, HostMeta};
+use ndcluster::storage::disk::DiskStore;
+use ndcluster::storage::number::StorageNumber;
+use ndcluster::storage::*;
+
+const T0: i64 = 1_700_000_000;
+const SERIES: usize = 10;
+const ENV: &str = "NDCLUSTER_STORAGE_CRASH_CHILD";
+
+fn config() -> StoreConfig {
+    let tier = |iterations| TierConfig { iterations, retention_bytes: 1 << 30, retention_secs: 0 };
+    StoreConfig { tiers: vec![tier(1), tier(10), tier(10)], flush_interval_secs: 1 }
+}
+
+fn value(i: i64, k: usize) -> StorageNumber {
+    StorageNumber::pack(((i * 37 + k as i64 * 1000) % 5003) as f64 / 10.0, 0)
+}
+
+fn open_series(s: &DiskStore) -> Vec<SeriesId> {
+    let h = s.put_host(&HostMeta { guid: "crash".into(), hostname: "crash".into(), update_every: 1, ..Default::default() }).expect("host");
+    let c = s.put_chart(h, &ChartMeta { id: "crash.test".into(), name: "crash.test".into(), update_every: 1, ..Default::default() }).expect("chart");
+    (0..SERIES).map(|k| s.put_dimension(c, &DimMeta { id: format!("d{k}"), name: format!("d{k}"), multiplier: 1, divisor: 1, ..Default::default() }).expect("dim")).collect()
+}
+
+/// The child: runs only when re-executed with the env var set.
+#[test]
+fn crash_child_writer() {
+    let Ok(dir) = std::env::var(ENV) else { return };
+    let s = DiskStore::open(&dir, config()).expect("child open");
+    let ids = open_series(&s);
+    let started = Instant::now();
+    for i in 0..1_000_000i64 {
+        for (k, &id) in ids.iter().enumerate() {
+            s.write(id, T0 + i, value(i, k)).expect("child write");
+        }
+        if i % 1500 == 1499 {
+            s.checkpoint().expect("child checkpoint");
+        }
+        if i % 100 == 0 {
+            println!("{i}");
+        }
+        if started.elapsed() > Duration::from_secs(60) {
+            break;
+        }
+        std::thread::sleep(Duration::from_micros(500));
+    }
+}
+
+#[test]
+fn kill_9_during_writes_loses_only_the_last_seconds() {
+    if std::env::var(ENV).is_ok() {
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join("db");
+    let mut child = Command::new(std::env::current_exe().expect("exe"))
+        .args(["--exact", "crash_child_writer", "--nocapture", "--test-threads=1"])
+        .env(ENV, &dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn child");
+    let out = child.stdout.take().expect("stdout");
+    let (tx, rx) = mpsc::channel::<i64>();
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            if let Ok(i) = line.trim().parse::<i64>() {
+                if tx.send(i).is_err() {
+                    break;
+                }
+            }
+        }
+    });
+    // wait (bounded) until the child has written a few thousand steps, across checkpoints
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut mark = -1;
+    while mark < 4000 && Instant::now() < deadline {
+        if let Ok(i) = rx.recv_timeout(Duration::from_millis(200)) {
+            mark = i;
+        }
+    }
+    assert!(mark >= 4000, "child did not progress (last step {mark})");
+    // everything up to `mark` was accepted; give the flusher twice the flush interval
+    let grace = Instant::now() + Duration::from_secs(u64::from(config().flush_interval_secs) * 3);
+    let mut last = mark;
+    while Instant::now() < grace {
+        if let Ok(i) = rx.recv_timeout(Duration::from_millis(100)) {
+            last = i;
+        }
+    }
+    child.kill().expect("SIGKILL");
+    let _ = child.wait();
+    drop(rx);
+    let _ = reader.join();
+    assert!(last > mark, "child stopped writing before the kill");
+
+    let s = DiskStore::open(&dir, config()).expect("reopen after kill -9");
+    let ids = open_series(&s);
+    let cfg = config();
+    for (k, &id) in ids.iter().enumerate() {
+        let mut pts = Vec::new();
+        s.read(id, 0, T0, T0 + 2_000_000, &mut pts).expect("read");
+        assert!(pts.len() as i64 > mark, "series {k}: {} points, expected more than {mark}", pts.len());
+        for (i, p) in pts.iter().enumerate() {
+            assert_eq!(p.time, T0 + i as i64, "series {k}: hole");
+            assert_eq!(p.sum, value(i as i64, k).value(), "series {k} at {i}");
+        }
+        // tier 1 / 2 count every surviving tier-0 point once
+        for tier in 1..3 {
+            let mut up = Vec::new();
+            s.read(id, tier, T0, T0 + 2_000_000, &mut up).expect("read");
+            let w = cfg.tier_width(tier, 1);
+            let last_t0 = pts.last().map_or(T0, |p| p.time);
+            for a in &up {
+                let want: Vec<_> = pts.iter().filter(|p| tier_slot(p.time, 1, w) == a.time).collect();
+                if a.time + 1 > last_t0 {
+                    continue; // the window the crash cut
+                }
+                assert_eq!(a.count as usize, want.len(), "series {k} tier {tier} slot {}", a.time);
+                let sum: f64 = want.iter().map(|p| p.sum).sum();
+                assert!((a.sum - sum).abs() <= 1e-4 * sum.abs().max(1.0), "series {k} tier {tier} slot {}: {} vs {sum}", a.time, a.sum);
+            }
+        }
+    }
+}
