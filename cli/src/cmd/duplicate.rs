@@ -775,6 +775,13 @@ fn print_report(ctx: &mut Ctx<'_>, r: &Report) -> Result<()> {
     Ok(())
 }
 
+impl TierInfo {
+    /// An empty tier row.
+    pub fn new(tier: u32) -> Self {
+        Self { tier, bytes: 0, files: 0, first_time: None, last_time: None, retention_bytes: None, retention_secs: None }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -796,12 +803,5 @@ mod tests {
         assert!(is_excluded("registry/netdata.public.unique.id"));
         assert!(is_excluded("dbengine/tier0/.x.ndd.netdatactl-part"));
         assert!(!is_excluded("dbengine/tier0/0000000001.ndd"));
-    }
-}
-
-impl TierInfo {
-    /// An empty tier row.
-    pub fn new(tier: u32) -> Self {
-        Self { tier, bytes: 0, files: 0, first_time: None, last_time: None, retention_bytes: None, retention_secs: None }
     }
 }
