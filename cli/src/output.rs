@@ -6,7 +6,7 @@ use comfy_table::{presets, ContentArrangement, Table};
 
 use crate::error::Result;
 
-/// A table in the house look: ASCII borders-free, header underlined, fits 120 columns.
+/// A table with a header row; see [`print_table`] for how it is drawn.
 pub fn table(header: &[&str]) -> Table {
     let mut t = Table::new();
     t.load_preset(presets::UTF8_HORIZONTAL_ONLY)
@@ -15,9 +15,10 @@ pub fn table(header: &[&str]) -> Table {
     t
 }
 
-/// Plain-ASCII variant for non-terminals so output is stable in files and tests.
+/// Prints a table in plain ASCII (borders and a header rule, no row rules) so output is the
+/// same on terminals, in files and in tests.
 pub fn print_table(out: &mut dyn Write, mut t: Table) -> Result<()> {
-    t.load_preset(presets::ASCII_HORIZONTAL_ONLY);
+    t.load_preset(presets::ASCII_BORDERS_ONLY_CONDENSED);
     writeln!(out, "{t}")?;
     Ok(())
 }

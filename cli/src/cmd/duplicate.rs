@@ -66,7 +66,8 @@ pub const EXCLUDED: &[&str] = &["netdatad.pid", "registry/netdata.public.unique.
 pub const PART_SUFFIX: &str = ".netdatactl-part";
 
 pub fn is_excluded(rel: &str) -> bool {
-    EXCLUDED.contains(&rel) || rel.ends_with(PART_SUFFIX) || rel.ends_with("/netdatad.pid")
+    let base = rel.rsplit('/').next().unwrap_or(rel);
+    EXCLUDED.contains(&rel) || base.ends_with(PART_SUFFIX) || base == "netdatad.pid" || base == "LOCK"
 }
 
 /// The tier a relative path belongs to, from its directory names: a `tierN` or
@@ -323,7 +324,7 @@ pub fn free_bytes(dir: &Path) -> Option<u64> {
     while !d.exists() {
         d = d.parent()?.to_path_buf();
     }
-    let out = std::process::Command::new("df").args(["-P", "-B1", "--output=avail"]).arg(&d).output().ok()?;
+    let out = std::process::Command::new("df").args(["-B1", "--output=avail"]).arg(&d).output().ok()?;
     String::from_utf8_lossy(&out.stdout).lines().nth(1)?.trim().parse().ok()
 }
 
@@ -802,6 +803,7 @@ mod tests {
         assert!(is_excluded("netdatad.pid"));
         assert!(is_excluded("registry/netdata.public.unique.id"));
         assert!(is_excluded("dbengine/tier0/.x.ndd.netdatactl-part"));
+        assert!(is_excluded("dbengine/LOCK"));
         assert!(!is_excluded("dbengine/tier0/0000000001.ndd"));
     }
 }
