@@ -93,8 +93,15 @@ impl Doc {
     pub fn save(&self, path: &Path) -> Result<()> {
         let tmp = path.with_extension("netdatactl.tmp");
         std::fs::write(&tmp, self.to_string()).kind(Kind::Other, format!("writing {}", tmp.display()))?;
-        if let Ok(meta) = std::fs::metadata(path) {
-            let _ = std::fs::set_permissions(&tmp, meta.permissions());
+        match std::fs::metadata(path) {
+            Ok(meta) => {
+                let _ = std::fs::set_permissions(&tmp, meta.permissions());
+            }
+            Err(_) => {
+                // A new file may hold API keys: readable by its owner only.
+                use std::os::unix::fs::PermissionsExt;
+                let _ = std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600));
+            }
         }
         std::fs::File::open(&tmp).and_then(|f| f.sync_all()).kind(Kind::Other, format!("syncing {}", tmp.display()))?;
         std::fs::rename(&tmp, path).kind(Kind::Other, format!("renaming {} to {}", tmp.display(), path.display()))?;

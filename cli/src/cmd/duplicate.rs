@@ -56,6 +56,10 @@ pub struct Args {
     /// Compare hashes of files whose size and mtime match too (slower, catches silent changes).
     #[arg(long)]
     pub checksum: bool,
+    /// fsync every file before it is renamed into place (durable against power loss, slower;
+    /// like rsync, the default leaves write-back to the kernel).
+    #[arg(long)]
+    pub fsync: bool,
     /// Skip the free disk space check.
     #[arg(long)]
     pub no_space_check: bool,
@@ -619,22 +623,50 @@ pub fn execute(ctx: &mut Ctx<'_>, args: &Args, source: &mut dyn Source) -> Resul
     }
     let pb = output::bytes_bar(ctx.tty, needed);
     let by_path: BTreeMap<&str, &FileEntry> = manifest.files.iter().map(|f| (f.path.as_str(), f)).collect();
-    for item in &plan {
-        let Some(e) = by_path.get(item.path.as_str()) else { continue };
-        pb.set_message(item.path.clone());
-        let (action, bytes) = apply_one(source, e, item, &to, &pb)?;
-        report.bytes_transferred += bytes;
-        match action {
-            Action::Skip => report.skipped += 1,
-            Action::Copy => report.copied += 1,
-            Action::Append => report.appended += 1,
-            Action::Delta => report.delta += 1,
-        }
-    }
+    // New files are verified (re-read, hashed, renamed) on a second thread while the next
+    // file is copied; everything else is verified in line.
+    let (tx, rx) = std::sync::mpsc::sync_channel::<VerifyJob>(2);
+    let copy_result = std::thread::scope(|scope| -> Result<()> {
+        let verifier = scope.spawn(move || -> Result<()> {
+            for job in rx {
+                finish_with(&job.want, &job.entry, &job.part, &job.dest)?;
+            }
+            Ok(())
+        });
+        let mut run = || -> Result<()> {
+            for item in &plan {
+                let Some(e) = by_path.get(item.path.as_str()) else { continue };
+                pb.set_message(item.path.clone());
+                let (action, bytes) = apply_one(source, e, item, &to, &pb, args.fsync, &tx)?;
+                report.bytes_transferred += bytes;
+                match action {
+                    Action::Skip => report.skipped += 1,
+                    Action::Copy => report.copied += 1,
+                    Action::Append => report.appended += 1,
+                    Action::Delta => report.delta += 1,
+                }
+            }
+            Ok(())
+        };
+        let copied = run();
+        drop(tx);
+        let verified = verifier.join().unwrap_or_else(|_| Err(Error::new(Kind::Other, "the verification thread panicked")));
+        // A verification failure explains a failed hand-over, so it comes first.
+        verified.and(copied)
+    });
+    copy_result?;
     pb.finish_and_clear();
     report.seconds = started.elapsed().as_secs_f64();
     print_report(ctx, &report)?;
     Ok(report)
+}
+
+/// A copied file waiting for verification and its rename.
+struct VerifyJob {
+    entry: FileEntry,
+    part: PathBuf,
+    dest: PathBuf,
+    want: String,
 }
 
 fn part_path(dest: &Path) -> PathBuf {
@@ -647,7 +679,15 @@ fn io_err(p: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
 }
 
 /// Applies one plan item; returns what was actually done and the bytes transferred.
-fn apply_one(src: &mut dyn Source, e: &FileEntry, item: &PlanItem, to: &Path, pb: &indicatif::ProgressBar) -> Result<(Action, u64)> {
+fn apply_one(
+    src: &mut dyn Source,
+    e: &FileEntry,
+    item: &PlanItem,
+    to: &Path,
+    pb: &indicatif::ProgressBar,
+    fsync: bool,
+    verify: &std::sync::mpsc::SyncSender<VerifyJob>,
+) -> Result<(Action, u64)> {
     let dest = to.join(&e.path);
     if let Some(dir) = dest.parent() {
         std::fs::create_dir_all(dir).map_err(io_err(dir))?;
@@ -657,18 +697,20 @@ fn apply_one(src: &mut dyn Source, e: &FileEntry, item: &PlanItem, to: &Path, pb
         Action::Append => {
             let have = item.dest_size.unwrap_or(0);
             if src.prefix_hash(e, have)? != hash_file(&dest)? {
-                return apply_one(src, e, &PlanItem { action: Action::Delta, ..item.clone() }, to, pb);
+                return apply_one(src, e, &PlanItem { action: Action::Delta, ..item.clone() }, to, pb, fsync, verify);
             }
             let f = OpenOptions::new().append(true).open(&dest).map_err(io_err(&dest))?;
             let mut w = Counting { inner: std::io::BufWriter::new(f), n: 0, pb };
             let n = src.copy_range(e, have, &mut w)?;
             let f = w.inner.into_inner().map_err(|err| Error::new(Kind::Other, format!("{}: {err}", dest.display())))?;
-            f.sync_all().map_err(io_err(&dest))?;
+            if fsync {
+                f.sync_all().map_err(io_err(&dest))?;
+            }
             let want = src.full_hash(e)?;
             if hash_file(&dest)? != want {
                 // The prefix changed under us; rebuild the file from scratch.
                 std::fs::remove_file(&dest).map_err(io_err(&dest))?;
-                let (_, more) = apply_one(src, e, &PlanItem { action: Action::Copy, dest_size: None, ..item.clone() }, to, pb)?;
+                let (_, more) = apply_one(src, e, &PlanItem { action: Action::Copy, dest_size: None, ..item.clone() }, to, pb, fsync, verify)?;
                 return Ok((Action::Copy, n + more));
             }
             set_mtime(&dest, e.mtime_ns)?;
@@ -682,7 +724,9 @@ fn apply_one(src: &mut dyn Source, e: &FileEntry, item: &PlanItem, to: &Path, pb
             let mut w = Tee { inner: Counting { inner: std::io::BufWriter::with_capacity(1 << 20, f), n: 0, pb }, hasher: &mut hasher };
             let n = src.copy_range(e, 0, &mut w)?;
             let f = w.inner.inner.into_inner().map_err(|err| Error::new(Kind::Other, format!("{}: {err}", part.display())))?;
-            f.sync_all().map_err(io_err(&part))?;
+            if fsync {
+                f.sync_all().map_err(io_err(&part))?;
+            }
             drop(f);
             let streamed = hex(&hasher.finalize());
             let want = match &e.sha256 {
@@ -692,7 +736,9 @@ fn apply_one(src: &mut dyn Source, e: &FileEntry, item: &PlanItem, to: &Path, pb
                 }
                 _ => streamed,
             };
-            finish_with(&want, e, &part, &dest)?;
+            verify
+                .send(VerifyJob { entry: (*e).clone(), part, dest, want })
+                .map_err(|_| Error::new(Kind::Other, "the verification thread stopped"))?;
             Ok((Action::Copy, n))
         }
         Action::Delta => {
@@ -704,7 +750,9 @@ fn apply_one(src: &mut dyn Source, e: &FileEntry, item: &PlanItem, to: &Path, pb
             fast_rsync::apply_limited(&old, &delta, &mut out, e.size as usize)
                 .map_err(|err| Error::new(Kind::Verify, format!("{}: applying the delta: {err}", e.path)))?;
             std::fs::write(&part, &out).map_err(io_err(&part))?;
-            File::open(&part).and_then(|f| f.sync_all()).map_err(io_err(&part))?;
+            if fsync {
+                File::open(&part).and_then(|f| f.sync_all()).map_err(io_err(&part))?;
+            }
             pb.inc(e.size.saturating_sub(item.dest_size.unwrap_or(0)).max(delta.len() as u64));
             finish(src, e, &part, &dest)?;
             Ok((Action::Delta, delta.len() as u64))
