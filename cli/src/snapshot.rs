@@ -14,7 +14,7 @@
 //!     "tiers": [{"tier": 0, "bytes": 123, "files": 4, "first_time": 1731000000,
 //!                "last_time": 1732560000, "retention_bytes": 1073741824, "retention_secs": 0}],
 //!     "files": [{"path": "tier0/000001.ndf", "size": 123, "mtime_ns": 1732560000123456789,
-//!                "sha256": "hex of the first `size` bytes"}]}
+//!                "blake3": "hex BLAKE3 of the first `size` bytes"}]}
 //!    ```
 //!    The snapshot is consistent: for every file it names, the first `size` bytes stay
 //!    readable and unchanged until the snapshot expires (sealed files are immutable; for the
@@ -24,8 +24,8 @@
 //! 2. `GET /api/v1/cluster/file?key=K&snapshot=S&path=P&offset=N` → `200
 //!    application/octet-stream`, bytes `N .. size` of that file as of the snapshot, with
 //!    `Content-Length`. `404` unknown path, `410` snapshot expired, `416` offset > size.
-//! 3. `GET /api/v1/cluster/hash?key=K&snapshot=S&path=P&length=N` → `200 {"sha256": "hex"}`,
-//!    SHA-256 of the first `N` bytes (`N` ≤ size) — lets the client confirm that its copy is a
+//! 3. `GET /api/v1/cluster/hash?key=K&snapshot=S&path=P&length=N` → `200 {"blake3": "hex"}`,
+//!    BLAKE3 of the first `N` bytes (`N` ≤ size) — lets the client confirm that its copy is a
 //!    prefix before fetching only the tail.
 //! 4. `POST /api/v1/cluster/delta?key=K&snapshot=S&path=P` with body = a fast_rsync (librsync
 //!    MD4 format) signature of the client's copy → `200 application/octet-stream`, the
@@ -52,8 +52,9 @@ pub struct FileEntry {
     pub size: u64,
     #[serde(default)]
     pub mtime_ns: i128,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sha256: Option<String>,
+    /// BLAKE3 of the first `size` bytes, hex (JSON name `blake3`).
+    #[serde(default, rename = "blake3", skip_serializing_if = "Option::is_none")]
+    pub hash: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -116,9 +117,9 @@ pub fn validate(m: &Manifest) -> std::result::Result<(), String> {
         if f.size > MAX_FILE_SIZE {
             return Err(format!("{}: size {} too large", f.path, f.size));
         }
-        if let Some(h) = &f.sha256 {
+        if let Some(h) = &f.hash {
             if h.len() != 64 || !h.bytes().all(|b| b.is_ascii_hexdigit()) {
-                return Err(format!("{}: bad sha256 {h:?}", f.path));
+                return Err(format!("{}: bad blake3 hash {h:?}", f.path));
             }
         }
         if !seen.insert(f.path.as_str()) {
@@ -129,7 +130,7 @@ pub fn validate(m: &Manifest) -> std::result::Result<(), String> {
 }
 
 /// Lists `root` (files only, symlinks not followed, identity and temp files excluded), with
-/// per-tier totals; `with_hash` adds each file's SHA-256.
+/// per-tier totals; `with_hash` adds each file's BLAKE3.
 pub fn scan_dir(root: &Path, with_hash: bool) -> Result<Manifest> {
     use crate::cmd::duplicate::{hash_file, is_excluded, tier_of};
     let mut files = Vec::new();
@@ -159,7 +160,7 @@ pub fn scan_dir(root: &Path, with_hash: bool) -> Result<Manifest> {
             }
         }
         files.push(FileEntry {
-            sha256: if with_hash { Some(hash_file(entry.path())?) } else { None },
+            hash: if with_hash { Some(hash_file(entry.path())?) } else { None },
             path: rel,
             size: meta.len(),
             mtime_ns: mtime.map(|d| d.as_nanos() as i128).unwrap_or(0),
@@ -244,8 +245,8 @@ impl crate::cmd::duplicate::Source for HttpSource {
         let m: Manifest = serde_json::from_slice(&body)
             .map_err(|e| Error::new(Kind::Unreachable, format!("{}: bad snapshot manifest: {e}", self.base.base())))?;
         validate(&m).map_err(|e| Error::new(Kind::Unreachable, format!("{}: bad snapshot manifest: {e}", self.base.base())))?;
-        if let Some(f) = m.files.iter().find(|f| f.sha256.is_none()) {
-            return Err(Error::new(Kind::Unreachable, format!("{}: the manifest has no sha256 for {}", self.base.base(), f.path)));
+        if let Some(f) = m.files.iter().find(|f| f.hash.is_none()) {
+            return Err(Error::new(Kind::Unreachable, format!("{}: the manifest has no blake3 hash for {}", self.base.base(), f.path)));
         }
         let m = Manifest { files: m.files.into_iter().filter(|f| !crate::cmd::duplicate::is_excluded(&f.path)).collect(), ..m };
         self.snapshot = m.snapshot.clone();
@@ -266,10 +267,10 @@ impl crate::cmd::duplicate::Source for HttpSource {
         self.check(&r, &e.path)?;
         let v: serde_json::Value = serde_json::from_slice(&r.body(4096)?)
             .map_err(|err| Error::new(Kind::Unreachable, format!("{}: bad hash answer: {err}", e.path)))?;
-        v.get("sha256")
+        v.get("blake3")
             .and_then(|h| h.as_str())
             .map(str::to_ascii_lowercase)
-            .ok_or_else(|| Error::new(Kind::Unreachable, format!("{}: hash answer without sha256", e.path)))
+            .ok_or_else(|| Error::new(Kind::Unreachable, format!("{}: hash answer without blake3", e.path)))
     }
     fn delta(&mut self, e: &FileEntry, signature: &[u8]) -> Result<Vec<u8>> {
         let r = http::request(&self.url("delta", Some(&e.path), ""), "POST", Some(signature), self.timeout)?;
@@ -277,7 +278,7 @@ impl crate::cmd::duplicate::Source for HttpSource {
         r.body(e.size.saturating_mul(2).saturating_add(1 << 20))
     }
     fn full_hash(&mut self, e: &FileEntry) -> Result<String> {
-        e.sha256.clone().ok_or_else(|| Error::new(Kind::Unreachable, format!("{}: no sha256 in the manifest", e.path)))
+        e.hash.clone().ok_or_else(|| Error::new(Kind::Unreachable, format!("{}: no blake3 hash in the manifest", e.path)))
     }
 }
 

@@ -202,10 +202,9 @@ fn snapshot_server(root: std::path::PathBuf, key: &'static str) -> FakeServer {
             },
             "/api/v1/cluster/hash" => match file(&params) {
                 Ok(d) => {
-                    use sha2::Digest;
                     let n: usize = params.get("length").and_then(|o| o.parse().ok()).unwrap_or(0);
-                    let h: String = sha2::Sha256::digest(&d[..n.min(d.len())]).iter().map(|b| format!("{b:02x}")).collect();
-                    (200, format!("{{\"sha256\":\"{h}\"}}").into_bytes())
+                    let h = blake3::hash(&d[..n.min(d.len())]).to_hex().to_string();
+                    (200, format!("{{\"blake3\":\"{h}\"}}").into_bytes())
                 }
                 Err(_) => (404, Vec::new()),
             },

@@ -11,7 +11,7 @@
 //!    also compares hashes) are skipped; a file that only grew (the destination is a prefix
 //!    of the source, checked by hash) gets only its tail appended; any other changed file is
 //!    rebuilt from an rsync delta (fast_rsync) against the destination's copy into a temporary
-//!    name; new files are streamed into a temporary name. Every file is verified with SHA-256
+//!    name; new files are streamed into a temporary name. Every file is verified with BLAKE3
 //!    against the source before it is renamed into place and given the source's mtime, so an
 //!    interrupted run resumes where it stopped.
 //! 4. **Identity** is never copied: `netdatad.pid`, `registry/netdata.public.unique.id` and
@@ -27,7 +27,7 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use sha2::{Digest, Sha256};
+use blake3::Hasher;
 
 use crate::error::{Error, Kind, Result};
 use crate::snapshot::{self, FileEntry, Manifest, TierInfo};
@@ -156,14 +156,10 @@ fn now_secs() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
 
-fn hex(d: &[u8]) -> String {
-    d.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// SHA-256 of a whole file, hex.
+/// BLAKE3 of a whole file, hex.
 pub fn hash_file(path: &Path) -> Result<String> {
     let mut f = File::open(path).map_err(|e| Error::new(Kind::Other, format!("{}: {e}", path.display())))?;
-    let mut h = Sha256::new();
+    let mut h = Hasher::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {
         let n = f.read(&mut buf).map_err(|e| Error::new(Kind::Other, format!("{}: {e}", path.display())))?;
@@ -172,7 +168,7 @@ pub fn hash_file(path: &Path) -> Result<String> {
         }
         h.update(&buf[..n]);
     }
-    Ok(hex(&h.finalize()))
+    Ok(h.finalize().to_hex().to_string())
 }
 
 fn mtime_ns(meta: &std::fs::Metadata) -> i128 {
@@ -194,11 +190,11 @@ pub trait Source {
     fn manifest(&mut self) -> Result<Manifest>;
     /// Streams bytes `offset..entry.size` into `out`; returns the count.
     fn copy_range(&mut self, e: &FileEntry, offset: u64, out: &mut dyn Write) -> Result<u64>;
-    /// SHA-256 (hex) of the first `len` bytes.
+    /// BLAKE3 (hex) of the first `len` bytes.
     fn prefix_hash(&mut self, e: &FileEntry, len: u64) -> Result<String>;
     /// An rsync delta of the source file against `signature` (fast_rsync format).
     fn delta(&mut self, e: &FileEntry, signature: &[u8]) -> Result<Vec<u8>>;
-    /// SHA-256 (hex) of the whole file as of the manifest.
+    /// BLAKE3 (hex) of the whole file as of the manifest.
     fn full_hash(&mut self, e: &FileEntry) -> Result<String>;
 }
 
@@ -253,31 +249,42 @@ impl Source for LocalSource {
         let mut f = self.open(e)?;
         f.seek(SeekFrom::Start(offset)).map_err(|err| Error::new(Kind::Other, format!("{}: {err}", e.path)))?;
         let want = e.size.saturating_sub(offset);
-        let n = std::io::copy(&mut f.take(want), out).map_err(|err| Error::new(Kind::Other, format!("{}: {err}", e.path)))?;
+        // Large reads (io::copy would use 8 KiB through the wrapping writers).
+        let mut buf = vec![0u8; (1usize << 20).min(want as usize).max(1)];
+        let mut n = 0u64;
+        while n < want {
+            let chunk = ((want - n) as usize).min(buf.len());
+            let got = f.read(&mut buf[..chunk]).map_err(|err| Error::new(Kind::Other, format!("{}: {err}", e.path)))?;
+            if got == 0 {
+                break;
+            }
+            out.write_all(&buf[..got]).map_err(|err| Error::new(Kind::Other, format!("{}: {err}", e.path)))?;
+            n += got as u64;
+        }
         if n < want {
             return Err(Error::new(Kind::Verify, format!("{}: the source shrank while copying", e.path)));
         }
         Ok(n)
     }
     fn prefix_hash(&mut self, e: &FileEntry, len: u64) -> Result<String> {
-        let mut h = Sha256::new();
+        let mut h = Hasher::new();
         let mut f = self.open(e)?.take(len);
         std::io::copy(&mut f, &mut HashWriter(&mut h)).map_err(|err| Error::new(Kind::Other, format!("{}: {err}", e.path)))?;
-        Ok(hex(&h.finalize()))
+        Ok(h.finalize().to_hex().to_string())
     }
     fn delta(&mut self, e: &FileEntry, signature: &[u8]) -> Result<Vec<u8>> {
         let data = self.read_all(e)?;
         snapshot::delta_for(&data, signature).map_err(|m| Error::new(Kind::Other, format!("{}: {m}", e.path)))
     }
     fn full_hash(&mut self, e: &FileEntry) -> Result<String> {
-        if let Some(h) = &e.sha256 {
+        if let Some(h) = &e.hash {
             return Ok(h.clone());
         }
         self.prefix_hash(e, e.size)
     }
 }
 
-struct HashWriter<'a>(&'a mut Sha256);
+struct HashWriter<'a>(&'a mut Hasher);
 impl Write for HashWriter<'_> {
     fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
         self.0.update(b);
@@ -291,7 +298,7 @@ impl Write for HashWriter<'_> {
 /// Feeds everything written through it to a hasher.
 struct Tee<'h, W: Write> {
     inner: W,
-    hasher: &'h mut Sha256,
+    hasher: &'h mut Hasher,
 }
 impl<W: Write> Write for Tee<'_, W> {
     fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
@@ -343,7 +350,7 @@ fn plan_files(src: &Manifest, to: &Path, checksum: bool) -> Result<Vec<PlanItem>
                 dest_size = Some(m.len());
                 let quick_same = m.len() == e.size && mtime_ns(&m) == e.mtime_ns && !checksum;
                 let hash_same = || -> Result<bool> {
-                    Ok(m.len() == e.size && checksum && e.sha256.is_some() && hash_file(&dp)? == e.sha256.clone().unwrap_or_default())
+                    Ok(m.len() == e.size && checksum && e.hash.is_some() && hash_file(&dp)? == e.hash.clone().unwrap_or_default())
                 };
                 if quick_same || hash_same()? {
                     action = Action::Skip;
@@ -720,7 +727,7 @@ fn apply_one(
             let part = part_path(&dest);
             let f = File::create(&part).map_err(io_err(&part))?;
             // Hash the bytes as they stream by: the source is read once.
-            let mut hasher = Sha256::new();
+            let mut hasher = Hasher::new();
             let mut w = Tee { inner: Counting { inner: std::io::BufWriter::with_capacity(1 << 20, f), n: 0, pb }, hasher: &mut hasher };
             let n = src.copy_range(e, 0, &mut w)?;
             let f = w.inner.inner.into_inner().map_err(|err| Error::new(Kind::Other, format!("{}: {err}", part.display())))?;
@@ -728,11 +735,11 @@ fn apply_one(
                 f.sync_all().map_err(io_err(&part))?;
             }
             drop(f);
-            let streamed = hex(&hasher.finalize());
-            let want = match &e.sha256 {
+            let streamed = hasher.finalize().to_hex().to_string();
+            let want = match &e.hash {
                 Some(h) if *h != streamed => {
                     let _ = std::fs::remove_file(&part);
-                    return Err(Error::new(Kind::Verify, format!("{}: received data has SHA-256 {streamed}, the manifest says {h}", e.path)));
+                    return Err(Error::new(Kind::Verify, format!("{}: received data has BLAKE3 {streamed}, the manifest says {h}", e.path)));
                 }
                 _ => streamed,
             };
@@ -770,7 +777,7 @@ fn finish_with(want: &str, e: &FileEntry, part: &Path, dest: &Path) -> Result<()
     let got = hash_file(part)?;
     if got != want {
         let _ = std::fs::remove_file(part);
-        return Err(Error::new(Kind::Verify, format!("{}: SHA-256 {got} after copy, source has {want}", e.path)));
+        return Err(Error::new(Kind::Verify, format!("{}: BLAKE3 {got} after copy, source has {want}", e.path)));
     }
     std::fs::rename(part, dest).map_err(io_err(dest))?;
     set_mtime(dest, e.mtime_ns)
