@@ -83,6 +83,14 @@ fn local_duplicate_copies_then_moves_only_what_changed() {
     assert!((10_000..60_000).contains(&moved), "tail + a small delta, moved {moved}");
     same(src.path(), &to, "dbengine/tier0/datafile-000002.ndf");
     same(src.path(), &to, "metadata/hosts.db");
+
+    // Retention deleted a file at the source: the copy mirrors it; unrelated files stay.
+    std::fs::remove_file(src.path().join("dbengine/tier1/datafile-000001.ndf")).expect("rm");
+    write(&to.join("unrelated/notes.txt"), b"mine");
+    let r = report(&args);
+    assert_eq!(r["deleted"], serde_json::json!(["dbengine/tier1/datafile-000001.ndf"]), "{r}");
+    assert!(!to.join("dbengine/tier1/datafile-000001.ndf").exists());
+    assert!(to.join("unrelated/notes.txt").exists(), "only directories the source has are mirrored");
 }
 
 #[test]

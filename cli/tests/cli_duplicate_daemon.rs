@@ -163,4 +163,14 @@ fn new_parent_on_the_copy_serves_the_same_data_with_its_own_guid() {
     let (moved, total) = (second["bytes_transferred"].as_u64().expect("moved"), second["bytes_total"].as_u64().expect("total"));
     eprintln!("second run moved {moved} of {total} bytes");
     assert!(moved < total, "second run moved {moved} of {total} bytes: {second}");
+
+    // The refreshed copy serves the new points too, the same as the source.
+    let window = (t, now() - 1);
+    src.start(&bin);
+    let fresh = src.data(window.0, window.1);
+    src.stop();
+    dst.start(&bin);
+    assert_eq!(dst.data(window.0, window.1), fresh, "after the second run");
+    assert_eq!(dst.data(after, before), original, "and the old window still matches");
+    dst.stop();
 }

@@ -150,7 +150,7 @@ _netdatactl() {
             return 0
             ;;
         netdatactl__subcmd__duplicate)
-            opts="-c -h -V --from --to --dry-run --fix-config --key --from-config --checksum --fsync --no-space-check --config --json --help --version"
+            opts="-c -h -V --from --to --dry-run --fix-config --key --from-config --checksum --keep-extra --fsync --no-space-check --config --json --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -41,6 +41,7 @@ complete -c netdatactl -n "__fish_netdatactl_using_subcommand duplicate" -s c -l
 complete -c netdatactl -n "__fish_netdatactl_using_subcommand duplicate" -l dry-run -d 'Print the preflight and the copy plan; change nothing'
 complete -c netdatactl -n "__fish_netdatactl_using_subcommand duplicate" -l fix-config -d 'Raise the destination\'s retention settings (in --config) to fit the source\'s data'
 complete -c netdatactl -n "__fish_netdatactl_using_subcommand duplicate" -l checksum -d 'Compare hashes of files whose size and mtime match too (slower, catches silent changes)'
+complete -c netdatactl -n "__fish_netdatactl_using_subcommand duplicate" -l keep-extra -d 'Keep destination files the source no longer has (by default they are deleted, only in directories the source has, so the copy mirrors the source\'s store)'
 complete -c netdatactl -n "__fish_netdatactl_using_subcommand duplicate" -l fsync -d 'fsync every file before it is renamed into place (durable against power loss, slower; like rsync, the default leaves write-back to the kernel)'
 complete -c netdatactl -n "__fish_netdatactl_using_subcommand duplicate" -l no-space-check -d 'Skip the free disk space check'
 complete -c netdatactl -n "__fish_netdatactl_using_subcommand duplicate" -l json -d 'Print machine-readable JSON on stdout instead of tables'

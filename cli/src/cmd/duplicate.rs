@@ -56,6 +56,10 @@ pub struct Args {
     /// Compare hashes of files whose size and mtime match too (slower, catches silent changes).
     #[arg(long)]
     pub checksum: bool,
+    /// Keep destination files the source no longer has (by default they are deleted, only in
+    /// directories the source has, so the copy mirrors the source's store).
+    #[arg(long)]
+    pub keep_extra: bool,
     /// fsync every file before it is renamed into place (durable against power loss, slower;
     /// like rsync, the default leaves write-back to the kernel).
     #[arg(long)]
@@ -144,6 +148,8 @@ pub struct Report {
     pub copied: usize,
     pub appended: usize,
     pub delta: usize,
+    /// Destination files the source no longer has (deleted unless --keep-extra).
+    pub deleted: Vec<String>,
     /// Bytes that crossed from the source (file data, tails, rsync deltas).
     pub bytes_transferred: u64,
     pub bytes_total: u64,
@@ -557,6 +563,7 @@ pub fn execute(ctx: &mut Ctx<'_>, args: &Args, source: &mut dyn Source) -> Resul
     }
     // 3. The plan and the space it needs.
     let plan = plan_files(&manifest, &to, args.checksum)?;
+    let extra = if args.keep_extra { Vec::new() } else { extra_files(&manifest, &to) };
     let needed: u64 = plan
         .iter()
         .map(|p| match p.action {
@@ -601,6 +608,7 @@ pub fn execute(ctx: &mut Ctx<'_>, args: &Args, source: &mut dyn Source) -> Resul
         copied: 0,
         appended: 0,
         delta: 0,
+        deleted: extra,
         bytes_transferred: 0,
         bytes_total: manifest.files.iter().map(|f| f.size).sum(),
         seconds: 0.0,
@@ -662,6 +670,12 @@ pub fn execute(ctx: &mut Ctx<'_>, args: &Args, source: &mut dyn Source) -> Resul
         verified.and(copied)
     });
     copy_result?;
+    if !args.keep_extra {
+        for rel in &report.deleted {
+            let p = to.join(rel);
+            std::fs::remove_file(&p).map_err(io_err(&p))?;
+        }
+    }
     pb.finish_and_clear();
     report.seconds = started.elapsed().as_secs_f64();
     print_report(ctx, &report)?;
@@ -674,6 +688,43 @@ struct VerifyJob {
     part: PathBuf,
     dest: PathBuf,
     want: String,
+}
+
+/// Destination files absent from the source, below directories the source has (a file at
+/// the top level only when the source has top-level files too; identity and lock files are
+/// never touched).
+fn extra_files(m: &Manifest, to: &Path) -> Vec<String> {
+    let names: std::collections::HashSet<&str> = m.files.iter().map(|f| f.path.as_str()).collect();
+    let mut dirs: std::collections::HashSet<&str> = std::collections::HashSet::new();
+    for f in &m.files {
+        let mut p = f.path.as_str();
+        while let Some((d, _)) = p.rsplit_once('/') {
+            dirs.insert(d);
+            p = d;
+        }
+    }
+    let top_files = m.files.iter().any(|f| !f.path.contains('/'));
+    let mut v = Vec::new();
+    for entry in walkdir::WalkDir::new(to).follow_links(false).sort_by_file_name().into_iter().filter_map(|e| e.ok()) {
+        if !entry.file_type().is_file() {
+            continue;
+        }
+        let Ok(rel) = entry.path().strip_prefix(to) else { continue };
+        let rel = rel.to_string_lossy().replace(std::path::MAIN_SEPARATOR, "/");
+        if names.contains(rel.as_str()) || is_excluded(&rel) {
+            continue;
+        }
+        let mut under_source = !rel.contains('/') && top_files;
+        let mut p = rel.as_str();
+        while let Some((d, _)) = p.rsplit_once('/') {
+            under_source |= dirs.contains(d);
+            p = d;
+        }
+        if under_source {
+            v.push(rel);
+        }
+    }
+    v
 }
 
 fn part_path(dest: &Path) -> PathBuf {
@@ -800,15 +851,19 @@ fn print_report(ctx: &mut Ctx<'_>, r: &Report) -> Result<()> {
                 p.dest_size.map(output::human_bytes).unwrap_or_else(|| "-".into()),
             ]);
         }
+        for d in &r.deleted {
+            t.add_row(vec![d.clone(), "delete".into(), "-".into(), "-".into()]);
+        }
         output::print_table(ctx.out, t)?;
         writeln!(
             ctx.out,
-            "plan: {} files, {} to copy, {} to append, {} by delta, {} unchanged; up to {} to write, {} free",
+            "plan: {} files, {} to copy, {} to append, {} by delta, {} unchanged, {} to delete; up to {} to write, {} free",
             r.files,
             r.copied,
             r.appended,
             r.delta,
             r.skipped,
+            r.deleted.len(),
             output::human_bytes(r.needed_bytes),
             r.free_bytes.map(output::human_bytes).unwrap_or_else(|| "?".into())
         )?;
@@ -816,7 +871,7 @@ fn print_report(ctx: &mut Ctx<'_>, r: &Report) -> Result<()> {
     }
     writeln!(
         ctx.out,
-        "duplicated {} files ({}) from {} to {}: {} copied, {} appended, {} by delta, {} unchanged; {} transferred in {:.1}s",
+        "duplicated {} files ({}) from {} to {}: {} copied, {} appended, {} by delta, {} unchanged, {} deleted; {} transferred in {:.1}s",
         r.files,
         output::human_bytes(r.bytes_total),
         r.source,
@@ -825,6 +880,7 @@ fn print_report(ctx: &mut Ctx<'_>, r: &Report) -> Result<()> {
         r.appended,
         r.delta,
         r.skipped,
+        r.deleted.len(),
         output::human_bytes(r.bytes_transferred),
         r.seconds
     )?;
