@@ -30,10 +30,66 @@ fn corpus() -> Vec<u8> {
     all
 }
 
+/// On-CPU time of this thread in ns (`/proc/thread-self/schedstat`, first field), so the rate
+/// can be reported per core even while other processes share the machine.
+fn on_cpu_ns() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    s.split_whitespace().next()?.parse().ok()
+}
+
+/// Parses the corpus repeatedly for about `secs` of wall time; prints lines/s per on-CPU second
+/// and per wall second.
+fn cpu_time_rate(lines: &[&[u8]], data: &[u8], secs: f64) {
+    let (Some(c0), t0) = (on_cpu_ns(), std::time::Instant::now()) else { return };
+    let mut total = 0u64;
+    let mut ok = 0usize;
+    while t0.elapsed().as_secs_f64() < secs {
+        for l in lines {
+            ok += Command::parse(black_box(l)).is_ok() as usize;
+        }
+        total += lines.len() as u64;
+    }
+    let wall = t0.elapsed().as_secs_f64();
+    let Some(c1) = on_cpu_ns() else { return };
+    let cpu = (c1 - c0) as f64 / 1e9;
+    eprintln!(
+        "parse_lines on-CPU rate: {:.1} M lines/s per core ({} lines, {:.2} s on CPU, {:.2} s wall, wall rate {:.1} M/s, {} ok)",
+        total as f64 / cpu / 1e6,
+        total,
+        cpu,
+        wall,
+        total as f64 / wall / 1e6,
+        ok
+    );
+    // the same with the line framer in front (what a receiver loop does)
+    let (Some(c0), t0) = (on_cpu_ns(), std::time::Instant::now()) else { return };
+    let mut total = 0u64;
+    while t0.elapsed().as_secs_f64() < secs {
+        let mut r = LineReader::new(MAX_LINE_LEN);
+        for chunk in data.chunks(64 * 1024) {
+            let _ = r.feed(black_box(chunk));
+            while let Some(Ok(line)) = r.next_line() {
+                total += Command::parse(line).is_ok() as u64;
+            }
+        }
+    }
+    let wall = t0.elapsed().as_secs_f64();
+    let Some(c1) = on_cpu_ns() else { return };
+    let cpu = (c1 - c0) as f64 / 1e9;
+    eprintln!(
+        "frame_and_parse on-CPU rate: {:.1} M lines/s per core ({:.2} s on CPU, {:.2} s wall)",
+        total as f64 / cpu / 1e6,
+        cpu,
+        wall
+    );
+}
+
 fn bench(c: &mut Criterion) {
     let data = corpus();
     let lines: Vec<&[u8]> = data.split(|&b| b == b'\n').filter(|l| !l.is_empty()).collect();
     let n = lines.len() as u64;
+    eprintln!("corpus: {} lines, {} bytes", n, data.len());
+    cpu_time_rate(&lines, &data, 5.0);
 
     let mut g = c.benchmark_group("proto");
     g.throughput(Throughput::Elements(n));

@@ -7,6 +7,7 @@ pub mod collect;
 pub mod config;
 pub mod ingest;
 pub mod model;
+pub mod outbound;
 pub mod proto;
 pub mod replication;
 pub mod storage;

@@ -178,7 +178,6 @@ fn bad_requests_get_4xx_with_a_message() {
 fn garbage_queries_never_panic_and_never_5xx() {
     let f = fixture();
     let values = ["", "0", "-1", "1", "-9223372036854775808", "9223372036854775807", "94608000", "-94608001", "86401", "x", "%41", "1e9", "average", "*", "!*", "|", ",,", "jsonwrap,flip,ms,percentage,abs,null2zero,nonzero,unaligned,min2max,anomaly-bit"];
-    let names = ["after", "before", "points", "gtime", "tier", "options", "dimensions", "group", "format"];
     let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
     let mut next = move || {
         seed ^= seed << 13;
@@ -186,8 +185,19 @@ fn garbage_queries_never_panic_and_never_5xx() {
         seed ^= seed << 17;
         seed
     };
-    for _ in 0..1500 {
-        let mut q = String::from("/host/child1/api/v1/data?chart=system.load");
+    let bases = [
+        "/host/child1/api/v1/data?chart=system.load",
+        "/host/gone/api/v1/data?chart=system.cpu",
+        "/api/v1/data?chart=net.eth0",
+        "/api/v1/allmetrics?format=prometheus",
+        "/host/gone/api/v1/allmetrics?format=prometheus_all_hosts",
+        "/host/child1/api/v1/chart?chart=system.cpu",
+        "/api/v1/charts?x=1",
+        "/host/x/api/v1/info?y=2",
+    ];
+    let names = ["after", "before", "points", "gtime", "tier", "options", "dimensions", "group", "format", "filter", "prefix", "help", "types", "names", "timestamps", "server", "source", "chart"];
+    for _ in 0..3000 {
+        let mut q = String::from(bases[(next() % bases.len() as u64) as usize]);
         for _ in 0..(next() % 5) {
             let n = names[(next() % names.len() as u64) as usize];
             let v = values[(next() % values.len() as u64) as usize];

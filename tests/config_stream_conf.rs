@@ -362,3 +362,20 @@ fn writing_a_documented_default_changes_nothing_and_no_catalog_key_is_unknown() 
         }
     }
 }
+
+#[test]
+fn a_large_stream_conf_with_many_keys_loads() {
+    // 20k API key sections (~1.5 MB): lookups are indexed, so this stays linear.
+    let mut text = String::from("[stream]\n  enabled = no\n");
+    for i in 0..20_000u32 {
+        text.push_str(&format!(
+            "[{i:08x}-2222-3333-4444-555555555555]\n  type = api\n  enabled = yes\n  allow from = 10.*\n"
+        ));
+    }
+    let (c, w) = StreamConf::parse_str(&text, "stream.conf").expect("ok");
+    assert!(w.is_empty());
+    assert_eq!(c.sections.len(), 20_000);
+    assert_eq!(c.enabled_api_keys().count(), 20_000);
+    let r = req(Some("00004e1f-2222-3333-4444-555555555555"), Some(GUID), "10.0.0.1");
+    assert!(authorize(&c, &NetdataConf::default(), &r, &parent()).is_ok());
+}

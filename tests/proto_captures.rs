@@ -98,8 +98,8 @@ fn replication_fixture_parses_and_round_trips() {
     let counts = check_child_stream("c2p-replication.raw", &fixture("c2p-replication.raw"));
     assert_eq!(counts.get("REND"), Some(&3));
     assert!(counts.get("RSET").is_some_and(|&n| n > 1000));
-    assert!(counts.get("RDSTATE").is_some());
-    assert!(counts.get("RSSTATE").is_some());
+    assert!(counts.contains_key("RDSTATE"));
+    assert!(counts.contains_key("RSSTATE"));
 }
 
 #[test]

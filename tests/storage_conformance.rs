@@ -437,3 +437,43 @@ fn flipped_byte_sets_file_aside_rest_readable() {
         assert_eq!(s.retention(id, 0).map(|r| r.first), Some(T0));
     }
 }
+
+fn reads_run_while_writes_go_on<S: Store + 'static>(s: std::sync::Arc<S>) {
+    let id = series(&*s, 1, "concurrent");
+    let n = 20_000i64;
+    let w = {
+        let s = s.clone();
+        std::thread::spawn(move || {
+            for i in 0..n {
+                s.write(id, T0 + i, value(i)).expect("write");
+            }
+        })
+    };
+    let mut reads = 0;
+    loop {
+        let done = w.is_finished();
+        let pts = read(&*s, id, 0, T0, T0 + n);
+        // whatever a read sees is a prefix of the history, exact and in order
+        for (i, p) in pts.iter().enumerate() {
+            assert_eq!(p.time, T0 + i as i64);
+            assert_eq!(p.sum, value(i as i64).value());
+        }
+        reads += 1;
+        if done || reads > 100_000 {
+            break;
+        }
+    }
+    w.join().expect("writer");
+    assert_eq!(read(&*s, id, 0, T0, T0 + n).len() as i64, n);
+}
+
+#[test]
+fn mem_reads_run_while_writes_go_on() {
+    reads_run_while_writes_go_on(std::sync::Arc::new(mem()));
+}
+
+#[test]
+fn disk_reads_run_while_writes_go_on() {
+    let d = disk_dir();
+    reads_run_while_writes_go_on(std::sync::Arc::new(DiskStore::open(&d.path, config(4)).expect("open")));
+}

@@ -30,3 +30,36 @@ fn build_corpus_fixture() {
     let points: usize = series.iter().map(|s| s.points().count()).sum();
     eprintln!("{} series, {points} points, {} bytes -> {out}", series.len(), bytes.len());
 }
+
+/// `NDCLUSTER_CORPUS=... cargo test --test storage_corpus -- --ignored breakdown --nocapture`
+#[test]
+#[ignore]
+fn codec_breakdown() {
+    use ndcluster::storage::codec::NumEncoder;
+    let path = std::env::var("NDCLUSTER_CORPUS").unwrap_or_else(|_| FIXTURE.to_string());
+    let series = corpus::decode(&std::fs::read(path).expect("read")).expect("decode");
+    let mut rows = Vec::new();
+    let (mut tot_b, mut tot_lz, mut tot_p) = (0usize, 0usize, 0usize);
+    for s in &series {
+        let mut e = NumEncoder::default();
+        let mut n = 0;
+        for (_, w) in s.points() {
+            e.push(w.0);
+            n += 1;
+        }
+        let mut buf = Vec::new();
+        e.finish_into(&mut buf);
+        let lz = lz4_flex::block::compress_prepend_size(&buf).len().min(buf.len());
+        tot_b += buf.len();
+        tot_lz += lz;
+        tot_p += n;
+        rows.push((lz, buf.len(), n, format!("{}.{}", s.chart, s.dim), s.points().take(6).map(|(_, w)| w.value()).collect::<Vec<_>>()));
+    }
+    rows.sort_by_key(|r| std::cmp::Reverse(r.0));
+    eprintln!("total: {tot_p} points, {tot_b} bytes raw-encoded ({:.3} B/pt), {tot_lz} with lz4 ({:.3} B/pt)", tot_b as f64 / tot_p as f64, tot_lz as f64 / tot_p as f64);
+    let zero = rows.iter().filter(|r| r.1 <= 16).count();
+    eprintln!("{zero} series encode in <= 16 bytes");
+    for r in rows.iter().take(40) {
+        eprintln!("{:6} {:6} {:5} {} {:?}", r.0, r.1, r.2, r.3, r.4);
+    }
+}

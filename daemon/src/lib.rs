@@ -10,6 +10,7 @@ pub mod logging;
 pub mod pidlock;
 pub mod server;
 pub mod receiver;
+pub mod sender;
 pub mod settings;
 pub mod local;
 
@@ -56,6 +57,8 @@ pub struct Shared {
     /// Ingest state per host (machine GUID), kept across stream sessions.
     pub ingests: Mutex<HashMap<String, Arc<Mutex<HostIngest>>>>,
     pub api: ndcluster::api::ApiContext,
+    /// Upstream senders per host GUID (ours and re-streamed hosts).
+    pub upstreams: Mutex<HashMap<String, Arc<sender::Upstream>>>,
     pub counters: Counters,
     pub started: std::time::SystemTime,
 }
@@ -64,6 +67,11 @@ impl Shared {
     /// The ingest of host `guid`, if it streamed (or is us) since we started.
     pub fn ingest(&self, guid: &str) -> Option<Arc<Mutex<HostIngest>>> {
         self.ingests.lock().unwrap_or_else(|p| p.into_inner()).get(guid).cloned()
+    }
+
+    /// The upstream outbox of host `guid`, when a session is up.
+    pub fn outbox(&self, guid: &str) -> Option<Arc<sender::Outbox>> {
+        self.upstreams.lock().unwrap_or_else(|p| p.into_inner()).get(guid).map(|u| u.outbox.clone())
     }
 
     pub fn stream_conf(&self) -> Arc<ndcluster::config::StreamConf> {
@@ -122,6 +130,7 @@ impl Daemon {
             stream_conf: RwLock::new(Arc::new(stream_conf)),
             live,
             ingests: Mutex::new(HashMap::new()),
+            upstreams: Mutex::new(HashMap::new()),
             api,
             counters: Counters::default(),
             started: std::time::SystemTime::now(),
@@ -140,6 +149,19 @@ impl Daemon {
         }
         let mut threads = Vec::new();
         threads.push(local::spawn_flusher(shared.clone(), rx.clone()));
+        let sc = shared.stream_conf();
+        if sc.stream.enabled {
+            let cfg = sender::SenderConfig {
+                destinations: sc.stream.destinations.clone(),
+                api_key: sc.stream.api_key.clone(),
+                compression: sc.stream.enable_compression,
+                timeout: Duration::from_secs(sc.stream.timeout_secs.clamp(1, 600)),
+                reconnect_delay: Duration::from_secs(sc.stream.reconnect_delay_secs.clamp(1, 3600)),
+                buffer_size: sc.stream.buffer_size_bytes.min(1 << 30) as usize,
+            };
+            let up = sender::spawn(shared.clone(), shared.guid.clone(), cfg, 0, None, rx.clone());
+            shared.upstreams.lock().unwrap_or_else(|p| p.into_inner()).insert(shared.guid.clone(), up);
+        }
         if shared.settings.proc_enabled {
             threads.push(local::spawn_collector(shared.clone(), rx.clone()));
         }

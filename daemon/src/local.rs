@@ -108,6 +108,8 @@ fn collector_loop(shared: Arc<Shared>, shutdown: watch::Receiver<bool>) {
     let mut procs = ndcluster::collect::proc::ProcCollector::new("/", ue);
     let mut selfmon = ndcluster::collect::proc::NetdataSelf::new("/", ue);
     let Some(ing) = shared.ingest(&shared.guid) else { return };
+    let outbox = shared.outbox(&shared.guid);
+    let mut wire = Vec::with_capacity(16 * 1024);
     // What we last defined per chart, to redefine only on change.
     let mut defined: HashMap<String, (ChartMeta, Vec<DimMeta>)> = HashMap::new();
     let mut last_collect: HashMap<String, i64> = HashMap::new();
@@ -127,6 +129,8 @@ fn collector_loop(shared: Arc<Shared>, shutdown: watch::Receiver<bool>) {
         let charts = proc_charts.charts.iter().chain(self_charts.charts.iter()).copied();
         let mut g = ing.lock().unwrap_or_else(|p| p.into_inner());
         let mut samples = 0u64;
+        let upstream = outbox.as_ref().filter(|o| o.is_connected());
+        wire.clear();
         for c in charts {
             let changed = defined.get(&c.meta.id).is_none_or(|(m, d)| *m != c.meta || *d != c.dims);
             if changed {
@@ -143,10 +147,19 @@ fn collector_loop(shared: Arc<Shared>, shutdown: watch::Receiver<bool>) {
                 }
                 g.end(now)
             });
+            if let Some(o) = upstream {
+                if changed {
+                    ndcluster::outbound::encode_chart(&c.meta, &c.dims, o.caps(), &mut wire);
+                }
+                ndcluster::outbound::encode_sample(&c.meta.id, usec, &c.dims, &c.values, &mut wire);
+            }
             match r {
                 Ok(_) => samples += c.values.len() as u64,
                 Err(e) => tracing::warn!(chart = %c.meta.id, error = %e, "local collection failed"),
             }
+        }
+        if let Some(o) = upstream {
+            o.push(&wire);
         }
         drop(g);
         shared.counters.samples_ingested.fetch_add(samples, Ordering::Relaxed);

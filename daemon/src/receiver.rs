@@ -204,6 +204,24 @@ pub async fn serve_stream(mut stream: TcpStream, peer: SocketAddr, shared: Arc<S
         seconds_per_step: settings.seconds_per_replication_step.max(1) as i64,
     };
     let mut sess = Session::new(caps, repl);
+    // Re-streaming upstream (Netdata's `default proxy *`: on by default when we stream).
+    let came_from = req.unknown.iter().find(|(k, _)| k == "NETDATA_VIA_PARENT_GUID").map(|(_, v)| v.to_ascii_lowercase());
+    let upstream = settings.proxy_active().then(|| {
+        let cfg = crate::sender::SenderConfig {
+            destinations: settings.proxy_destinations.clone(),
+            api_key: settings.proxy_api_key.clone(),
+            compression: conf.stream.enable_compression,
+            timeout: Duration::from_secs(conf.stream.timeout_secs.clamp(1, 600)),
+            reconnect_delay: Duration::from_secs(conf.stream.reconnect_delay_secs.clamp(1, 3600)),
+            buffer_size: conf.stream.buffer_size_bytes.min(1 << 30) as usize,
+        };
+        let hops = req.hops.map_or(1, |h| h.clamp(0, 1000) as u32);
+        let up = crate::sender::spawn(shared.clone(), guid.clone(), cfg, hops, came_from.clone(), shutdown.clone());
+        if let Some(old) = shared.upstreams.lock().unwrap_or_else(|p| p.into_inner()).insert(guid.clone(), up.clone()) {
+            old.stop();
+        }
+        up
+    });
     let mut reader = LineReader::new(ndcluster::proto::MAX_LINE_LEN);
     if caps.contains(Capabilities::COMPRESSION) {
         reader.enable_compression();
@@ -226,6 +244,10 @@ pub async fn serve_stream(mut stream: TcpStream, peer: SocketAddr, shared: Arc<S
         }
         let r = {
             let mut h = ing.lock().unwrap_or_else(|p| p.into_inner());
+            // Whether lines go upstream is decided under the ingest lock, like the sender's
+            // definitions snapshot, so nothing is sent before its definition.
+            let fwd_to = upstream.as_ref().map(|u| &u.outbox).filter(|o| o.is_connected());
+            sess.forward_caps = fwd_to.map(|o| o.caps());
             let mut r = Ok(());
             while let Some(line) = reader.next_line() {
                 let line = match line {
@@ -240,6 +262,12 @@ pub async fn serve_stream(mut stream: TcpStream, peer: SocketAddr, shared: Arc<S
                     break;
                 }
             }
+            if let Some(o) = fwd_to {
+                if !sess.forward.is_empty() {
+                    o.push(&sess.forward);
+                }
+            }
+            sess.forward.clear();
             shared.counters.samples_ingested.fetch_add(std::mem::take(&mut sess.samples), Ordering::Relaxed);
             r
         };
@@ -255,6 +283,13 @@ pub async fn serve_stream(mut stream: TcpStream, peer: SocketAddr, shared: Arc<S
         }
     };
     shared.live.detach(&guid, session);
+    if let Some(up) = upstream {
+        up.stop();
+        let mut map = shared.upstreams.lock().unwrap_or_else(|p| p.into_inner());
+        if map.get(&guid).is_some_and(|u| Arc::ptr_eq(u, &up)) {
+            map.remove(&guid);
+        }
+    }
     match result {
         Ok(()) => tracing::info!(host = %hostname, %peer, "stream ended"),
         Err(reason) => tracing::info!(host = %hostname, %peer, %reason, "stream closed"),
@@ -291,6 +326,10 @@ struct Session {
     /// Inside FUNCTION_RESULT_BEGIN .. END: lines skipped so far.
     in_function_result: Option<usize>,
     samples: u64,
+    /// Capabilities of the upstream session lines are forwarded to (None: not forwarding).
+    forward_caps: Option<Capabilities>,
+    /// Lines to forward upstream from the current batch.
+    forward: Vec<u8>,
 }
 
 fn label(name: &str, value: &str, source: u32) -> Label {
@@ -329,7 +368,7 @@ fn chart_meta(c: &ndcluster::proto::command::Chart<'_>, host_ue: u32) -> ChartMe
 
 impl Session {
     fn new(caps: Capabilities, repl: ReplicationSettings) -> Self {
-        Self { caps, repl, replication: HashMap::new(), replay_chart: None, in_function_result: None, samples: 0 }
+        Self { caps, repl, replication: HashMap::new(), replay_chart: None, in_function_result: None, samples: 0, forward_caps: None, forward: Vec::new() }
     }
 
     /// Our last stored time of a chart (max over its dimensions, tier 0).
@@ -356,6 +395,17 @@ impl Session {
         }
         let cmd = Command::parse(line).map_err(|e| e.to_string())?;
         let now_u = now_us();
+        let forward = self.forward_caps.is_some_and(|up| match &cmd {
+            Command::ClaimedId(_) => up.contains(Capabilities::CLAIM),
+            Command::Label(_) | Command::Overwrite(_) => up.contains(Capabilities::HLABELS),
+            Command::Clabel(_) | Command::ClabelCommit => up.contains(Capabilities::CLABELS),
+            Command::Chart(_) | Command::Dimension(_) | Command::Variable(_) | Command::Begin(_) | Command::Set(_) | Command::End => true,
+            _ => false,
+        });
+        if forward {
+            self.forward.extend_from_slice(line);
+            self.forward.push(b'\n');
+        }
         let e = |e: IngestError| e.to_string();
         match cmd {
             Command::Blank => {}

@@ -52,7 +52,7 @@ impl View<'_> {
 
 fn view(r: &QueryResult) -> View<'_> {
     let d = r.dims.len();
-    let mut cols: Vec<usize> = (0..d).collect();
+    let mut cols: Vec<usize> = (0..d).filter(|&c| r.dims[c].visible).collect();
     if r.params.options.has(Options::NONZERO) {
         let nz: Vec<usize> = cols
             .iter()

@@ -487,6 +487,30 @@ mod tests {
     }
 
     #[test]
+    fn random_bytes_never_panic() {
+        let mut seed: u64 = 0x2545_F491_4F6C_DD1D;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let alphabet = b"GET /api?=&%+:\r\n HTTP/1.1\x00\xff0aZ";
+        for _ in 0..20_000 {
+            let len = (next() % 120) as usize;
+            let mut buf: Vec<u8> = (0..len).map(|_| alphabet[(next() % alphabet.len() as u64) as usize]).collect();
+            if next() % 2 == 0 {
+                let mut v = b"GET /".to_vec();
+                v.append(&mut buf);
+                buf = v;
+            }
+            if let Ok(Some((_, n))) = parse_request(&buf) {
+                assert!(n <= buf.len());
+            }
+        }
+    }
+
+    #[test]
     fn percent_decoding() {
         assert_eq!(percent_decode("a%20b+c", true).as_deref(), Ok("a b c"));
         assert_eq!(percent_decode("a+c", false).as_deref(), Ok("a+c"));

@@ -511,3 +511,25 @@ fn info(ctx: &ApiContext, host: Option<&HostRef>) -> Response {
     o.push_str("}\n");
     Response::json(o)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send_sync<T: Send + Sync>() {}
+
+    #[test]
+    fn context_can_be_shared_across_blocking_tasks() {
+        assert_send_sync::<ApiContext>();
+        assert_send_sync::<Request>();
+        assert_send_sync::<Response>();
+    }
+
+    #[test]
+    fn error_statuses() {
+        assert_eq!(ApiError::BadRequest("x".into()).status(), 400);
+        assert_eq!(ApiError::NotFound("x".into()).status(), 404);
+        assert_eq!(ApiError::Store(StoreError::UnknownId { kind: "series", id: 1 }).status(), 404);
+        assert_eq!(ApiError::Store(StoreError::Corrupt { path: "/x".into(), reason: "bad".into() }).status(), 500);
+    }
+}

@@ -5,7 +5,7 @@
 //! dimensions ≤ [`MAX_CELLS`]) before memory is allocated for it.
 
 use crate::model::{ChartMeta, DimMeta, UnixTime};
-use crate::storage::{ChartId, Retention, SeriesId, Store, StoreError, TierPoint};
+use crate::storage::{ChartId, Retention, SeriesId, Store, TierPoint};
 
 use super::numfmt::SimplePattern;
 use super::{ApiError, HostStatusProvider};
@@ -17,7 +17,7 @@ pub const MAX_POINTS: i64 = 86_400;
 /// Most cells (rows × dimensions) one query computes.
 pub const MAX_CELLS: usize = 20_000_000;
 /// Most points one query reads from the store for one dimension.
-pub const MAX_READ_POINTS: usize = 10_000_000;
+pub const MAX_READ_POINTS: usize = 5_000_000;
 
 /// Time grouping of the points of one row.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -279,6 +279,8 @@ pub struct DimResult {
     pub meta: DimMeta,
     /// Last stored value (unquantized when the status provider knows it).
     pub latest: f64,
+    /// Shown in the answer (hidden ones only count in percentage totals).
+    pub visible: bool,
 }
 
 /// The computed answer before formatting.
@@ -661,15 +663,18 @@ fn plan(store: &dyn Store, sid: SeriesId, ue: u32, tier: usize, forced: bool, w:
     let ret = |t: usize| if t == 0 { t0 } else { effective_retention(store, sid, t, ue, t0) };
     let seg = |t: usize, a: i64, b: i64| Segment { tier: t, width: cfg.tier_width(t, ue), a, b };
     let width = cfg.tier_width(tier, ue);
-    let read_after = if tier == 0 { w.after } else { w.after - width };
+    // the store is read from the start of the tier slot that holds `after` (like dbengine)
+    let read_after = w.after - w.after.rem_euclid(width);
+    // a point ending up to one width after `before` still covers the last row
+    let read_before = w.before + width - 1;
     let main = ret(tier);
     if forced {
-        return vec![seg(tier, read_after, w.before.min(main.map_or(w.before, |r| r.last)))];
+        return vec![seg(tier, read_after, read_before.min(main.map_or(read_before, |r| r.last)))];
     }
     let mut out = Vec::new();
     let (mut cur_first, mut cur_last) = match main {
         Some(r) if r.last >= read_after && r.first <= w.before => {
-            let (a, b) = (read_after.max(r.first), w.before.min(r.last));
+            let (a, b) = (read_after.max(r.first), read_before.min(r.last));
             out.push(seg(tier, a, b));
             (a, b)
         }
@@ -679,7 +684,7 @@ fn plan(store: &dyn Store, sid: SeriesId, ue: u32, tier: usize, forced: bool, w:
         for t in tier + 1..tiers {
             let Some(r) = ret(t) else { continue };
             let wt = cfg.tier_width(t, ue);
-            let (a, b) = ((w.after - wt).max(r.first), (cur_first - 1).min(r.last));
+            let (a, b) = ((w.after - w.after.rem_euclid(wt)).max(r.first), (cur_first - 1).min(r.last));
             if a <= b {
                 out.insert(0, seg(t, a, b));
                 cur_first = a;
@@ -691,7 +696,7 @@ fn plan(store: &dyn Store, sid: SeriesId, ue: u32, tier: usize, forced: bool, w:
             break;
         }
         let Some(r) = ret(t) else { continue };
-        let (a, b) = ((cur_last + 1).max(r.first), w.before.min(r.last));
+        let (a, b) = ((cur_last + 1).max(r.first), (w.before + cfg.tier_width(t, ue) - 1).min(r.last));
         if a <= b {
             out.push(seg(t, a, b));
             cur_last = b;
@@ -711,7 +716,9 @@ struct PlanReader<'a> {
     buf: Vec<TierPoint>,
     pos: usize,
     tier_points: &'a mut [u64],
-    error: Option<StoreError>,
+    /// Points handed out so far (bounded by [`MAX_READ_POINTS`]).
+    served: usize,
+    error: Option<ApiError>,
 }
 
 /// Points per chunk read from the store.
@@ -724,6 +731,14 @@ impl Iterator for PlanReader<'_> {
             let s = *self.segments.get(self.seg)?;
             if let Some(p) = self.buf.get(self.pos) {
                 self.pos += 1;
+                self.served += 1;
+                if self.served > MAX_READ_POINTS {
+                    self.error = Some(ApiError::BadRequest(format!(
+                        "Query would read more than {MAX_READ_POINTS} points of one dimension; ask for a shorter window or a higher tier."
+                    )));
+                    self.seg = usize::MAX;
+                    return None;
+                }
                 if let Some(n) = self.tier_points.get_mut(s.tier) {
                     *n += 1;
                 }
@@ -740,7 +755,7 @@ impl Iterator for PlanReader<'_> {
             self.buf.clear();
             self.pos = 0;
             if let Err(e) = self.store.read(self.sid, s.tier, self.next_a, b, &mut self.buf) {
-                self.error = Some(e);
+                self.error = Some(ApiError::Store(e));
                 self.seg = usize::MAX;
                 return None;
             }
@@ -767,13 +782,12 @@ pub fn execute(
         (false, false) => (true, true),
         x => x,
     };
-    let selected: Vec<(SeriesId, DimMeta)> = all_dims
-        .into_iter()
-        .filter(|(_, d)| match &pattern {
-            Some(p) => (ids && p.matches(&d.id)) || (names && p.matches(&d.name)),
-            None => options.has(Options::ALL_DIMENSIONS) || !d.has_option("hidden"),
-        })
-        .collect();
+    let is_selected = |d: &DimMeta| match &pattern {
+        Some(p) => (ids && p.matches(&d.id)) || (names && p.matches(&d.name)),
+        None => options.has(Options::ALL_DIMENSIONS) || !d.has_option("hidden"),
+    };
+    type Dims = Vec<(SeriesId, DimMeta)>;
+    let (mut selected, others): (Dims, Dims) = all_dims.into_iter().partition(|(_, d)| is_selected(d));
     let now_q = now - 1;
 
     // retention of the queried dimensions
@@ -795,6 +809,11 @@ pub fn execute(
         _ => ue64,
     };
     let w = calculate_window(&params, first, last, nat_ue, now_q);
+    // percentages are of the total of every dimension, the hidden ones too
+    let visible_count = selected.len();
+    if options.has(Options::PERCENTAGE) {
+        selected.extend(others);
+    }
     let d = selected.len();
     let rows = w.points as usize;
     if rows.saturating_mul(d.max(1)) > MAX_CELLS {
@@ -834,23 +853,27 @@ pub fn execute(
     let anomaly = options.has(Options::ANOMALY_BIT);
     let mut dims_out = Vec::with_capacity(d);
     for (col, (sid, meta)) in selected.into_iter().enumerate() {
+        let visible = col < visible_count;
         let segments = plan(store, sid, ue, tier, forced, &w);
         let next_a = segments.first().map_or(0, |s| s.a);
         buf.clear();
-        let mut reader = PlanReader { store, sid, segments, seg: 0, next_a, buf: std::mem::take(&mut buf), pos: 0, tier_points: &mut tier_points, error: None };
+        let mut reader = PlanReader { store, sid, segments, seg: 0, next_a, buf: std::mem::take(&mut buf), pos: 0, tier_points: &mut tier_points, served: 0, error: None };
         query_dimension(&mut reader, &w, params.group, anomaly, &mut cells, d, col);
         if let Some(e) = reader.error.take() {
-            return Err(ApiError::Store(e));
+            return Err(e);
         }
         buf = reader.buf;
         let latest = status.latest_value(sid).filter(|v| v.is_finite()).unwrap_or_else(|| last_stored_value(store, sid));
-        dims_out.push(DimResult { series: sid, meta, latest });
+        dims_out.push(DimResult { series: sid, meta, latest, visible });
     }
 
     let vue = w.group * w.granularity;
     let times: Vec<i64> = (0..rows as i64).map(|i| w.after + vue - w.granularity + i * vue).collect();
     let (mut min, mut max) = (f64::NAN, f64::NAN);
-    for &c in &cells {
+    for (i, &c) in cells.iter().enumerate() {
+        if !dims_out.get(i % d.max(1)).is_some_and(|x| x.visible) {
+            continue;
+        }
         let v = if c.is_finite() { c } else { 0.0 };
         if min.is_nan() || v < min {
             min = v;

@@ -16,6 +16,7 @@
 //! **Invariant:** an edit never changes a byte outside the lines it inserts, removes or
 //! whose value it replaces (plus, at most, a line ending added to a last line that lacked one).
 
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 use super::{ConfigError, Warning};
@@ -88,6 +89,9 @@ pub enum EditError {
 pub struct IniDocument {
     file: String,
     lines: Vec<Line>,
+    /// section → key → index of the effective (last) line of that key; rebuilt on every edit,
+    /// so lookups stay cheap on large files.
+    index: HashMap<String, HashMap<String, usize>>,
 }
 
 fn is_blank(c: char) -> bool {
@@ -144,7 +148,9 @@ impl IniDocument {
             }
             lines.push(Line { text: raw.to_string(), kind, section });
         }
-        IniDocument { file: file.to_string(), lines }
+        let mut doc = IniDocument { file: file.to_string(), lines, index: HashMap::new() };
+        doc.reindex();
+        doc
     }
 
     /// Reads and parses a file (at most [`MAX_FILE_BYTES`], UTF-8).
@@ -155,7 +161,7 @@ impl IniDocument {
 
     /// An empty document.
     pub fn empty(file: &str) -> IniDocument {
-        IniDocument { file: file.to_string(), lines: Vec::new() }
+        IniDocument { file: file.to_string(), lines: Vec::new(), index: HashMap::new() }
     }
 
     pub fn file(&self) -> &str {
@@ -198,10 +204,11 @@ impl IniDocument {
 
     /// Section names in order of first appearance, each once, with the line of its first header.
     pub fn sections(&self) -> Vec<(&str, usize)> {
+        let mut seen = HashSet::new();
         let mut out: Vec<(&str, usize)> = Vec::new();
         for (i, l) in self.lines.iter().enumerate() {
             if let LineKind::Section { name } = &l.kind {
-                if !out.iter().any(|(n, _)| *n == name.as_str()) {
+                if seen.insert(name.as_str()) {
                     out.push((name, i + 1));
                 }
             }
@@ -215,7 +222,8 @@ impl IniDocument {
 
     /// The effective (last) entry of `key` in `section`.
     pub fn get(&self, section: &str, key: &str) -> Option<Entry<'_>> {
-        self.entries().filter(|e| e.section == section && e.key == key).last()
+        let idx = *self.index.get(section)?.get(key)?;
+        self.entry_at(idx)
     }
 
     /// Warnings about lines Netdata ignores and keys given more than once.
@@ -226,13 +234,12 @@ impl IniDocument {
                 out.push(Warning::new(&self.file, i + 1, format!("line ignored: {reason}")));
             }
         }
-        let all: Vec<Entry<'_>> = self.entries().collect();
-        for (n, e) in all.iter().enumerate() {
-            if let Some(later) = all[n + 1..].iter().find(|o| o.section == e.section && o.key == e.key) {
+        for e in self.entries() {
+            if let Some(last) = self.get(e.section, e.key).filter(|last| last.line != e.line) {
                 out.push(Warning::new(
                     &self.file,
                     e.line,
-                    format!("[{}] {} is given again at line {}; the later value is used", e.section, e.key, later.line),
+                    format!("[{}] {} is given again at line {}; the later value is used", e.section, e.key, last.line),
                 ));
             }
         }
@@ -272,15 +279,21 @@ impl IniDocument {
     }
 
     fn reindex(&mut self) {
-        let mut section = None;
+        let mut section: Option<(usize, &str)> = None;
+        let mut index: HashMap<String, HashMap<String, usize>> = HashMap::new();
         for (i, l) in self.lines.iter_mut().enumerate() {
-            if matches!(l.kind, LineKind::Section { .. }) {
-                section = Some(i);
+            match &l.kind {
+                LineKind::Section { name } => section = Some((i, name.as_str())),
+                LineKind::Entry { key, .. } => {
+                    if let Some((_, name)) = section {
+                        index.entry(name.to_string()).or_default().insert(key.clone(), i);
+                    }
+                }
+                _ => {}
             }
-            // Re-classify entries whose section state may have changed (only for inserted lines
-            // a classification made without context could be stale).
-            l.section = section;
+            l.section = section.map(|(i, _)| i);
         }
+        self.index = index;
     }
 
     /// Index of the last header line of `section`.

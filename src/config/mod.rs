@@ -23,7 +23,8 @@ pub use keys::{known_keys, ConfFile, KeyDoc};
 pub use netdata_conf::{BindHost, BindTo, DbMode, Directories, NetdataConf, WebAcl};
 pub use pattern::{simple_pattern_matches, SimplePattern};
 pub use stream_conf::{
-    authorize, Destination, HealthMode, HostStreamSettings, Refusal, StreamConf, StreamRequest, StreamSection,
+    authorize, Accepted, Destination, HealthMode, HostStreamSettings, ParentState, Refusal, StreamConf, StreamRequest,
+    StreamSection,
 };
 
 use std::path::PathBuf;

@@ -17,6 +17,7 @@
 //! Defaults of `[stream]` are Netdata's *internal* defaults (e.g. `timeout seconds = 600`),
 //! because Netdata does not read its stock stream.conf when a user one exists (§11).
 
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::Path;
 
@@ -261,7 +262,8 @@ pub struct PeerSection {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct StreamConf {
     pub stream: StreamSection,
-    pub sections: Vec<PeerSection>,
+    /// Every other section, by name (an API key or machine GUID, exactly as written).
+    pub sections: BTreeMap<String, PeerSection>,
 }
 
 /// Effective settings of a received host.
@@ -464,7 +466,7 @@ impl StreamConf {
             r.warn(line, "[stream] destination: :SSL is not supported by this program");
         }
 
-        let mut sections = Vec::new();
+        let mut sections = BTreeMap::new();
         for (name, line) in doc.sections() {
             if name == SEC {
                 continue;
@@ -483,15 +485,9 @@ impl StreamConf {
             let allow_from = r.get(name, "allow from", |v| Ok(SimplePattern::new(v)));
             let as_api_key = read_overrides(&mut r, name, &API_NAMES, port);
             let as_machine = read_overrides(&mut r, name, &MACHINE_NAMES, port);
-            sections.push(PeerSection {
-                name: name.to_string(),
-                line,
-                kind,
-                enabled,
-                allow_from,
-                as_api_key,
-                as_machine,
-            });
+            let section =
+                PeerSection { name: name.to_string(), line, kind, enabled, allow_from, as_api_key, as_machine };
+            sections.insert(name.to_string(), section);
         }
         warn_unknown(&mut r, &sections);
         r.finish(StreamConf { stream: s, sections })
@@ -499,12 +495,12 @@ impl StreamConf {
 
     /// The section named `name` (an API key or machine GUID, exactly as sent).
     pub fn section(&self, name: &str) -> Option<&PeerSection> {
-        self.sections.iter().find(|s| s.name == name)
+        self.sections.get(name)
     }
 
     /// API keys that would accept a child (enabled and of type api).
     pub fn enabled_api_keys(&self) -> impl Iterator<Item = &PeerSection> {
-        self.sections.iter().filter(|s| s.kind.as_deref().unwrap_or("api") == "api" && s.enabled == Some(true))
+        self.sections.values().filter(|s| s.kind.as_deref().unwrap_or("api") == "api" && s.enabled == Some(true))
     }
 
     /// Effective settings of a host received with `api_key` and `machine_guid`, whose request
@@ -581,7 +577,7 @@ fn apply(h: &mut HostStreamSettings, o: &HostOverrides) {
     }
 }
 
-fn warn_unknown(r: &mut Reader<'_>, sections: &[PeerSection]) {
+fn warn_unknown(r: &mut Reader<'_>, sections: &BTreeMap<String, PeerSection>) {
     let doc = r.doc;
     for e in doc.entries() {
         if e.section == "stream" {
@@ -599,7 +595,7 @@ fn warn_unknown(r: &mut Reader<'_>, sections: &[PeerSection]) {
         }
         let as_key = keys::lookup(ConfFile::StreamConf, "API_KEY", e.key).is_some();
         let as_machine = keys::lookup(ConfFile::StreamConf, "MACHINE_GUID", e.key).is_some();
-        let kind = sections.iter().find(|s| s.name == e.section).and_then(|s| s.kind.as_deref());
+        let kind = sections.get(e.section).and_then(|s| s.kind.as_deref());
         match (as_key, as_machine, kind) {
             (false, false, _) => r.warn(e.line, format!("[{}] {}: unknown key; ignored", e.section, e.key)),
             (false, true, Some("api")) => r.warn(

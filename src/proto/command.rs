@@ -107,7 +107,7 @@ impl<'a> Ctx<'a> {
     fn opt_i64(&mut self, default: i64, reason: &'static str) -> Result<i64, ParseError> {
         match self.words.next() {
             None => Ok(default),
-            Some(w) if w.is_empty() => Ok(default),
+            Some([]) => Ok(default),
             Some(w) => self.i64_of(w, reason),
         }
     }
@@ -323,7 +323,7 @@ impl<'a> Variable<'a> {
         };
         let value = match c.next() {
             None => None,
-            Some(w) if w.is_empty() => None,
+            Some([]) => None,
             Some(w) => Some(parse_ndd(w).ok_or_else(|| c.malformed("value is not a number"))?),
         };
         c.finish()?;
@@ -614,7 +614,7 @@ impl<'a> Begin<'a> {
         let id = c.req_nonempty("missing chart id")?;
         let microseconds = match c.next() {
             None => 0,
-            Some(w) if w.is_empty() => 0,
+            Some([]) => 0,
             Some(w) => c.u64_of(w, "microseconds is not a number")?,
         };
         c.finish()?;
@@ -644,7 +644,7 @@ impl<'a> Set<'a> {
         let id = c.req_nonempty("missing dimension id")?;
         let value = match c.next() {
             None => None,
-            Some(w) if w.is_empty() => None,
+            Some([]) => None,
             Some(w) => Some(parse_strtoll(w).ok_or_else(|| c.malformed("value is not an integer"))?),
         };
         c.finish()?;
@@ -929,11 +929,13 @@ pub enum Command<'a> {
     Label(Label<'a>),
     Overwrite(Overwrite<'a>),
     Variable(Variable<'a>),
-    Chart(Chart<'a>),
+    /// Boxed: the largest variant, rare on the wire; keeps `Command` small for SET/BEGIN.
+    Chart(Box<Chart<'a>>),
     Clabel(Clabel<'a>),
     /// `CLABEL_COMMIT` — applies the chart labels sent since the CHART.
     ClabelCommit,
-    Dimension(Dimension<'a>),
+    /// Boxed for the same reason as [`Command::Chart`].
+    Dimension(Box<Dimension<'a>>),
     Function(FunctionDef<'a>),
     ChartDefinitionEnd(ChartDefinitionEnd),
     Begin(Begin<'a>),
@@ -965,6 +967,11 @@ impl<'a> Command<'a> {
                 excerpt: excerpt(line),
             });
         }
+        if let Some(rest) = line.strip_prefix(b"SET \"") {
+            if let Some(cmd) = fast_set(rest) {
+                return Ok(cmd);
+            }
+        }
         let mut words = Words::new(line);
         let Some(kw) = words.next() else {
             return Ok(Command::Blank);
@@ -988,8 +995,10 @@ impl<'a> Command<'a> {
             b"RDSTATE" => with!("RDSTATE", Command::Rdstate(Rdstate::parse(&mut c)?)),
             b"RSSTATE" => with!("RSSTATE", Command::Rsstate(Rsstate::parse(&mut c)?)),
             b"REND" => with!("REND", Command::Rend(Rend::parse(&mut c)?)),
-            b"CHART" => with!("CHART", Command::Chart(Chart::parse(&mut c)?)),
-            b"DIMENSION" => with!("DIMENSION", Command::Dimension(Dimension::parse(&mut c)?)),
+            b"CHART" => with!("CHART", Command::Chart(Box::new(Chart::parse(&mut c)?))),
+            b"DIMENSION" => {
+                with!("DIMENSION", Command::Dimension(Box::new(Dimension::parse(&mut c)?)))
+            }
             b"CLABEL" => with!("CLABEL", Command::Clabel(Clabel::parse(&mut c)?)),
             b"CLABEL_COMMIT" => with!("CLABEL_COMMIT", {
                 c.finish()?;
@@ -1078,6 +1087,38 @@ impl<'a> Command<'a> {
             Command::Disable => "DISABLE",
         }
     }
+}
+
+/// The shape every sender writes, `SET "<id>" = <int>`, without the general tokenizer.
+/// `None` = not that simple shape (escapes, quotes in odd places, bad numbers, extra words):
+/// the caller then takes the general path, which gives the same result or the precise error.
+#[inline(always)]
+fn fast_set(rest: &[u8]) -> Option<Command<'_>> {
+    let k = super::tokenizer::find_quote_or_backslash(rest, b'"')?;
+    if rest[k] != b'"' || k == 0 {
+        return None;
+    }
+    let id = &rest[..k];
+    let tail = &rest[k + 1..];
+    let mut i = 0;
+    while i < tail.len() && is_separator(tail[i]) {
+        i += 1;
+    }
+    let start = i;
+    while i < tail.len() && !is_separator(tail[i]) {
+        i += 1;
+    }
+    let word = &tail[start..i];
+    if !tail[i..].iter().all(|&b| is_separator(b)) {
+        return None;
+    }
+    let value = match word.first() {
+        None => None,
+        Some(b'"' | b'\'') => return None,
+        Some(_) if word.contains(&b'\\') => return None,
+        Some(_) => Some(parse_strtoll(word)?),
+    };
+    Some(Command::Set(Set { id: text(id), value }))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1424,6 +1465,67 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn set_fast_path_agrees_with_the_tokenizer() {
+        for l in [
+            &b"SET \"a\" = 1"[..],
+            b"SET \"a b\" = -0x10\r",
+            b"SET \"a\" =",
+            b"SET \"a\" = \"\"",
+            b"SET \"a\"1",
+            b"SET \"a\" = 1 2",
+            b"SET \"a\\\"b\" = 3",
+            b"SET \"a\" = 1\\ 2",
+            b"SET \"\" = 1",
+            b"SET \"a\" = 12x",
+            b"SET \"a\" = '5'",
+            b"SET \"unterminated = 5",
+        ] {
+            let fast = l.strip_prefix(b"SET \"").and_then(fast_set);
+            let general = {
+                let mut c = Ctx { line: l, words: Words::new(l), keyword: "SET" };
+                c.next();
+                Set::parse(&mut c).map(Command::Set)
+            };
+            if let Some(f) = fast {
+                assert_eq!(Ok(f), general, "{:?}", String::from_utf8_lossy(l));
+            }
+            assert_eq!(Command::parse(l), general, "{:?}", String::from_utf8_lossy(l));
+        }
+    }
+
+    #[test]
+    fn set_fast_path_agrees_on_random_lines() {
+        let alphabet = b"ab \"'\\=\t\r0x9-";
+        let mut x: u64 = 0x1234_5678_9abc_def1;
+        for _ in 0..50_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let mut l = b"SET \"".to_vec();
+            let mut y = x;
+            for _ in 0..(x % 16) {
+                y = y.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                l.push(alphabet[((y >> 33) % alphabet.len() as u64) as usize]);
+            }
+            let general = {
+                let mut c = Ctx { line: &l, words: Words::new(&l), keyword: "SET" };
+                c.next();
+                Set::parse(&mut c).map(Command::Set)
+            };
+            if let Some(f) = fast_set(&l[5..]) {
+                assert_eq!(Ok(f), general, "{:?}", String::from_utf8_lossy(&l));
+            }
+        }
+    }
+
+    #[test]
+    fn command_stays_small() {
+        // returned by value once per line: keep the hot variants cheap to move
+        assert!(std::mem::size_of::<Command<'_>>() <= 80, "{}", std::mem::size_of::<Command<'_>>());
+        assert!(std::mem::size_of::<Result<Command<'_>, ParseError>>() <= 88);
     }
 
     #[test]

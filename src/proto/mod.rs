@@ -12,6 +12,21 @@
 //! * [`tokenizer`] — Netdata's word splitter.
 //! * [`command`] — one typed command per keyword, parse and encode side by side.
 //!
+//! How the daemon drives it:
+//!
+//! * **parent (receiver)**: peek the first bytes → [`request::is_stream_request`]; accumulate until
+//!   [`request::StreamRequest::parse`] returns `Some`; [`request::StreamRequest::check_identity`] +
+//!   stream.conf checks; [`handshake::negotiate_parent`] → [`handshake::Reply::greeting_for`] →
+//!   write `encode()` in one write (or a refusal `Reply`); then a [`LineReader`]
+//!   (`enable_compression()` if COMPRESSION was granted) → [`Command::parse`] per line; after
+//!   `FUNCTION_RESULT_BEGIN` feed lines to [`command::FunctionResultBody`] instead; answer
+//!   `CHART_DEFINITION_END` with [`Downstream::ReplayChart`] `encode()`.
+//! * **child (sender)**: [`request::ChildRequest::encode`] → one read → [`handshake::Reply::classify`]
+//!   (postpone with `postpone_secs()` on refusal) → [`handshake::negotiate_child`]; encode blocks
+//!   with [`Command::encode`], pass each block through [`compress::Compressor`] if COMPRESSION;
+//!   read the parent's lines with a [`LineReader`] and [`Downstream::parse`] (log and ignore
+//!   errors, as Netdata does).
+//!
 //! **Invariant**: nothing in this module touches a socket, a file or a clock; every length and
 //! count that comes from the peer is checked against a bound before it is used, and no input
 //! makes it panic (see the `stream_parser` fuzz target).

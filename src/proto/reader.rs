@@ -125,7 +125,7 @@ impl LineReader {
             return Some(Err(e.clone()));
         }
         let hay = &self.buf[self.scan..];
-        match hay.iter().position(|&b| b == b'\n') {
+        match super::tokenizer::find_byte(hay, b'\n') {
             Some(i) => {
                 let end = self.scan + i;
                 let len = end - self.start;

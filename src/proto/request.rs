@@ -439,6 +439,12 @@ impl ChildRequest {
                 None => {}
             }
         }
+        // Our own extensions (e.g. NETDATA_VIA_PARENT_GUID): a 1.37.1 parent logs and ignores them.
+        for (k, v) in &self.system_info {
+            if !v.is_empty() && !CHILD_SYSTEM_INFO_ORDER.contains(&k.as_str()) && k.starts_with("NETDATA_") {
+                param(&mut t, k, v);
+            }
+        }
         param(&mut t, "NETDATA_PROTOCOL_VERSION", "1.1");
         let mut out = Vec::with_capacity(t.len() + 128);
         out.extend_from_slice(STREAM_PREFIX);

@@ -39,9 +39,10 @@
 //! active file is at most [`file_max`] bytes, so a tier never uses more than limit + one file.
 //!
 //! # Memory
-//! Per series and tier: one open page (an incremental [`ColumnEncoder`] keeps ≤ 63 values
-//! unpacked, pages are cut at 4096 points or 768 encoded bytes, and at checkpoints), the running partial
-//! aggregate, and 32 bytes of index per sealed page.
+//! Per series and tier: one open page (tier 0: an incremental [`NumEncoder`] keeps ≤ 64
+//! words unpacked, pages are cut at 4096 points or 768 encoded bytes and at checkpoints;
+//! tiers 1..: an [`AggEncoder`] of ~6–15 bytes per point until the next checkpoint), the
+//! running partial aggregate, and 32 bytes of index per stored page.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, File, OpenOptions};
@@ -55,7 +56,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 
-use super::codec::{self, ColumnEncoder, NumEncoder, Runs};
+use super::codec::{self, AggEncoder, NumEncoder, Runs};
 use super::mmap::{self, SealedMap};
 use super::*;
 
@@ -221,6 +222,11 @@ struct Decoded {
 
 fn decode_payload(h: &RecHeader, payload: &[u8], d: &mut Decoded) -> Result<(), codec::CodecError> {
     let buf: &[u8] = if h.flags & FLAG_LZ4 != 0 {
+        // bound the size the payload claims before allocating it
+        let claimed = payload.get(0..4).map_or(usize::MAX, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize);
+        if claimed > 64 * codec::MAX_PAGE_POINTS {
+            return Err(codec::CodecError::Invalid("lz4 payload too large"));
+        }
         d.scratch.clear();
         let raw = lz4_flex::block::decompress_size_prepended(payload)
             .map_err(|_| codec::CodecError::Invalid("lz4 payload"))?;
@@ -239,10 +245,7 @@ fn decode_payload(h: &RecHeader, payload: &[u8], d: &mut Decoded) -> Result<(), 
         d.cols[0].clear();
         codec::decode_numbers(buf, &mut pos, n, &mut d.cols[0])?;
     } else {
-        for c in d.cols.iter_mut() {
-            c.clear();
-            codec::decode_column(buf, &mut pos, n, c)?;
-        }
+        codec::decode_aggs(buf, &mut pos, n, &mut d.cols)?;
     }
     Ok(())
 }
@@ -306,34 +309,34 @@ struct OpenPage {
     cols: Cols,
 }
 
-/// Tier 0: one [`NumEncoder`]; tiers 1..: six u32 columns.
+/// Tier 0: one [`NumEncoder`]; tiers 1..: an [`AggEncoder`] of six u32 columns.
 #[derive(Clone, Debug)]
 enum Cols {
-    Num(NumEncoder),
-    Agg(Vec<ColumnEncoder>),
+    Num(Box<NumEncoder>),
+    Agg(AggEncoder),
 }
 
 impl OpenPage {
     fn new(t: i64, step: u32, ncols: usize) -> Self {
-        let cols = if ncols == 1 { Cols::Num(NumEncoder::default()) } else { Cols::Agg(vec![ColumnEncoder::default(); ncols]) };
+        let cols = if ncols == 1 { Cols::Num(Box::default()) } else { Cols::Agg(AggEncoder::default()) };
         Self { t0: t, step, last: t, runs: Runs::default(), cols }
     }
     fn n(&self) -> u32 {
         match &self.cols {
             Cols::Num(e) => e.len(),
-            Cols::Agg(c) => c.first().map_or(0, |c| c.len()),
+            Cols::Agg(c) => c.len(),
         }
     }
     fn ncols(&self) -> u8 {
         match &self.cols {
             Cols::Num(_) => 1,
-            Cols::Agg(c) => c.len() as u8,
+            Cols::Agg(_) => 6,
         }
     }
     fn encoded_len(&self) -> usize {
         match &self.cols {
             Cols::Num(e) => e.encoded_len(),
-            Cols::Agg(c) => c.iter().map(|c| c.encoded_len()).sum(),
+            Cols::Agg(c) => c.encoded_len(),
         }
     }
     fn can_take(&self, t: i64) -> bool {
@@ -353,10 +356,12 @@ impl OpenPage {
         self.runs.push(gap);
         match &mut self.cols {
             Cols::Num(e) => e.push(vals[0]),
-            Cols::Agg(cols) => {
-                for (c, &v) in cols.iter_mut().zip(vals) {
-                    c.push(v);
+            Cols::Agg(c) => {
+                let mut a = [0u32; 6];
+                for (x, &v) in a.iter_mut().zip(vals) {
+                    *x = v;
                 }
+                c.push(&a);
             }
         }
         self.last = t;
@@ -369,11 +374,7 @@ impl OpenPage {
         self.runs.encode(&mut out);
         match &self.cols {
             Cols::Num(e) => e.finish_into(&mut out),
-            Cols::Agg(cols) => {
-                for c in cols {
-                    c.finish_into(&mut out);
-                }
-            }
+            Cols::Agg(c) => c.finish_into(&mut out),
         }
         out
     }
@@ -394,8 +395,8 @@ impl OpenPage {
     fn heap_bytes(&self) -> usize {
         self.runs.heap_bytes()
             + match &self.cols {
-                Cols::Num(e) => e.heap_bytes(),
-                Cols::Agg(c) => c.iter().map(|c| c.heap_bytes() + std::mem::size_of::<ColumnEncoder>()).sum::<usize>(),
+                Cols::Num(e) => e.heap_bytes() + std::mem::size_of::<NumEncoder>(),
+                Cols::Agg(c) => c.heap_bytes(),
             }
     }
 }
@@ -410,6 +411,39 @@ struct PageRef {
     len: u32,
 }
 
+/// A map of back-filled points, allocated only when used (8 bytes when empty).
+struct BackMap<V>(Option<Box<BTreeMap<i64, V>>>);
+
+impl<V> Default for BackMap<V> {
+    fn default() -> Self {
+        Self(None)
+    }
+}
+
+impl<V> BackMap<V> {
+    fn len(&self) -> usize {
+        self.0.as_ref().map_or(0, |m| m.len())
+    }
+    fn contains_key(&self, t: &i64) -> bool {
+        self.0.as_ref().is_some_and(|m| m.contains_key(t))
+    }
+    fn map(&mut self) -> &mut BTreeMap<i64, V> {
+        self.0.get_or_insert_with(Default::default)
+    }
+    fn take(&mut self) -> BTreeMap<i64, V> {
+        self.0.take().map(|b| *b).unwrap_or_default()
+    }
+    fn range(&self, a: i64, b: i64) -> impl Iterator<Item = (&i64, &V)> {
+        self.0.iter().flat_map(move |m| m.range(a..=b))
+    }
+    fn first_last(&self) -> [Option<i64>; 2] {
+        match &self.0 {
+            Some(m) => [m.keys().next().copied(), m.keys().next_back().copied()],
+            None => [None, None],
+        }
+    }
+}
+
 #[derive(Default)]
 struct SeriesTier {
     /// Stored pages, sorted by `first`; entries of deleted files are skipped and pruned.
@@ -417,8 +451,8 @@ struct SeriesTier {
     open: Option<OpenPage>,
     /// Points (tier 0: the word in col 0) / partial aggregates behind the head, written at
     /// the next checkpoint.
-    back0: BTreeMap<i64, u32>,
-    backk: BTreeMap<i64, Agg>,
+    back0: BackMap<u32>,
+    backk: BackMap<Agg>,
     /// Running aggregate of the head slot (tiers >= 1).
     partial: Option<(i64, Agg)>,
     /// Newest time written to `pages`/`open` (the head).
@@ -887,6 +921,7 @@ impl DiskStore {
         for s in &mut inner.series {
             for t in &mut s.tiers {
                 t.pages.sort_by_key(|p| p.first);
+                t.pages.shrink_to_fit();
             }
         }
         inner.meta.hosts.shrink_to_fit();
@@ -1119,7 +1154,7 @@ impl Inner {
         let Some(s) = self.series.get_mut(idx) else { return Err(StoreError::UnknownId { kind: "series", id: id.0 }) };
         let ue = s.ue;
         let t0 = &mut s.tiers[0];
-        let at_head = t0.head.is_none_or(|h| time > h);
+        let at_head = t0.head.map_or(true, |h| time > h);
         let mut seal = None;
         let stored0 = if at_head {
             if t0.open.as_ref().is_some_and(|o| !o.can_take(time) || o.full()) {
@@ -1137,7 +1172,7 @@ impl Inner {
             let pages: Vec<PageRef> = t0.pages.iter().filter(|p| p.first <= time && p.last >= time).copied().collect();
             let present = self.stored_has(0, &pages, time);
             if !present {
-                self.series[idx].tiers[0].back0.insert(time, word);
+                self.series[idx].tiers[0].back0.map().insert(time, word);
             }
             !present
         };
@@ -1160,7 +1195,11 @@ impl Inner {
             self.tier_widths(config);
             for k in 1..config.tiers.len() {
                 width *= i64::from(self.widths_cache[k]);
-                let slot = tier_slot(time, ue, width);
+                // fast path: the point falls in the running slot (no division)
+                let slot = match self.series[idx].tiers[k].partial {
+                    Some((s, _)) if time - i64::from(ue) <= s && time - i64::from(ue) > s - width => s,
+                    _ => tier_slot(time, ue, width),
+                };
                 self.fold_upper(idx, k, slot, width, &agg);
             }
         }
@@ -1196,12 +1235,12 @@ impl Inner {
                     o.push(t, &a.cols());
                     st.head = Some(t);
                 } else {
-                    st.backk.entry(t).and_modify(|b| b.fold(&a)).or_insert(a);
+                    st.backk.map().entry(t).and_modify(|b| b.fold(&a)).or_insert(a);
                 }
             }
             st.partial = Some((slot, *agg));
         } else {
-            st.backk.entry(slot).and_modify(|b| b.fold(agg)).or_insert(*agg);
+            st.backk.map().entry(slot).and_modify(|b| b.fold(agg)).or_insert(*agg);
         }
     }
 
@@ -1265,6 +1304,7 @@ impl Inner {
         let (r, deleted) = self.tiers[tier].append(h, page.payload())?;
         let pages = &mut self.series[idx].tiers[tier].pages;
         let pos = pages.partition_point(|p| p.first <= r.first);
+        pages.reserve_exact(1);
         pages.insert(pos, r);
         if deleted {
             self.prune(tier);
@@ -1313,7 +1353,7 @@ impl Inner {
         self.wal.file = Some(Arc::new(f));
         self.wal.file_len = 16;
         self.wal.buf.clear();
-        if old.as_os_str().len() > 0 && old != self.wal.path {
+        if !old.as_os_str().is_empty() && old != self.wal.path {
             let _ = fs::remove_file(&old);
         }
         let _ = fs::remove_file(wal_path(&self.dir, prev));
@@ -1338,12 +1378,12 @@ impl Inner {
                         o.push(t, &a.cols());
                         st.head = Some(t);
                     } else {
-                        st.backk.entry(t).and_modify(|b| b.fold(&a)).or_insert(a);
+                        st.backk.map().entry(t).and_modify(|b| b.fold(&a)).or_insert(a);
                     }
                 }
                 let open = st.open.take();
-                let back0 = std::mem::take(&mut st.back0);
-                let backk = std::mem::take(&mut st.backk);
+                let back0 = st.back0.take();
+                let backk = st.backk.take();
                 if let Some(o) = open {
                     self.write_page(idx, k, &o, gen)?;
                 }
@@ -1553,9 +1593,9 @@ impl DiskStore {
                 }
             }
             if tier == 0 {
-                mem.extend(st.back0.range(after..=before).filter_map(|(&t, &w)| TierPoint::from_number(t, StorageNumber(w))));
+                mem.extend(st.back0.range(after, before).filter_map(|(&t, &w)| TierPoint::from_number(t, StorageNumber(w))));
             } else {
-                mem.extend(st.backk.range(after..=before).map(|(&t, a)| a.point(t)));
+                mem.extend(st.backk.range(after, before).map(|(&t, a)| a.point(t)));
                 if let Some((t, a)) = st.partial {
                     if t >= after && t <= before {
                         mem.push(a.point(t));
@@ -1599,7 +1639,7 @@ impl DiskStore {
         }
         out.extend(mem);
         let got = &mut out[start..];
-        if !got.is_sorted_by_key(|p| p.time) {
+        if !got.windows(2).all(|w| w[0].time <= w[1].time) {
             got.sort_by_key(|p| p.time);
         }
         if tier > 0 && got.windows(2).any(|w| w[0].time == w[1].time) {
@@ -1749,8 +1789,8 @@ impl Store for DiskStore {
         if let Some((t, _)) = st.partial {
             see(t);
         }
-        for m in [st.back0.keys().next(), st.back0.keys().next_back(), st.backk.keys().next(), st.backk.keys().next_back()].into_iter().flatten() {
-            see(*m);
+        for m in st.back0.first_last().into_iter().chain(st.backk.first_last()).flatten() {
+            see(m);
         }
         Some(Retention { first: first?, last: last? })
     }
@@ -1810,5 +1850,22 @@ impl Drop for DiskStore {
                 warn!(error = %e, "sealing a data file at close failed");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod size_tests {
+    use super::*;
+    #[test]
+    fn print_sizes() {
+        eprintln!(
+            "SeriesState {} SeriesTier {} OpenPage {} NumEncoder {} AggEncoder {} PageRef {}",
+            std::mem::size_of::<SeriesState>(),
+            std::mem::size_of::<SeriesTier>(),
+            std::mem::size_of::<OpenPage>(),
+            std::mem::size_of::<NumEncoder>(),
+            std::mem::size_of::<AggEncoder>(),
+            std::mem::size_of::<PageRef>()
+        );
     }
 }

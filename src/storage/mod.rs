@@ -5,6 +5,18 @@
 //! dimension is one *series* ([`SeriesId`]) with one point per chart `update_every` seconds in
 //! tier 0 and aggregates in tiers 1.. (see [`tier_slot`] for the exact windows).
 //!
+//! Implementations: [`mem::MemStore`] (reference model, `[db] mode = ram`) and
+//! [`disk::DiskStore`] (`dbengine`): per-tier append-only files of compressed pages
+//! ([`codec`]), a write-ahead log, checkpoints and a self-describing metadata file; see the
+//! [`disk`] module documentation for the file formats and guarantees. In short:
+//!
+//! * **Durability:** a `kill -9` loses at most the points accepted in the last
+//!   `flush_interval_secs` (default 5 s; the WAL is written and fdatasync'ed every half
+//!   interval); `flush()` and drop lose nothing.
+//! * **Retention:** per tier, bytes on disk never exceed the size limit plus one data file;
+//!   time retention drops whole files whose newest point is too old.
+//! * **Unsafe:** only [`mmap`] (read-only maps of sealed, never-truncated files; `flock`).
+//!
 //! **Invariant:** gaps are absence. NaN / empty values are never stored, in any tier, so a
 //! gap can always be back-filled later. A write at a time that already holds a point is
 //! rejected ([`WriteOutcome::Overlap`]) and counted, never overwrites history.

@@ -1,15 +1,18 @@
 //! Netdata's `diskspace.plugin`: `disk_space.MOUNT` and `disk_inodes.MOUNT` from `statvfs`
 //! of every mount point of `/proc/self/mountinfo` (re-read every [`REMOUNT_PASSES`] passes).
 //!
-//! Netdata's defaults are followed: pseudo file systems and the paths/file systems of its
-//! default exclusion lists are skipped, and a chart appears only when its totals are non-zero
+//! Netdata's defaults are followed: pseudo file systems, read-only mounts and the paths/file
+//! systems of its default exclusion lists are skipped, and a chart appears only when its totals are non-zero
 //! ("auto"). Values are blocks of `f_frsize` bytes (the dimensions' multiplier) and inodes.
 
 use std::path::{Path, PathBuf};
 
 use crate::model::ChartType;
 
-use super::util::{cn, dim, dim_named, fix_id, join, lines, simple_match, words, ChartSpec, ProcFile, ABS, LABEL_SOURCE_AUTO};
+use super::util::{
+    cn, dim, dim_named, fix_id, join, lines, simple_match, words, ChartSpec, ProcFile, ABS,
+    LABEL_SOURCE_AUTO,
+};
 use super::CollectedChart;
 
 const PLUGIN: &str = "diskspace.plugin";
@@ -18,7 +21,8 @@ const REMOUNT_PASSES: u32 = 15;
 /// Most mount points we chart.
 const MAX_MOUNTS: usize = 2048;
 const EXCLUDED_PATHS: &str = "/proc/* /sys/* /var/run/user/* /run/user/* /snap/* /var/lib/docker/*";
-const EXCLUDED_FS: &str = "*gvfs *gluster* *s3fs *ipfs *davfs2 *httpfs *sshfs *gdfs *moosefs fusectl autofs";
+const EXCLUDED_FS: &str =
+    "*gvfs *gluster* *s3fs *ipfs *davfs2 *httpfs *sshfs *gdfs *moosefs fusectl autofs";
 /// File systems without real storage (Netdata's "dummy" mounts).
 const DUMMY_FS: &str = "autofs binfmt_misc bpf cgroup cgroup2 configfs debugfs devpts efivarfs fusectl hugetlbfs mqueue \
 nsfs proc pstore rpc_pipefs securityfs selinuxfs sysfs tracefs";
@@ -71,7 +75,9 @@ impl DiskSpace {
     }
 
     fn reread_mountinfo(&mut self) {
-        let Some(buf) = self.mountinfo.read() else { return };
+        let Some(buf) = self.mountinfo.read() else {
+            return;
+        };
         self.devs.clear();
         for m in &mut self.mounts {
             m.seen = false;
@@ -82,27 +88,48 @@ impl DiskSpace {
             if w.len() < 7 {
                 continue;
             }
-            let Some(sep) = w.iter().position(|x| *x == b"-") else { continue };
+            let Some(sep) = w.iter().position(|x| *x == b"-") else {
+                continue;
+            };
             if sep + 1 >= w.len() || sep < 6 {
                 continue;
             }
             let mount_point = unescape(w[4]);
             let mount_root = unescape(w[3]);
             let filesystem = String::from_utf8_lossy(w[sep + 1]).into_owned();
-            if let Some((maj, min)) = std::str::from_utf8(w[2]).ok().and_then(|s| s.split_once(':')) {
+            if let Some((maj, min)) = std::str::from_utf8(w[2])
+                .ok()
+                .and_then(|s| s.split_once(':'))
+            {
                 if let (Ok(major), Ok(minor)) = (maj.parse(), min.parse()) {
-                    if !self.devs.iter().any(|d| d.major == major && d.minor == minor) && self.devs.len() < MAX_MOUNTS {
-                        self.devs.push(MountedDev { major, minor, mount_point: mount_point.clone() });
+                    if !self
+                        .devs
+                        .iter()
+                        .any(|d| d.major == major && d.minor == minor)
+                        && self.devs.len() < MAX_MOUNTS
+                    {
+                        self.devs.push(MountedDev {
+                            major,
+                            minor,
+                            mount_point: mount_point.clone(),
+                        });
                     }
                 }
             }
-            if simple_match(DUMMY_FS, &filesystem)
+            // Netdata skips read-only mounts it was not told to chart ("auto").
+            let read_only = w[5].split(|&b| b == b',').any(|o| o == b"ro");
+            if read_only
+                || simple_match(DUMMY_FS, &filesystem)
                 || simple_match(EXCLUDED_FS, &filesystem)
                 || simple_match(EXCLUDED_PATHS, &mount_point)
             {
                 continue;
             }
-            if let Some(m) = self.mounts.iter_mut().find(|m| m.mount_point == mount_point) {
+            if let Some(m) = self
+                .mounts
+                .iter_mut()
+                .find(|m| m.mount_point == mount_point)
+            {
                 m.seen = true;
                 continue;
             }
@@ -148,9 +175,22 @@ impl DiskSpace {
                 }
                 continue;
             };
-            let bsize = if st.f_frsize != 0 { st.f_frsize } else { st.f_bsize };
+            let bsize = if st.f_frsize != 0 {
+                st.f_frsize
+            } else {
+                st.f_bsize
+            };
             if m.space.is_none() && st.f_blocks > 0 {
-                m.space = Some(mount_chart(m, "disk_space", "Disk Space Usage", "GiB", "disk.space", 2023, bsize, ue));
+                m.space = Some(mount_chart(
+                    m,
+                    "disk_space",
+                    "Disk Space Usage",
+                    "GiB",
+                    "disk.space",
+                    2023,
+                    bsize,
+                    ue,
+                ));
                 m.block_size = bsize;
             }
             if let Some(c) = m.space.as_mut() {
@@ -168,7 +208,16 @@ impl DiskSpace {
                 ]);
             }
             if m.inodes.is_none() && st.f_files > 0 {
-                m.inodes = Some(mount_chart(m, "disk_inodes", "Disk Files (inodes) Usage", "inodes", "disk.inodes", 2024, 0, ue));
+                m.inodes = Some(mount_chart(
+                    m,
+                    "disk_inodes",
+                    "Disk Files (inodes) Usage",
+                    "inodes",
+                    "disk.inodes",
+                    2024,
+                    0,
+                    ue,
+                ));
             }
             if let Some(c) = m.inodes.as_mut() {
                 c.set_all(&[
@@ -207,7 +256,11 @@ fn mount_chart(
         ("filesystem", m.filesystem.as_str(), LABEL_SOURCE_AUTO),
         ("mount_root", m.mount_root.as_str(), LABEL_SOURCE_AUTO),
     ];
-    let (mul, div) = if block_size == 0 { (1, 1) } else { (block_size as i64, 1 << 30) };
+    let (mul, div) = if block_size == 0 {
+        (1, 1)
+    } else {
+        (block_size as i64, 1 << 30)
+    };
     let dims = vec![
         dim("avail", ABS, mul, div),
         dim("used", ABS, mul, div),
@@ -233,8 +286,13 @@ fn unescape(w: &[u8]) -> String {
     let mut out = Vec::with_capacity(w.len());
     let mut i = 0;
     while i < w.len() {
-        if w[i] == b'\\' && i + 3 < w.len() && w[i + 1..i + 4].iter().all(|b| (b'0'..=b'7').contains(b)) {
-            let v = (w[i + 1] - b'0') as u32 * 64 + (w[i + 2] - b'0') as u32 * 8 + (w[i + 3] - b'0') as u32;
+        if w[i] == b'\\'
+            && i + 3 < w.len()
+            && w[i + 1..i + 4].iter().all(|b| (b'0'..=b'7').contains(b))
+        {
+            let v = (w[i + 1] - b'0') as u32 * 64
+                + (w[i + 2] - b'0') as u32 * 8
+                + (w[i + 3] - b'0') as u32;
             out.push(v as u8);
             i += 4;
         } else {

@@ -14,7 +14,10 @@ use std::path::{Path, PathBuf};
 use crate::model::{ChartType, DimMeta};
 
 use super::diskspace::MountedDev;
-use super::util::{cn, dim, join, lines, parse_u64, read_small, simple_match, words, ChartSpec, ProcFile, ABS, INC, LABEL_SOURCE_AUTO};
+use super::util::{
+    cn, dim, join, lines, parse_u64, read_small, simple_match, words, ChartSpec, ProcFile, ABS,
+    INC, LABEL_SOURCE_AUTO,
+};
 use super::CollectedChart;
 
 const PLUGIN: &str = "proc.plugin";
@@ -33,6 +36,7 @@ const WR: usize = 4;
 const WR_MERGED: usize = 5;
 const WR_SECT: usize = 6;
 const WR_MS: usize = 7;
+const IN_FLIGHT: usize = 8;
 const BUSY_MS: usize = 9;
 const BACKLOG_MS: usize = 10;
 const DC: usize = 11;
@@ -41,6 +45,20 @@ const DC_SECT: usize = 13;
 const DC_MS: usize = 14;
 const FL: usize = 15;
 const FL_MS: usize = 16;
+
+macro_rules! dc {
+    ($t:expr, $title:expr, $units:expr, $ctx:expr, $ct:ident, $prio:expr, $detail:expr) => {
+        DiskChart {
+            type_: $t,
+            title: $title,
+            units: $units,
+            context: $ctx,
+            ct: ChartType::$ct,
+            priority: $prio,
+            detail: $detail,
+        }
+    };
+}
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -70,6 +88,8 @@ struct Disk {
     /// Charts in creation order: io, ext_io, ops, ext_ops, backlog, busy, util, mops, ext_mops,
     /// iotime, ext_iotime, then (second pass) await, ext_await, avgsz, ext_avgsz, svctm.
     charts: Vec<CollectedChart>,
+    /// `disk_qops` (operations in flight), created once non-zero.
+    qops: Option<CollectedChart>,
     has_ext: bool,
 }
 
@@ -97,7 +117,11 @@ impl DiskStats {
             plugin: PLUGIN,
             module: MODULE,
         }
-        .build(update_every, &[], vec![dim("in", INC, 1, 1), dim("out", INC, -1, 1)]);
+        .build(
+            update_every,
+            &[],
+            vec![dim("in", INC, 1, 1), dim("out", INC, -1, 1)],
+        );
         Self {
             root: root.to_path_buf(),
             update_every,
@@ -110,7 +134,15 @@ impl DiskStats {
     }
 
     pub(crate) fn collect(&mut self, mounts: &[MountedDev]) {
-        let Self { root, update_every, file, disks, system_io, gone, ok } = self;
+        let Self {
+            root,
+            update_every,
+            file,
+            disks,
+            system_io,
+            gone,
+            ok,
+        } = self;
         let ue = *update_every;
         gone.clear();
         *ok = false;
@@ -123,8 +155,12 @@ impl DiskStats {
         let mut hint = 0;
         for line in lines(buf) {
             let mut w = words(line);
-            let (Some(maj), Some(min), Some(name)) = (w.next(), w.next(), w.next()) else { continue };
-            let (Some(major), Some(minor)) = (parse_u64(maj), parse_u64(min)) else { continue };
+            let (Some(maj), Some(min), Some(name)) = (w.next(), w.next(), w.next()) else {
+                continue;
+            };
+            let (Some(major), Some(minor)) = (parse_u64(maj), parse_u64(min)) else {
+                continue;
+            };
             let mut f = [0u64; NF];
             let mut n = 0;
             for (k, x) in w.take(NF).enumerate() {
@@ -170,6 +206,21 @@ impl DiskStats {
             if d.charts.len() < 16 && d.prev.is_some() {
                 create_average_charts(d, ue, n >= 17);
             }
+            if d.qops.is_none() && f[IN_FLIGHT] != 0 {
+                let qops = dc!(
+                    "disk_qops",
+                    "Disk Current I/O Operations",
+                    "operations",
+                    "disk.qops",
+                    Line,
+                    2015,
+                    true
+                );
+                d.qops = Some(build(d, qops, ue, vec![dim("operations", ABS, 1, 1)]));
+            }
+            if let Some(q) = d.qops.as_mut() {
+                q.set_all(&[cn(f[IN_FLIGHT])]);
+            }
             set_values(d, &f, ue);
             d.prev = Some(f);
         }
@@ -178,7 +229,7 @@ impl DiskStats {
             if d.seen {
                 return true;
             }
-            for mut c in d.charts.drain(..) {
+            for mut c in d.charts.drain(..).chain(d.qops.take()) {
                 c.make_obsolete();
                 gone.push(c);
             }
@@ -192,7 +243,12 @@ impl DiskStats {
         }
         for d in &mut self.disks {
             let ext = d.has_ext;
-            out.extend(d.charts.iter_mut().filter(|c| ext || !c.meta.id.starts_with("disk_ext")));
+            out.extend(
+                d.charts
+                    .iter_mut()
+                    .filter(|c| ext || !c.meta.id.starts_with("disk_ext")),
+            );
+            out.extend(d.qops.as_mut());
         }
         out.push(&mut self.system_io);
         out.extend(self.gone.iter_mut());
@@ -204,7 +260,10 @@ fn new_disk(root: &Path, name: &[u8]) -> Disk {
     let block = join(root, "/sys/block").join(&name);
     let kind = if !block.exists() {
         Kind::Partition
-    } else if join(root, "/sys/devices/virtual/block").join(&name).exists() {
+    } else if join(root, "/sys/devices/virtual/block")
+        .join(&name)
+        .exists()
+    {
         Kind::Virtual
     } else {
         Kind::Physical
@@ -223,6 +282,7 @@ fn new_disk(root: &Path, name: &[u8]) -> Disk {
         mount_point: None,
         prev: None,
         charts: Vec::new(),
+        qops: None,
         has_ext: false,
     }
 }
@@ -260,58 +320,160 @@ fn build(d: &Disk, c: DiskChart<'_>, ue: u32, dims: Vec<DimMeta>) -> CollectedCh
     .build(ue, &labels, dims)
 }
 
-macro_rules! dc {
-    ($t:expr, $title:expr, $units:expr, $ctx:expr, $ct:ident, $prio:expr, $detail:expr) => {
-        DiskChart { type_: $t, title: $title, units: $units, context: $ctx, ct: ChartType::$ct, priority: $prio, detail: $detail }
-    };
-}
-
 fn create_charts(d: &mut Disk, ue: u32, _flush: bool) {
     let s = d.sector;
     let mut v = Vec::with_capacity(16);
-    v.push(build(d, dc!("disk", "Disk I/O Bandwidth", "KiB/s", "disk.io", Area, 2000, false), ue, vec![
-        dim("reads", INC, s, 1024),
-        dim("writes", INC, -s, 1024),
-    ]));
-    v.push(build(d, dc!("disk_ext", "Amount of Discarded Data", "KiB/s", "disk_ext.io", Area, 2001, false), ue, vec![dim(
-        "discards", INC, s, 1024,
-    )]));
-    v.push(build(d, dc!("disk_ops", "Disk Completed I/O Operations", "operations/s", "disk.ops", Line, 2010, true), ue, vec![
-        dim("reads", INC, 1, 1),
-        dim("writes", INC, -1, 1),
-    ]));
     v.push(build(
         d,
-        dc!("disk_ext_ops", "Disk Completed Extended I/O Operations", "operations/s", "disk_ext.ops", Line, 2011, true),
+        dc!(
+            "disk",
+            "Disk I/O Bandwidth",
+            "KiB/s",
+            "disk.io",
+            Area,
+            2000,
+            false
+        ),
+        ue,
+        vec![dim("reads", INC, s, 1024), dim("writes", INC, -s, 1024)],
+    ));
+    v.push(build(
+        d,
+        dc!(
+            "disk_ext",
+            "Amount of Discarded Data",
+            "KiB/s",
+            "disk_ext.io",
+            Area,
+            2001,
+            false
+        ),
+        ue,
+        vec![dim("discards", INC, s, 1024)],
+    ));
+    v.push(build(
+        d,
+        dc!(
+            "disk_ops",
+            "Disk Completed I/O Operations",
+            "operations/s",
+            "disk.ops",
+            Line,
+            2010,
+            true
+        ),
+        ue,
+        vec![dim("reads", INC, 1, 1), dim("writes", INC, -1, 1)],
+    ));
+    v.push(build(
+        d,
+        dc!(
+            "disk_ext_ops",
+            "Disk Completed Extended I/O Operations",
+            "operations/s",
+            "disk_ext.ops",
+            Line,
+            2011,
+            true
+        ),
         ue,
         vec![dim("discards", INC, 1, 1), dim("flushes", INC, 1, 1)],
     ));
-    v.push(build(d, dc!("disk_backlog", "Disk Backlog", "milliseconds", "disk.backlog", Area, 2020, true), ue, vec![dim(
-        "backlog", INC, 1, 1,
-    )]));
-    v.push(build(d, dc!("disk_busy", "Disk Busy Time", "milliseconds", "disk.busy", Area, 2030, true), ue, vec![dim(
-        "busy", INC, 1, 1,
-    )]));
-    v.push(build(d, dc!("disk_util", "Disk Utilization Time", "% of time working", "disk.util", Area, 2040, true), ue, vec![
-        dim("utilization", ABS, 1, 1),
-    ]));
-    v.push(build(d, dc!("disk_mops", "Disk Merged Operations", "merged operations/s", "disk.mops", Line, 2080, true), ue, vec![
-        dim("reads", INC, 1, 1),
-        dim("writes", INC, -1, 1),
-    ]));
     v.push(build(
         d,
-        dc!("disk_ext_mops", "Disk Merged Discard Operations", "merged operations/s", "disk_ext.mops", Line, 2081, true),
+        dc!(
+            "disk_backlog",
+            "Disk Backlog",
+            "milliseconds",
+            "disk.backlog",
+            Area,
+            2020,
+            true
+        ),
+        ue,
+        vec![dim("backlog", INC, 1, 1)],
+    ));
+    v.push(build(
+        d,
+        dc!(
+            "disk_busy",
+            "Disk Busy Time",
+            "milliseconds",
+            "disk.busy",
+            Area,
+            2030,
+            true
+        ),
+        ue,
+        vec![dim("busy", INC, 1, 1)],
+    ));
+    v.push(build(
+        d,
+        dc!(
+            "disk_util",
+            "Disk Utilization Time",
+            "% of time working",
+            "disk.util",
+            Area,
+            2040,
+            true
+        ),
+        ue,
+        vec![dim("utilization", ABS, 1, 1)],
+    ));
+    v.push(build(
+        d,
+        dc!(
+            "disk_mops",
+            "Disk Merged Operations",
+            "merged operations/s",
+            "disk.mops",
+            Line,
+            2080,
+            true
+        ),
+        ue,
+        vec![dim("reads", INC, 1, 1), dim("writes", INC, -1, 1)],
+    ));
+    v.push(build(
+        d,
+        dc!(
+            "disk_ext_mops",
+            "Disk Merged Discard Operations",
+            "merged operations/s",
+            "disk_ext.mops",
+            Line,
+            2081,
+            true
+        ),
         ue,
         vec![dim("discards", INC, 1, 1)],
     ));
-    v.push(build(d, dc!("disk_iotime", "Disk Total I/O Time", "milliseconds/s", "disk.iotime", Line, 2090, true), ue, vec![
-        dim("reads", INC, 1, 1),
-        dim("writes", INC, -1, 1),
-    ]));
     v.push(build(
         d,
-        dc!("disk_ext_iotime", "Disk Total I/O Time for Extended Operations", "milliseconds/s", "disk_ext.iotime", Line, 2091, true),
+        dc!(
+            "disk_iotime",
+            "Disk Total I/O Time",
+            "milliseconds/s",
+            "disk.iotime",
+            Line,
+            2090,
+            true
+        ),
+        ue,
+        vec![dim("reads", INC, 1, 1), dim("writes", INC, -1, 1)],
+    ));
+    v.push(build(
+        d,
+        dc!(
+            "disk_ext_iotime",
+            "Disk Total I/O Time for Extended Operations",
+            "milliseconds/s",
+            "disk_ext.iotime",
+            Line,
+            2091,
+            true
+        ),
         ue,
         vec![dim("discards", INC, 1, 1), dim("flushes", INC, 1, 1)],
     ));
@@ -320,44 +482,84 @@ fn create_charts(d: &mut Disk, ue: u32, _flush: bool) {
 
 fn create_average_charts(d: &mut Disk, ue: u32, _flush: bool) {
     let s = d.sector;
-    let mut v = Vec::with_capacity(5);
-    v.push(build(
-        d,
-        dc!("disk_await", "Average Completed I/O Operation Time", "milliseconds/operation", "disk.await", Line, 2050, true),
-        ue,
-        vec![dim("reads", ABS, 1, 1), dim("writes", ABS, -1, 1)],
-    ));
-    v.push(build(
-        d,
-        dc!("disk_ext_await", "Average Completed Extended I/O Operation Time", "milliseconds/operation", "disk_ext.await", Line, 2051, true),
-        ue,
-        vec![dim("discards", ABS, 1, 1), dim("flushes", ABS, 1, 1)],
-    ));
-    v.push(build(
-        d,
-        dc!("disk_avgsz", "Average Completed I/O Operation Bandwidth", "KiB/operation", "disk.avgsz", Area, 2060, true),
-        ue,
-        vec![dim("reads", ABS, s, 1024), dim("writes", ABS, -s, 1024)],
-    ));
-    v.push(build(
-        d,
-        dc!("disk_ext_avgsz", "Average Amount of Discarded Data", "KiB/operation", "disk_ext.avgsz", Area, 2060, true),
-        ue,
-        vec![dim("discards", ABS, s, 1024)],
-    ));
-    v.push(build(d, dc!("disk_svctm", "Average Service Time", "milliseconds/operation", "disk.svctm", Line, 2070, true), ue, vec![
-        dim("svctm", ABS, 1, 1),
-    ]));
+    let v = vec![
+        build(
+            d,
+            dc!(
+                "disk_await",
+                "Average Completed I/O Operation Time",
+                "milliseconds/operation",
+                "disk.await",
+                Line,
+                2050,
+                true
+            ),
+            ue,
+            vec![dim("reads", ABS, 1, 1), dim("writes", ABS, -1, 1)],
+        ),
+        build(
+            d,
+            dc!(
+                "disk_ext_await",
+                "Average Completed Extended I/O Operation Time",
+                "milliseconds/operation",
+                "disk_ext.await",
+                Line,
+                2051,
+                true
+            ),
+            ue,
+            vec![dim("discards", ABS, 1, 1), dim("flushes", ABS, 1, 1)],
+        ),
+        build(
+            d,
+            dc!(
+                "disk_avgsz",
+                "Average Completed I/O Operation Bandwidth",
+                "KiB/operation",
+                "disk.avgsz",
+                Area,
+                2060,
+                true
+            ),
+            ue,
+            vec![dim("reads", ABS, s, 1024), dim("writes", ABS, -s, 1024)],
+        ),
+        build(
+            d,
+            dc!(
+                "disk_ext_avgsz",
+                "Average Amount of Discarded Data",
+                "KiB/operation",
+                "disk_ext.avgsz",
+                Area,
+                2060,
+                true
+            ),
+            ue,
+            vec![dim("discards", ABS, s, 1024)],
+        ),
+        build(
+            d,
+            dc!(
+                "disk_svctm",
+                "Average Service Time",
+                "milliseconds/operation",
+                "disk.svctm",
+                Line,
+                2070,
+                true
+            ),
+            ue,
+            vec![dim("svctm", ABS, 1, 1)],
+        ),
+    ];
     d.charts.extend(v);
 }
 
 /// `num / den` of two counter deltas, 0 when nothing completed (as Netdata).
 fn avg(num: u64, den: u64) -> Option<i64> {
-    if den == 0 {
-        Some(0)
-    } else {
-        cn(num / den)
-    }
+    num.checked_div(den).map_or(Some(0), cn)
 }
 
 fn set_values(d: &mut Disk, f: &[u64; NF], ue: u32) {
@@ -386,7 +588,10 @@ fn set_values(d: &mut Disk, f: &[u64; NF], ue: u32) {
     if c.len() >= 16 {
         c[11].set_all(&[avg(delta(RD_MS), delta(RD)), avg(delta(WR_MS), delta(WR))]);
         c[12].set_all(&[avg(delta(DC_MS), delta(DC)), avg(delta(FL_MS), delta(FL))]);
-        c[13].set_all(&[avg(delta(RD_SECT), delta(RD)), avg(delta(WR_SECT), delta(WR))]);
+        c[13].set_all(&[
+            avg(delta(RD_SECT), delta(RD)),
+            avg(delta(WR_SECT), delta(WR)),
+        ]);
         c[14].set_all(&[avg(delta(DC_SECT), delta(DC))]);
         c[15].set_all(&[avg(delta(BUSY_MS), delta(RD).wrapping_add(delta(WR)))]);
     }

@@ -36,7 +36,15 @@ impl LoadAvg {
             plugin: PLUGIN,
             module: MODULE,
         }
-        .build(load_ue, &[], vec![dim("load1", ABS, 1, 1000), dim("load5", ABS, 1, 1000), dim("load15", ABS, 1, 1000)]);
+        .build(
+            load_ue,
+            &[],
+            vec![
+                dim("load1", ABS, 1, 1000),
+                dim("load5", ABS, 1, 1000),
+                dim("load15", ABS, 1, 1000),
+            ],
+        );
         let active = ChartSpec {
             id: "system.active_processes",
             title: "System Active Processes",
@@ -50,7 +58,12 @@ impl LoadAvg {
             module: MODULE,
         }
         .build(update_every, &[], vec![dim("active", ABS, 1, 1)]);
-        Self { file: ProcFile::new(root, "/proc/loadavg"), load, active, ok: false }
+        Self {
+            file: ProcFile::new(root, "/proc/loadavg"),
+            load,
+            active,
+            ok: false,
+        }
     }
 
     pub(crate) fn collect(&mut self) {

@@ -20,6 +20,7 @@ struct Fields {
     mem_available: Option<u64>,
     buffers: u64,
     cached: u64,
+    shmem: u64,
     swap_total: u64,
     swap_free: u64,
     dirty: u64,
@@ -57,8 +58,27 @@ pub(crate) struct MemInfo {
     have_oom: bool,
 }
 
-fn spec<'a>(id: &'a str, title: &'a str, family: &'a str, ct: ChartType, priority: i64, detail: bool, module: &'a str) -> ChartSpec<'a> {
-    ChartSpec { id, title, units: "MiB", family, context: id, chart_type: ct, priority, detail, plugin: PLUGIN, module }
+fn spec<'a>(
+    id: &'a str,
+    title: &'a str,
+    family: &'a str,
+    ct: ChartType,
+    priority: i64,
+    detail: bool,
+    module: &'a str,
+) -> ChartSpec<'a> {
+    ChartSpec {
+        id,
+        title,
+        units: "MiB",
+        family,
+        context: id,
+        chart_type: ct,
+        priority,
+        detail,
+        plugin: PLUGIN,
+        module,
+    }
 }
 
 fn kib(id: &str) -> crate::model::DimMeta {
@@ -68,37 +88,135 @@ fn kib(id: &str) -> crate::model::DimMeta {
 impl MemInfo {
     pub(crate) fn new(root: &Path, update_every: u32) -> Self {
         let ue = update_every;
-        let mut pgpgio = spec("system.pgpgio", "Memory Paged from/to disk", "disk", ChartType::Area, 151, false, VMSTAT);
+        let mut pgpgio = spec(
+            "system.pgpgio",
+            "Memory Paged from/to disk",
+            "disk",
+            ChartType::Area,
+            151,
+            false,
+            VMSTAT,
+        );
         pgpgio.units = "KiB/s";
-        let mut pgfaults = spec("mem.pgfaults", "Memory Page Faults", "system", ChartType::Line, 1040, true, VMSTAT);
+        let mut pgfaults = spec(
+            "mem.pgfaults",
+            "Memory Page Faults",
+            "system",
+            ChartType::Line,
+            1040,
+            true,
+            VMSTAT,
+        );
         pgfaults.units = "faults/s";
-        let mut oom = spec("mem.oom_kill", "Out of Memory Kills", "system", ChartType::Line, 1020, true, VMSTAT);
+        let mut oom = spec(
+            "mem.oom_kill",
+            "Out of Memory Kills",
+            "system",
+            ChartType::Line,
+            1020,
+            true,
+            VMSTAT,
+        );
         oom.units = "kills/s";
         Self {
             update_every,
             file: ProcFile::new(root, MEMINFO),
             vmstat_file: ProcFile::new(root, VMSTAT),
-            ram: spec("system.ram", "System RAM", "ram", ChartType::Stacked, 200, false, MEMINFO)
-                .build(ue, &[], vec![kib("free"), kib("used"), kib("cached"), kib("buffers")]),
-            available: spec("mem.available", "Available RAM for applications", "system", ChartType::Area, 1010, false, MEMINFO)
-                .build(ue, &[], vec![dim_named("MemAvailable", "avail", ABS, 1, 1024)]),
+            ram: spec(
+                "system.ram",
+                "System RAM",
+                "ram",
+                ChartType::Stacked,
+                200,
+                false,
+                MEMINFO,
+            )
+            .build(
+                ue,
+                &[],
+                vec![kib("free"), kib("used"), kib("cached"), kib("buffers")],
+            ),
+            available: spec(
+                "mem.available",
+                "Available RAM for applications",
+                "system",
+                ChartType::Area,
+                1010,
+                false,
+                MEMINFO,
+            )
+            .build(
+                ue,
+                &[],
+                vec![dim_named("MemAvailable", "avail", ABS, 1, 1024)],
+            ),
             swap: None,
-            committed: spec("mem.committed", "Committed (Allocated) Memory", "system", ChartType::Area, 1030, true, MEMINFO)
-                .build(ue, &[], vec![kib("Committed_AS")]),
-            writeback: spec("mem.writeback", "Writeback Memory", "kernel", ChartType::Line, 1100, true, MEMINFO).build(
+            committed: spec(
+                "mem.committed",
+                "Committed (Allocated) Memory",
+                "system",
+                ChartType::Area,
+                1030,
+                true,
+                MEMINFO,
+            )
+            .build(ue, &[], vec![kib("Committed_AS")]),
+            writeback: spec(
+                "mem.writeback",
+                "Writeback Memory",
+                "kernel",
+                ChartType::Line,
+                1100,
+                true,
+                MEMINFO,
+            )
+            .build(
                 ue,
                 &[],
-                vec![kib("Dirty"), kib("Writeback"), kib("FuseWriteback"), kib("NfsWriteback"), kib("Bounce")],
+                vec![
+                    kib("Dirty"),
+                    kib("Writeback"),
+                    kib("FuseWriteback"),
+                    kib("NfsWriteback"),
+                    kib("Bounce"),
+                ],
             ),
-            kernel: spec("mem.kernel", "Memory Used by Kernel", "kernel", ChartType::Stacked, 1101, true, MEMINFO).build(
+            kernel: spec(
+                "mem.kernel",
+                "Memory Used by Kernel",
+                "kernel",
+                ChartType::Stacked,
+                1101,
+                true,
+                MEMINFO,
+            )
+            .build(
                 ue,
                 &[],
-                vec![kib("Slab"), kib("KernelStack"), kib("PageTables"), kib("VmallocUsed"), kib("Percpu")],
+                vec![
+                    kib("Slab"),
+                    kib("KernelStack"),
+                    kib("PageTables"),
+                    kib("VmallocUsed"),
+                    kib("Percpu"),
+                ],
             ),
-            slab: spec("mem.slab", "Reclaimable Kernel Memory", "slab", ChartType::Stacked, 1200, true, MEMINFO)
-                .build(ue, &[], vec![kib("reclaimable"), kib("unreclaimable")]),
+            slab: spec(
+                "mem.slab",
+                "Reclaimable Kernel Memory",
+                "slab",
+                ChartType::Stacked,
+                1200,
+                true,
+                MEMINFO,
+            )
+            .build(ue, &[], vec![kib("reclaimable"), kib("unreclaimable")]),
             pgpgio: pgpgio.build(ue, &[], vec![dim("in", INC, 1, 1), dim("out", INC, -1, 1)]),
-            pgfaults: pgfaults.build(ue, &[], vec![dim("minor", INC, 1, 1), dim("major", INC, -1, 1)]),
+            pgfaults: pgfaults.build(
+                ue,
+                &[],
+                vec![dim("minor", INC, 1, 1), dim("major", INC, -1, 1)],
+            ),
             oom_kill: oom.build(ue, &[], vec![dim("kills", INC, 1, 1)]),
             have_meminfo: false,
             have_available: false,
@@ -119,7 +237,9 @@ impl MemInfo {
         let mut found = 0usize;
         for line in lines(buf) {
             let mut w = words(line);
-            let (Some(key), Some(val)) = (w.next(), w.next()) else { continue };
+            let (Some(key), Some(val)) = (w.next(), w.next()) else {
+                continue;
+            };
             let Some(v) = parse_u64(val) else { continue };
             let key = key.strip_suffix(b":").unwrap_or(key);
             let slot = match key {
@@ -131,6 +251,7 @@ impl MemInfo {
                 }
                 b"Buffers" => &mut f.buffers,
                 b"Cached" => &mut f.cached,
+                b"Shmem" => &mut f.shmem,
                 b"SwapTotal" => &mut f.swap_total,
                 b"SwapFree" => &mut f.swap_free,
                 b"Dirty" => &mut f.dirty,
@@ -156,11 +277,16 @@ impl MemInfo {
         }
         self.have_meminfo = true;
 
-        // Netdata 1.37: cached = Cached + SReclaimable; used = total - free - cached - buffers
-        // (unsigned arithmetic, as in C).
-        let mem_cached = f.cached.wrapping_add(f.s_reclaimable);
-        let mem_used = f.mem_total.wrapping_sub(f.mem_free).wrapping_sub(mem_cached).wrapping_sub(f.buffers);
-        self.ram.set_all(&[cn(f.mem_free), cn(mem_used), cn(mem_cached), cn(f.buffers)]);
+        // Netdata 1.37.1: cached = Cached + SReclaimable - Shmem; used = total - free - cached -
+        // buffers (unsigned arithmetic, as in C). Checked against a running 1.37.1 agent.
+        let mem_cached = f.cached.wrapping_add(f.s_reclaimable).wrapping_sub(f.shmem);
+        let mem_used = f
+            .mem_total
+            .wrapping_sub(f.mem_free)
+            .wrapping_sub(mem_cached)
+            .wrapping_sub(f.buffers);
+        self.ram
+            .set_all(&[cn(f.mem_free), cn(mem_used), cn(mem_cached), cn(f.buffers)]);
 
         self.have_available = f.mem_available.is_some();
         self.available.values[0] = f.mem_available.and_then(cn);
@@ -168,28 +294,51 @@ impl MemInfo {
         if f.swap_total > 0 || f.swap_free > 0 || self.swap.is_some() {
             let ue = self.update_every;
             let swap = self.swap.get_or_insert_with(|| {
-                spec("system.swap", "System Swap", "swap", ChartType::Stacked, 201, true, MEMINFO)
-                    .build(ue, &[], vec![kib("free"), kib("used")])
+                spec(
+                    "system.swap",
+                    "System Swap",
+                    "swap",
+                    ChartType::Stacked,
+                    201,
+                    true,
+                    MEMINFO,
+                )
+                .build(ue, &[], vec![kib("free"), kib("used")])
             });
             swap.set_all(&[cn(f.swap_free), cn(f.swap_total.wrapping_sub(f.swap_free))]);
         }
 
         self.committed.values[0] = cn(f.committed_as);
-        self.writeback
-            .set_all(&[cn(f.dirty), cn(f.writeback), cn(f.writeback_tmp), cn(f.nfs_unstable), cn(f.bounce)]);
-        self.kernel
-            .set_all(&[cn(f.slab), cn(f.kernel_stack), cn(f.page_tables), cn(f.vmalloc_used), cn(f.percpu)]);
+        self.writeback.set_all(&[
+            cn(f.dirty),
+            cn(f.writeback),
+            cn(f.writeback_tmp),
+            cn(f.nfs_unstable),
+            cn(f.bounce),
+        ]);
+        self.kernel.set_all(&[
+            cn(f.slab),
+            cn(f.kernel_stack),
+            cn(f.page_tables),
+            cn(f.vmalloc_used),
+            cn(f.percpu),
+        ]);
         self.slab.set_all(&[cn(f.s_reclaimable), cn(f.s_unreclaim)]);
     }
 
     fn collect_vmstat(&mut self) {
         self.have_vmstat = false;
         self.have_oom = false;
-        let Some(buf) = self.vmstat_file.read() else { return };
-        let (mut pgpgin, mut pgpgout, mut pgfault, mut pgmajfault, mut oom) = (None, None, None, None, None);
+        let Some(buf) = self.vmstat_file.read() else {
+            return;
+        };
+        let (mut pgpgin, mut pgpgout, mut pgfault, mut pgmajfault, mut oom) =
+            (None, None, None, None, None);
         for line in lines(buf) {
             let mut w = words(line);
-            let (Some(key), Some(val)) = (w.next(), w.next()) else { continue };
+            let (Some(key), Some(val)) = (w.next(), w.next()) else {
+                continue;
+            };
             let v = parse_u64(val).and_then(cn);
             match key {
                 b"pgpgin" => pgpgin = v,

@@ -1,26 +1,65 @@
 //! Local collection of this machine from /proc and /sys, with Netdata 1.37.1's chart and
-//! dimension names (ids, titles, units, families, contexts, priorities, algorithms,
-//! multipliers, divisors, labels), as its `proc.plugin` and `diskspace.plugin` declare them.
+//! dimension names (ids, titles, units, families, contexts, priorities, update every,
+//! algorithms, multipliers, divisors, options, chart labels incl. `_collect_plugin` and
+//! `_collect_module`), as its `proc.plugin` and `diskspace.plugin` declare them.
+//! `tests/proc_capture.rs` checks every chart we produce against the `CHART`/`CLABEL`/
+//! `DIMENSION` lines a real Netdata 1.37.1 child sent.
 //!
 //! The collectors hand out the RAW collected integers — exactly what a Netdata child sends in
-//! its `SET` lines (jiffies for `system.cpu`, KiB for `system.ram`, sectors for `disk.DEV`...).
-//! Turning them into stored values (algorithms, multiplier/divisor, interpolation) is the job
-//! of `crate::collect::compute`.
+//! its `SET` lines. Turning them into stored values (algorithms, multiplier/divisor,
+//! interpolation) is the job of `crate::collect::compute`.
 //!
 //! **Invariant:** no rates are computed here. The only derived numbers are those Netdata's own
-//! collectors derive before `SET` (sums such as `system.io`, differences such as `used` RAM).
+//! collectors derive before `SET`: sums (`system.io`, `system.net`, per-CPU totals), differences
+//! (`used` RAM/space), and the per-operation averages of diskstats (`disk_await`, `disk_avgsz`,
+//! `disk_svctm`, `disk_util`, computed from the deltas of two passes, as Netdata does).
 //!
-//! Usage: build a [`ProcCollector`] once, call [`ProcCollector::collect`] every update every
-//! seconds and feed every returned chart (definition + values) to the computation. A chart's
-//! [`CollectedChart::version`] changes whenever its definition changed (new dimension, new
-//! labels); a chart that disappeared (disk removed, interface gone) is returned once more with
-//! the `obsolete` option and all values `None`, then never again.
+//! Usage: build a [`ProcCollector`] once, call [`ProcCollector::collect`] (or
+//! [`ProcCollector::collect_at`]) every update every seconds on a thread that may block (it
+//! does file I/O and `statvfs`), and feed every returned chart (definition + values) to the
+//! computation. A chart's [`CollectedChart::version`] changes whenever its definition changed
+//! (a new dimension, e.g. an interrupt that fired for the first time); a chart whose source
+//! disappeared (disk removed, interface or mount gone) is returned once more with the
+//! `obsolete` option and all values `None`, then never again. Charts with a longer update
+//! every than the collector's (`system.load` 5 s, pressure 2 s) are returned only when due
+//! (`now % update_every == 0`, or a full period after the last time).
+//!
+//! Scaling (what the raw values are):
+//! - `system.cpu`, `cpu.cpuN`: jiffies (USER_HZ) counters, user/nice without guest time;
+//! - `system.ram`, `mem.*`, `system.swap`: KiB (divisor 1024 → MiB); cached = Cached +
+//!   SReclaimable, used = total − free − cached − buffers (Netdata 1.37);
+//! - `system.load`: load × 1000 (divisor 1000); `system.uptime`: milliseconds (divisor 1000);
+//! - `disk.DEV`: sectors (multiplier = hw sector size, divisor 1024 → KiB); `system.io` and
+//!   `system.pgpgio`: KiB;
+//! - `net.IFACE`, `system.net`, `system.ip(v6)`: bytes (multiplier 8, divisor 1000 → kilobits);
+//! - `disk_space.MOUNT`: blocks of `f_frsize` (multiplier) / 2^30 → GiB; `disk_inodes`: inodes;
+//! - pressure: avg × 100 (divisor 100), stall time in ms (µs / 1000);
+//! - `net_speed`: Mbit/s × 1000 (kilobits/s), 0 when unknown.
+//!
+//! Produced (on the machine of the capture): system.cpu, cpu.cpuN, cpu.cpuN_interrupts,
+//! cpu.cpuN_softirqs, cpu.cpuN_softnet_stat, system.{intr, ctxt, forks, processes, uptime,
+//! load, active_processes, entropy, interrupts, softirqs, softnet_stat, pgpgio, ram, swap, io,
+//! net, ip, ipv6, ipc_semaphores, ipc_semaphore_arrays, shared_memory_segments,
+//! shared_memory_bytes}, the 12 `system.*_pressure*` charts, mem.{available, committed,
+//! writeback, kernel, slab, pgfaults, oom_kill}, mem.zram_*.DEV, net.IFACE, net_packets,
+//! net_speed, net_duplex, net_operstate, net_carrier, net_mtu, disk.DEV and the 15 other
+//! disk_*.DEV charts, disk_space.MOUNT, disk_inodes.MOUNT, ipv4.*, ipv6.*, ip.ecnpkts,
+//! ip.tcpconnaborts, netfilter.conntrack_*; and once their counters are non-zero:
+//! net_errors, net_drops, net_fifo, net_compressed, net_events, disk_qops, ipv4.tcperrors.
+//! Not produced: `system.clock_*` (timex.plugin, needs `adjtimex`), `netfilter.netlink_*`
+//! (nfacct.plugin), Netdata's internal `netdata.*` charts other than those of
+//! [`NetdataSelf`], the rarer "auto" protocol charts (fragments, UDP errors, TCP extended
+//! statistics...). Device-mapper disks keep their kernel name (`disk.dm-0`).
 
 mod diskspace;
 mod diskstats;
 mod loadavg;
 mod meminfo;
+mod misc;
 mod netdev;
+mod netstat;
+mod percpu;
+mod pressure;
 mod selfmon;
 mod stat;
 mod util;
@@ -47,12 +86,21 @@ pub struct CollectedChart {
 impl CollectedChart {
     pub(crate) fn new(meta: ChartMeta, dims: Vec<DimMeta>) -> Self {
         let values = vec![None; dims.len()];
-        Self { meta, dims, values, version: 1, last_emit: UnixTime::MIN }
+        Self {
+            meta,
+            dims,
+            values,
+            version: 1,
+            last_emit: UnixTime::MIN,
+        }
     }
 
     /// The value of dimension `id`, if collected.
     pub fn value(&self, id: &str) -> Option<i64> {
-        self.dims.iter().position(|d| d.id == id).and_then(|i| self.values[i])
+        self.dims
+            .iter()
+            .position(|d| d.id == id)
+            .and_then(|i| self.values[i])
     }
 
     /// Sets all values at once (same order as `dims`; missing trailing values read as None).
@@ -60,6 +108,14 @@ impl CollectedChart {
         for (i, slot) in self.values.iter_mut().enumerate() {
             *slot = values.get(i).copied().flatten();
         }
+    }
+
+    /// Appends a dimension (value `None` until set) and bumps the version; returns its index.
+    pub(crate) fn add_dim(&mut self, d: DimMeta) -> usize {
+        self.dims.push(d);
+        self.values.push(None);
+        self.version += 1;
+        self.dims.len() - 1
     }
 
     /// Marks the chart obsolete (its source went away): all values become gaps.
@@ -116,6 +172,14 @@ pub struct ProcCollector {
     netdev: netdev::NetDev,
     diskstats: diskstats::DiskStats,
     diskspace: diskspace::DiskSpace,
+    interrupts: percpu::Table,
+    softirqs: percpu::Table,
+    softnet: percpu::SoftNet,
+    pressure: pressure::Pressure,
+    netstat: netstat::NetStat,
+    conntrack: misc::Conntrack,
+    ipc: misc::Ipc,
+    zram: misc::Zram,
 }
 
 impl ProcCollector {
@@ -130,6 +194,14 @@ impl ProcCollector {
             netdev: netdev::NetDev::new(&root, update_every),
             diskstats: diskstats::DiskStats::new(&root, update_every),
             diskspace: diskspace::DiskSpace::new(&root, update_every),
+            interrupts: percpu::Table::interrupts(&root, update_every),
+            softirqs: percpu::Table::softirqs(&root, update_every),
+            softnet: percpu::SoftNet::new(&root, update_every),
+            pressure: pressure::Pressure::new(&root, update_every),
+            netstat: netstat::NetStat::new(&root, update_every),
+            conntrack: misc::Conntrack::new(&root, update_every),
+            ipc: misc::Ipc::new(&root, update_every),
+            zram: misc::Zram::new(&root, update_every),
             root,
             update_every,
         }
@@ -145,7 +217,9 @@ impl ProcCollector {
 
     /// One collection pass at the wall clock time.
     pub fn collect(&mut self) -> Collection<'_> {
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
         self.collect_at(now)
     }
 
@@ -159,14 +233,30 @@ impl ProcCollector {
         self.netdev.collect();
         self.diskspace.collect();
         self.diskstats.collect(self.diskspace.mounts());
+        self.interrupts.collect();
+        self.softirqs.collect();
+        self.softnet.collect();
+        self.pressure.collect();
+        self.netstat.collect();
+        self.conntrack.collect();
+        self.ipc.collect();
+        self.zram.collect();
 
         let mut all: Vec<&mut CollectedChart> = Vec::with_capacity(256);
         self.stat.charts(&mut all);
+        self.pressure.charts(&mut all);
+        self.interrupts.charts(&mut all);
+        self.softirqs.charts(&mut all);
         self.loadavg.charts(&mut all);
         self.meminfo.charts(&mut all);
+        self.zram.charts(&mut all);
         self.netdev.charts(&mut all);
+        self.netstat.charts(&mut all);
+        self.conntrack.charts(&mut all);
+        self.ipc.charts(&mut all);
         self.diskstats.charts(&mut all);
         self.diskspace.charts(&mut all);
+        self.softnet.charts(&mut all);
         let charts = all
             .into_iter()
             .filter_map(|c| if c.due(now, ue) { Some(&*c) } else { None })

@@ -59,7 +59,16 @@ const STREAMS: usize = 7;
 const SAMPLES: usize = 8;
 
 #[allow(clippy::too_many_arguments)]
-fn chart(id: &str, title: &str, units: &str, family: &str, ct: ChartType, priority: i64, ue: u32, dims: Vec<DimMeta>) -> CollectedChart {
+fn chart(
+    id: &str,
+    title: &str,
+    units: &str,
+    family: &str,
+    ct: ChartType,
+    priority: i64,
+    ue: u32,
+    dims: Vec<DimMeta>,
+) -> CollectedChart {
     ChartSpec {
         id,
         title,
@@ -81,22 +90,66 @@ impl NetdataSelf {
         let root = root.as_ref();
         let ue = update_every.max(1);
         let charts = vec![
-            chart("netdata.server_cpu", "Netdata CPU usage", "milliseconds/s", "netdata", ChartType::Stacked, 130000, ue, vec![
-                dim("user", INC, 1, 1000),
-                dim("system", INC, 1, 1000),
-            ]),
-            chart("netdata.memory", "Netdata Memory", "MiB", "netdata", ChartType::Stacked, 130050, ue, vec![dim("rss", ABS, 1, 1024)]),
-            chart("netdata.uptime", "Netdata uptime", "seconds", "netdata", ChartType::Line, 130100, ue, vec![dim("uptime", ABS, 1, 1)]),
-            chart("netdata.clients", "Netdata Web Clients", "connected clients", "api", ChartType::Line, 130200, ue, vec![dim(
-                "clients", ABS, 1, 1,
-            )]),
-            chart("netdata.requests", "Netdata Web Requests", "requests/s", "api", ChartType::Line, 130300, ue, vec![dim(
-                "requests", INC, 1, 1,
-            )]),
-            chart("netdata.net", "Netdata Network Traffic", "kilobits/s", "api", ChartType::Area, 130400, ue, vec![
-                dim("in", INC, 8, 1000),
-                dim("out", INC, -8, 1000),
-            ]),
+            chart(
+                "netdata.server_cpu",
+                "Netdata CPU usage",
+                "milliseconds/s",
+                "netdata",
+                ChartType::Stacked,
+                130000,
+                ue,
+                vec![dim("user", INC, 1, 1000), dim("system", INC, 1, 1000)],
+            ),
+            chart(
+                "netdata.memory",
+                "Netdata Memory",
+                "MiB",
+                "netdata",
+                ChartType::Stacked,
+                130050,
+                ue,
+                vec![dim("rss", ABS, 1, 1024)],
+            ),
+            chart(
+                "netdata.uptime",
+                "Netdata uptime",
+                "seconds",
+                "netdata",
+                ChartType::Line,
+                130100,
+                ue,
+                vec![dim("uptime", ABS, 1, 1)],
+            ),
+            chart(
+                "netdata.clients",
+                "Netdata Web Clients",
+                "connected clients",
+                "api",
+                ChartType::Line,
+                130200,
+                ue,
+                vec![dim("clients", ABS, 1, 1)],
+            ),
+            chart(
+                "netdata.requests",
+                "Netdata Web Requests",
+                "requests/s",
+                "api",
+                ChartType::Line,
+                130300,
+                ue,
+                vec![dim("requests", INC, 1, 1)],
+            ),
+            chart(
+                "netdata.net",
+                "Netdata Network Traffic",
+                "kilobits/s",
+                "api",
+                ChartType::Area,
+                130400,
+                ue,
+                vec![dim("in", INC, 8, 1000), dim("out", INC, -8, 1000)],
+            ),
             chart(
                 "netdata.db_points_stored",
                 "Netdata DB Points Stored",
@@ -105,14 +158,30 @@ impl NetdataSelf {
                 ChartType::Stacked,
                 131003,
                 ue,
-                (0..SELF_TIERS).map(|t| dim(&format!("tier{t}"), INC, 1, 1)).collect(),
+                (0..SELF_TIERS)
+                    .map(|t| dim(&format!("tier{t}"), INC, 1, 1))
+                    .collect(),
             ),
-            chart("netdata.streams", "Netdata Streams", "streams", "streaming", ChartType::Line, 130500, ue, vec![dim(
-                "connected", ABS, 1, 1,
-            )]),
-            chart("netdata.samples_ingested", "Netdata Samples Ingested", "samples/s", "streaming", ChartType::Line, 130510, ue, vec![
-                dim("samples", INC, 1, 1),
-            ]),
+            chart(
+                "netdata.streams",
+                "Netdata Streams",
+                "streams",
+                "streaming",
+                ChartType::Line,
+                130500,
+                ue,
+                vec![dim("connected", ABS, 1, 1)],
+            ),
+            chart(
+                "netdata.samples_ingested",
+                "Netdata Samples Ingested",
+                "samples/s",
+                "streaming",
+                ChartType::Line,
+                130510,
+                ue,
+                vec![dim("samples", INC, 1, 1)],
+            ),
         ];
         Self {
             started: Instant::now(),
@@ -129,7 +198,9 @@ impl NetdataSelf {
         let rss = self.status.read().and_then(|buf| {
             lines(buf).find_map(|l| {
                 let mut w = words(l);
-                (w.next() == Some(b"VmRSS:".as_slice())).then(|| w.next().and_then(parse_u64)).flatten()
+                (w.next() == Some(b"VmRSS:".as_slice()))
+                    .then(|| w.next().and_then(parse_u64))
+                    .flatten()
             })
         });
         self.charts[MEMORY].set_all(&[rss.and_then(cn)]);
@@ -138,20 +209,27 @@ impl NetdataSelf {
         self.charts[CLIENTS].set_all(&[cn(c.api_clients)]);
         self.charts[REQUESTS].set_all(&[cn(c.api_requests)]);
         self.charts[NET].set_all(&[cn(c.api_bytes_in), cn(c.api_bytes_out)]);
-        let pts: Vec<Option<i64>> = c.points_stored.iter().map(|v| cn(*v)).collect();
-        self.charts[POINTS].set_all(&pts);
+        self.charts[POINTS].set_all(&c.points_stored.map(cn));
         self.charts[STREAMS].set_all(&[cn(c.streams_connected)]);
         self.charts[SAMPLES].set_all(&[cn(c.samples_ingested)]);
-        Collection { charts: self.charts.iter().collect() }
+        Collection {
+            charts: self.charts.iter().collect(),
+        }
     }
 }
 
 /// utime/stime of a `/proc/PID/stat` in microseconds (fields 14 and 15; the command name in
 /// parentheses may hold spaces, so counting starts after the last `)`).
 fn cpu_us(buf: &[u8]) -> (Option<i64>, Option<i64>) {
-    let Some(p) = buf.iter().rposition(|&b| b == b')') else { return (None, None) };
+    let Some(p) = buf.iter().rposition(|&b| b == b')') else {
+        return (None, None);
+    };
     let mut w = words(&buf[p + 1..]).skip(11);
-    let us = |x: Option<&[u8]>| x.and_then(parse_u64).map(|t| t.saturating_mul(1_000_000 / USER_HZ)).and_then(cn);
+    let us = |x: Option<&[u8]>| {
+        x.and_then(parse_u64)
+            .map(|t| t.saturating_mul(1_000_000 / USER_HZ))
+            .and_then(cn)
+    };
     let user = us(w.next());
     let system = us(w.next());
     (user, system)

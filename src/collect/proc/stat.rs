@@ -6,7 +6,9 @@ use std::path::Path;
 
 use crate::model::{ChartType, DimMeta};
 
-use super::util::{cn, dim, lines, parse_fixed, parse_u64, words, ChartSpec, ProcFile, ABS, INC, PCT_INC};
+use super::util::{
+    cn, dim, lines, parse_fixed, parse_u64, words, ChartSpec, ProcFile, ABS, INC, PCT_INC,
+};
 use super::CollectedChart;
 
 const PLUGIN: &str = "proc.plugin";
@@ -16,7 +18,18 @@ const MAX_CPUS: usize = 4096;
 
 /// CPU dimensions in Netdata's creation order; the value index into a `cpu` line's fields
 /// after the guest adjustment is given by [`cpu_values`].
-const CPU_DIMS: [&str; 10] = ["guest_nice", "guest", "steal", "softirq", "irq", "user", "system", "nice", "iowait", "idle"];
+const CPU_DIMS: [&str; 10] = [
+    "guest_nice",
+    "guest",
+    "steal",
+    "softirq",
+    "irq",
+    "user",
+    "system",
+    "nice",
+    "iowait",
+    "idle",
+];
 
 fn cpu_dims() -> Vec<DimMeta> {
     CPU_DIMS
@@ -41,7 +54,10 @@ fn cpu_values(line: &[u8]) -> [Option<i64>; 10] {
     let [user, nice, system, idle, iowait, irq, softirq, steal, guest, guest_nice] = f;
     let user = user.wrapping_sub(guest);
     let nice = nice.wrapping_sub(guest_nice);
-    [guest_nice, guest, steal, softirq, irq, user, system, nice, iowait, idle].map(cn)
+    [
+        guest_nice, guest, steal, softirq, irq, user, system, nice, iowait, idle,
+    ]
+    .map(cn)
 }
 
 pub(crate) struct Stat {
@@ -77,26 +93,93 @@ impl Stat {
             plugin: PLUGIN,
             module: MODULE,
         };
-        let mut uptime_spec = spec("system.uptime", "System Uptime", "seconds", "uptime", "system.uptime", ChartType::Line, 1000, false);
+        let mut uptime_spec = spec(
+            "system.uptime",
+            "System Uptime",
+            "seconds",
+            "uptime",
+            "system.uptime",
+            ChartType::Line,
+            1000,
+            false,
+        );
         uptime_spec.module = "/proc/uptime";
-        let mut entropy_spec = spec("system.entropy", "Available Entropy", "entropy", "entropy", "system.entropy", ChartType::Line, 1000, false);
+        let mut entropy_spec = spec(
+            "system.entropy",
+            "Available Entropy",
+            "entropy",
+            "entropy",
+            "system.entropy",
+            ChartType::Line,
+            1000,
+            false,
+        );
         entropy_spec.module = "/proc/sys/kernel/random/entropy_avail";
         Self {
             update_every,
             file: ProcFile::new(root, "/proc/stat"),
             uptime_file: ProcFile::new(root, "/proc/uptime"),
             entropy_file: ProcFile::new(root, "/proc/sys/kernel/random/entropy_avail"),
-            cpu: spec("system.cpu", "Total CPU utilization", "percentage", "cpu", "system.cpu", ChartType::Stacked, 100, false)
-                .build(ue, &[], cpu_dims()),
+            cpu: spec(
+                "system.cpu",
+                "Total CPU utilization",
+                "percentage",
+                "cpu",
+                "system.cpu",
+                ChartType::Stacked,
+                100,
+                false,
+            )
+            .build(ue, &[], cpu_dims()),
             cores: Vec::new(),
-            intr: spec("system.intr", "CPU Interrupts", "interrupts/s", "interrupts", "system.intr", ChartType::Line, 900, true)
-                .build(ue, &[], vec![dim("interrupts", INC, 1, 1)]),
-            ctxt: spec("system.ctxt", "CPU Context Switches", "context switches/s", "processes", "system.ctxt", ChartType::Line, 800, false)
-                .build(ue, &[], vec![dim("switches", INC, 1, 1)]),
-            forks: spec("system.forks", "Started Processes", "processes/s", "processes", "system.forks", ChartType::Line, 700, true)
-                .build(ue, &[], vec![dim("started", INC, 1, 1)]),
-            processes: spec("system.processes", "System Processes", "processes", "processes", "system.processes", ChartType::Line, 600, false)
-                .build(ue, &[], vec![dim("running", ABS, 1, 1), dim("blocked", ABS, -1, 1)]),
+            intr: spec(
+                "system.intr",
+                "CPU Interrupts",
+                "interrupts/s",
+                "interrupts",
+                "system.intr",
+                ChartType::Line,
+                900,
+                true,
+            )
+            .build(ue, &[], vec![dim("interrupts", INC, 1, 1)]),
+            ctxt: spec(
+                "system.ctxt",
+                "CPU Context Switches",
+                "context switches/s",
+                "processes",
+                "system.ctxt",
+                ChartType::Line,
+                800,
+                false,
+            )
+            .build(ue, &[], vec![dim("switches", INC, 1, 1)]),
+            forks: spec(
+                "system.forks",
+                "Started Processes",
+                "processes/s",
+                "processes",
+                "system.forks",
+                ChartType::Line,
+                700,
+                true,
+            )
+            .build(ue, &[], vec![dim("started", INC, 1, 1)]),
+            processes: spec(
+                "system.processes",
+                "System Processes",
+                "processes",
+                "processes",
+                "system.processes",
+                ChartType::Line,
+                600,
+                false,
+            )
+            .build(
+                ue,
+                &[],
+                vec![dim("running", ABS, 1, 1), dim("blocked", ABS, -1, 1)],
+            ),
             uptime: uptime_spec.build(ue, &[], vec![dim("uptime", ABS, 1, 1000)]),
             entropy: entropy_spec.build(ue, &[], vec![dim("entropy", ABS, 1, 1)]),
             have_stat: false,
@@ -126,7 +209,10 @@ impl Stat {
                     b"procs_running" => running = first,
                     b"procs_blocked" => blocked = first,
                     k if k.starts_with(b"cpu") => {
-                        let Some(n) = parse_u64(&k[3..]).and_then(|n| usize::try_from(n).ok()) else { continue };
+                        let Some(n) = parse_u64(&k[3..]).and_then(|n| usize::try_from(n).ok())
+                        else {
+                            continue;
+                        };
                         if n >= MAX_CPUS {
                             continue;
                         }
@@ -140,12 +226,15 @@ impl Stat {
                     _ => {}
                 }
             }
-            self.processes.values = vec![running, blocked];
+            self.processes.set_all(&[running, blocked]);
         }
 
         self.have_uptime = false;
         if let Some(buf) = self.uptime_file.read() {
-            let v = words(buf).next().and_then(|w| parse_fixed(w, 3)).and_then(cn);
+            let v = words(buf)
+                .next()
+                .and_then(|w| parse_fixed(w, 3))
+                .and_then(cn);
             self.uptime.values[0] = v;
             self.have_uptime = v.is_some();
         }

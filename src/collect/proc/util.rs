@@ -18,16 +18,30 @@ pub(crate) const LABEL_SOURCE_AUTO_PERMANENT: u32 = (1 << 29) | 1;
 /// Label source AUTO.
 pub(crate) const LABEL_SOURCE_AUTO: u32 = 1;
 
+/// Passes to wait before trying again a file that could not be opened or read.
+const RETRY_PASSES: u32 = 60;
+
 /// A /proc or /sys file kept open between passes and re-read from offset 0 into one buffer.
+/// A file that cannot be opened or read is tried again only every [`RETRY_PASSES`] reads
+/// (and logged once at debug level), so missing sources cost nothing per pass.
 pub(crate) struct ProcFile {
     path: PathBuf,
     file: Option<File>,
     buf: Vec<u8>,
+    /// Reads to skip before the next attempt after a failure.
+    backoff: u32,
+    logged: bool,
 }
 
 impl ProcFile {
     pub(crate) fn new(root: &Path, rel: &str) -> Self {
-        Self { path: join(root, rel), file: None, buf: Vec::new() }
+        Self {
+            path: join(root, rel),
+            file: None,
+            buf: Vec::new(),
+            backoff: 0,
+            logged: false,
+        }
     }
 
     /// Reads the whole file; `None` when it is missing or unreadable (the caller skips the
@@ -36,20 +50,40 @@ impl ProcFile {
         self.buf.clear();
         if let Some(f) = self.file.as_mut() {
             let ok = f.seek(SeekFrom::Start(0)).is_ok()
-                && f.by_ref().take(MAX_FILE_BYTES).read_to_end(&mut self.buf).is_ok();
-            if !ok {
-                self.file = None;
+                && f.by_ref()
+                    .take(MAX_FILE_BYTES)
+                    .read_to_end(&mut self.buf)
+                    .is_ok();
+            if ok {
+                return Some(&self.buf);
+            }
+            self.file = None;
+            self.buf.clear();
+        }
+        if self.backoff > 0 {
+            self.backoff -= 1;
+            return None;
+        }
+        let opened = File::open(&self.path).and_then(|mut f| {
+            f.by_ref().take(MAX_FILE_BYTES).read_to_end(&mut self.buf)?;
+            Ok(f)
+        });
+        match opened {
+            Ok(f) => {
+                self.file = Some(f);
+                self.logged = false;
+                Some(&self.buf)
+            }
+            Err(e) => {
+                if !self.logged {
+                    tracing::debug!(path = %self.path.display(), error = %e, "collector source unavailable");
+                    self.logged = true;
+                }
                 self.buf.clear();
+                self.backoff = RETRY_PASSES;
+                None
             }
         }
-        if self.file.is_none() {
-            let mut f = File::open(&self.path).ok()?;
-            if f.by_ref().take(MAX_FILE_BYTES).read_to_end(&mut self.buf).is_err() {
-                return None;
-            }
-            self.file = Some(f);
-        }
-        Some(&self.buf)
     }
 }
 
@@ -73,7 +107,8 @@ pub(crate) fn lines(buf: &[u8]) -> impl Iterator<Item = &[u8]> {
 
 /// Whitespace separated words of a line.
 pub(crate) fn words(line: &[u8]) -> impl Iterator<Item = &[u8]> {
-    line.split(|b| b.is_ascii_whitespace()).filter(|w| !w.is_empty())
+    line.split(|b| b.is_ascii_whitespace())
+        .filter(|w| !w.is_empty())
 }
 
 /// Leading decimal digits of `w` as u64 (like `strtoull`: stops at the first non-digit,
@@ -122,14 +157,22 @@ pub(crate) fn cn(v: u64) -> Option<i64> {
 /// Chart id characters as Netdata keeps them; everything else becomes `_`.
 pub(crate) fn fix_id(s: &str) -> String {
     s.chars()
-        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect()
 }
 
 /// Netdata's simple patterns, reduced to what the defaults need: space separated words,
 /// `*` wildcards anywhere.
 pub(crate) fn simple_match(patterns: &str, s: &str) -> bool {
-    patterns.split_ascii_whitespace().any(|p| glob(p.as_bytes(), s.as_bytes()))
+    patterns
+        .split_ascii_whitespace()
+        .any(|p| glob(p.as_bytes(), s.as_bytes()))
 }
 
 fn glob(p: &[u8], s: &[u8]) -> bool {
@@ -158,7 +201,11 @@ impl ChartSpec<'_> {
     /// The chart metadata with the `_collect_plugin`/`_collect_module` labels Netdata adds
     /// (module `[none]` when empty) followed by `labels`.
     pub(crate) fn meta(&self, update_every: u32, labels: &[(&str, &str, u32)]) -> ChartMeta {
-        let module = if self.module.is_empty() { "[none]" } else { self.module };
+        let module = if self.module.is_empty() {
+            "[none]"
+        } else {
+            self.module
+        };
         let mut l = vec![
             Label {
                 name: "_collect_plugin".into(),
@@ -171,7 +218,11 @@ impl ChartSpec<'_> {
                 source: LABEL_SOURCE_AUTO_PERMANENT,
             },
         ];
-        l.extend(labels.iter().map(|(n, v, s)| Label { name: (*n).into(), value: (*v).into(), source: *s }));
+        l.extend(labels.iter().map(|(n, v, s)| Label {
+            name: (*n).into(),
+            value: (*v).into(),
+            source: *s,
+        }));
         ChartMeta {
             id: self.id.into(),
             name: self.id.into(),
@@ -182,14 +233,23 @@ impl ChartSpec<'_> {
             chart_type: self.chart_type,
             priority: self.priority,
             update_every: update_every.max(1),
-            options: if self.detail { "detail".into() } else { String::new() },
+            options: if self.detail {
+                "detail".into()
+            } else {
+                String::new()
+            },
             plugin: self.plugin.into(),
             module: self.module.into(),
             labels: l,
         }
     }
 
-    pub(crate) fn build(&self, update_every: u32, labels: &[(&str, &str, u32)], dims: Vec<DimMeta>) -> CollectedChart {
+    pub(crate) fn build(
+        &self,
+        update_every: u32,
+        labels: &[(&str, &str, u32)],
+        dims: Vec<DimMeta>,
+    ) -> CollectedChart {
         CollectedChart::new(self.meta(update_every, labels), dims)
     }
 }
@@ -199,7 +259,13 @@ pub(crate) fn dim(id: &str, algorithm: Algorithm, multiplier: i64, divisor: i64)
     dim_named(id, id, algorithm, multiplier, divisor)
 }
 
-pub(crate) fn dim_named(id: &str, name: &str, algorithm: Algorithm, multiplier: i64, divisor: i64) -> DimMeta {
+pub(crate) fn dim_named(
+    id: &str,
+    name: &str,
+    algorithm: Algorithm,
+    multiplier: i64,
+    divisor: i64,
+) -> DimMeta {
     DimMeta {
         id: id.into(),
         name: name.into(),

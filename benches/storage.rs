@@ -1,0 +1,200 @@
+//! Storage benchmarks on the real-metrics corpus (`bench/corpus/system.ndc`, or the file named
+//! by `NDCLUSTER_CORPUS`): a one-off size/memory report on stderr, then criterion groups for
+//! the write path (tier 0 + roll-ups), the tier-0 aggregate scan and a 24 h / 10-dimension
+//! query at 300 points.
+
+use std::hint::black_box;
+use std::path::Path;
+
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use ndcluster::model::{ChartMeta, DimMeta, HostMeta};
+use ndcluster::storage::corpus::{self, CorpusSeries};
+use ndcluster::storage::disk::DiskStore;
+use ndcluster::storage::*;
+
+fn load_corpus() -> Vec<CorpusSeries> {
+    let path = std::env::var("NDCLUSTER_CORPUS").unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/bench/corpus/system.ndc").to_string());
+    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    corpus::decode(&bytes).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+fn config() -> StoreConfig {
+    StoreConfig::default()
+}
+
+/// Declares every corpus series in `s` (one chart per corpus chart).
+fn declare(s: &DiskStore, corpus: &[CorpusSeries], host: &str) -> Vec<SeriesId> {
+    let h = s.put_host(&HostMeta { guid: host.into(), hostname: host.into(), update_every: 1, ..Default::default() }).expect("host");
+    corpus
+        .iter()
+        .map(|c| {
+            let ch = s
+                .put_chart(h, &ChartMeta { id: c.chart.clone(), name: c.chart.clone(), update_every: c.update_every, ..Default::default() })
+                .expect("chart");
+            s.put_dimension(ch, &DimMeta { id: c.dim.clone(), name: c.dim.clone(), multiplier: 1, divisor: 1, ..Default::default() }).expect("dim")
+        })
+        .collect()
+}
+
+/// Writes the corpus in time order (as ingest does), shifted by `offset` seconds.
+fn ingest(s: &DiskStore, corpus: &[CorpusSeries], ids: &[SeriesId], offset: i64) -> u64 {
+    let start = corpus.iter().map(|c| c.first).min().unwrap_or(0);
+    let end = corpus.iter().map(|c| c.first + c.words.len() as i64 * i64::from(c.update_every)).max().unwrap_or(0);
+    let mut n = 0;
+    for t in start..end {
+        for (c, &id) in corpus.iter().zip(ids) {
+            let ue = i64::from(c.update_every);
+            if t < c.first || (t - c.first) % ue != 0 {
+                continue;
+            }
+            let i = ((t - c.first) / ue) as usize;
+            let Some(&w) = c.words.get(i) else { continue };
+            if w == number::EMPTY {
+                continue;
+            }
+            if s.write(id, t + offset, StorageNumber(w)).expect("write") == WriteOutcome::Stored {
+                n += 1;
+            }
+        }
+    }
+    n
+}
+
+fn dir_bytes(p: &Path) -> u64 {
+    std::fs::read_dir(p).map(|rd| rd.flatten().filter_map(|e| e.metadata().ok()).filter(|m| m.is_file()).map(|m| m.len()).sum()).unwrap_or(0)
+}
+
+fn report(corpus: &[CorpusSeries]) {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path().join("db");
+    let s = DiskStore::open(&dir, config()).expect("open");
+    let ids = declare(&s, corpus, "report");
+    let t = std::time::Instant::now();
+    let n = ingest(&s, corpus, &ids, 0);
+    let el = t.elapsed();
+    let (open_bytes, nseries) = s.open_state_bytes();
+    let stats = s.stats();
+    drop(s);
+    eprintln!("corpus: {} series, {n} tier-0 points, ingest (time-ordered, one thread) {:.1} M points/s", corpus.len(), n as f64 / el.as_secs_f64() / 1e6);
+    for (k, u) in stats.tiers.iter().enumerate() {
+        let b = dir_bytes(&dir.join(format!("tier{k}")));
+        eprintln!("tier {k}: {} points, {b} bytes on disk, {:.3} bytes/point", u.points, b as f64 / u.points.max(1) as f64);
+    }
+    eprintln!("open state at the end of ingest: {open_bytes} bytes for {nseries} series = {:.0} bytes/series", open_bytes as f64 / nseries.max(1) as f64);
+    let s = DiskStore::open(&dir, config()).expect("reopen");
+    eprintln!("page index after reopen: {} bytes", s.index_bytes());
+}
+
+fn benches(c: &mut Criterion) {
+    let corpus = load_corpus();
+    report(&corpus);
+    if std::env::var("NDCLUSTER_REPORT_ONLY").is_ok() {
+        return;
+    }
+    let points: u64 = corpus.iter().map(|c| c.points().count() as u64).sum();
+
+    // --- write path: the whole corpus, at the head, with tier 1/2 roll-ups
+    {
+        let mut g = c.benchmark_group("storage_write");
+        g.throughput(Throughput::Elements(points));
+        g.sample_size(10);
+        let tmp = tempfile::tempdir().expect("tmp");
+        let s = DiskStore::open(tmp.path().join("db"), config()).expect("open");
+        let ids = declare(&s, &corpus, "write");
+        let span = corpus.iter().map(|c| c.words.len() as i64 * i64::from(c.update_every)).max().unwrap_or(1) + 60;
+        let mut round = 0i64;
+        g.bench_function("corpus_with_rollups", |b| {
+            b.iter(|| {
+                round += 1;
+                black_box(ingest(&s, &corpus, &ids, round * span))
+            })
+        });
+        g.finish();
+    }
+
+    // --- scan and query on a loaded store
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path().join("db");
+    let ids;
+    {
+        let s = DiskStore::open(&dir, config()).expect("open");
+        ids = declare(&s, &corpus, "scan");
+        ingest(&s, &corpus, &ids, 0);
+    }
+    let s = DiskStore::open(&dir, config()).expect("reopen");
+    {
+        let mut g = c.benchmark_group("storage_scan");
+        g.throughput(Throughput::Elements(points));
+        g.bench_function("tier0_aggregate_all_series", |b| {
+            b.iter(|| {
+                let mut total = 0.0;
+                for &id in &ids {
+                    if let Some(p) = s.aggregate(id, 0, i64::MIN / 4, i64::MAX / 4).expect("agg") {
+                        total += p.sum;
+                    }
+                }
+                black_box(total)
+            })
+        });
+        g.finish();
+    }
+    drop(s);
+
+    // --- 24 h of a 10-dimension chart at 1 s, queried at 300 points (tier 1 fits: 1440 >= 300)
+    {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let s = DiskStore::open(tmp.path().join("db"), config()).expect("open");
+        let long: Vec<&CorpusSeries> = corpus.iter().filter(|c| c.update_every == 1 && c.words.len() >= 600).take(10).collect();
+        let h = s.put_host(&HostMeta { guid: "q".into(), hostname: "q".into(), update_every: 1, ..Default::default() }).expect("host");
+        let ch = s.put_chart(h, &ChartMeta { id: "q.chart".into(), name: "q.chart".into(), update_every: 1, ..Default::default() }).expect("chart");
+        let dims: Vec<SeriesId> = (0..10).map(|k| s.put_dimension(ch, &DimMeta { id: format!("d{k}"), name: format!("d{k}"), multiplier: 1, divisor: 1, ..Default::default() }).expect("dim")).collect();
+        let t0 = 1_700_000_040i64;
+        let day = 86_400i64;
+        for i in 0..day {
+            for (k, &id) in dims.iter().enumerate() {
+                let c = long[k % long.len()];
+                let w = c.words[(i as usize) % c.words.len()];
+                let w = if w == number::EMPTY { StorageNumber::pack(0.0, number::FLAG_NOT_ANOMALOUS).0 } else { w };
+                s.write(id, t0 + i, StorageNumber(w)).expect("write");
+            }
+        }
+        s.checkpoint().expect("checkpoint");
+        let mut g = c.benchmark_group("storage_query");
+        g.throughput(Throughput::Elements(10 * day as u64));
+        let (after, before, points) = (t0, t0 + day - 1, 300usize);
+        g.bench_function("24h_10dims_300points_average", |b| {
+            let mut buf = Vec::new();
+            b.iter_batched(
+                || (),
+                |_| {
+                    // the lowest-resolution tier that still has >= points over the range
+                    let cfg = s.config();
+                    let tier = (0..cfg.tiers.len()).rev().find(|&t| (before - after) / cfg.tier_width(t, 1) >= points as i64).unwrap_or(0);
+                    let width = ((before - after + 1) as f64 / points as f64).ceil() as i64;
+                    let mut rows = vec![[f64::NAN; 10]; points];
+                    for (k, &id) in dims.iter().enumerate() {
+                        buf.clear();
+                        s.read(id, tier, after, before, &mut buf).expect("read");
+                        let mut sums = vec![(0.0f64, 0u32); points];
+                        for p in &buf {
+                            let slot = (((p.time - after) / width) as usize).min(points - 1);
+                            sums[slot].0 += p.sum;
+                            sums[slot].1 += p.count;
+                        }
+                        for (r, (sum, n)) in rows.iter_mut().zip(sums) {
+                            if n > 0 {
+                                r[k] = sum / f64::from(n);
+                            }
+                        }
+                    }
+                    black_box(rows)
+                },
+                BatchSize::SmallInput,
+            )
+        });
+        g.finish();
+    }
+}
+
+criterion_group!(storage, benches);
+criterion_main!(storage);

@@ -1,0 +1,753 @@
+//! IP, ICMP, TCP and UDP protocol counters: `/proc/net/snmp`, `/proc/net/netstat`,
+//! `/proc/net/snmp6` (Netdata module `/proc/net/netstat`) and `/proc/net/sockstat`.
+//!
+//! Each chart is declared in [`SPECS`] with the `Section:Key` (snmp/netstat/sockstat) or
+//! `Key` (snmp6) of each dimension. Like Netdata's "auto" default, a chart appears once one
+//! of its values is non-zero; a key missing from the file reads as 0 (as Netdata's zeroed
+//! statics). `ipv6.icmptypes` has Netdata's fixed list of ICMPv6 types.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use crate::model::{Algorithm, ChartType};
+
+use super::util::{cn, dim_named, lines, parse_u64, words, ChartSpec, ProcFile, ABS, INC};
+use super::CollectedChart;
+
+const PLUGIN: &str = "proc.plugin";
+const NETSTAT: &str = "/proc/net/netstat";
+const SOCKSTAT: &str = "/proc/net/sockstat";
+/// Longest `Section:Key` we look up.
+const MAX_KEY: usize = 96;
+
+type Dim = (&'static str, &'static str, &'static str, i64, Algorithm);
+
+struct Spec {
+    id: &'static str,
+    title: &'static str,
+    units: &'static str,
+    family: &'static str,
+    ct: ChartType,
+    priority: i64,
+    detail: bool,
+    module: &'static str,
+    /// (key, dimension id, dimension name, multiplier, algorithm); divisor 1 unless listed in
+    /// [`divisor`].
+    dims: &'static [Dim],
+    /// Further keys whose non-zero value also makes the chart appear (Netdata creates some
+    /// charts in pairs, e.g. `ipv4.icmp` and `ipv4.icmp_errors`).
+    also: &'static [&'static str],
+}
+
+const L: ChartType = ChartType::Line;
+const A: ChartType = ChartType::Area;
+
+macro_rules! d {
+    ($key:expr, $id:expr, $name:expr, $mul:expr) => {
+        ($key, $id, $name, $mul, INC)
+    };
+    ($key:expr, $id:expr, $name:expr, $mul:expr, abs) => {
+        ($key, $id, $name, $mul, ABS)
+    };
+}
+
+static SPECS: &[Spec] = &[
+    Spec {
+        id: "ipv4.sockstat_sockets",
+        title: "IPv4 Sockets Used",
+        units: "sockets",
+        family: "sockets",
+        ct: L,
+        priority: 5100,
+        detail: false,
+        module: SOCKSTAT,
+        dims: &[d!("sockets:used", "used", "used", 1, abs)],
+        also: &[],
+    },
+    Spec {
+        id: "ipv4.sockstat_tcp_sockets",
+        title: "IPv4 TCP Sockets",
+        units: "sockets",
+        family: "tcp",
+        ct: L,
+        priority: 5201,
+        detail: false,
+        module: SOCKSTAT,
+        dims: &[
+            d!("TCP:alloc", "alloc", "alloc", 1, abs),
+            d!("TCP:orphan", "orphan", "orphan", 1, abs),
+            d!("TCP:inuse", "inuse", "inuse", 1, abs),
+            d!("TCP:tw", "timewait", "timewait", 1, abs),
+        ],
+        also: &[],
+    },
+    Spec {
+        id: "ipv4.sockstat_tcp_mem",
+        title: "IPv4 TCP Sockets Memory",
+        units: "KiB",
+        family: "tcp",
+        ct: A,
+        priority: 5290,
+        detail: false,
+        module: SOCKSTAT,
+        dims: &[d!("TCP:mem", "mem", "mem", 4096, abs)],
+        also: &[],
+    },
+    Spec {
+        id: "system.ip",
+        title: "IP Bandwidth",
+        units: "kilobits/s",
+        family: "network",
+        ct: A,
+        priority: 501,
+        detail: false,
+        module: NETSTAT,
+        dims: &[
+            d!("IpExt:InOctets", "InOctets", "received", 8),
+            d!("IpExt:OutOctets", "OutOctets", "sent", -8),
+        ],
+        also: &[],
+    },
+    Spec {
+        id: "ip.ecnpkts",
+        title: "IP ECN Statistics",
+        units: "packets/s",
+        family: "ecn",
+        ct: L,
+        priority: 4700,
+        detail: true,
+        module: NETSTAT,
+        dims: &[
+            d!("IpExt:InCEPkts", "InCEPkts", "CEP", 1),
+            d!("IpExt:InNoECTPkts", "InNoECTPkts", "NoECTP", -1),
+            d!("IpExt:InECT0Pkts", "InECT0Pkts", "ECTP0", 1),
+            d!("IpExt:InECT1Pkts", "InECT1Pkts", "ECTP1", 1),
+        ],
+        also: &[],
+    },
+    Spec {
+        id: "ip.tcpconnaborts",
+        title: "TCP Connection Aborts",
+        units: "connections/s",
+        family: "tcp",
+        ct: L,
+        priority: 4210,
+        detail: false,
+        module: NETSTAT,
+        dims: &[
+            d!("TcpExt:TCPAbortOnData", "TCPAbortOnData", "baddata", 1),
+            d!("TcpExt:TCPAbortOnClose", "TCPAbortOnClose", "userclosed", 1),
+            d!("TcpExt:TCPAbortOnMemory", "TCPAbortOnMemory", "nomemory", 1),
+            d!(
+                "TcpExt:TCPAbortOnTimeout",
+                "TCPAbortOnTimeout",
+                "timeout",
+                1
+            ),
+            d!("TcpExt:TCPAbortOnLinger", "TCPAbortOnLinger", "linger", 1),
+            d!("TcpExt:TCPAbortFailed", "TCPAbortFailed", "failed", -1),
+        ],
+        also: &[],
+    },
+    Spec {
+        id: "ipv4.packets",
+        title: "IPv4 Packets",
+        units: "packets/s",
+        family: "packets",
+        ct: L,
+        priority: 5130,
+        detail: false,
+        module: NETSTAT,
+        dims: &[
+            d!("Ip:InReceives", "InReceives", "received", 1),
+            d!("Ip:OutRequests", "OutRequests", "sent", -1),
+            d!("Ip:ForwDatagrams", "ForwDatagrams", "forwarded", 1),
+            d!("Ip:InDelivers", "InDelivers", "delivered", 1),
+        ],
+        also: &[],
+    },
+    Spec {
+        id: "ipv4.icmp",
+        title: "IPv4 ICMP Packets",
+        units: "packets/s",
+        family: "icmp",
+        ct: L,
+        priority: 5170,
+        detail: false,
+        module: NETSTAT,
+        dims: &[
+            d!("Icmp:InMsgs", "InMsgs", "received", 1),
+            d!("Icmp:OutMsgs", "OutMsgs", "sent", -1),
+        ],
+        also: &["Icmp:InErrors", "Icmp:OutErrors", "Icmp:InCsumErrors"],
+    },
+    Spec {
+        id: "ipv4.icmp_errors",
+        title: "IPv4 ICMP Errors",
+        units: "packets/s",
+        family: "icmp",
+        ct: L,
+        priority: 5171,
+        detail: false,
+        module: NETSTAT,
+        dims: &[
+            d!("Icmp:InErrors", "InErrors", "InErrors", 1),
+            d!("Icmp:OutErrors", "OutErrors", "OutErrors", -1),
+            d!("Icmp:InCsumErrors", "InCsumErrors", "InCsumErrors", 1),
+        ],
+        also: &["Icmp:InMsgs", "Icmp:OutMsgs"],
+    },
+    Spec {
+        id: "ipv4.icmpmsg",
+        title: "IPv4 ICMP Messages",
+        units: "packets/s",
+        family: "icmp",
+        ct: L,
+        priority: 5172,
+        detail: false,
+        module: NETSTAT,
+        dims: &[
+            d!("IcmpMsg:InType0", "InType0", "InEchoReps", 1),
+            d!("IcmpMsg:OutType0", "OutType0", "OutEchoReps", -1),
+            d!("IcmpMsg:InType3", "InType3", "InDestUnreachs", 1),
+            d!("IcmpMsg:OutType3", "OutType3", "OutDestUnreachs", -1),
+            d!("IcmpMsg:InType5", "InType5", "InRedirects", 1),
+            d!("IcmpMsg:OutType5", "OutType5", "OutRedirects", -1),
+            d!("IcmpMsg:InType8", "InType8", "InEchos", 1),
+            d!("IcmpMsg:OutType8", "OutType8", "OutEchos", -1),
+            d!("IcmpMsg:InType9", "InType9", "InRouterAdvert", 1),
+            d!("IcmpMsg:OutType9", "OutType9", "OutRouterAdvert", -1),
+            d!("IcmpMsg:InType10", "InType10", "InRouterSelect", 1),
+            d!("IcmpMsg:OutType10", "OutType10", "OutRouterSelect", -1),
+            d!("IcmpMsg:InType11", "InType11", "InTimeExcds", 1),
+            d!("IcmpMsg:OutType11", "OutType11", "OutTimeExcds", -1),
+            d!("IcmpMsg:InType12", "InType12", "InParmProbs", 1),
+            d!("IcmpMsg:OutType12", "OutType12", "OutParmProbs", -1),
+            d!("IcmpMsg:InType13", "InType13", "InTimestamps", 1),
+            d!("IcmpMsg:OutType13", "OutType13", "OutTimestamps", -1),
+            d!("IcmpMsg:InType14", "InType14", "InTimestampReps", 1),
+            d!("IcmpMsg:OutType14", "OutType14", "OutTimestampReps", -1),
+        ],
+        also: &[],
+    },
+    Spec {
+        id: "ipv4.tcpsock",
+        title: "IPv4 TCP Connections",
+        units: "active connections",
+        family: "tcp",
+        ct: L,
+        priority: 5200,
+        detail: false,
+        module: NETSTAT,
+        dims: &[d!("Tcp:CurrEstab", "CurrEstab", "connections", 1, abs)],
+        also: &[],
+    },
+    Spec {
+        id: "ipv4.tcppackets",
+        title: "IPv4 TCP Packets",
+        units: "packets/s",
+        family: "tcp",
+        ct: L,
+        priority: 5204,
+        detail: false,
+        module: NETSTAT,
+        dims: &[
+            d!("Tcp:InSegs", "InSegs", "received", 1),
+            d!("Tcp:OutSegs", "OutSegs", "sent", -1),
+        ],
+        also: &[],
+    },
+    Spec {
+        id: "ipv4.tcperrors",
+        title: "IPv4 TCP Errors",
+        units: "packets/s",
+        family: "tcp",
+        ct: L,
+        priority: 5220,
+        detail: true,
+        module: NETSTAT,
+        dims: &[
+            d!("Tcp:InErrs", "InErrs", "InErrs", 1),
+            d!("Tcp:InCsumErrors", "InCsumErrors", "InCsumErrors", 1),
+            d!("Tcp:RetransSegs", "RetransSegs", "RetransSegs", -1),
+        ],
+        also: &[],
+    },
+    Spec {
+        id: "ipv4.tcpopens",
+        title: "IPv4 TCP Opens",
+        units: "connections/s",
+        family: "tcp",
+        ct: L,
+        priority: 5205,
+        detail: true,
+        module: NETSTAT,
+        dims: &[
+            d!("Tcp:ActiveOpens", "ActiveOpens", "active", 1),
+            d!("Tcp:PassiveOpens", "PassiveOpens", "passive", 1),
+        ],
+        also: &[],
+    },
+    Spec {
+        id: "ipv4.tcphandshake",
+        title: "IPv4 TCP Handshake Issues",
+        units: "events/s",
+        family: "tcp",
+        ct: L,
+        priority: 5230,
+        detail: true,
+        module: NETSTAT,
+        dims: &[
+            d!("Tcp:EstabResets", "EstabResets", "EstabResets", 1),
+            d!("Tcp:OutRsts", "OutRsts", "OutRsts", 1),
+            d!("Tcp:AttemptFails", "AttemptFails", "AttemptFails", 1),
+            d!("TcpExt:TCPSynRetrans", "TCPSynRetrans", "SynRetrans", 1),
+        ],
+        also: &[],
+    },
+    Spec {
+        id: "ipv4.udppackets",
+        title: "IPv4 UDP Packets",
+        units: "packets/s",
+        family: "udp",
+        ct: L,
+        priority: 5300,
+        detail: false,
+        module: NETSTAT,
+        dims: &[
+            d!("Udp:InDatagrams", "InDatagrams", "received", 1),
+            d!("Udp:OutDatagrams", "OutDatagrams", "sent", -1),
+        ],
+        also: &[],
+    },
+    Spec {
+        id: "system.ipv6",
+        title: "IPv6 Bandwidth",
+        units: "kilobits/s",
+        family: "network",
+        ct: A,
+        priority: 502,
+        detail: false,
+        module: NETSTAT,
+        dims: &[
+            d!("Ip6InOctets", "InOctets", "received", 8),
+            d!("Ip6OutOctets", "OutOctets", "sent", -8),
+        ],
+        also: &[],
+    },
+    Spec {
+        id: "ipv6.packets",
+        title: "IPv6 Packets",
+        units: "packets/s",
+        family: "packets",
+        ct: L,
+        priority: 6200,
+        detail: false,
+        module: NETSTAT,
+        dims: &[
+            d!("Ip6InReceives", "InReceives", "received", 1),
+            d!("Ip6OutRequests", "OutRequests", "sent", -1),
+            d!("Ip6OutForwDatagrams", "OutForwDatagrams", "forwarded", -1),
+            d!("Ip6InDelivers", "InDelivers", "delivers", 1),
+        ],
+        also: &[],
+    },
+    Spec {
+        id: "ipv6.mcast",
+        title: "IPv6 Multicast Bandwidth",
+        units: "kilobits/s",
+        family: "multicast6",
+        ct: A,
+        priority: 6850,
+        detail: true,
+        module: NETSTAT,
+        dims: &[
+            d!("Ip6InMcastOctets", "InMcastOctets", "received", 8),
+            d!("Ip6OutMcastOctets", "OutMcastOctets", "sent", -8),
+        ],
+        also: &[],
+    },
+    Spec {
+        id: "ipv6.mcastpkts",
+        title: "IPv6 Multicast Packets",
+        units: "packets/s",
+        family: "multicast6",
+        ct: L,
+        priority: 6851,
+        detail: true,
+        module: NETSTAT,
+        dims: &[
+            d!("Ip6InMcastPkts", "InMcastPkts", "received", 1),
+            d!("Ip6OutMcastPkts", "OutMcastPkts", "sent", -1),
+        ],
+        also: &[],
+    },
+    Spec {
+        id: "ipv6.icmp",
+        title: "IPv6 ICMP Messages",
+        units: "messages/s",
+        family: "icmp6",
+        ct: L,
+        priority: 6900,
+        detail: false,
+        module: NETSTAT,
+        dims: &[
+            d!("Icmp6InMsgs", "InMsgs", "received", 1),
+            d!("Icmp6OutMsgs", "OutMsgs", "sent", -1),
+        ],
+        also: &[],
+    },
+    Spec {
+        id: "ipv6.icmperrors",
+        title: "IPv6 ICMP Errors",
+        units: "errors/s",
+        family: "icmp6",
+        ct: L,
+        priority: 6920,
+        detail: false,
+        module: NETSTAT,
+        dims: &[
+            d!("Icmp6InErrors", "InErrors", "InErrors", 1),
+            d!("Icmp6OutErrors", "OutErrors", "OutErrors", -1),
+            d!("Icmp6InCsumErrors", "InCsumErrors", "InCsumErrors", 1),
+            d!("Icmp6InDestUnreachs", "InDestUnreachs", "InDestUnreachs", 1),
+            d!("Icmp6InPktTooBigs", "InPktTooBigs", "InPktTooBigs", 1),
+            d!("Icmp6InTimeExcds", "InTimeExcds", "InTimeExcds", 1),
+            d!("Icmp6InParmProblems", "InParmProblems", "InParmProblems", 1),
+            d!(
+                "Icmp6OutDestUnreachs",
+                "OutDestUnreachs",
+                "OutDestUnreachs",
+                -1
+            ),
+            d!("Icmp6OutPktTooBigs", "OutPktTooBigs", "OutPktTooBigs", -1),
+            d!("Icmp6OutTimeExcds", "OutTimeExcds", "OutTimeExcds", -1),
+            d!(
+                "Icmp6OutParmProblems",
+                "OutParmProblems",
+                "OutParmProblems",
+                -1
+            ),
+        ],
+        also: &[],
+    },
+    Spec {
+        id: "ipv6.icmpneighbor",
+        title: "IPv6 Neighbor Messages",
+        units: "messages/s",
+        family: "icmp6",
+        ct: L,
+        priority: 6960,
+        detail: false,
+        module: NETSTAT,
+        dims: &[
+            d!("Icmp6InNeighborSolicits", "InSolicits", "InSolicits", 1),
+            d!("Icmp6OutNeighborSolicits", "OutSolicits", "OutSolicits", -1),
+            d!(
+                "Icmp6InNeighborAdvertisements",
+                "InAdvertisements",
+                "InAdvertisements",
+                1
+            ),
+            d!(
+                "Icmp6OutNeighborAdvertisements",
+                "OutAdvertisements",
+                "OutAdvertisements",
+                -1
+            ),
+        ],
+        also: &[],
+    },
+    Spec {
+        id: "ipv6.icmpmldv2",
+        title: "IPv6 ICMP MLDv2 Reports",
+        units: "reports/s",
+        family: "icmp6",
+        ct: L,
+        priority: 6970,
+        detail: false,
+        module: NETSTAT,
+        dims: &[
+            d!("Icmp6InMLDv2Reports", "InMLDv2Reports", "received", 1),
+            d!("Icmp6OutMLDv2Reports", "OutMLDv2Reports", "sent", -1),
+        ],
+        also: &[],
+    },
+    Spec {
+        id: "ipv6.icmptypes",
+        title: "IPv6 ICMP Types",
+        units: "messages/s",
+        family: "icmp6",
+        ct: L,
+        priority: 6980,
+        detail: false,
+        module: NETSTAT,
+        dims: &[
+            d!("Icmp6InType1", "InType1", "InType1", 1),
+            d!("Icmp6InType128", "InType128", "InType128", 1),
+            d!("Icmp6InType129", "InType129", "InType129", 1),
+            d!("Icmp6InType136", "InType136", "InType136", 1),
+            d!("Icmp6OutType1", "OutType1", "OutType1", -1),
+            d!("Icmp6OutType128", "OutType128", "OutType128", -1),
+            d!("Icmp6OutType129", "OutType129", "OutType129", -1),
+            d!("Icmp6OutType133", "OutType133", "OutType133", -1),
+            d!("Icmp6OutType135", "OutType135", "OutType135", -1),
+            d!("Icmp6OutType143", "OutType143", "OutType143", -1),
+        ],
+        also: &[],
+    },
+    Spec {
+        id: "ipv6.ect",
+        title: "IPv6 ECT Packets",
+        units: "packets/s",
+        family: "packets",
+        ct: L,
+        priority: 6210,
+        detail: false,
+        module: NETSTAT,
+        dims: &[
+            d!("Ip6InNoECTPkts", "InNoECTPkts", "InNoECTPkts", 1),
+            d!("Ip6InECT1Pkts", "InECT1Pkts", "InECT1Pkts", 1),
+            d!("Ip6InECT0Pkts", "InECT0Pkts", "InECT0Pkts", 1),
+            d!("Ip6InCEPkts", "InCEPkts", "InCEPkts", 1),
+        ],
+        also: &[],
+    },
+];
+
+/// Divisor of a dimension (all 1 except the KiB/kilobit conversions).
+fn divisor(spec: &Spec) -> i64 {
+    match spec.units {
+        "kilobits/s" => 1000,
+        "KiB" => 1024,
+        _ => 1,
+    }
+}
+
+struct Slot {
+    spec: &'static Spec,
+    /// Value slots of the dims.
+    keys: Vec<usize>,
+    /// Value slots of [`Spec::also`].
+    triggers: Vec<usize>,
+    chart: Option<CollectedChart>,
+    /// Whether the chart's source file was read this pass.
+    fresh: bool,
+}
+
+pub(crate) struct NetStat {
+    update_every: u32,
+    snmp: ProcFile,
+    netstat: ProcFile,
+    snmp6: ProcFile,
+    sockstat: ProcFile,
+    index: HashMap<Vec<u8>, usize>,
+    values: Vec<u64>,
+    slots: Vec<Slot>,
+    have: [bool; 4],
+}
+
+impl NetStat {
+    pub(crate) fn new(root: &Path, update_every: u32) -> Self {
+        let mut index: HashMap<Vec<u8>, usize> = HashMap::new();
+        let slots = SPECS
+            .iter()
+            .map(|spec| {
+                let keys = spec
+                    .dims
+                    .iter()
+                    .map(|(key, ..)| {
+                        let n = index.len();
+                        *index.entry(key.as_bytes().to_vec()).or_insert(n)
+                    })
+                    .collect();
+                let triggers = spec
+                    .also
+                    .iter()
+                    .map(|key| {
+                        let n = index.len();
+                        *index.entry(key.as_bytes().to_vec()).or_insert(n)
+                    })
+                    .collect();
+                Slot {
+                    spec,
+                    keys,
+                    triggers,
+                    chart: None,
+                    fresh: false,
+                }
+            })
+            .collect();
+        Self {
+            update_every,
+            snmp: ProcFile::new(root, "/proc/net/snmp"),
+            netstat: ProcFile::new(root, "/proc/net/netstat"),
+            snmp6: ProcFile::new(root, "/proc/net/snmp6"),
+            sockstat: ProcFile::new(root, SOCKSTAT),
+            values: vec![0; index.len()],
+            index,
+            slots,
+            have: [false; 4],
+        }
+    }
+
+    pub(crate) fn collect(&mut self) {
+        self.values.iter_mut().for_each(|v| *v = 0);
+        let Self {
+            snmp,
+            netstat,
+            snmp6,
+            sockstat,
+            index,
+            values,
+            have,
+            ..
+        } = self;
+        *have = [false; 4];
+        if let Some(buf) = snmp.read() {
+            have[0] = true;
+            header_value_pairs(buf, index, values);
+        }
+        if let Some(buf) = netstat.read() {
+            have[1] = true;
+            header_value_pairs(buf, index, values);
+        }
+        if let Some(buf) = snmp6.read() {
+            have[2] = true;
+            for line in lines(buf) {
+                let mut w = words(line);
+                let (Some(k), Some(v)) = (w.next(), w.next()) else {
+                    continue;
+                };
+                let Some(v) = parse_u64(v) else { continue };
+                if let Some(&i) = index.get(k) {
+                    values[i] = v;
+                }
+            }
+        }
+        if let Some(buf) = sockstat.read() {
+            have[3] = true;
+            // "TCP: inuse 5 orphan 0 tw 218 alloc 5 mem 93"
+            let mut key = [0u8; MAX_KEY];
+            for line in lines(buf) {
+                let mut w = words(line);
+                let Some(section) = w.next() else { continue };
+                while let (Some(k), Some(v)) = (w.next(), w.next()) {
+                    let Some(full) = compose(&mut key, section, b"", k) else {
+                        continue;
+                    };
+                    if let (Some(&i), Some(v)) = (index.get(full), parse_u64(v)) {
+                        values[i] = v;
+                    }
+                }
+            }
+        }
+        self.update_charts();
+    }
+
+    fn update_charts(&mut self) {
+        let ue = self.update_every;
+        for slot in &mut self.slots {
+            let spec = slot.spec;
+            let src = if spec.module == SOCKSTAT {
+                self.have[3]
+            } else if spec.dims.first().is_some_and(|d| !d.0.contains(':')) {
+                self.have[2]
+            } else {
+                self.have[0] || self.have[1]
+            };
+            slot.fresh = src;
+            if !src {
+                continue;
+            }
+            let values = &self.values;
+            if slot.chart.is_none()
+                && slot
+                    .keys
+                    .iter()
+                    .chain(&slot.triggers)
+                    .any(|&k| values[k] != 0)
+            {
+                slot.chart = Some(build(spec, ue));
+            }
+            if let Some(c) = slot.chart.as_mut() {
+                for (i, &k) in slot.keys.iter().enumerate() {
+                    c.values[i] = cn(self.values[k]);
+                }
+            }
+        }
+    }
+
+    pub(crate) fn charts<'a>(&'a mut self, out: &mut Vec<&'a mut CollectedChart>) {
+        for s in &mut self.slots {
+            if s.fresh {
+                out.extend(s.chart.as_mut());
+            }
+        }
+    }
+}
+
+fn build(spec: &Spec, update_every: u32) -> CollectedChart {
+    let div = divisor(spec);
+    let dims = spec
+        .dims
+        .iter()
+        .map(|(_, id, name, mul, alg)| dim_named(id, name, *alg, *mul, div))
+        .collect();
+    ChartSpec {
+        id: spec.id,
+        title: spec.title,
+        units: spec.units,
+        family: spec.family,
+        context: spec.id,
+        chart_type: spec.ct,
+        priority: spec.priority,
+        detail: spec.detail,
+        plugin: PLUGIN,
+        module: spec.module,
+    }
+    .build(update_every, &[], dims)
+}
+
+/// `section` (with its `:`) + `sep` + `key` into `buf`; `None` when too long.
+fn compose<'b>(
+    buf: &'b mut [u8; MAX_KEY],
+    section: &[u8],
+    sep: &[u8],
+    key: &[u8],
+) -> Option<&'b [u8]> {
+    let n = section.len() + sep.len() + key.len();
+    if n > MAX_KEY {
+        return None;
+    }
+    buf[..section.len()].copy_from_slice(section);
+    buf[section.len()..section.len() + sep.len()].copy_from_slice(sep);
+    buf[section.len() + sep.len()..n].copy_from_slice(key);
+    Some(&buf[..n])
+}
+
+/// snmp/netstat layout: `Ip: Forwarding DefaultTTL ...` then `Ip: 2 64 ...`.
+fn header_value_pairs(buf: &[u8], index: &HashMap<Vec<u8>, usize>, values: &mut [u64]) {
+    let mut key = [0u8; MAX_KEY];
+    let mut it = lines(buf);
+    while let Some(header) = it.next() {
+        let Some(vals) = it.next() else { break };
+        let mut hw = words(header);
+        let mut vw = words(vals);
+        let (Some(hs), Some(vs)) = (hw.next(), vw.next()) else {
+            continue;
+        };
+        if hs != vs {
+            continue;
+        }
+        for (k, v) in hw.zip(vw) {
+            let Some(full) = compose(&mut key, hs, b"", k) else {
+                continue;
+            };
+            if let Some(&i) = index.get(full) {
+                // Tcp MaxConn is -1: not a key we chart; others are unsigned counters.
+                values[i] = parse_u64(v).unwrap_or(0);
+            }
+        }
+    }
+}

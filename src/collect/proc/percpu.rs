@@ -1,0 +1,381 @@
+//! Per-CPU tables: `/proc/interrupts` (`system.interrupts`, `cpu.cpuN_interrupts`),
+//! `/proc/softirqs` (`system.softirqs`, `cpu.cpuN_softirqs`) and `/proc/net/softnet_stat`
+//! (`system.softnet_stat`, `cpu.cpuN_softnet_stat`).
+//!
+//! As in Netdata, an interrupt/softirq becomes a dimension of a chart the first time its
+//! count there is non-zero (the chart's version is bumped), so dimensions appear in file order
+//! of their first activity. A numeric interrupt is named `<device>_<irq>` (the device is the
+//! last word of its line, split at `:` too), a named one (`LOC`) by its id.
+
+use std::path::Path;
+
+use crate::model::ChartType;
+
+use super::util::{
+    cn, dim, dim_named, lines, parse_u64, words, ChartSpec, ProcFile, INC, LABEL_SOURCE_AUTO,
+};
+use super::CollectedChart;
+
+const PLUGIN: &str = "proc.plugin";
+const MAX_CPUS: usize = 4096;
+const MAX_ROWS: usize = 4096;
+
+#[derive(Clone, Copy)]
+struct Kind {
+    module: &'static str,
+    sys_title: &'static str,
+    cpu_title: &'static str,
+    units: &'static str,
+    family: &'static str,
+    sys_priority: i64,
+    cpu_priority: i64,
+    suffix: &'static str,
+    named_irqs: bool,
+}
+
+const INTERRUPTS: Kind = Kind {
+    module: "/proc/interrupts",
+    sys_title: "System interrupts",
+    cpu_title: "CPU Interrupts",
+    units: "interrupts/s",
+    family: "interrupts",
+    sys_priority: 1000,
+    cpu_priority: 1100,
+    suffix: "interrupts",
+    named_irqs: true,
+};
+
+const SOFTIRQS: Kind = Kind {
+    module: "/proc/softirqs",
+    sys_title: "System softirqs",
+    cpu_title: "CPU softirqs",
+    units: "softirqs/s",
+    family: "softirqs",
+    sys_priority: 950,
+    cpu_priority: 3000,
+    suffix: "softirqs",
+    named_irqs: false,
+};
+
+struct Row {
+    id: String,
+    sys_dim: Option<usize>,
+    cpu_dims: Vec<Option<usize>>,
+}
+
+/// One per-CPU table file.
+pub(crate) struct Table {
+    kind: Kind,
+    update_every: u32,
+    file: ProcFile,
+    rows: Vec<Row>,
+    system: CollectedChart,
+    cpus: Vec<Option<CollectedChart>>,
+    ok: bool,
+    vals: Vec<u64>,
+}
+
+impl Table {
+    pub(crate) fn interrupts(root: &Path, update_every: u32) -> Self {
+        Self::new(root, update_every, INTERRUPTS)
+    }
+
+    pub(crate) fn softirqs(root: &Path, update_every: u32) -> Self {
+        Self::new(root, update_every, SOFTIRQS)
+    }
+
+    fn new(root: &Path, update_every: u32, kind: Kind) -> Self {
+        let id = format!("system.{}", kind.suffix);
+        let system = ChartSpec {
+            id: &id,
+            title: kind.sys_title,
+            units: kind.units,
+            family: kind.family,
+            context: &id,
+            chart_type: ChartType::Stacked,
+            priority: kind.sys_priority,
+            detail: false,
+            plugin: PLUGIN,
+            module: kind.module,
+        }
+        .build(update_every, &[], Vec::new());
+        Self {
+            kind,
+            update_every,
+            file: ProcFile::new(root, kind.module),
+            rows: Vec::new(),
+            system,
+            cpus: Vec::new(),
+            ok: false,
+            vals: Vec::new(),
+        }
+    }
+
+    pub(crate) fn collect(&mut self) {
+        let Self {
+            kind,
+            update_every,
+            file,
+            rows,
+            system,
+            cpus,
+            ok,
+            vals,
+        } = self;
+        *ok = false;
+        system.values.iter_mut().for_each(|v| *v = None);
+        for c in cpus.iter_mut().flatten() {
+            c.values.iter_mut().for_each(|v| *v = None);
+        }
+        let Some(buf) = file.read() else { return };
+        let mut it = lines(buf);
+        let Some(header) = it.next() else { return };
+        let ncpu = words(header)
+            .filter(|w| w.starts_with(b"CPU"))
+            .count()
+            .min(MAX_CPUS);
+        if ncpu == 0 {
+            return;
+        }
+        *ok = true;
+        if cpus.len() < ncpu {
+            cpus.resize_with(ncpu, || None);
+        }
+        let mut hint = 0;
+        for line in it {
+            let Some(colon) = line.iter().position(|&b| b == b':') else {
+                continue;
+            };
+            let id = trim(&line[..colon]);
+            if id.is_empty() {
+                continue;
+            }
+            vals.clear();
+            let mut rest = words(&line[colon + 1..]);
+            let mut total = 0u64;
+            for _ in 0..ncpu {
+                // A row may have fewer columns (`ERR:`, `MIS:`): missing ones read as 0.
+                let v = rest.next().and_then(parse_u64).unwrap_or(0);
+                total = total.wrapping_add(v);
+                vals.push(v);
+            }
+            let idx = match rows.get(hint) {
+                Some(r) if r.id.as_bytes() == id => hint,
+                _ => match rows.iter().position(|r| r.id.as_bytes() == id) {
+                    Some(p) => p,
+                    None if rows.len() < MAX_ROWS => {
+                        rows.push(Row {
+                            id: String::from_utf8_lossy(id).into_owned(),
+                            sys_dim: None,
+                            cpu_dims: Vec::new(),
+                        });
+                        rows.len() - 1
+                    }
+                    None => continue,
+                },
+            };
+            hint = idx + 1;
+            let row = &mut rows[idx];
+            let make_dim = || {
+                if kind.named_irqs && row.id.bytes().all(|b| b.is_ascii_digit()) {
+                    let device = line[colon + 1..]
+                        .split(|b| b.is_ascii_whitespace() || *b == b':')
+                        .rfind(|w| !w.is_empty())
+                        .map(String::from_utf8_lossy)
+                        .unwrap_or_default();
+                    dim_named(&row.id, &format!("{device}_{}", row.id), INC, 1, 1)
+                } else {
+                    dim(&row.id, INC, 1, 1)
+                }
+            };
+            if row.sys_dim.is_none() && total != 0 {
+                let d = make_dim();
+                row.sys_dim = Some(system.add_dim(d));
+            }
+            if let Some(i) = row.sys_dim {
+                system.values[i] = cn(total);
+            }
+            if row.cpu_dims.len() < ncpu {
+                row.cpu_dims.resize(ncpu, None);
+            }
+            for (c, v) in vals.iter().enumerate() {
+                if row.cpu_dims[c].is_none() && *v != 0 {
+                    let d = make_dim();
+                    let chart = cpus[c].get_or_insert_with(|| cpu_chart(kind, c, *update_every));
+                    row.cpu_dims[c] = Some(chart.add_dim(d));
+                }
+                if let (Some(i), Some(chart)) = (row.cpu_dims[c], cpus[c].as_mut()) {
+                    chart.values[i] = cn(*v);
+                }
+            }
+        }
+    }
+
+    pub(crate) fn charts<'a>(&'a mut self, out: &mut Vec<&'a mut CollectedChart>) {
+        if !self.ok {
+            return;
+        }
+        if !self.system.dims.is_empty() {
+            out.push(&mut self.system);
+        }
+        out.extend(self.cpus.iter_mut().flatten());
+    }
+}
+
+fn cpu_chart(kind: &Kind, cpu: usize, update_every: u32) -> CollectedChart {
+    let id = format!("cpu.cpu{cpu}_{}", kind.suffix);
+    let context = format!("cpu.{}", kind.suffix);
+    let cpu_name = format!("cpu{cpu}");
+    ChartSpec {
+        id: &id,
+        title: kind.cpu_title,
+        units: kind.units,
+        family: kind.family,
+        context: &context,
+        chart_type: ChartType::Stacked,
+        priority: kind.cpu_priority + cpu as i64,
+        detail: false,
+        plugin: PLUGIN,
+        module: kind.module,
+    }
+    .build(
+        update_every,
+        &[("cpu", &cpu_name, LABEL_SOURCE_AUTO)],
+        Vec::new(),
+    )
+}
+
+fn trim(s: &[u8]) -> &[u8] {
+    let start = s
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(s.len());
+    let end = s
+        .iter()
+        .rposition(|b| !b.is_ascii_whitespace())
+        .map_or(start, |e| e + 1);
+    &s[start..end.max(start)]
+}
+
+const SOFTNET: &str = "/proc/net/softnet_stat";
+/// (dimension, column) of softnet_stat (hex columns).
+const SOFTNET_COLS: [(&str, usize); 5] = [
+    ("processed", 0),
+    ("dropped", 1),
+    ("squeezed", 2),
+    ("received_rps", 9),
+    ("flow_limit_count", 10),
+];
+
+/// `/proc/net/softnet_stat`: one line per CPU of hexadecimal counters.
+pub(crate) struct SoftNet {
+    update_every: u32,
+    file: ProcFile,
+    system: CollectedChart,
+    cpus: Vec<CollectedChart>,
+    ok: bool,
+}
+
+fn softnet_chart(
+    id: &str,
+    title: &str,
+    context: &str,
+    priority: i64,
+    update_every: u32,
+) -> CollectedChart {
+    ChartSpec {
+        id,
+        title,
+        units: "events/s",
+        family: "softnet_stat",
+        context,
+        chart_type: ChartType::Line,
+        priority,
+        detail: false,
+        plugin: PLUGIN,
+        module: SOFTNET,
+    }
+    .build(
+        update_every,
+        &[],
+        SOFTNET_COLS
+            .iter()
+            .map(|(d, _)| dim(d, INC, 1, 1))
+            .collect(),
+    )
+}
+
+impl SoftNet {
+    pub(crate) fn new(root: &Path, update_every: u32) -> Self {
+        Self {
+            update_every,
+            file: ProcFile::new(root, SOFTNET),
+            system: softnet_chart(
+                "system.softnet_stat",
+                "System softnet_stat",
+                "system.softnet_stat",
+                955,
+                update_every,
+            ),
+            cpus: Vec::new(),
+            ok: false,
+        }
+    }
+
+    pub(crate) fn collect(&mut self) {
+        self.ok = false;
+        let Some(buf) = self.file.read() else { return };
+        let mut sums = [0u64; 5];
+        let mut n = 0;
+        for line in lines(buf) {
+            let cols: [u64; 11] = {
+                let mut a = [0u64; 11];
+                let mut w = words(line);
+                for slot in &mut a {
+                    *slot = w.next().and_then(parse_hex).unwrap_or(0);
+                }
+                a
+            };
+            if line.iter().all(|b| b.is_ascii_whitespace()) || n >= MAX_CPUS {
+                continue;
+            }
+            let vals = SOFTNET_COLS.map(|(_, c)| cn(cols[c]));
+            for (s, (_, c)) in sums.iter_mut().zip(SOFTNET_COLS.iter()) {
+                *s = s.wrapping_add(cols[*c]);
+            }
+            if self.cpus.len() <= n {
+                let id = format!("cpu.cpu{n}_softnet_stat");
+                self.cpus.push(softnet_chart(
+                    &id,
+                    "CPU softnet_stat",
+                    "cpu.softnet_stat",
+                    4101 + n as i64,
+                    self.update_every,
+                ));
+            }
+            self.cpus[n].set_all(&vals);
+            n += 1;
+        }
+        for c in self.cpus.iter_mut().skip(n) {
+            c.values.iter_mut().for_each(|v| *v = None);
+        }
+        self.system.set_all(&sums.map(cn));
+        self.ok = n > 0;
+    }
+
+    pub(crate) fn charts<'a>(&'a mut self, out: &mut Vec<&'a mut CollectedChart>) {
+        if self.ok {
+            out.push(&mut self.system);
+            out.extend(self.cpus.iter_mut());
+        }
+    }
+}
+
+fn parse_hex(w: &[u8]) -> Option<u64> {
+    let mut v: u64 = 0;
+    for &b in w {
+        let d = (b as char).to_digit(16)?;
+        v = v.wrapping_mul(16).wrapping_add(u64::from(d));
+    }
+    (!w.is_empty()).then_some(v)
+}
