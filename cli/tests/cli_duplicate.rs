@@ -158,15 +158,18 @@ fn preflight_enables_missing_tiers() {
 }
 
 #[test]
+fn helper_process() {
+    common::helper_main();
+}
+
+#[test]
 fn refuses_a_destination_in_use_and_bad_inputs() {
     let src = source();
     let dst = ParentDir::new("");
     let to = dst.path().join("cache");
     let pidfile = to.join("netdatad.pid");
-    let script = format!("import fcntl,os,time\nf=open({:?},'a+')\nfcntl.flock(f,fcntl.LOCK_EX)\nf.write(str(os.getpid()))\nf.flush()\nprint('ready',flush=True)\ntime.sleep(60)\n", pidfile.display().to_string());
-    let mut child = std::process::Command::new("python3").args(["-c", &script]).stdout(std::process::Stdio::piped()).spawn().expect("python3");
-    let mut line = String::new();
-    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().expect("stdout")), &mut line).expect("ready");
+    std::fs::create_dir_all(&to).expect("mkdir");
+    let mut child = common::helper(&[], &format!("lock:{}", pidfile.display()));
     let (code, _, err) = ctl(&["-c", &dst.conf(), "duplicate", "--from", src.path().to_str().expect("utf8"), "--to", to.to_str().expect("utf8")]);
     let _ = child.kill();
     let _ = child.wait();

@@ -5,8 +5,9 @@
 //!
 //! Addresses are 10.213.x.y *inside namespaces created here*; no packet leaves them.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Output, Stdio};
+mod common;
+
+use std::process::{Child, Command, Output};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 const BIN: &str = env!("CARGO_BIN_EXE_netdatactl");
@@ -15,11 +16,11 @@ static SEQ: AtomicU32 = AtomicU32::new(0);
 fn have_root() -> bool {
     use std::os::unix::fs::MetadataExt;
     let root = std::fs::metadata("/proc/self").map(|m| m.uid() == 0).unwrap_or(false);
-    let tools = ["ip", "iptables", "nft", "python3"].iter().all(|t| Command::new("sh").args(["-c", &format!("command -v {t}")]).output().map(|o| o.status.success()).unwrap_or(false));
+    let tools = ["ip", "iptables", "ip6tables", "nft"].iter().all(|t| Command::new("sh").args(["-c", &format!("command -v {t}")]).output().map(|o| o.status.success()).unwrap_or(false));
     if root && tools {
         return true;
     }
-    let msg = "SKIPPING quarantine network-namespace test: needs root, ip, iptables, nft and python3";
+    let msg = "SKIPPING quarantine network-namespace test: needs root, ip, iptables, ip6tables and nft";
     if std::env::var_os("CI").is_some() {
         panic!("{msg} (CI is set, so this is a failure)");
     }
@@ -90,16 +91,8 @@ impl Lab {
         must(&["ip", "netns", "exec", &srv, "iptables", "-w", "-A", "INPUT", "-p", "tcp", "--dport", "22", "-j", "ACCEPT"]);
         must(&["ip", "netns", "exec", &srv, "ip6tables", "-w", "-A", "INPUT", "-p", "tcp", "--dport", "22", "-j", "ACCEPT"]);
         must(&["ip", "netns", "exec", &srv, "nft", "add", "table", "inet", "baseline"]);
-        // The parent's port: a listener that accepts and closes.
-        let script = "import socket\ns=socket.socket()\ns.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\ns.bind(('0.0.0.0',19999))\ns.listen(64)\nprint('ready',flush=True)\nwhile True:\n  c,_=s.accept()\n  c.close()\n";
-        let mut child = Command::new("ip")
-            .args(["netns", "exec", &srv, "python3", "-c", script])
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("listener");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("ready line");
-        assert_eq!(line.trim(), "ready");
+        // The parent's port: a listener that accepts and closes (this test binary as a helper).
+        let child = common::helper(&["ip", "netns", "exec", &srv], "listen:19999");
         lab.listener = Some(child);
         std::fs::write(lab.conf(), format!("[directories]\n\tcache = {}\n", lab.dir.path().display())).expect("conf");
         lab
@@ -192,6 +185,11 @@ fn quarantine_refuses_child_and_admits_parent(backend: &str) {
     let show = lab.ctl(&["--json", "quarantine", "show"]);
     let v: serde_json::Value = serde_json::from_slice(&show.stdout).expect("show json");
     assert_eq!(v["on"], false);
+}
+
+#[test]
+fn helper_process() {
+    common::helper_main();
 }
 
 #[test]

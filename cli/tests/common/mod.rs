@@ -117,3 +117,68 @@ impl ParentDir {
         self.dir.path()
     }
 }
+
+/// Environment variable that turns a test binary into a helper process (see [`helper_main`]).
+pub const HELPER_ENV: &str = "NETDATACTL_TEST_HELPER";
+
+/// Runs a helper role when this test binary was started as one, else does nothing. Each test
+/// file that needs helpers has a `#[test] fn helper_process() { common::helper_main() }`, and
+/// [`helper`] starts `current_exe helper_process --exact` with the role in [`HELPER_ENV`]:
+/// * `listen:PORT` — accept and close TCP connections on 0.0.0.0:PORT;
+/// * `lock:PATH` — flock PATH exclusively and write our pid into it, like netdatad.
+///
+/// Each prints `ready` once set up, then lives at most 120 s (killed by the test before).
+pub fn helper_main() {
+    let Ok(role) = std::env::var(HELPER_ENV) else { return };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    if let Some(port) = role.strip_prefix("listen:") {
+        let l = TcpListener::bind(("0.0.0.0", port.parse::<u16>().expect("port"))).expect("bind");
+        println!("ready");
+        l.set_nonblocking(true).expect("nonblocking");
+        while std::time::Instant::now() < deadline {
+            match l.accept() {
+                Ok((c, _)) => drop(c),
+                Err(_) => std::thread::sleep(std::time::Duration::from_millis(5)),
+            }
+        }
+    } else if let Some(path) = role.strip_prefix("lock:") {
+        let mut f = std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path).expect("open");
+        f.lock().expect("lock");
+        f.set_len(0).expect("truncate");
+        writeln!(f, "{}", std::process::id()).expect("write");
+        f.flush().expect("flush");
+        println!("ready");
+        while std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+    std::process::exit(0);
+}
+
+/// Starts this test binary as a helper (optionally under a command prefix such as
+/// `ip netns exec NS`) and waits for its `ready` line.
+pub fn helper(prefix: &[&str], role: &str) -> std::process::Child {
+    let exe = std::env::current_exe().expect("current_exe");
+    let mut argv: Vec<String> = prefix.iter().map(|s| s.to_string()).collect();
+    argv.push(exe.display().to_string());
+    argv.extend(["helper_process", "--exact", "--nocapture", "--test-threads=1"].map(String::from));
+    let mut child = std::process::Command::new(&argv[0])
+        .args(&argv[1..])
+        .env(HELPER_ENV, role)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn helper");
+    let out = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(out).lines();
+    for _ in 0..100 {
+        match lines.next() {
+            Some(Ok(l)) if l.trim().ends_with("ready") => return child,
+            Some(Ok(_)) => continue,
+            _ => break,
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("helper {role} did not get ready");
+}
