@@ -4,6 +4,7 @@
 //! `main.rs` only parses arguments; everything here can be started in-process by tests
 //! ([`Daemon::start`]).
 
+pub mod args;
 pub mod identity;
 pub mod live;
 pub mod logging;
