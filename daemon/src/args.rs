@@ -44,7 +44,7 @@ pub fn man_page() -> Vec<u8> {
     text.push_str("Every key read, with its default. Unknown keys are warned about with file:line; bad values stop the start with file, line, key, value and what is accepted. In keys, N is a tier number (0\\-4); API_KEY and MACHINE_GUID stand for sections named by an API key or a machine GUID.\n");
     let mut current = String::new();
     for k in ndcluster::config::known_keys() {
-        let file = format!("{:?}", k.file).to_lowercase();
+        let file = k.file.file_name();
         let head = format!("{file}: [{}]", k.section);
         if head != current {
             text.push_str(&format!(".SS \"{}\"\n", esc(&head)));
