@@ -155,6 +155,12 @@ pub async fn serve_stream(mut stream: TcpStream, peer: SocketAddr, shared: Arc<S
         }
     };
     let settings = accepted.settings;
+    if shared.live.count() >= shared.settings.max_streams {
+        shared.counters.streams_refused.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(host = %hostname, %peer, limit = shared.settings.max_streams, "too many concurrent streams; refused");
+        refuse(&mut stream, Some(stream_conf::REPLY_TOO_BUSY)).await;
+        return Ok(());
+    }
     let caps = negotiate_parent(req.ver, PARENT_CAPABILITIES, settings.enable_compression && conf.stream.enable_compression);
     let attach = Attachment {
         guid: guid.clone(),
