@@ -228,7 +228,7 @@ pub async fn serve_stream(mut stream: TcpStream, peer: SocketAddr, shared: Arc<S
         }
         up
     });
-    let mut reader = LineReader::new(ndcluster::proto::MAX_LINE_LEN);
+    let mut reader = LineReader::new(shared.settings.max_line);
     if caps.contains(Capabilities::COMPRESSION) {
         reader.enable_compression();
     }

@@ -28,6 +28,8 @@ pub struct Settings {
     pub handshake_timeout: std::time::Duration,
     /// Streams received at once.
     pub max_streams: usize,
+    /// Longest line accepted from a stream peer.
+    pub max_line: usize,
 }
 
 /// The per-user base directory used without `--config`.
@@ -84,9 +86,13 @@ pub fn from_conf(netdata: NetdataConf, config_file: Option<PathBuf>) -> Result<S
         bind,
         stream_conf_path,
         config_file,
-        limits: ndcluster::ingest::Limits::default(),
-        handshake_timeout: std::time::Duration::from_secs(10),
-        max_streams: 1024,
+        limits: ndcluster::ingest::Limits {
+            max_charts: netdata.web.stream_limits.max_charts_per_host,
+            max_dimensions_per_chart: netdata.web.stream_limits.max_dimensions_per_chart,
+        },
+        max_line: netdata.web.stream_limits.max_line_bytes,
+        handshake_timeout: std::time::Duration::from_secs(netdata.web.stream_limits.handshake_timeout_secs),
+        max_streams: netdata.web.stream_limits.max_concurrent,
         netdata,
     })
 }

@@ -265,6 +265,29 @@ pub struct Web {
     pub allow_streaming_from: SimplePattern,
     /// `accept a streaming request every seconds`; 0 = no limit.
     pub accept_streaming_every_secs: u64,
+    /// Bounds on what one stream peer may do (our keys; Netdata has fixed limits).
+    pub stream_limits: StreamLimits,
+}
+
+/// `[web] stream ...` limits on received streams.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StreamLimits {
+    /// `stream max line bytes`: longest accepted line (Netdata: 15360).
+    pub max_line_bytes: usize,
+    /// `stream max charts per host`.
+    pub max_charts_per_host: usize,
+    /// `stream max dimensions per chart`.
+    pub max_dimensions_per_chart: usize,
+    /// `stream max concurrent`: streams received at once.
+    pub max_concurrent: usize,
+    /// `stream handshake timeout seconds`: time to send the request after connecting.
+    pub handshake_timeout_secs: u64,
+}
+
+impl Default for StreamLimits {
+    fn default() -> Self {
+        Self { max_line_bytes: 15_360, max_charts_per_host: 20_000, max_dimensions_per_chart: 2_000, max_concurrent: 1_024, handshake_timeout_secs: 10 }
+    }
 }
 
 /// Settings of one tier.
@@ -400,6 +423,7 @@ impl NetdataConf {
                 allow_connections_from: SimplePattern::new("localhost *"),
                 allow_streaming_from: SimplePattern::new("*"),
                 accept_streaming_every_secs: 0,
+                stream_limits: StreamLimits::default(),
             },
             db: Db {
                 mode: DbMode::Dbengine,
@@ -488,6 +512,21 @@ impl NetdataConf {
         }
         if let Some(p) = r.get("web", "allow streaming from", |v| Ok(SimplePattern::new(v))) {
             c.web.allow_streaming_from = p;
+        }
+        if let Some(v) = r.get("web", "stream max line bytes", |v| parse_u64_in(v, 1024, 15_360)) {
+            c.web.stream_limits.max_line_bytes = v as usize;
+        }
+        if let Some(v) = r.get("web", "stream max charts per host", |v| parse_u64_in(v, 1, 1_000_000)) {
+            c.web.stream_limits.max_charts_per_host = v as usize;
+        }
+        if let Some(v) = r.get("web", "stream max dimensions per chart", |v| parse_u64_in(v, 1, 10_000)) {
+            c.web.stream_limits.max_dimensions_per_chart = v as usize;
+        }
+        if let Some(v) = r.get("web", "stream max concurrent", |v| parse_u64_in(v, 1, 100_000)) {
+            c.web.stream_limits.max_concurrent = v as usize;
+        }
+        if let Some(v) = r.get("web", "stream handshake timeout seconds", |v| parse_u64_in(v, 1, 600)) {
+            c.web.stream_limits.handshake_timeout_secs = v;
         }
         if let Some(s) = r.get("web", "accept a streaming request every seconds", |v| parse_u64_in(v, 0, 86_400)) {
             c.web.accept_streaming_every_secs = s;
