@@ -9,7 +9,8 @@
 
 use std::collections::HashMap;
 
-use ndcluster::collect::compute::{format_number, parse_set_value, strtoll0, ChartState, ComputedPoint};
+use ndcluster::api::numfmt::number as format_number;
+use ndcluster::collect::compute::{parse_set_value, strtoll0, ChartState, ComputedPoint};
 use ndcluster::model::{Algorithm, ChartMeta, DimMeta, HostMeta, UnixTime};
 use ndcluster::storage::mem::MemStore;
 use ndcluster::storage::{SeriesId, Store, StoreConfig};

@@ -47,62 +47,8 @@ pub fn number(v: f64) -> String {
     s
 }
 
-/// A Netdata "simple pattern": words separated by `|` (and `,` or space where the caller
-/// allows), `*` matches any run of characters, a leading `!` makes a word negative. The first
-/// word that matches decides; nothing matching means "no match".
-#[derive(Clone, Debug)]
-pub struct SimplePattern {
-    words: Vec<(bool, String)>,
-}
-
-impl SimplePattern {
-    /// Splits on any of `seps`. Empty words are ignored. At most 1000 words are kept.
-    pub fn new(s: &str, seps: &[char]) -> Self {
-        let words = s
-            .split(|c| seps.contains(&c))
-            .filter(|w| !w.is_empty())
-            .take(1000)
-            .map(|w| match w.strip_prefix('!') {
-                Some(rest) => (false, rest.to_string()),
-                None => (true, w.to_string()),
-            })
-            .filter(|(_, w)| !w.is_empty())
-            .collect();
-        Self { words }
-    }
-
-    /// `Some(true)` matched positively, `Some(false)` matched a negative word, `None` no word.
-    pub fn decide(&self, s: &str) -> Option<bool> {
-        self.words.iter().find(|(_, w)| glob(w, s)).map(|(pos, _)| *pos)
-    }
-
-    pub fn matches(&self, s: &str) -> bool {
-        self.decide(s) == Some(true)
-    }
-}
-
-/// `*`-only glob, iterative (no recursion, linear-ish backtracking).
-fn glob(pat: &str, s: &str) -> bool {
-    let (p, t) = (pat.as_bytes(), s.as_bytes());
-    let (mut pi, mut ti) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
-    while ti < t.len() {
-        if pi < p.len() && p[pi] == b'*' {
-            star = Some((pi, ti));
-            pi += 1;
-        } else if pi < p.len() && p[pi] == t[ti] {
-            pi += 1;
-            ti += 1;
-        } else if let Some((sp, st)) = star {
-            pi = sp + 1;
-            ti = st + 1;
-            star = Some((sp, st + 1));
-        } else {
-            return false;
-        }
-    }
-    p[pi..].iter().all(|&c| c == b'*')
-}
+/// Netdata's simple patterns, shared with the configuration.
+pub use crate::config::SimplePattern;
 
 #[cfg(test)]
 mod tests {
@@ -130,13 +76,13 @@ mod tests {
 
     #[test]
     fn simple_patterns() {
-        let p = SimplePattern::new("a*|!b*|c", &['|', ',']);
+        let p = SimplePattern::with_separators("a*|!b*|c", &['|', ',']);
         assert!(p.matches("abc"));
         assert!(!p.matches("bcd"));
         assert_eq!(p.decide("bcd"), Some(false));
         assert!(p.matches("c"));
         assert!(!p.matches("cc"));
-        assert!(SimplePattern::new("*x*y", &['|']).matches("axbxy"));
-        assert!(!SimplePattern::new("", &['|']).matches(""));
+        assert!(SimplePattern::with_separators("*x*y", &['|']).matches("axbxy"));
+        assert!(!SimplePattern::with_separators("", &['|']).matches(""));
     }
 }

@@ -49,7 +49,7 @@ fn parse_opts(req: &Request) -> Result<PromOpts, ApiError> {
     for (k, v) in &req.query {
         match k.as_str() {
             "prefix" => o.prefix = v.chars().take(100).collect(),
-            "filter" => o.filter = Some(SimplePattern::new(v, &[' ', '|'])),
+            "filter" => o.filter = Some(SimplePattern::with_separators(v, &[' ', '|'])),
             "server" => o.server = v.chars().take(200).collect(),
             "help" => o.help = yes(v),
             "types" => o.types = yes(v),

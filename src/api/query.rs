@@ -777,7 +777,7 @@ pub fn execute(
     let ue = chart.update_every.max(1);
     let all_dims = store.dimensions(chart_id);
     let options = params.options;
-    let pattern = params.dimensions.as_deref().map(|s| SimplePattern::new(s, &['|', ',']));
+    let pattern = params.dimensions.as_deref().map(|s| SimplePattern::with_separators(s, &['|', ',']));
     let (ids, names) = match (options.has(Options::MATCH_IDS), options.has(Options::MATCH_NAMES)) {
         (false, false) => (true, true),
         x => x,

@@ -21,10 +21,9 @@
 //!   [`ChartState::replay_dim_state`]; `RSSTATE` → [`ChartState::replay_chart_state`]; `REND` →
 //!   [`ChartState::replay_end`].
 
-mod numfmt;
 mod parse;
 
-pub use numfmt::format_number;
+
 pub use parse::{strtod, strtoll0};
 
 use std::collections::HashMap;

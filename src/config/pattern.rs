@@ -24,10 +24,19 @@ pub const MAX_PATTERNS: usize = 1024;
 impl SimplePattern {
     /// Parses a space-separated list.
     pub fn new(list: &str) -> SimplePattern {
+        Self::split_by(list, |c| c.is_ascii_whitespace())
+    }
+
+    /// Parses a list separated by any of `seps` (the API's `dimensions=a|b,c` form).
+    pub fn with_separators(list: &str, seps: &[char]) -> SimplePattern {
+        Self::split_by(list, |c| seps.contains(&c))
+    }
+
+    fn split_by(list: &str, is_sep: impl Fn(char) -> bool) -> SimplePattern {
         let mut items = Vec::new();
         let mut chars = list.chars().peekable();
         while items.len() < MAX_PATTERNS {
-            while chars.peek().is_some_and(|c| c.is_ascii_whitespace()) {
+            while chars.peek().is_some_and(|&c| is_sep(c)) {
                 chars.next();
             }
             let Some(&first) = chars.peek() else { break };
@@ -42,7 +51,7 @@ impl SimplePattern {
                     escape = true;
                     continue;
                 }
-                if c.is_ascii_whitespace() && !escape {
+                if is_sep(c) && !escape {
                     break;
                 }
                 pat.push(c);
@@ -67,15 +76,16 @@ impl SimplePattern {
 
     /// First matching pattern decides; no match (or an empty `s`) is `false`.
     pub fn matches(&self, s: &str) -> bool {
+        self.decide(s) == Some(true)
+    }
+
+    /// `Some(true)`: a positive pattern matched first; `Some(false)`: a negative one did;
+    /// `None`: nothing matched (or `s` is empty).
+    pub fn decide(&self, s: &str) -> Option<bool> {
         if s.is_empty() {
-            return false;
+            return None;
         }
-        for (negative, p) in &self.items {
-            if glob(p, s) {
-                return !negative;
-            }
-        }
-        false
+        self.items.iter().find(|(_, p)| glob(p, s)).map(|(negative, _)| !negative)
     }
 }
 
