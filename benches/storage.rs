@@ -9,7 +9,7 @@ use std::path::Path;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use ndcluster::model::{ChartMeta, DimMeta, HostMeta};
 use ndcluster::storage::corpus::{self, CorpusSeries};
-use ndcluster::storage::disk::DiskStore;
+use ndcluster::storage::disk::{DiskStore, CHECKPOINT_SECS};
 use ndcluster::storage::*;
 
 fn load_corpus() -> Vec<CorpusSeries> {
@@ -36,12 +36,19 @@ fn declare(s: &DiskStore, corpus: &[CorpusSeries], host: &str) -> Vec<SeriesId> 
         .collect()
 }
 
-/// Writes the corpus in time order (as ingest does), shifted by `offset` seconds.
-fn ingest(s: &DiskStore, corpus: &[CorpusSeries], ids: &[SeriesId], offset: i64) -> u64 {
+/// Writes the corpus in time order (as ingest does), shifted by `offset` seconds. With
+/// `checkpoints`, checkpoints every [`CHECKPOINT_SECS`] of data time (as the daemon does by wall
+/// clock) and returns the largest open state seen just before one.
+fn ingest_with(s: &DiskStore, corpus: &[CorpusSeries], ids: &[SeriesId], offset: i64, checkpoints: bool) -> (u64, usize) {
     let start = corpus.iter().map(|c| c.first).min().unwrap_or(0);
     let end = corpus.iter().map(|c| c.first + c.words.len() as i64 * i64::from(c.update_every)).max().unwrap_or(0);
     let mut n = 0;
+    let mut peak = 0;
     for t in start..end {
+        if checkpoints && t > start && (t - start) % CHECKPOINT_SECS as i64 == 0 {
+            peak = peak.max(s.open_state_bytes().0);
+            s.checkpoint().expect("checkpoint");
+        }
         for (c, &id) in corpus.iter().zip(ids) {
             let ue = i64::from(c.update_every);
             if t < c.first || (t - c.first) % ue != 0 {
@@ -57,7 +64,14 @@ fn ingest(s: &DiskStore, corpus: &[CorpusSeries], ids: &[SeriesId], offset: i64)
             }
         }
     }
-    n
+    if checkpoints {
+        peak = peak.max(s.open_state_bytes().0);
+    }
+    (n, peak)
+}
+
+fn ingest(s: &DiskStore, corpus: &[CorpusSeries], ids: &[SeriesId], offset: i64) -> u64 {
+    ingest_with(s, corpus, ids, offset, false).0
 }
 
 fn dir_bytes(p: &Path) -> u64 {
@@ -70,12 +84,13 @@ fn report(corpus: &[CorpusSeries]) {
     let s = DiskStore::open(&dir, config()).expect("open");
     let ids = declare(&s, corpus, "report");
     let t = std::time::Instant::now();
-    let n = ingest(&s, corpus, &ids, 0);
+    let (n, peak) = ingest_with(&s, corpus, &ids, 0, true);
     let el = t.elapsed();
     let (open_bytes, nseries) = s.open_state_bytes();
+    eprintln!("peak open state (before a checkpoint): {peak} bytes = {:.0} bytes/series", peak as f64 / nseries.max(1) as f64);
     let stats = s.stats();
     drop(s);
-    eprintln!("corpus: {} series, {n} tier-0 points, ingest (time-ordered, one thread) {:.1} M points/s", corpus.len(), n as f64 / el.as_secs_f64() / 1e6);
+    eprintln!("corpus: {} series, {n} tier-0 points, ingest (time-ordered, one thread, with checkpoints) {:.1} M points/s", corpus.len(), n as f64 / el.as_secs_f64() / 1e6);
     for (k, u) in stats.tiers.iter().enumerate() {
         let b = dir_bytes(&dir.join(format!("tier{k}")));
         eprintln!("tier {k}: {} points, {b} bytes on disk, {:.3} bytes/point", u.points, b as f64 / u.points.max(1) as f64);

@@ -76,7 +76,7 @@ pub const PAGE_POINTS: u32 = 4096;
 /// Encoded bytes of an open page before it is written out.
 pub const PAGE_BYTES: usize = 768;
 /// Seconds between checkpoints.
-pub const CHECKPOINT_SECS: u64 = 3600;
+pub const CHECKPOINT_SECS: u64 = 1800;
 /// WAL size that forces a checkpoint.
 pub const WAL_MAX_BYTES: u64 = 256 << 20;
 const WAL_BUF_MAX: usize = 4 << 20;
