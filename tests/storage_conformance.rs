@@ -232,6 +232,21 @@ fn overlap_rejected<S: Store>(mut s: S, reopen: &dyn Fn(S) -> S) {
     assert_eq!(t1, vec![hole]);
 }
 
+/// Few points: the upper tiers' open pages stay small and are carried across checkpoints
+/// and reopens (in the WAL) rather than written.
+fn small_upper_pages_survive_reopens<S: Store>(mut s: S, reopen: &dyn Fn(S) -> S) {
+    let id = series(&s, 1, "small");
+    let mut pts = Vec::new();
+    for round in 0..4i64 {
+        for i in round * 37..(round + 1) * 37 {
+            s.write(id, T0 + i, value(i)).expect("write");
+            pts.push((T0 + i, value(i)));
+        }
+        s = reopen(s);
+        check_all_tiers(&s, id, 1, &pts, &format!("round {round}"));
+    }
+}
+
 // ---- instantiations -------------------------------------------------------------------------
 
 fn mem() -> MemStore {
@@ -289,6 +304,7 @@ both!(round_trip_per_tier);
 both!(gaps_stay_gaps);
 both!(backfill_into_hole);
 both!(overlap_rejected);
+both!(small_upper_pages_survive_reopens);
 
 // ---- disk-only behaviours -------------------------------------------------------------------
 

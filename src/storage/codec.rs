@@ -967,3 +967,20 @@ pub fn decode_aggs(buf: &[u8], pos: &mut usize, n: usize, cols: &mut [Vec<u32>])
     }
     Ok(())
 }
+
+impl AggEncoder {
+    /// Rebuilds an encoder from `n` points it encoded (`bytes` = its output).
+    pub fn restore(bytes: &[u8], n: usize) -> Result<Self, CodecError> {
+        let mut cols = vec![Vec::new(); 6];
+        let mut pos = 0;
+        decode_aggs(bytes, &mut pos, n, &mut cols)?;
+        if pos != bytes.len() {
+            return Err(CodecError::Invalid("trailing bytes after aggregates"));
+        }
+        let mut prev = [0u32; 6];
+        for (p, c) in prev.iter_mut().zip(&cols) {
+            *p = c.last().copied().unwrap_or(0);
+        }
+        Ok(Self { prev, n: n as u32, out: bytes.to_vec() })
+    }
+}

@@ -75,6 +75,9 @@ const FLAG_LZ4: u8 = 1;
 pub const PAGE_POINTS: u32 = 4096;
 /// Encoded bytes of an open page before it is written out.
 pub const PAGE_BYTES: usize = 768;
+/// An open upper-tier page is written at a checkpoint once it holds this many bytes;
+/// smaller ones are carried over in the next WAL (a snapshot record).
+pub const UPPER_PAGE_BYTES: usize = 256;
 /// Seconds between checkpoints.
 pub const CHECKPOINT_SECS: u64 = 1800;
 /// WAL size that forces a checkpoint.
@@ -1333,13 +1336,8 @@ impl Inner {
                 a.file.sync_data().map_err(io_err(&a.path))?;
             }
         }
-        // commit
+        // new WAL, starting with a snapshot of the upper-tier state kept in memory
         let prev = self.meta.generation;
-        self.meta.generation = gen;
-        // aborted generations older than the oldest live record can be forgotten
-        self.meta.aborted.retain(|&g| g > prev.saturating_sub(1_000_000));
-        write_meta(&self.dir, &self.meta)?;
-        // new WAL
         let path = wal_path(&self.dir, gen);
         let mut f = OpenOptions::new().create(true).truncate(true).write(true).open(&path).map_err(io_err(&path))?;
         let mut h = [0u8; 16];
@@ -1347,12 +1345,21 @@ impl Inner {
         h[8..12].copy_from_slice(&gen.to_le_bytes());
         let crc = crc32fast::hash(&h[0..12]);
         h[12..16].copy_from_slice(&crc.to_le_bytes());
-        f.write_all(&h).and_then(|_| f.sync_all()).map_err(io_err(&path))?;
-        sync_dir(&self.dir)?;
-        let old = std::mem::replace(&mut self.wal.path, path);
+        f.write_all(&h).map_err(io_err(&path))?;
+        let old = std::mem::replace(&mut self.wal.path, path.clone());
         self.wal.file = Some(Arc::new(f));
         self.wal.file_len = 16;
         self.wal.buf.clear();
+        self.snapshot_into_wal();
+        self.wal_write()?;
+        if let Some(f) = &self.wal.file {
+            f.sync_all().map_err(io_err(&path))?;
+        }
+        sync_dir(&self.dir)?;
+        // commit
+        self.meta.generation = gen;
+        self.meta.aborted.retain(|&g| g > prev.saturating_sub(1_000_000));
+        write_meta(&self.dir, &self.meta)?;
         if !old.as_os_str().is_empty() && old != self.wal.path {
             let _ = fs::remove_file(&old);
         }
@@ -1372,16 +1379,10 @@ impl Inner {
             for k in 0..config.tiers.len() {
                 let width = config.tier_width(k, ue) as u32;
                 let st = &mut self.series[idx].tiers[k];
-                if let Some((t, a)) = st.partial.take() {
-                    let o = st.open.get_or_insert_with(|| OpenPage::new(t, width, 6));
-                    if o.can_take(t) {
-                        o.push(t, &a.cols());
-                        st.head = Some(t);
-                    } else {
-                        st.backk.map().entry(t).and_modify(|b| b.fold(&a)).or_insert(a);
-                    }
-                }
-                let open = st.open.take();
+                // upper tiers: the running slot and a small open page stay in memory (the new
+                // WAL carries them); tier 0 is always written
+                let keep = k > 0 && st.open.as_ref().map_or(true, |o| o.encoded_len() < UPPER_PAGE_BYTES);
+                let open = if keep { None } else { st.open.take() };
                 let back0 = st.back0.take();
                 let backk = st.backk.take();
                 if let Some(o) = open {
@@ -1407,6 +1408,54 @@ impl Inner {
                 }
             }
         }
+        Ok(())
+    }
+
+    /// Appends to the WAL buffer the upper-tier open pages (type 6) and running slots
+    /// (type 7) that a checkpoint keeps in memory.
+    fn snapshot_into_wal(&mut self) {
+        let mut buf = std::mem::take(&mut self.wal.buf);
+        for (idx, s) in self.series.iter().enumerate() {
+            for (k, st) in s.tiers.iter().enumerate().skip(1) {
+                if let Some(o) = st.open.as_ref().filter(|o| o.n() > 0) {
+                    let payload = o.payload();
+                    buf.push(6);
+                    buf.extend_from_slice(&(idx as u32).to_le_bytes());
+                    buf.push(k as u8);
+                    buf.extend_from_slice(&o.t0.to_le_bytes());
+                    buf.extend_from_slice(&o.step.to_le_bytes());
+                    buf.extend_from_slice(&o.n().to_le_bytes());
+                    buf.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+                    buf.extend_from_slice(&payload);
+                }
+                if let Some((t, a)) = st.partial {
+                    buf.push(7);
+                    buf.extend_from_slice(&(idx as u32).to_le_bytes());
+                    buf.push(k as u8);
+                    buf.extend_from_slice(&t.to_le_bytes());
+                    for f in [a.sum, a.min, a.max] {
+                        buf.extend_from_slice(&f.to_le_bytes());
+                    }
+                    buf.extend_from_slice(&a.count.to_le_bytes());
+                    buf.extend_from_slice(&a.anomalous.to_le_bytes());
+                    buf.push(u8::from(a.reset));
+                }
+            }
+        }
+        self.wal.buf = buf;
+    }
+
+    /// Restores an upper-tier open page from a snapshot record.
+    fn restore_open(&mut self, idx: usize, k: usize, t0: i64, step: u32, n: usize, payload: &[u8]) -> Result<(), codec::CodecError> {
+        let mut pos = 0;
+        let runs = Runs::decode(payload, &mut pos, n)?;
+        let enc = AggEncoder::restore(&payload[pos..], n)?;
+        let mut slots = Vec::new();
+        runs.slots(&mut slots);
+        let last = t0 + i64::from(slots.last().copied().unwrap_or(0)) * i64::from(step.max(1));
+        let Some(st) = self.series.get_mut(idx).and_then(|s| s.tiers.get_mut(k)) else { return Ok(()) };
+        st.open = Some(OpenPage { t0, step: step.max(1), last, runs, cols: Cols::Agg(enc) });
+        st.head = Some(st.head.map_or(last, |h| h.max(last)));
         Ok(())
     }
 
@@ -1465,6 +1514,33 @@ impl Inner {
                     if (id as usize) < self.series.len() && tier >= 1 && tier < config.tiers.len() {
                         self.write_aggregate(SeriesId(id), tier, p, config)?;
                         points += 1;
+                    }
+                }
+                6 => {
+                    let r = c.get(pos + 1..pos + 26).ok_or_else(bad)?;
+                    let id = rd_u32(r, 0) as usize;
+                    let tier = r[4] as usize;
+                    let t0 = rd_u64(r, 5) as i64;
+                    let step = rd_u32(r, 13);
+                    let n = rd_u32(r, 17) as usize;
+                    let len = rd_u32(r, 21) as usize;
+                    let payload = c.get(pos + 26..pos + 26 + len).ok_or_else(bad)?;
+                    pos += 26 + len;
+                    if n == 0 || n > codec::MAX_PAGE_POINTS || tier == 0 || tier >= config.tiers.len() {
+                        return Err(bad());
+                    }
+                    self.restore_open(id, tier, t0, step, n, payload).map_err(|e| corrupt(path, e.to_string()))?;
+                }
+                7 => {
+                    let r = c.get(pos + 1..pos + 47).ok_or_else(bad)?;
+                    let id = rd_u32(r, 0) as usize;
+                    let tier = r[4] as usize;
+                    let f = |at: usize| f64::from_bits(rd_u64(r, at));
+                    let t = rd_u64(r, 5) as i64;
+                    let a = Agg { sum: f(13), min: f(21), max: f(29), count: rd_u32(r, 37), anomalous: rd_u32(r, 41), reset: r[45] != 0 };
+                    pos += 47;
+                    if let Some(st) = self.series.get_mut(id).and_then(|s| s.tiers.get_mut(tier)).filter(|_| tier > 0) {
+                        st.partial = Some((t, a));
                     }
                 }
                 k @ 3..=5 => {
