@@ -40,16 +40,28 @@ fn declare(s: &DiskStore, corpus: &[CorpusSeries], host: &str) -> Vec<SeriesId> 
 /// `checkpoints`, checkpoints every [`CHECKPOINT_SECS`] of data time (as the daemon does by wall
 /// clock) and returns the largest open state seen just before one.
 fn ingest_with(s: &DiskStore, corpus: &[CorpusSeries], ids: &[SeriesId], offset: i64, checkpoints: bool) -> (u64, usize) {
+    ingest_rotated(s, corpus, ids, offset, checkpoints, 0)
+}
+
+/// As [`ingest_with`], series `k` taking the values of corpus series `k + rotate` (when their
+/// update every match), so replays of the corpus are not verbatim repeats.
+fn ingest_rotated(s: &DiskStore, corpus: &[CorpusSeries], ids: &[SeriesId], offset: i64, checkpoints: bool, rotate: usize) -> (u64, usize) {
     let start = corpus.iter().map(|c| c.first).min().unwrap_or(0);
     let end = corpus.iter().map(|c| c.first + c.words.len() as i64 * i64::from(c.update_every)).max().unwrap_or(0);
     let mut n = 0;
     let mut peak = 0;
+    let sources: Vec<&CorpusSeries> = (0..corpus.len())
+        .map(|k| {
+            let o = &corpus[(k + rotate) % corpus.len()];
+            if o.update_every == corpus[k].update_every && o.first == corpus[k].first { o } else { &corpus[k] }
+        })
+        .collect();
     for t in start..end {
-        if checkpoints && t > start && (t - start) % CHECKPOINT_SECS as i64 == 0 {
+        if checkpoints && t + offset > start && (t + offset - start) % CHECKPOINT_SECS as i64 == 0 {
             peak = peak.max(s.open_state_bytes().0);
             s.checkpoint().expect("checkpoint");
         }
-        for (c, &id) in corpus.iter().zip(ids) {
+        for (c, &id) in sources.iter().zip(ids) {
             let ue = i64::from(c.update_every);
             if t < c.first || (t - c.first) % ue != 0 {
                 continue;
@@ -78,15 +90,22 @@ fn dir_bytes(p: &Path) -> u64 {
     std::fs::read_dir(p).map(|rd| rd.flatten().filter_map(|e| e.metadata().ok()).filter(|m| m.is_file()).map(|m| m.len()).sum()).unwrap_or(0)
 }
 
+fn rss_bytes() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status.lines().find_map(|l| l.strip_prefix("VmRSS:")).and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok()).unwrap_or(0) * 1024
+}
+
 fn report(corpus: &[CorpusSeries]) {
     let tmp = tempfile::tempdir().expect("tmp");
     let dir = tmp.path().join("db");
+    let rss0 = rss_bytes();
     let s = DiskStore::open(&dir, config()).expect("open");
     let ids = declare(&s, corpus, "report");
     let t = std::time::Instant::now();
     let (n, peak) = ingest_with(&s, corpus, &ids, 0, true);
     let el = t.elapsed();
     let (open_bytes, nseries) = s.open_state_bytes();
+    eprintln!("process RSS growth during ingest (store state + metadata + WAL buffer): {:.0} bytes/series", rss_bytes().saturating_sub(rss0) as f64 / nseries.max(1) as f64);
     eprintln!("peak open state (before a checkpoint): {peak} bytes = {:.0} bytes/series", peak as f64 / nseries.max(1) as f64);
     let stats = s.stats();
     drop(s);
@@ -98,6 +117,27 @@ fn report(corpus: &[CorpusSeries]) {
     eprintln!("open state at the end of ingest: {open_bytes} bytes for {nseries} series = {:.0} bytes/series", open_bytes as f64 / nseries.max(1) as f64);
     let s = DiskStore::open(&dir, config()).expect("reopen");
     eprintln!("page index after reopen: {} bytes", s.index_bytes());
+    drop(s);
+
+    // Upper tiers need a longer history: the corpus replayed back to back for a day.
+    let reps = (86_400 / corpus.iter().map(|c| c.words.len() as i64).max().unwrap_or(1).max(1)).clamp(1, 48);
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path().join("db");
+    let s = DiskStore::open(&dir, config()).expect("open");
+    let ids = declare(&s, corpus, "day");
+    let span = corpus.iter().map(|c| c.words.len() as i64 * i64::from(c.update_every)).max().unwrap_or(1);
+    let mut peak = 0;
+    for r in 0..reps {
+        peak = peak.max(ingest_rotated(&s, corpus, &ids, r * span, true, r as usize * 97).1);
+    }
+    let (_, nseries) = s.open_state_bytes();
+    let stats = s.stats();
+    drop(s);
+    eprintln!("corpus replayed {reps} times back to back (series rotated each time); peak open state {:.0} bytes/series:", peak as f64 / nseries.max(1) as f64);
+    for (k, u) in stats.tiers.iter().enumerate() {
+        let b = dir_bytes(&dir.join(format!("tier{k}")));
+        eprintln!("  tier {k}: {} points, {b} bytes on disk, {:.3} bytes/point", u.points, b as f64 / u.points.max(1) as f64);
+    }
 }
 
 fn benches(c: &mut Criterion) {

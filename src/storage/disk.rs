@@ -40,7 +40,7 @@
 //!
 //! # Memory
 //! Per series and tier: one open page (tier 0: an incremental [`NumEncoder`] keeps ≤ 64
-//! words unpacked, pages are cut at 4096 points or 768 encoded bytes and at checkpoints;
+//! words unpacked, pages are cut at 4096 points or 640 encoded bytes and at checkpoints;
 //! tiers 1..: an [`AggEncoder`] of ~6–15 bytes per point until the next checkpoint), the
 //! running partial aggregate, and 32 bytes of index per stored page.
 
@@ -74,10 +74,10 @@ const FLAG_LZ4: u8 = 1;
 /// Points per tier-0 page before it is written out.
 pub const PAGE_POINTS: u32 = 4096;
 /// Encoded bytes of an open page before it is written out.
-pub const PAGE_BYTES: usize = 768;
+pub const PAGE_BYTES: usize = 640;
 /// An open upper-tier page is written at a checkpoint once it holds this many bytes;
 /// smaller ones are carried over in the next WAL (a snapshot record).
-pub const UPPER_PAGE_BYTES: usize = 256;
+pub const UPPER_PAGE_BYTES: usize = 192;
 /// Seconds between checkpoints.
 pub const CHECKPOINT_SECS: u64 = 1800;
 /// WAL size that forces a checkpoint.
@@ -982,7 +982,8 @@ impl DiskStore {
             b += std::mem::size_of::<SeriesState>();
             for t in &s.tiers {
                 b += std::mem::size_of::<SeriesTier>();
-                b += t.open.as_ref().map_or(0, |o| o.heap_bytes() + std::mem::size_of::<OpenPage>());
+                // the OpenPage itself is inline in SeriesTier
+                b += t.open.as_ref().map_or(0, |o| o.heap_bytes());
                 b += t.back0.len() * 40 + t.backk.len() * 72;
             }
         }
