@@ -516,6 +516,7 @@ const MODE_DELTA: u8 = 1;
 const MODE_RAW: u8 = 2;
 const MODE_SPARSE: u8 = 3;
 const MODE_WORDS: u8 = 4;
+const MODE_WDICT: u8 = 5;
 
 /// The storage-number fields of `N` (sign, multiply, exponent, mantissa) as a 29-bit code.
 #[inline]
@@ -558,6 +559,30 @@ fn pack_block64(base: i64, deltas: &[i64], out: &mut Vec<u8>) {
     let cost_s = n.div_ceil(8) + (nnz * ws as usize).div_ceil(8);
     let ww = width(vals.iter().filter(|&&x| x != 0).map(|&x| decimal_code(x)));
     let cost_w = n.div_ceil(8) + (nnz * ww as usize).div_ceil(8);
+    // exponent dictionary: (sign, multiply, k) of the non-zero values, then mantissas
+    let mut dict: Vec<u8> = Vec::new();
+    let mut wm = 0;
+    for &x in vals.iter().filter(|&&x| x != 0) {
+        let c = decimal_code(x);
+        let e = (c >> 24) as u8;
+        if !dict.contains(&e) {
+            dict.push(e);
+        }
+        wm = wm.max(64 - (c & 0x00FF_FFFF).leading_zeros());
+    }
+    let ib = if dict.len() <= 1 { 0 } else { usize::BITS - (dict.len() - 1).leading_zeros() };
+    let cost_x = 1 + dict.len() + n.div_ceil(8) + (nnz * (ib + wm) as usize).div_ceil(8);
+    if !dict.is_empty() && cost_x + 2 < cost_w.min(cost_s).min(cost_d).min(cost_r) {
+        out.push(MODE_WDICT);
+        out.push(wm as u8);
+        out.push(dict.len() as u8);
+        out.extend_from_slice(&dict);
+        put_bits(vals.iter().map(|&x| u64::from(x != 0)), 1, out);
+        let nz: Vec<u64> = vals.iter().filter(|&&x| x != 0).map(|&x| decimal_code(x)).collect();
+        put_bits(nz.iter().map(|c| dict.iter().position(|&e| u64::from(e) == c >> 24).unwrap_or(0) as u64), ib, out);
+        put_bits(nz.iter().map(|c| c & 0x00FF_FFFF), wm, out);
+        return;
+    }
     if cost_w + 2 < cost_s.min(cost_d).min(cost_r) {
         out.push(MODE_WORDS);
         out.push(ww as u8);
@@ -647,6 +672,37 @@ fn unpack_block64(buf: &[u8], pos: &mut usize, len: usize, prev: &mut i64, vals:
     let hdr = buf.get(*pos..*pos + 2).ok_or(CodecError::Truncated(*pos))?;
     let (w, g) = (u32::from(hdr[0]), usize::from(hdr[1]));
     *pos += 2;
+    if mode == MODE_WDICT {
+        let nd = g;
+        let dict = buf.get(*pos..*pos + nd).ok_or(CodecError::Truncated(*pos))?.to_vec();
+        *pos += nd;
+        if dict.is_empty() || w > 24 {
+            return Err(CodecError::Invalid("exponent dictionary block"));
+        }
+        let ib = if nd <= 1 { 0 } else { usize::BITS - (nd - 1).leading_zeros() };
+        let mut mask = [false; BLOCK];
+        let mut i = 0;
+        get_bits(buf, pos, len, 1, |b| {
+            mask[i] = b != 0;
+            i += 1;
+        })?;
+        let nnz = mask[..len].iter().filter(|&&b| b).count();
+        let mut exps = Vec::with_capacity(nnz);
+        get_bits(buf, pos, nnz, ib, |x| exps.push(dict.get(x as usize).copied().unwrap_or(0)))?;
+        let mut nz = Vec::with_capacity(nnz);
+        let mut j = 0;
+        get_bits(buf, pos, nnz, w, |m| {
+            let e = u64::from(exps.get(j).copied().unwrap_or(0));
+            nz.push(code_decimal((e << 24) | m));
+            j += 1;
+        })?;
+        let mut it = nz.into_iter();
+        for &m in &mask[..len] {
+            vals.push(if m { it.next().unwrap_or(0) } else { 0 });
+        }
+        *prev = vals.last().copied().unwrap_or(*prev);
+        return Ok(());
+    }
     let scale = *POW10.get(g).ok_or(CodecError::Invalid("block scale"))?;
     match mode {
         MODE_DELTA => {
