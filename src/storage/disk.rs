@@ -6,32 +6,38 @@
 //!   ([`StoreError::Locked`] for a second opener).
 //! * `metadata.ndm` — `NDTSMETA 1 <crc32 hex>\n` then JSON: every host, chart and dimension
 //!   (their index is their id), the committed checkpoint *generation* and the list of aborted
-//!   generations. Rewritten atomically (temp, fsync, rename, fsync dir) at each checkpoint and
-//!   whenever a host / chart / dimension changes.
+//!   generations. Rewritten atomically (temp, fsync, rename, fsync dir) at each checkpoint;
+//!   changes in between are WAL records.
 //! * `tier{N}/{seq:010}.ndd` — data files of tier N. 32-byte header (`NDTSDAT1`, format
 //!   version, tier, seq, crc32), then page records (48-byte header with its own magic, crc32 of
 //!   header + payload, series id, generation, time range, grid step, point count; payload: see
-//!   [`super::codec`], optionally LZ4-compressed), and once *sealed* a 24-byte trailer
-//!   (`NDTSSEAL`, data length, record count, crc32). Only sealed files are mapped
+//!   [`super::codec`], LZ4-compressed when that saves ≥ 1/8), and once *sealed* a 24-byte
+//!   trailer (`NDTSSEAL`, data length, record count, crc32). Only sealed files are mapped
 //!   ([`super::mmap`]); the one *active* file per tier is appended with `write` and read with
 //!   `pread`. A sealed file that fails any check is renamed `*.corrupt` with a warning naming
 //!   it; an unsealed file (crash) keeps its longest valid prefix and is sealed.
 //! * `wal-{gen:010}.log` — write-ahead log of generation `gen` (`NDTSWAL1` header, then
-//!   crc-checked chunks of point / aggregate / metadata records).
+//!   crc-checked chunks of records: tier-0 point, ready-made aggregate, host / chart /
+//!   dimension upsert, and the snapshot of upper-tier open pages and running slots).
 //!
 //! # Durability
 //! Every accepted point and metadata change is appended to an in-memory WAL buffer; a
-//! background thread writes and `fdatasync`s it (and the active data files) every
-//! `flush_interval_secs / 2` seconds (at least every 0.5 s), so `kill -9` loses at most the
-//! points of the last `flush_interval_secs` seconds (default 5). A *checkpoint* (every
-//! [`CHECKPOINT_SECS`], when the WAL grows past [`WAL_MAX_BYTES`], and on drop) writes every
-//! open page, back-filled point and partial aggregate as records tagged with the next
-//! generation, fsyncs, commits by rewriting `metadata.ndm` with that generation, then starts a
-//! new WAL and deletes the old one. On open, records of generations newer than the committed
-//! one are ignored (and listed as aborted for good) and the committed WAL is replayed: tier-0
-//! points already in a data file are skipped, their roll-ups re-applied (upper tiers are only
-//! written at checkpoints, so a replayed point is never counted twice). `flush()` and drop lose
-//! nothing.
+//! background thread writes it and `fdatasync`s it (and the active data files) every
+//! `flush_interval_secs / 2` seconds (at least every 0.5 s). So `kill -9` or a power loss
+//! loses at most the points accepted in the last `flush_interval_secs` (default 5 s).
+//!
+//! Tier-0 pages are written when full (the WAL buffer is written first, so a replay knows
+//! their points). Upper-tier pages are written only at *checkpoints* (every
+//! [`CHECKPOINT_SECS`], when the WAL passes [`WAL_MAX_BYTES`], and on drop): every open tier-0
+//! page, back-filled point and upper-tier page of at least [`UPPER_PAGE_BYTES`] is written as a
+//! record tagged with the next generation; the data files are fsynced; a new WAL starts with a
+//! snapshot of the smaller upper-tier pages and running slots and is fsynced; then
+//! `metadata.ndm` is rewritten with the new generation (the commit) and the old WAL deleted.
+//! On open, records of generations newer than the committed one are ignored (and listed as
+//! aborted for good) and the committed WAL is replayed: tier-0 points already in a data file
+//! are skipped, but their roll-ups are re-applied — upper tiers hold nothing newer than the
+//! WAL's start, so no point is ever counted twice. `flush()` (write + fsync the WAL) and drop
+//! (checkpoint + seal) lose nothing.
 //!
 //! # Retention
 //! Per tier, after a data file is sealed: delete the oldest sealed files while the sealed
