@@ -578,6 +578,9 @@ struct Inner {
     overlap: u64,
     last_checkpoint: Instant,
     widths_cache: Vec<u32>,
+    /// First replay pass at open: only hosts / charts / dimensions (so that data pages of
+    /// series created since the last checkpoint can be indexed).
+    replay_meta_only: bool,
 }
 
 struct Shared {
@@ -959,6 +962,7 @@ impl DiskStore {
             overlap: 0,
             last_checkpoint: Instant::now(),
             widths_cache: Vec::new(),
+            replay_meta_only: false,
         };
         for h in &meta.hosts {
             inner.put_host(h);
@@ -970,6 +974,14 @@ impl DiskStore {
             inner.put_dim(&config, ChartId(*c), d)?;
         }
         let committed = meta.generation;
+        // hosts / charts / dimensions declared since the last checkpoint come first, so their
+        // data pages are indexed below
+        let committed_wal = wal_path(&dir, committed);
+        if committed_wal.exists() {
+            inner.replay_meta_only = true;
+            inner.replay(&config, &committed_wal)?;
+            inner.replay_meta_only = false;
+        }
         let mut max_gen = committed;
         for (tier, tc) in config.tiers.iter().enumerate() {
             let tdir = dir.join(format!("tier{tier}"));
@@ -1793,7 +1805,9 @@ impl Inner {
             || &bytes[0..8] != WAL_MAGIC
             || crc32fast::hash(&bytes[0..12]) != rd_u32(&bytes, 12)
         {
-            set_aside(path, "bad WAL header");
+            if !self.replay_meta_only {
+                set_aside(path, "bad WAL header");
+            }
             return Ok(());
         }
         let mut pos = 16;
@@ -1813,10 +1827,12 @@ impl Inner {
             pos += 12 + len;
             points += self.replay_chunk(config, chunk, path)?;
         }
-        if pos < bytes.len() {
+        if pos < bytes.len() && !self.replay_meta_only {
             warn!(path = %path.display(), at = pos, "torn WAL tail ignored (crash)");
         }
-        info!(path = %path.display(), points, "WAL replayed");
+        if !self.replay_meta_only {
+            info!(path = %path.display(), points, "WAL replayed");
+        }
         Ok(())
     }
 
@@ -1837,7 +1853,7 @@ impl Inner {
                     let t = rd_u64(r, 4) as i64;
                     let w = rd_u32(r, 12);
                     pos += 17;
-                    if (id as usize) < self.series.len() {
+                    if (id as usize) < self.series.len() && !self.replay_meta_only {
                         self.write_point(config, SeriesId(id), t, w)?;
                         points += 1;
                     }
@@ -1857,7 +1873,11 @@ impl Inner {
                         reset: r[45] != 0,
                     };
                     pos += 47;
-                    if (id as usize) < self.series.len() && tier >= 1 && tier < config.tiers.len() {
+                    if (id as usize) < self.series.len()
+                        && tier >= 1
+                        && tier < config.tiers.len()
+                        && !self.replay_meta_only
+                    {
                         self.write_aggregate(SeriesId(id), tier, p, config)?;
                         points += 1;
                     }
@@ -1879,6 +1899,9 @@ impl Inner {
                     {
                         return Err(bad());
                     }
+                    if self.replay_meta_only {
+                        continue;
+                    }
                     self.restore_open(id, tier, t0, step, n, payload)
                         .map_err(|e| corrupt(path, e.to_string()))?;
                 }
@@ -1897,6 +1920,9 @@ impl Inner {
                         reset: r[45] != 0,
                     };
                     pos += 47;
+                    if self.replay_meta_only {
+                        continue;
+                    }
                     if let Some(st) = self
                         .series
                         .get_mut(id)
