@@ -231,6 +231,59 @@ fn benches(c: &mut Criterion) {
     }
     let points: u64 = corpus.iter().map(|c| c.points().count() as u64).sum();
 
+    // --- page codec alone: every series' words in pages of up to 4096 points
+    {
+        use ndcluster::storage::codec::{decode_numbers, NumEncoder};
+        let pages: Vec<Vec<u32>> = corpus
+            .iter()
+            .flat_map(|c| {
+                let w: Vec<u32> = c.points().map(|(_, n)| n.0).collect();
+                w.chunks(4096).map(<[u32]>::to_vec).collect::<Vec<_>>()
+            })
+            .collect();
+        let encoded: Vec<(usize, Vec<u8>)> = pages
+            .iter()
+            .map(|p| {
+                let mut e = NumEncoder::default();
+                for &w in p {
+                    e.push(w);
+                }
+                let mut b = Vec::new();
+                e.finish_into(&mut b);
+                (p.len(), b)
+            })
+            .collect();
+        let mut g = c.benchmark_group("storage_codec");
+        g.throughput(Throughput::Elements(points));
+        g.bench_function("encode_tier0_pages", |b| {
+            b.iter(|| {
+                let mut total = 0;
+                for p in &pages {
+                    let mut e = NumEncoder::default();
+                    for &w in p {
+                        e.push(w);
+                    }
+                    let mut out = Vec::new();
+                    e.finish_into(&mut out);
+                    total += out.len();
+                }
+                black_box(total)
+            })
+        });
+        g.bench_function("decode_tier0_pages", |b| {
+            let mut out = Vec::new();
+            b.iter(|| {
+                for (n, bytes) in &encoded {
+                    out.clear();
+                    let mut pos = 0;
+                    decode_numbers(bytes, &mut pos, *n, &mut out).expect("decode");
+                }
+                black_box(out.len())
+            })
+        });
+        g.finish();
+    }
+
     // --- write path: the whole corpus, at the head, with tier 1/2 roll-ups
     {
         let mut g = c.benchmark_group("storage_write");
