@@ -411,27 +411,20 @@ fn benches(c: &mut Criterion) {
                         // the lowest-resolution tier that still has >= points over the range
                         let cfg = s.config();
                         let tier = forced.unwrap_or_else(|| {
-                            (0..cfg.tiers.len())
-                                .rev()
-                                .find(|&t| (before - after) / cfg.tier_width(t, 1) >= points as i64)
-                                .unwrap_or(0)
+                            query::best_tier(&s, dims[0], after, before, points)
                         });
-                        let width = ((before - after + 1) as f64 / points as f64).ceil() as i64;
-                        let mut rows = vec![[f64::NAN; 10]; points];
-                        for (k, &id) in dims.iter().enumerate() {
+                        let span = ((before - after + 1) as f64 / points as f64).ceil() as i64;
+                        let mut rows = Vec::with_capacity(dims.len());
+                        for &id in &dims {
                             buf.clear();
                             s.read(id, tier, after, before, &mut buf).expect("read");
-                            let mut sums = vec![(0.0f64, 0u32); points];
-                            for p in &buf {
-                                let slot = (((p.time - after) / width) as usize).min(points - 1);
-                                sums[slot].0 += p.sum;
-                                sums[slot].1 += p.count;
-                            }
-                            for (r, (sum, n)) in rows.iter_mut().zip(sums) {
-                                if n > 0 {
-                                    r[k] = sum / f64::from(n);
-                                }
-                            }
+                            rows.push(query::group_rows(
+                                &buf,
+                                after + span - 1,
+                                span,
+                                points,
+                                query::Grouping::Average,
+                            ));
                         }
                         black_box(rows)
                     },
