@@ -409,7 +409,6 @@ fn benches(c: &mut Criterion) {
                     || (),
                     |_| {
                         // the lowest-resolution tier that still has >= points over the range
-                        let cfg = s.config();
                         let tier = forced.unwrap_or_else(|| {
                             query::best_tier(&s, dims[0], after, before, points)
                         });
