@@ -408,7 +408,7 @@ fn benches(c: &mut Criterion) {
                 b.iter_batched(
                     || (),
                     |_| {
-                        // the lowest-resolution tier that still has >= points over the range
+                        // Netdata's tier choice (tier 1 for 24 h at 300 points)
                         let tier = forced.unwrap_or_else(|| {
                             query::best_tier(&s, dims[0], after, before, points)
                         });
