@@ -6,10 +6,15 @@ const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/bench/corpus/system.
 
 #[test]
 fn committed_corpus_loads_and_round_trips() {
-    let Ok(bytes) = std::fs::read(FIXTURE) else { return };
+    let Ok(bytes) = std::fs::read(FIXTURE) else {
+        return;
+    };
     let series = corpus::decode(&bytes).expect("corpus decodes");
     assert!(series.len() > 100);
-    assert!(series.iter().any(|s| s.words.len() >= 3000), "at least one long series");
+    assert!(
+        series.iter().any(|s| s.words.len() >= 3000),
+        "at least one long series"
+    );
     assert_eq!(corpus::encode(&series), bytes);
     let mut bad = bytes.clone();
     let mid = bad.len() / 2;
@@ -23,12 +28,17 @@ fn committed_corpus_loads_and_round_trips() {
 fn build_corpus_fixture() {
     let raw = std::env::var("NDCLUSTER_CORPUS_RAW").expect("NDCLUSTER_CORPUS_RAW");
     let out = std::env::var("NDCLUSTER_CORPUS_OUT").unwrap_or_else(|_| FIXTURE.to_string());
-    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&raw).expect("raw")).expect("json");
+    let v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&raw).expect("raw")).expect("json");
     let series = corpus::from_pull_json(&v);
     let bytes = corpus::encode(&series);
     std::fs::write(&out, &bytes).expect("write");
     let points: usize = series.iter().map(|s| s.points().count()).sum();
-    eprintln!("{} series, {points} points, {} bytes -> {out}", series.len(), bytes.len());
+    eprintln!(
+        "{} series, {points} points, {} bytes -> {out}",
+        series.len(),
+        bytes.len()
+    );
 }
 
 /// `NDCLUSTER_CORPUS=... cargo test --test storage_corpus -- --ignored breakdown --nocapture`
@@ -49,11 +59,22 @@ fn codec_breakdown() {
         }
         let mut buf = Vec::new();
         e.finish_into(&mut buf);
-        let lz = lz4_flex::block::compress_prepend_size(&buf).len().min(buf.len());
+        let lz = lz4_flex::block::compress_prepend_size(&buf)
+            .len()
+            .min(buf.len());
         tot_b += buf.len();
         tot_lz += lz;
         tot_p += n;
-        rows.push((lz, buf.len(), n, format!("{}.{}", s.chart, s.dim), s.points().take(6).map(|(_, w)| w.value()).collect::<Vec<_>>()));
+        rows.push((
+            lz,
+            buf.len(),
+            n,
+            format!("{}.{}", s.chart, s.dim),
+            s.points()
+                .take(6)
+                .map(|(_, w)| w.value())
+                .collect::<Vec<_>>(),
+        ));
     }
     rows.sort_by_key(|r| std::cmp::Reverse(r.0));
     eprintln!("total: {tot_p} points, {tot_b} bytes raw-encoded ({:.3} B/pt), {tot_lz} with lz4 ({:.3} B/pt)", tot_b as f64 / tot_p as f64, tot_lz as f64 / tot_p as f64);

@@ -147,7 +147,12 @@ pub fn encode_column(vals: &[u32], out: &mut Vec<u8>) {
 }
 
 /// Decodes a column of `n` values starting at `*pos`, appending to `out`.
-pub fn decode_column(buf: &[u8], pos: &mut usize, n: usize, out: &mut Vec<u32>) -> Result<(), CodecError> {
+pub fn decode_column(
+    buf: &[u8],
+    pos: &mut usize,
+    n: usize,
+    out: &mut Vec<u32>,
+) -> Result<(), CodecError> {
     if n == 0 {
         return Ok(());
     }
@@ -171,9 +176,15 @@ pub fn decode_column(buf: &[u8], pos: &mut usize, n: usize, out: &mut Vec<u32>) 
             out.extend(std::iter::repeat(prev).take(len));
         } else {
             let nbytes = (len * w as usize).div_ceil(8);
-            let bytes = buf.get(*pos..*pos + nbytes).ok_or(CodecError::Truncated(*pos))?;
+            let bytes = buf
+                .get(*pos..*pos + nbytes)
+                .ok_or(CodecError::Truncated(*pos))?;
             *pos += nbytes;
-            let mask = if w == 32 { u64::from(u32::MAX) } else { (1u64 << w) - 1 };
+            let mask = if w == 32 {
+                u64::from(u32::MAX)
+            } else {
+                (1u64 << w) - 1
+            };
             let mut bit = 0usize;
             for _ in 0..len {
                 let byte = bit >> 3;
@@ -282,7 +293,9 @@ mod tests {
 
     #[test]
     fn column_round_trip() {
-        let mut v: Vec<u32> = (0..1000u32).map(|i| i.wrapping_mul(2_654_435_761) >> (i % 30)).collect();
+        let mut v: Vec<u32> = (0..1000u32)
+            .map(|i| i.wrapping_mul(2_654_435_761) >> (i % 30))
+            .collect();
         v.extend(std::iter::repeat_n(7, 300));
         v.push(u32::MAX);
         v.push(0);
@@ -333,7 +346,10 @@ mod tests {
         let mut buf = Vec::new();
         r.encode(&mut buf);
         let mut pos = 0;
-        assert_eq!(Runs::decode(&buf, &mut pos, 5).expect("decodes").runs, r.runs);
+        assert_eq!(
+            Runs::decode(&buf, &mut pos, 5).expect("decodes").runs,
+            r.runs
+        );
         let mut pos = 0;
         assert!(Runs::decode(&buf, &mut pos, 4).is_err());
     }
@@ -381,7 +397,11 @@ fn word_to_decimal_unchecked(w: u32) -> Option<i64> {
     }
     let m = i64::from(w & 0x00FF_FFFF);
     let k = ((w >> 27) & 7) as usize;
-    let mag = if w & (1 << 30) != 0 { m.checked_mul(POW10[7 + k])? } else { m * POW10[7 - k] };
+    let mag = if w & (1 << 30) != 0 {
+        m.checked_mul(POW10[7 + k])?
+    } else {
+        m * POW10[7 - k]
+    };
     Some(if w & (1 << 31) != 0 { -mag } else { mag })
 }
 
@@ -397,7 +417,11 @@ pub fn word_to_decimal(w: u32) -> Option<(i64, u8)> {
     if w & (1 << 26) != 0 {
         return None;
     }
-    let mag = if w & (1 << 30) != 0 { m.checked_mul(POW10[7 + k])? } else { m * POW10[7 - k] };
+    let mag = if w & (1 << 30) != 0 {
+        m.checked_mul(POW10[7 + k])?
+    } else {
+        m * POW10[7 - k]
+    };
     let n = if w & (1 << 31) != 0 { -mag } else { mag };
     (decimal_to_word(n, flags) == Some(w)).then_some((n, flags))
 }
@@ -447,7 +471,11 @@ pub fn decimal_to_word(n: i64, flags: u8) -> Option<u32> {
     if m * POW10[p] as u64 != a {
         return None;
     }
-    let mode = if p <= 7 { ((7 - p) as u32) << 27 } else { (1 << 30) | (((p - 7) as u32) << 27) };
+    let mode = if p <= 7 {
+        ((7 - p) as u32) << 27
+    } else {
+        (1 << 30) | (((p - 7) as u32) << 27)
+    };
     Some(sign | mode | f | m as u32)
 }
 
@@ -516,6 +544,7 @@ const MODE_DELTA: u8 = 1;
 const MODE_RAW: u8 = 2;
 const MODE_SPARSE: u8 = 3;
 const MODE_WORDS: u8 = 4;
+const MODE_WDICT: u8 = 5;
 
 /// The storage-number fields of `N` (sign, multiply, exponent, mantissa) as a 29-bit code.
 #[inline]
@@ -558,12 +587,56 @@ fn pack_block64(base: i64, deltas: &[i64], out: &mut Vec<u8>) {
     let cost_s = n.div_ceil(8) + (nnz * ws as usize).div_ceil(8);
     let ww = width(vals.iter().filter(|&&x| x != 0).map(|&x| decimal_code(x)));
     let cost_w = n.div_ceil(8) + (nnz * ww as usize).div_ceil(8);
+    // exponent dictionary: (sign, multiply, k) of the non-zero values, then mantissas
+    let mut dict: Vec<u8> = Vec::new();
+    let mut wm = 0;
+    for &x in vals.iter().filter(|&&x| x != 0) {
+        let c = decimal_code(x);
+        let e = (c >> 24) as u8;
+        if !dict.contains(&e) {
+            dict.push(e);
+        }
+        wm = wm.max(64 - (c & 0x00FF_FFFF).leading_zeros());
+    }
+    let ib = if dict.len() <= 1 {
+        0
+    } else {
+        usize::BITS - (dict.len() - 1).leading_zeros()
+    };
+    let cost_x = 1 + dict.len() + n.div_ceil(8) + (nnz * (ib + wm) as usize).div_ceil(8);
+    if !dict.is_empty() && cost_x + 2 < cost_w.min(cost_s).min(cost_d).min(cost_r) {
+        out.push(MODE_WDICT);
+        out.push(wm as u8);
+        out.push(dict.len() as u8);
+        out.extend_from_slice(&dict);
+        put_bits(vals.iter().map(|&x| u64::from(x != 0)), 1, out);
+        let nz: Vec<u64> = vals
+            .iter()
+            .filter(|&&x| x != 0)
+            .map(|&x| decimal_code(x))
+            .collect();
+        put_bits(
+            nz.iter().map(|c| {
+                dict.iter()
+                    .position(|&e| u64::from(e) == c >> 24)
+                    .unwrap_or(0) as u64
+            }),
+            ib,
+            out,
+        );
+        put_bits(nz.iter().map(|c| c & 0x00FF_FFFF), wm, out);
+        return;
+    }
     if cost_w + 2 < cost_s.min(cost_d).min(cost_r) {
         out.push(MODE_WORDS);
         out.push(ww as u8);
         out.push(0);
         put_bits(vals.iter().map(|&x| u64::from(x != 0)), 1, out);
-        put_bits(vals.iter().filter(|&&x| x != 0).map(|&x| decimal_code(x)), ww, out);
+        put_bits(
+            vals.iter().filter(|&&x| x != 0).map(|&x| decimal_code(x)),
+            ww,
+            out,
+        );
         return;
     }
     if cost_s < cost_d && cost_s < cost_r {
@@ -571,7 +644,11 @@ fn pack_block64(base: i64, deltas: &[i64], out: &mut Vec<u8>) {
         out.push(ws as u8);
         out.push(gs as u8);
         put_bits(vals.iter().map(|&x| u64::from(x != 0)), 1, out);
-        put_bits(vals.iter().filter(|&&x| x != 0).map(|&x| scaled(x, gs)), ws, out);
+        put_bits(
+            vals.iter().filter(|&&x| x != 0).map(|&x| scaled(x, gs)),
+            ws,
+            out,
+        );
     } else if cost_r < cost_d {
         out.push(MODE_RAW);
         out.push(wr as u8);
@@ -586,12 +663,20 @@ fn pack_block64(base: i64, deltas: &[i64], out: &mut Vec<u8>) {
 }
 
 /// Reads `len` values of `w` bits from `*pos`.
-fn get_bits(buf: &[u8], pos: &mut usize, len: usize, w: u32, mut f: impl FnMut(u64)) -> Result<(), CodecError> {
+fn get_bits(
+    buf: &[u8],
+    pos: &mut usize,
+    len: usize,
+    w: u32,
+    mut f: impl FnMut(u64),
+) -> Result<(), CodecError> {
     if w > 64 {
         return Err(CodecError::Invalid("block width over 64"));
     }
     let nbytes = (len * w as usize).div_ceil(8);
-    let bytes = buf.get(*pos..*pos + nbytes).ok_or(CodecError::Truncated(*pos))?;
+    let bytes = buf
+        .get(*pos..*pos + nbytes)
+        .ok_or(CodecError::Truncated(*pos))?;
     *pos += nbytes;
     if w == 0 {
         for _ in 0..len {
@@ -617,7 +702,11 @@ fn get_bits(buf: &[u8], pos: &mut usize, len: usize, w: u32, mut f: impl FnMut(u
         }
         return Ok(());
     }
-    let mask: u128 = if w == 64 { u128::from(u64::MAX) } else { (1u128 << w) - 1 };
+    let mask: u128 = if w == 64 {
+        u128::from(u64::MAX)
+    } else {
+        (1u128 << w) - 1
+    };
     let mut bit = 0usize;
     for _ in 0..len {
         let byte = bit >> 3;
@@ -637,7 +726,13 @@ fn get_bits(buf: &[u8], pos: &mut usize, len: usize, w: u32, mut f: impl FnMut(u
 }
 
 /// Decodes one block of `len` values after `*prev`, appending to `vals`.
-fn unpack_block64(buf: &[u8], pos: &mut usize, len: usize, prev: &mut i64, vals: &mut Vec<i64>) -> Result<(), CodecError> {
+fn unpack_block64(
+    buf: &[u8],
+    pos: &mut usize,
+    len: usize,
+    prev: &mut i64,
+    vals: &mut Vec<i64>,
+) -> Result<(), CodecError> {
     let mode = *buf.get(*pos).ok_or(CodecError::Truncated(*pos))?;
     *pos += 1;
     if mode == MODE_CONST {
@@ -647,6 +742,46 @@ fn unpack_block64(buf: &[u8], pos: &mut usize, len: usize, prev: &mut i64, vals:
     let hdr = buf.get(*pos..*pos + 2).ok_or(CodecError::Truncated(*pos))?;
     let (w, g) = (u32::from(hdr[0]), usize::from(hdr[1]));
     *pos += 2;
+    if mode == MODE_WDICT {
+        let nd = g;
+        let dict = buf
+            .get(*pos..*pos + nd)
+            .ok_or(CodecError::Truncated(*pos))?
+            .to_vec();
+        *pos += nd;
+        if dict.is_empty() || w > 24 {
+            return Err(CodecError::Invalid("exponent dictionary block"));
+        }
+        let ib = if nd <= 1 {
+            0
+        } else {
+            usize::BITS - (nd - 1).leading_zeros()
+        };
+        let mut mask = [false; BLOCK];
+        let mut i = 0;
+        get_bits(buf, pos, len, 1, |b| {
+            mask[i] = b != 0;
+            i += 1;
+        })?;
+        let nnz = mask[..len].iter().filter(|&&b| b).count();
+        let mut exps = Vec::with_capacity(nnz);
+        get_bits(buf, pos, nnz, ib, |x| {
+            exps.push(dict.get(x as usize).copied().unwrap_or(0))
+        })?;
+        let mut nz = Vec::with_capacity(nnz);
+        let mut j = 0;
+        get_bits(buf, pos, nnz, w, |m| {
+            let e = u64::from(exps.get(j).copied().unwrap_or(0));
+            nz.push(code_decimal((e << 24) | m));
+            j += 1;
+        })?;
+        let mut it = nz.into_iter();
+        for &m in &mask[..len] {
+            vals.push(if m { it.next().unwrap_or(0) } else { 0 });
+        }
+        *prev = vals.last().copied().unwrap_or(*prev);
+        return Ok(());
+    }
     let scale = *POW10.get(g).ok_or(CodecError::Invalid("block scale"))?;
     match mode {
         MODE_DELTA => {
@@ -658,7 +793,9 @@ fn unpack_block64(buf: &[u8], pos: &mut usize, len: usize, prev: &mut i64, vals:
             *prev = p;
         }
         MODE_RAW => {
-            get_bits(buf, pos, len, w, |z| vals.push(unzigzag64(z).wrapping_mul(scale)))?;
+            get_bits(buf, pos, len, w, |z| {
+                vals.push(unzigzag64(z).wrapping_mul(scale))
+            })?;
             *prev = vals.last().copied().unwrap_or(*prev);
         }
         MODE_SPARSE | MODE_WORDS => {
@@ -673,7 +810,9 @@ fn unpack_block64(buf: &[u8], pos: &mut usize, len: usize, prev: &mut i64, vals:
             if mode == MODE_WORDS {
                 get_bits(buf, pos, nnz, w, |c| nz.push(code_decimal(c)))?;
             } else {
-                get_bits(buf, pos, nnz, w, |z| nz.push(unzigzag64(z).wrapping_mul(scale)))?;
+                get_bits(buf, pos, nnz, w, |z| {
+                    nz.push(unzigzag64(z).wrapping_mul(scale))
+                })?;
             }
             let mut it = nz.into_iter();
             for &m in &mask[..len] {
@@ -763,7 +902,10 @@ impl NumEncoder {
         10 + self.out.len() + self.pending.len() * 4 + self.flags.len() * 4 + self.exc.len() * 6
     }
     pub fn heap_bytes(&self) -> usize {
-        self.out.capacity() + self.pending.capacity() * 4 + self.flags.capacity() * 8 + self.exc.capacity() * 8
+        self.out.capacity()
+            + self.pending.capacity() * 4
+            + self.flags.capacity() * 8
+            + self.exc.capacity() * 8
     }
     pub fn finish_into(&self, out: &mut Vec<u8>) {
         put_varint(out, zigzag64(self.first));
@@ -787,7 +929,12 @@ impl NumEncoder {
 }
 
 /// Decodes `n` tier-0 words written by [`NumEncoder::finish_into`].
-pub fn decode_numbers(buf: &[u8], pos: &mut usize, n: usize, out: &mut Vec<u32>) -> Result<(), CodecError> {
+pub fn decode_numbers(
+    buf: &[u8],
+    pos: &mut usize,
+    n: usize,
+    out: &mut Vec<u32>,
+) -> Result<(), CodecError> {
     if n == 0 {
         return Ok(());
     }
@@ -835,7 +982,9 @@ pub fn decode_numbers(buf: &[u8], pos: &mut usize, n: usize, out: &mut Vec<u32>)
         at += get_varint(buf, pos)? as usize;
         let b = buf.get(*pos..*pos + 4).ok_or(CodecError::Truncated(*pos))?;
         *pos += 4;
-        let slot = out.get_mut(start + at).ok_or(CodecError::Invalid("exception index"))?;
+        let slot = out
+            .get_mut(start + at)
+            .ok_or(CodecError::Invalid("exception index"))?;
         *slot = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
     }
     Ok(())
@@ -874,7 +1023,20 @@ mod num_tests {
 
     #[test]
     fn canonical_words_map_to_decimals_and_back() {
-        for x in [0.0, 93.5, 6.5, 0.5, -2.5, 123.456789, 16777215.0, 16777216.0, 1e-7, 99999999999.0, 0.4975124, 33.333333] {
+        for x in [
+            0.0,
+            93.5,
+            6.5,
+            0.5,
+            -2.5,
+            123.456789,
+            16777215.0,
+            16777216.0,
+            1e-7,
+            99999999999.0,
+            0.4975124,
+            33.333333,
+        ] {
             for f in [0, FLAG_NOT_ANOMALOUS, FLAG_RESET | FLAG_NOT_ANOMALOUS] {
                 let w = StorageNumber::pack(x, f).0;
                 let (n, fl) = word_to_decimal(w).unwrap_or_else(|| panic!("{x} not canonical"));
@@ -886,7 +1048,15 @@ mod num_tests {
 
     #[test]
     fn numbers_round_trip_with_exceptions() {
-        let mut words: Vec<u32> = (0..3000).map(|i| StorageNumber::pack(f64::from(i % 17) * 0.5 + f64::from(i / 100), FLAG_NOT_ANOMALOUS).0).collect();
+        let mut words: Vec<u32> = (0..3000)
+            .map(|i| {
+                StorageNumber::pack(
+                    f64::from(i % 17) * 0.5 + f64::from(i / 100),
+                    FLAG_NOT_ANOMALOUS,
+                )
+                .0
+            })
+            .collect();
         words[5] = 0x8000_0000; // negative zero: not canonical
         words[100] = StorageNumber::pack(9.2e18, 0).0; // factor-100 range
         words[101] = StorageNumber::pack(3.0, FLAG_RESET).0;
@@ -948,7 +1118,12 @@ impl AggEncoder {
 }
 
 /// Decodes `n` points written by [`AggEncoder`] into six columns.
-pub fn decode_aggs(buf: &[u8], pos: &mut usize, n: usize, cols: &mut [Vec<u32>]) -> Result<(), CodecError> {
+pub fn decode_aggs(
+    buf: &[u8],
+    pos: &mut usize,
+    n: usize,
+    cols: &mut [Vec<u32>],
+) -> Result<(), CodecError> {
     if n > MAX_PAGE_POINTS || cols.len() != 6 {
         return Err(CodecError::Invalid("aggregate page shape"));
     }
@@ -966,4 +1141,25 @@ pub fn decode_aggs(buf: &[u8], pos: &mut usize, n: usize, cols: &mut [Vec<u32>])
         }
     }
     Ok(())
+}
+
+impl AggEncoder {
+    /// Rebuilds an encoder from `n` points it encoded (`bytes` = its output).
+    pub fn restore(bytes: &[u8], n: usize) -> Result<Self, CodecError> {
+        let mut cols = vec![Vec::new(); 6];
+        let mut pos = 0;
+        decode_aggs(bytes, &mut pos, n, &mut cols)?;
+        if pos != bytes.len() {
+            return Err(CodecError::Invalid("trailing bytes after aggregates"));
+        }
+        let mut prev = [0u32; 6];
+        for (p, c) in prev.iter_mut().zip(&cols) {
+            *p = c.last().copied().unwrap_or(0);
+        }
+        Ok(Self {
+            prev,
+            n: n as u32,
+            out: bytes.to_vec(),
+        })
+    }
 }

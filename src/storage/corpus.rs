@@ -28,7 +28,16 @@ pub struct CorpusSeries {
 impl CorpusSeries {
     /// Non-gap points `(time, number)`.
     pub fn points(&self) -> impl Iterator<Item = (UnixTime, StorageNumber)> + '_ {
-        self.words.iter().enumerate().filter(|(_, &w)| w != StorageNumber::EMPTY.0).map(move |(i, &w)| (self.first + i as i64 * i64::from(self.update_every), StorageNumber(w)))
+        self.words
+            .iter()
+            .enumerate()
+            .filter(|(_, &w)| w != StorageNumber::EMPTY.0)
+            .map(move |(i, &w)| {
+                (
+                    self.first + i as i64 * i64::from(self.update_every),
+                    StorageNumber(w),
+                )
+            })
     }
 }
 
@@ -64,10 +73,13 @@ pub fn decode(bytes: &[u8]) -> Result<Vec<CorpusSeries>, CodecError> {
     if bytes[12..16] != crc32fast::hash(&bytes[16..]).to_le_bytes() {
         return Err(CodecError::Invalid("corpus checksum mismatch"));
     }
-    if bytes.len() >= 20 && u32::from_le_bytes([bytes[16], bytes[17], bytes[18], bytes[19]]) as usize > MAX_BYTES {
+    if bytes.len() >= 20
+        && u32::from_le_bytes([bytes[16], bytes[17], bytes[18], bytes[19]]) as usize > MAX_BYTES
+    {
         return Err(CodecError::Invalid("corpus too large"));
     }
-    let body = lz4_flex::block::decompress_size_prepended(&bytes[16..]).map_err(|_| CodecError::Invalid("corpus lz4"))?;
+    let body = lz4_flex::block::decompress_size_prepended(&bytes[16..])
+        .map_err(|_| CodecError::Invalid("corpus lz4"))?;
     let mut pos = 0;
     let n = codec::get_varint(&body, &mut pos)? as usize;
     if n > MAX_SERIES {
@@ -85,7 +97,9 @@ pub fn decode(bytes: &[u8]) -> Result<Vec<CorpusSeries>, CodecError> {
         let dim = text()?;
         let update_every = codec::get_varint(&body, &mut pos)? as u32;
         let first = body.get(pos..pos + 8).ok_or(CodecError::Truncated(pos))?;
-        let first = i64::from_le_bytes([first[0], first[1], first[2], first[3], first[4], first[5], first[6], first[7]]);
+        let first = i64::from_le_bytes([
+            first[0], first[1], first[2], first[3], first[4], first[5], first[6], first[7],
+        ]);
         pos += 8;
         let slots = codec::get_varint(&body, &mut pos)? as usize;
         if slots > MAX_SLOTS {
@@ -102,7 +116,13 @@ pub fn decode(bytes: &[u8]) -> Result<Vec<CorpusSeries>, CodecError> {
             codec::decode_column(&body, &mut pos, take, &mut words)?;
             left -= take;
         }
-        out.push(CorpusSeries { chart, dim, update_every: update_every.max(1), first, words });
+        out.push(CorpusSeries {
+            chart,
+            dim,
+            update_every: update_every.max(1),
+            first,
+            words,
+        });
     }
     Ok(out)
 }
@@ -111,12 +131,32 @@ pub fn decode(bytes: &[u8]) -> Result<Vec<CorpusSeries>, CodecError> {
 /// API printed them, re-packed with the "not anomalous" flag every live point carries).
 pub fn from_pull_json(v: &serde_json::Value) -> Vec<CorpusSeries> {
     let mut out = Vec::new();
-    for s in v.get("series").and_then(|s| s.as_array()).into_iter().flatten() {
-        let ue = s.get("update_every").and_then(|u| u.as_u64()).unwrap_or(1).max(1) as i64;
-        let pts = s.get("points").and_then(|p| p.as_array()).cloned().unwrap_or_default();
-        let pts: Vec<(i64, Option<f64>)> = pts.iter().filter_map(|p| Some((p.get(0)?.as_i64()?, p.get(1).and_then(|x| x.as_f64())))).collect();
-        let Some(&(first, _)) = pts.first() else { continue };
-        let Some(&(last, _)) = pts.last() else { continue };
+    for s in v
+        .get("series")
+        .and_then(|s| s.as_array())
+        .into_iter()
+        .flatten()
+    {
+        let ue = s
+            .get("update_every")
+            .and_then(|u| u.as_u64())
+            .unwrap_or(1)
+            .max(1) as i64;
+        let pts = s
+            .get("points")
+            .and_then(|p| p.as_array())
+            .cloned()
+            .unwrap_or_default();
+        let pts: Vec<(i64, Option<f64>)> = pts
+            .iter()
+            .filter_map(|p| Some((p.get(0)?.as_i64()?, p.get(1).and_then(|x| x.as_f64()))))
+            .collect();
+        let Some(&(first, _)) = pts.first() else {
+            continue;
+        };
+        let Some(&(last, _)) = pts.last() else {
+            continue;
+        };
         let n = ((last - first) / ue + 1).clamp(0, codec::MAX_PAGE_POINTS as i64) as usize;
         let mut words = vec![StorageNumber::EMPTY.0; n];
         for (t, v) in pts {
@@ -125,8 +165,19 @@ pub fn from_pull_json(v: &serde_json::Value) -> Vec<CorpusSeries> {
                 *w = StorageNumber::pack(v, FLAG_NOT_ANOMALOUS).0;
             }
         }
-        let text = |k: &str| s.get(k).and_then(|x| x.as_str()).unwrap_or_default().to_string();
-        out.push(CorpusSeries { chart: text("chart"), dim: text("dim"), update_every: ue as u32, first, words });
+        let text = |k: &str| {
+            s.get(k)
+                .and_then(|x| x.as_str())
+                .unwrap_or_default()
+                .to_string()
+        };
+        out.push(CorpusSeries {
+            chart: text("chart"),
+            dim: text("dim"),
+            update_every: ue as u32,
+            first,
+            words,
+        });
     }
     out
 }

@@ -6,32 +6,38 @@
 //!   ([`StoreError::Locked`] for a second opener).
 //! * `metadata.ndm` — `NDTSMETA 1 <crc32 hex>\n` then JSON: every host, chart and dimension
 //!   (their index is their id), the committed checkpoint *generation* and the list of aborted
-//!   generations. Rewritten atomically (temp, fsync, rename, fsync dir) at each checkpoint and
-//!   whenever a host / chart / dimension changes.
+//!   generations. Rewritten atomically (temp, fsync, rename, fsync dir) at each checkpoint;
+//!   changes in between are WAL records.
 //! * `tier{N}/{seq:010}.ndd` — data files of tier N. 32-byte header (`NDTSDAT1`, format
 //!   version, tier, seq, crc32), then page records (48-byte header with its own magic, crc32 of
 //!   header + payload, series id, generation, time range, grid step, point count; payload: see
-//!   [`super::codec`], optionally LZ4-compressed), and once *sealed* a 24-byte trailer
-//!   (`NDTSSEAL`, data length, record count, crc32). Only sealed files are mapped
+//!   [`super::codec`], LZ4-compressed when that saves ≥ 1/8), and once *sealed* a 24-byte
+//!   trailer (`NDTSSEAL`, data length, record count, crc32). Only sealed files are mapped
 //!   ([`super::mmap`]); the one *active* file per tier is appended with `write` and read with
 //!   `pread`. A sealed file that fails any check is renamed `*.corrupt` with a warning naming
 //!   it; an unsealed file (crash) keeps its longest valid prefix and is sealed.
 //! * `wal-{gen:010}.log` — write-ahead log of generation `gen` (`NDTSWAL1` header, then
-//!   crc-checked chunks of point / aggregate / metadata records).
+//!   crc-checked chunks of records: tier-0 point, ready-made aggregate, host / chart /
+//!   dimension upsert, and the snapshot of upper-tier open pages and running slots).
 //!
 //! # Durability
 //! Every accepted point and metadata change is appended to an in-memory WAL buffer; a
-//! background thread writes and `fdatasync`s it (and the active data files) every
-//! `flush_interval_secs / 2` seconds (at least every 0.5 s), so `kill -9` loses at most the
-//! points of the last `flush_interval_secs` seconds (default 5). A *checkpoint* (every
-//! [`CHECKPOINT_SECS`], when the WAL grows past [`WAL_MAX_BYTES`], and on drop) writes every
-//! open page, back-filled point and partial aggregate as records tagged with the next
-//! generation, fsyncs, commits by rewriting `metadata.ndm` with that generation, then starts a
-//! new WAL and deletes the old one. On open, records of generations newer than the committed
-//! one are ignored (and listed as aborted for good) and the committed WAL is replayed: tier-0
-//! points already in a data file are skipped, their roll-ups re-applied (upper tiers are only
-//! written at checkpoints, so a replayed point is never counted twice). `flush()` and drop lose
-//! nothing.
+//! background thread writes it and `fdatasync`s it (and the active data files) every
+//! `flush_interval_secs / 2` seconds (at least every 0.5 s). So `kill -9` or a power loss
+//! loses at most the points accepted in the last `flush_interval_secs` (default 5 s).
+//!
+//! Tier-0 pages are written when full (the WAL buffer is written first, so a replay knows
+//! their points). Upper-tier pages are written only at *checkpoints* (every
+//! [`CHECKPOINT_SECS`], when the WAL passes [`WAL_MAX_BYTES`], and on drop): every open tier-0
+//! page, back-filled point and upper-tier page of at least [`UPPER_PAGE_BYTES`] is written as a
+//! record tagged with the next generation; the data files are fsynced; a new WAL starts with a
+//! snapshot of the smaller upper-tier pages and running slots and is fsynced; then
+//! `metadata.ndm` is rewritten with the new generation (the commit) and the old WAL deleted.
+//! On open, records of generations newer than the committed one are ignored (and listed as
+//! aborted for good) and the committed WAL is replayed: tier-0 points already in a data file
+//! are skipped, but their roll-ups are re-applied — upper tiers hold nothing newer than the
+//! WAL's start, so no point is ever counted twice. `flush()` (write + fsync the WAL) and drop
+//! (checkpoint + seal) lose nothing.
 //!
 //! # Retention
 //! Per tier, after a data file is sealed: delete the oldest sealed files while the sealed
@@ -40,7 +46,7 @@
 //!
 //! # Memory
 //! Per series and tier: one open page (tier 0: an incremental [`NumEncoder`] keeps ≤ 64
-//! words unpacked, pages are cut at 4096 points or 768 encoded bytes and at checkpoints;
+//! words unpacked, pages are cut at 4096 points or 640 encoded bytes and at checkpoints;
 //! tiers 1..: an [`AggEncoder`] of ~6–15 bytes per point until the next checkpoint), the
 //! running partial aggregate, and 32 bytes of index per stored page.
 
@@ -74,12 +80,15 @@ const FLAG_LZ4: u8 = 1;
 /// Points per tier-0 page before it is written out.
 pub const PAGE_POINTS: u32 = 4096;
 /// Encoded bytes of an open page before it is written out.
-pub const PAGE_BYTES: usize = 768;
+pub const PAGE_BYTES: usize = 640;
+/// An open upper-tier page is written at a checkpoint once it holds this many bytes;
+/// smaller ones are carried over in the next WAL (a snapshot record).
+pub const UPPER_PAGE_BYTES: usize = 192;
 /// Seconds between checkpoints.
-pub const CHECKPOINT_SECS: u64 = 3600;
+pub const CHECKPOINT_SECS: u64 = 1800;
 /// WAL size that forces a checkpoint.
 pub const WAL_MAX_BYTES: u64 = 256 << 20;
-const WAL_BUF_MAX: usize = 4 << 20;
+const WAL_BUF_MAX: usize = 1 << 20;
 /// Largest metadata file / WAL chunk we accept.
 const META_MAX_BYTES: u64 = 1 << 30;
 const CHUNK_MAX_BYTES: usize = 64 << 20;
@@ -90,15 +99,23 @@ pub fn file_max(limit: u64) -> u64 {
 }
 
 fn now_secs() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
-    move |source| StoreError::Io { path: path.to_path_buf(), source }
+    move |source| StoreError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 fn corrupt(path: &Path, reason: impl Into<String>) -> StoreError {
-    StoreError::Corrupt { path: path.to_path_buf(), reason: reason.into() }
+    StoreError::Corrupt {
+        path: path.to_path_buf(),
+        reason: reason.into(),
+    }
 }
 
 fn rd_u32(b: &[u8], at: usize) -> u32 {
@@ -114,14 +131,18 @@ fn rd_u64(b: &[u8], at: usize) -> u64 {
 
 /// fsync of a directory (after a rename or create in it).
 fn sync_dir(dir: &Path) -> Result<(), StoreError> {
-    File::open(dir).and_then(|f| f.sync_all()).map_err(io_err(dir))
+    File::open(dir)
+        .and_then(|f| f.sync_all())
+        .map_err(io_err(dir))
 }
 
 /// The durable write recipe: temp file, fsync, rename, fsync the directory.
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
     let tmp = path.with_extension("tmp");
     let mut f = File::create(&tmp).map_err(io_err(&tmp))?;
-    f.write_all(bytes).and_then(|_| f.sync_all()).map_err(io_err(&tmp))?;
+    f.write_all(bytes)
+        .and_then(|_| f.sync_all())
+        .map_err(io_err(&tmp))?;
     fs::rename(&tmp, path).map_err(io_err(path))?;
     sync_dir(path.parent().unwrap_or(Path::new(".")))
 }
@@ -223,7 +244,9 @@ struct Decoded {
 fn decode_payload(h: &RecHeader, payload: &[u8], d: &mut Decoded) -> Result<(), codec::CodecError> {
     let buf: &[u8] = if h.flags & FLAG_LZ4 != 0 {
         // bound the size the payload claims before allocating it
-        let claimed = payload.get(0..4).map_or(usize::MAX, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize);
+        let claimed = payload.get(0..4).map_or(usize::MAX, |b| {
+            u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize
+        });
         if claimed > 64 * codec::MAX_PAGE_POINTS {
             return Err(codec::CodecError::Invalid("lz4 payload too large"));
         }
@@ -266,7 +289,14 @@ struct Agg {
 
 impl Agg {
     fn of(p: &TierPoint) -> Self {
-        Self { sum: p.sum, min: p.min, max: p.max, count: p.count, anomalous: p.anomalous, reset: p.reset }
+        Self {
+            sum: p.sum,
+            min: p.min,
+            max: p.max,
+            count: p.count,
+            anomalous: p.anomalous,
+            reset: p.reset,
+        }
     }
     fn fold(&mut self, p: &Agg) {
         self.sum += p.sum;
@@ -318,8 +348,18 @@ enum Cols {
 
 impl OpenPage {
     fn new(t: i64, step: u32, ncols: usize) -> Self {
-        let cols = if ncols == 1 { Cols::Num(Box::default()) } else { Cols::Agg(AggEncoder::default()) };
-        Self { t0: t, step, last: t, runs: Runs::default(), cols }
+        let cols = if ncols == 1 {
+            Cols::Num(Box::default())
+        } else {
+            Cols::Agg(AggEncoder::default())
+        };
+        Self {
+            t0: t,
+            step,
+            last: t,
+            runs: Runs::default(),
+            cols,
+        }
     }
     fn n(&self) -> u32 {
         match &self.cols {
@@ -343,7 +383,9 @@ impl OpenPage {
         if self.n() == 0 {
             return true;
         }
-        t > self.last && (t - self.t0) % i64::from(self.step) == 0 && (t - self.t0) / i64::from(self.step) < i64::from(u32::MAX / 2)
+        t > self.last
+            && (t - self.t0) % i64::from(self.step) == 0
+            && (t - self.t0) / i64::from(self.step) < i64::from(u32::MAX / 2)
     }
     fn full(&self) -> bool {
         self.n() >= PAGE_POINTS || self.encoded_len() >= PAGE_BYTES
@@ -352,7 +394,11 @@ impl OpenPage {
         if self.n() == 0 {
             self.t0 = t;
         }
-        let gap = if self.n() == 0 { 0 } else { ((t - self.last) / i64::from(self.step) - 1) as u32 };
+        let gap = if self.n() == 0 {
+            0
+        } else {
+            ((t - self.last) / i64::from(self.step) - 1) as u32
+        };
         self.runs.push(gap);
         match &mut self.cols {
             Cols::Num(e) => e.push(vals[0]),
@@ -367,7 +413,10 @@ impl OpenPage {
         self.last = t;
     }
     fn has(&self, t: i64) -> bool {
-        t >= self.t0 && t <= self.last && (t - self.t0) % i64::from(self.step) == 0 && self.runs.has(((t - self.t0) / i64::from(self.step)) as u64)
+        t >= self.t0
+            && t <= self.last
+            && (t - self.t0) % i64::from(self.step) == 0
+            && self.runs.has(((t - self.t0) / i64::from(self.step)) as u64)
     }
     fn payload(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(64 + self.encoded_len());
@@ -411,7 +460,9 @@ struct PageRef {
     len: u32,
 }
 
-/// A map of back-filled points, allocated only when used (8 bytes when empty).
+/// A map of back-filled points, allocated only when used (8 bytes when empty instead of 24:
+/// every series carries three of these).
+#[allow(clippy::box_collection)]
 struct BackMap<V>(Option<Box<BTreeMap<i64, V>>>);
 
 impl<V> Default for BackMap<V> {
@@ -527,6 +578,9 @@ struct Inner {
     overlap: u64,
     last_checkpoint: Instant,
     widths_cache: Vec<u32>,
+    /// First replay pass at open: only hosts / charts / dimensions (so that data pages of
+    /// series created since the last checkpoint can be indexed).
+    replay_meta_only: bool,
 }
 
 struct Shared {
@@ -567,7 +621,12 @@ impl TierFiles {
         let seq = self.next_seq;
         self.next_seq += 1;
         let path = self.file_path(seq);
-        let mut f = OpenOptions::new().create_new(true).append(true).read(true).open(&path).map_err(io_err(&path))?;
+        let mut f = OpenOptions::new()
+            .create_new(true)
+            .append(true)
+            .read(true)
+            .open(&path)
+            .map_err(io_err(&path))?;
         let mut h = [0u8; FILE_HEADER];
         h[0..8].copy_from_slice(DATA_MAGIC);
         h[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
@@ -577,37 +636,63 @@ impl TierFiles {
         h[24..28].copy_from_slice(&crc.to_le_bytes());
         f.write_all(&h).map_err(io_err(&path))?;
         sync_dir(&self.dir)?;
-        self.active = Some(ActiveFile { seq, path, file: Arc::new(f), len: FILE_HEADER as u64, max_time: i64::MIN, points: 0, records: 0 });
+        self.active = Some(ActiveFile {
+            seq,
+            path,
+            file: Arc::new(f),
+            len: FILE_HEADER as u64,
+            max_time: i64::MIN,
+            points: 0,
+            records: 0,
+        });
         Ok(())
     }
 
     /// Seals the active file (trailer, fsync, map) and applies retention.
     fn seal_active(&mut self) -> Result<bool, StoreError> {
-        let Some(a) = self.active.take() else { return Ok(false) };
+        let Some(a) = self.active.take() else {
+            return Ok(false);
+        };
         let mut t = [0u8; TRAILER];
         t[0..8].copy_from_slice(SEAL_MAGIC);
         t[8..16].copy_from_slice(&a.len.to_le_bytes());
         t[16..20].copy_from_slice(&a.records.to_le_bytes());
         let crc = crc32fast::hash(&t[0..20]);
         t[20..24].copy_from_slice(&crc.to_le_bytes());
-        (&*a.file).write_all(&t).and_then(|_| a.file.sync_all()).map_err(io_err(&a.path))?;
+        (&*a.file)
+            .write_all(&t)
+            .and_then(|_| a.file.sync_all())
+            .map_err(io_err(&a.path))?;
         let map = SealedMap::map_sealed(&a.file).map_err(io_err(&a.path))?;
         let bytes = a.len + TRAILER as u64;
         self.sealed_bytes += bytes;
         self.sealed_points += a.points;
-        self.sealed.push_back(DataFile { seq: a.seq, path: a.path, map: Arc::new(map), bytes, max_time: a.max_time, points: a.points });
+        self.sealed.push_back(DataFile {
+            seq: a.seq,
+            path: a.path,
+            map: Arc::new(map),
+            bytes,
+            max_time: a.max_time,
+            points: a.points,
+        });
         Ok(self.enforce_retention())
     }
 
     /// Deletes the oldest sealed files beyond the size or time limit. True if any went.
     fn enforce_retention(&mut self) -> bool {
-        let cutoff = if self.retention_secs > 0 { now_secs() - self.retention_secs as i64 } else { i64::MIN };
+        let cutoff = if self.retention_secs > 0 {
+            now_secs() - self.retention_secs as i64
+        } else {
+            i64::MIN
+        };
         let mut any = false;
         while let Some(f) = self.sealed.front() {
             if self.sealed_bytes <= self.limit && f.max_time >= cutoff {
                 break;
             }
-            let Some(f) = self.sealed.pop_front() else { break };
+            let Some(f) = self.sealed.pop_front() else {
+                break;
+            };
             if let Err(e) = fs::remove_file(&f.path) {
                 warn!(path = %f.path.display(), error = %e, "cannot delete expired data file");
             }
@@ -620,7 +705,11 @@ impl TierFiles {
     }
 
     /// Appends one record; returns where it went and whether files were deleted.
-    fn append(&mut self, mut h: RecHeader, payload: Vec<u8>) -> Result<(PageRef, bool), StoreError> {
+    fn append(
+        &mut self,
+        mut h: RecHeader,
+        payload: Vec<u8>,
+    ) -> Result<(PageRef, bool), StoreError> {
         let compressed = lz4_flex::block::compress_prepend_size(&payload);
         let payload = if compressed.len() + compressed.len() / 8 < payload.len() {
             h.flags |= FLAG_LZ4;
@@ -640,13 +729,21 @@ impl TierFiles {
         if self.active.is_none() {
             self.new_active()?;
         }
-        let Some(a) = self.active.as_mut() else { return Err(StoreError::Invalid("no active file".into())) };
+        let Some(a) = self.active.as_mut() else {
+            return Err(StoreError::Invalid("no active file".into()));
+        };
         let hdr = h.encode(&payload);
         let mut rec = Vec::with_capacity(rec_len as usize);
         rec.extend_from_slice(&hdr);
         rec.extend_from_slice(&payload);
         (&*a.file).write_all(&rec).map_err(io_err(&a.path))?;
-        let r = PageRef { first: h.t0, last: h.last, seq: a.seq, off: a.len as u32, len: rec_len as u32 };
+        let r = PageRef {
+            first: h.t0,
+            last: h.last,
+            seq: a.seq,
+            off: a.len as u32,
+            len: rec_len as u32,
+        };
         a.len += rec_len;
         a.records += 1;
         a.points += u64::from(h.npoints);
@@ -677,7 +774,9 @@ fn locate(t: &TierFiles, r: &PageRef) -> Option<Src> {
 /// Reads and decodes one record into `d`; returns its header.
 fn load(src: &Src, r: &PageRef, d: &mut Decoded, buf: &mut Vec<u8>) -> Option<RecHeader> {
     let bytes: &[u8] = match src {
-        Src::Map(m) => m.bytes().get(r.off as usize..(r.off as usize + r.len as usize))?,
+        Src::Map(m) => m
+            .bytes()
+            .get(r.off as usize..(r.off as usize + r.len as usize))?,
         Src::Active(f) => {
             buf.resize(r.len as usize, 0);
             f.read_exact_at(buf, u64::from(r.off)).ok()?;
@@ -746,18 +845,32 @@ fn scan_file(bytes: &[u8], tier: usize, seq: u32) -> Result<Scanned, String> {
             return Err("record count does not match the seal trailer".into());
         }
     }
-    Ok(Scanned { records, good_len: pos as u64, sealed })
+    Ok(Scanned {
+        records,
+        good_len: pos as u64,
+        sealed,
+    })
 }
 
 fn read_meta(path: &Path) -> Result<Option<MetaFile>, StoreError> {
     let mut f = match File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(StoreError::Io { path: path.to_path_buf(), source: e }),
+        Err(e) => {
+            return Err(StoreError::Io {
+                path: path.to_path_buf(),
+                source: e,
+            })
+        }
     };
     let mut s = String::new();
-    Read::by_ref(&mut f).take(META_MAX_BYTES).read_to_string(&mut s).map_err(io_err(path))?;
-    let (first, body) = s.split_once('\n').ok_or_else(|| corrupt(path, "no header line"))?;
+    Read::by_ref(&mut f)
+        .take(META_MAX_BYTES)
+        .read_to_string(&mut s)
+        .map_err(io_err(path))?;
+    let (first, body) = s
+        .split_once('\n')
+        .ok_or_else(|| corrupt(path, "no header line"))?;
     let mut w = first.split(' ');
     if w.next() != Some(META_MAGIC) {
         return Err(corrupt(path, "bad magic"));
@@ -765,17 +878,25 @@ fn read_meta(path: &Path) -> Result<Option<MetaFile>, StoreError> {
     if w.next() != Some("1") {
         return Err(corrupt(path, "unsupported format version"));
     }
-    let crc = w.next().and_then(|c| u32::from_str_radix(c, 16).ok()).ok_or_else(|| corrupt(path, "no checksum"))?;
+    let crc = w
+        .next()
+        .and_then(|c| u32::from_str_radix(c, 16).ok())
+        .ok_or_else(|| corrupt(path, "no checksum"))?;
     if crc32fast::hash(body.as_bytes()) != crc {
         return Err(corrupt(path, "checksum mismatch"));
     }
-    serde_json::from_str(body).map(Some).map_err(|e| corrupt(path, e.to_string()))
+    serde_json::from_str(body)
+        .map(Some)
+        .map_err(|e| corrupt(path, e.to_string()))
 }
 
 fn write_meta(dir: &Path, meta: &MetaFile) -> Result<(), StoreError> {
     let path = dir.join("metadata.ndm");
     let body = serde_json::to_string(meta).map_err(|e| StoreError::Invalid(e.to_string()))?;
-    let text = format!("{META_MAGIC} 1 {:08x}\n{body}", crc32fast::hash(body.as_bytes()));
+    let text = format!(
+        "{META_MAGIC} 1 {:08x}\n{body}",
+        crc32fast::hash(body.as_bytes())
+    );
     write_atomic(&path, text.as_bytes())
 }
 
@@ -788,13 +909,25 @@ impl DiskStore {
     pub fn open(dir: impl AsRef<Path>, config: StoreConfig) -> Result<DiskStore, StoreError> {
         let dir = dir.as_ref().to_path_buf();
         if config.tiers.is_empty() || config.tiers.len() > MAX_TIERS {
-            return Err(StoreError::Invalid(format!("{} storage tiers; 1 to {MAX_TIERS} are supported", config.tiers.len())));
+            return Err(StoreError::Invalid(format!(
+                "{} storage tiers; 1 to {MAX_TIERS} are supported",
+                config.tiers.len()
+            )));
         }
         fs::create_dir_all(&dir).map_err(io_err(&dir))?;
         let lock_path = dir.join("LOCK");
-        let lock = OpenOptions::new().create(true).truncate(false).read(true).write(true).open(&lock_path).map_err(io_err(&lock_path))?;
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(&lock_path)
+            .map_err(io_err(&lock_path))?;
         if !mmap::try_lock_exclusive(&lock).map_err(io_err(&lock_path))? {
-            return Err(StoreError::Locked { path: lock_path, detail: "flock is held".into() });
+            return Err(StoreError::Locked {
+                path: lock_path,
+                detail: "flock is held".into(),
+            });
         }
         let meta_path = dir.join("metadata.ndm");
         let meta = match read_meta(&meta_path) {
@@ -807,17 +940,29 @@ impl DiskStore {
         };
         let mut inner = Inner {
             dir: dir.clone(),
-            meta: MetaFile { generation: meta.generation, aborted: meta.aborted.clone(), ..MetaFile::default() },
+            meta: MetaFile {
+                generation: meta.generation,
+                aborted: meta.aborted.clone(),
+                ..MetaFile::default()
+            },
             host_by_guid: HashMap::new(),
             chart_by_key: HashMap::new(),
             dim_by_key: HashMap::new(),
             series: Vec::new(),
             tiers: Vec::new(),
-            wal: Wal { path: PathBuf::new(), file: None, buf: Vec::new(), file_len: 0, meta_unsynced: false, replaying: true },
+            wal: Wal {
+                path: PathBuf::new(),
+                file: None,
+                buf: Vec::new(),
+                file_len: 0,
+                meta_unsynced: false,
+                replaying: true,
+            },
             written: 0,
             overlap: 0,
             last_checkpoint: Instant::now(),
             widths_cache: Vec::new(),
+            replay_meta_only: false,
         };
         for h in &meta.hosts {
             inner.put_host(h);
@@ -829,6 +974,14 @@ impl DiskStore {
             inner.put_dim(&config, ChartId(*c), d)?;
         }
         let committed = meta.generation;
+        // hosts / charts / dimensions declared since the last checkpoint come first, so their
+        // data pages are indexed below
+        let committed_wal = wal_path(&dir, committed);
+        if committed_wal.exists() {
+            inner.replay_meta_only = true;
+            inner.replay(&config, &committed_wal)?;
+            inner.replay_meta_only = false;
+        }
         let mut max_gen = committed;
         for (tier, tc) in config.tiers.iter().enumerate() {
             let tdir = dir.join(format!("tier{tier}"));
@@ -850,7 +1003,10 @@ impl DiskStore {
                 let e = e.map_err(io_err(&tdir))?;
                 let name = e.file_name();
                 let name = name.to_string_lossy();
-                if let Some(seq) = name.strip_suffix(".ndd").and_then(|s| s.parse::<u32>().ok()) {
+                if let Some(seq) = name
+                    .strip_suffix(".ndd")
+                    .and_then(|s| s.parse::<u32>().ok())
+                {
                     seqs.push(seq);
                 } else if name.ends_with(".tmp") {
                     let _ = fs::remove_file(e.path());
@@ -860,7 +1016,11 @@ impl DiskStore {
             for seq in seqs {
                 tf.next_seq = tf.next_seq.max(seq + 1);
                 let path = tf.file_path(seq);
-                let file = OpenOptions::new().read(true).write(true).open(&path).map_err(io_err(&path))?;
+                let file = OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .open(&path)
+                    .map_err(io_err(&path))?;
                 let mut bytes = Vec::new();
                 (&file).read_to_end(&mut bytes).map_err(io_err(&path))?;
                 let sc = match scan_file(&bytes, tier, seq) {
@@ -878,7 +1038,21 @@ impl DiskStore {
                         warn!(path = %path.display(), kept = sc.good_len, "torn tail of a data file cut after a crash");
                     }
                     file.set_len(sc.good_len).map_err(io_err(&path))?;
-                    let a = ActiveFile { seq, path: path.clone(), file: Arc::new(OpenOptions::new().append(true).read(true).open(&path).map_err(io_err(&path))?), len, max_time: i64::MIN, points: 0, records };
+                    let a = ActiveFile {
+                        seq,
+                        path: path.clone(),
+                        file: Arc::new(
+                            OpenOptions::new()
+                                .append(true)
+                                .read(true)
+                                .open(&path)
+                                .map_err(io_err(&path))?,
+                        ),
+                        len,
+                        max_time: i64::MIN,
+                        points: 0,
+                        records,
+                    };
                     // Seal it through the normal path (trailer + fsync + map), without retention.
                     let mut t = [0u8; TRAILER];
                     t[0..8].copy_from_slice(SEAL_MAGIC);
@@ -886,13 +1060,23 @@ impl DiskStore {
                     t[16..20].copy_from_slice(&a.records.to_le_bytes());
                     let crc = crc32fast::hash(&t[0..20]);
                     t[20..24].copy_from_slice(&crc.to_le_bytes());
-                    (&*a.file).write_all(&t).and_then(|_| a.file.sync_all()).map_err(io_err(&path))?;
+                    (&*a.file)
+                        .write_all(&t)
+                        .and_then(|_| a.file.sync_all())
+                        .map_err(io_err(&path))?;
                     records = a.records;
                     len = a.len;
                 }
                 let _ = records;
                 let map = SealedMap::map_sealed(&file).map_err(io_err(&path))?;
-                let mut df = DataFile { seq, path, map: Arc::new(map), bytes: len + TRAILER as u64, max_time: i64::MIN, points: 0 };
+                let mut df = DataFile {
+                    seq,
+                    path,
+                    map: Arc::new(map),
+                    bytes: len + TRAILER as u64,
+                    max_time: i64::MIN,
+                    points: 0,
+                };
                 for (h, off, rlen) in sc.records {
                     df.max_time = df.max_time.max(h.last);
                     df.points += u64::from(h.npoints);
@@ -906,9 +1090,17 @@ impl DiskStore {
                     if inner.meta.aborted.contains(&h.generation) {
                         continue;
                     }
-                    let Some(s) = inner.series.get_mut(h.series as usize) else { continue };
+                    let Some(s) = inner.series.get_mut(h.series as usize) else {
+                        continue;
+                    };
                     let st = &mut s.tiers[tier];
-                    st.pages.push(PageRef { first: h.t0, last: h.last, seq, off, len: rlen });
+                    st.pages.push(PageRef {
+                        first: h.t0,
+                        last: h.last,
+                        seq,
+                        off,
+                        len: rlen,
+                    });
                     st.head = Some(st.head.map_or(h.last, |x| x.max(h.last)));
                 }
                 tf.sealed_bytes += df.bytes;
@@ -930,7 +1122,11 @@ impl DiskStore {
         for e in fs::read_dir(&dir).map_err(io_err(&dir))? {
             let e = e.map_err(io_err(&dir))?;
             let name = e.file_name().to_string_lossy().to_string();
-            if let Some(g) = name.strip_prefix("wal-").and_then(|s| s.strip_suffix(".log")).and_then(|s| s.parse::<u32>().ok()) {
+            if let Some(g) = name
+                .strip_prefix("wal-")
+                .and_then(|s| s.strip_suffix(".log"))
+                .and_then(|s| s.parse::<u32>().ok())
+            {
                 wals.push((g, e.path()));
             }
         }
@@ -950,7 +1146,10 @@ impl DiskStore {
             }
         }
         // Bound the aborted list: generations older than every record can go.
-        let shared = Arc::new(Shared { config, inner: RwLock::new(inner) });
+        let shared = Arc::new(Shared {
+            config,
+            inner: RwLock::new(inner),
+        });
         let stop = Arc::new((Mutex::new(false), Condvar::new()));
         let flusher = {
             let shared = shared.clone();
@@ -961,7 +1160,12 @@ impl DiskStore {
                 .map_err(io_err(&dir))?
         };
         info!(dir = %dir.display(), "store opened");
-        Ok(DiskStore { shared, stop, flusher: Some(flusher), _lock: lock })
+        Ok(DiskStore {
+            shared,
+            stop,
+            flusher: Some(flusher),
+            _lock: lock,
+        })
     }
 
     /// Writes every open page and partial aggregate to the data files and starts a new WAL.
@@ -979,7 +1183,8 @@ impl DiskStore {
             b += std::mem::size_of::<SeriesState>();
             for t in &s.tiers {
                 b += std::mem::size_of::<SeriesTier>();
-                b += t.open.as_ref().map_or(0, |o| o.heap_bytes() + std::mem::size_of::<OpenPage>());
+                // the OpenPage itself is inline in SeriesTier
+                b += t.open.as_ref().map_or(0, |o| o.heap_bytes());
                 b += t.back0.len() * 40 + t.backk.len() * 72;
             }
         }
@@ -989,23 +1194,32 @@ impl DiskStore {
     /// Bytes of the page index (sealed pages).
     pub fn index_bytes(&self) -> usize {
         let g = self.shared.read();
-        g.series.iter().flat_map(|s| s.tiers.iter()).map(|t| t.pages.capacity() * std::mem::size_of::<PageRef>()).sum()
+        g.series
+            .iter()
+            .flat_map(|s| s.tiers.iter())
+            .map(|t| t.pages.capacity() * std::mem::size_of::<PageRef>())
+            .sum()
     }
 }
 
 fn flusher_loop(shared: &Shared, stop: &(Mutex<bool>, Condvar)) {
-    let period = Duration::from_millis((u64::from(shared.config.flush_interval_secs.max(1)) * 500).max(500));
+    let period =
+        Duration::from_millis((u64::from(shared.config.flush_interval_secs.max(1)) * 500).max(500));
     loop {
         {
             let g = stop.0.lock().unwrap_or_else(|p| p.into_inner());
-            let (g, _) = stop.1.wait_timeout(g, period).unwrap_or_else(|p| p.into_inner());
+            let (g, _) = stop
+                .1
+                .wait_timeout(g, period)
+                .unwrap_or_else(|p| p.into_inner());
             if *g {
                 return;
             }
         }
         let files = {
             let mut inner = shared.write();
-            let due = inner.last_checkpoint.elapsed() >= Duration::from_secs(CHECKPOINT_SECS) || inner.wal.file_len >= WAL_MAX_BYTES;
+            let due = inner.last_checkpoint.elapsed() >= Duration::from_secs(CHECKPOINT_SECS)
+                || inner.wal.file_len >= WAL_MAX_BYTES;
             if due {
                 if let Err(e) = inner.checkpoint(&shared.config, None) {
                     warn!(error = %e, "checkpoint failed");
@@ -1016,7 +1230,11 @@ fn flusher_loop(shared: &Shared, stop: &(Mutex<bool>, Condvar)) {
                 warn!(error = %e, "writing the WAL failed");
             }
             inner.wal.meta_unsynced = false;
-            let mut files: Vec<(PathBuf, Arc<File>)> = inner.tiers.iter().filter_map(|t| t.active.as_ref().map(|a| (a.path.clone(), a.file.clone()))).collect();
+            let mut files: Vec<(PathBuf, Arc<File>)> = inner
+                .tiers
+                .iter()
+                .filter_map(|t| t.active.as_ref().map(|a| (a.path.clone(), a.file.clone())))
+                .collect();
             if let Some(f) = &inner.wal.file {
                 files.push((inner.wal.path.clone(), f.clone()));
             }
@@ -1048,9 +1266,17 @@ impl Inner {
         (HostId(id), true)
     }
 
-    fn put_chart(&mut self, config: &StoreConfig, host: HostId, meta: &ChartMeta) -> Result<(ChartId, bool), StoreError> {
+    fn put_chart(
+        &mut self,
+        config: &StoreConfig,
+        host: HostId,
+        meta: &ChartMeta,
+    ) -> Result<(ChartId, bool), StoreError> {
         if host.0 as usize >= self.meta.hosts.len() {
-            return Err(StoreError::UnknownId { kind: "host", id: host.0 });
+            return Err(StoreError::UnknownId {
+                kind: "host",
+                id: host.0,
+            });
         }
         let key = (host.0, meta.id.clone());
         if let Some(&id) = self.chart_by_key.get(&key) {
@@ -1074,9 +1300,17 @@ impl Inner {
         Ok((ChartId(id), true))
     }
 
-    fn put_dim(&mut self, config: &StoreConfig, chart: ChartId, meta: &DimMeta) -> Result<(SeriesId, bool), StoreError> {
+    fn put_dim(
+        &mut self,
+        config: &StoreConfig,
+        chart: ChartId,
+        meta: &DimMeta,
+    ) -> Result<(SeriesId, bool), StoreError> {
         let Some((_, cm)) = self.meta.charts.get(chart.0 as usize) else {
-            return Err(StoreError::UnknownId { kind: "chart", id: chart.0 });
+            return Err(StoreError::UnknownId {
+                kind: "chart",
+                id: chart.0,
+            });
         };
         let ue = cm.update_every.max(1);
         let key = (chart.0, meta.id.clone());
@@ -1090,7 +1324,12 @@ impl Inner {
         let id = self.meta.dims.len() as u32;
         self.meta.dims.push((chart.0, meta.clone()));
         self.dim_by_key.insert(key, id);
-        self.series.push(SeriesState { ue, tiers: (0..config.tiers.len()).map(|_| SeriesTier::default()).collect() });
+        self.series.push(SeriesState {
+            ue,
+            tiers: (0..config.tiers.len())
+                .map(|_| SeriesTier::default())
+                .collect(),
+        });
         Ok((SeriesId(id), true))
     }
 
@@ -1149,15 +1388,30 @@ impl Inner {
         }
     }
 
-    fn write_point(&mut self, config: &StoreConfig, id: SeriesId, time: UnixTime, word: u32) -> Result<WriteOutcome, StoreError> {
+    fn write_point(
+        &mut self,
+        config: &StoreConfig,
+        id: SeriesId,
+        time: UnixTime,
+        word: u32,
+    ) -> Result<WriteOutcome, StoreError> {
         let idx = id.0 as usize;
-        let Some(s) = self.series.get_mut(idx) else { return Err(StoreError::UnknownId { kind: "series", id: id.0 }) };
+        let Some(s) = self.series.get_mut(idx) else {
+            return Err(StoreError::UnknownId {
+                kind: "series",
+                id: id.0,
+            });
+        };
         let ue = s.ue;
         let t0 = &mut s.tiers[0];
         let at_head = t0.head.map_or(true, |h| time > h);
         let mut seal = None;
         let stored0 = if at_head {
-            if t0.open.as_ref().is_some_and(|o| !o.can_take(time) || o.full()) {
+            if t0
+                .open
+                .as_ref()
+                .is_some_and(|o| !o.can_take(time) || o.full())
+            {
                 seal = t0.open.take();
             }
             let o = t0.open.get_or_insert_with(|| OpenPage::new(time, ue, 1));
@@ -1166,10 +1420,18 @@ impl Inner {
             true
         } else if t0.back0.contains_key(&time) || t0.open.as_ref().is_some_and(|o| o.has(time)) {
             false
-        } else if !self.wal.replaying && config.tiers[0].retention_secs > 0 && time < now_secs() - config.tiers[0].retention_secs as i64 {
+        } else if !self.wal.replaying
+            && config.tiers[0].retention_secs > 0
+            && time < now_secs() - config.tiers[0].retention_secs as i64
+        {
             return Ok(WriteOutcome::Expired);
         } else {
-            let pages: Vec<PageRef> = t0.pages.iter().filter(|p| p.first <= time && p.last >= time).copied().collect();
+            let pages: Vec<PageRef> = t0
+                .pages
+                .iter()
+                .filter(|p| p.first <= time && p.last >= time)
+                .copied()
+                .collect();
             let present = self.stored_has(0, &pages, time);
             if !present {
                 self.series[idx].tiers[0].back0.map().insert(time, word);
@@ -1197,7 +1459,11 @@ impl Inner {
                 width *= i64::from(self.widths_cache[k]);
                 // fast path: the point falls in the running slot (no division)
                 let slot = match self.series[idx].tiers[k].partial {
-                    Some((s, _)) if time - i64::from(ue) <= s && time - i64::from(ue) > s - width => s,
+                    Some((s, _))
+                        if time - i64::from(ue) <= s && time - i64::from(ue) > s - width =>
+                    {
+                        s
+                    }
                     _ => tier_slot(time, ue, width),
                 };
                 self.fold_upper(idx, k, slot, width, &agg);
@@ -1227,20 +1493,33 @@ impl Inner {
             }
             _ => {}
         }
-        let head = st.head.unwrap_or(i64::MIN).max(st.partial.map_or(i64::MIN, |(t, _)| t));
+        let head = st
+            .head
+            .unwrap_or(i64::MIN)
+            .max(st.partial.map_or(i64::MIN, |(t, _)| t));
         if slot > head {
             if let Some((t, a)) = st.partial.take() {
-                let o = st.open.get_or_insert_with(|| OpenPage::new(t, width as u32, 6));
+                let o = st
+                    .open
+                    .get_or_insert_with(|| OpenPage::new(t, width as u32, 6));
                 if o.can_take(t) {
                     o.push(t, &a.cols());
                     st.head = Some(t);
                 } else {
-                    st.backk.map().entry(t).and_modify(|b| b.fold(&a)).or_insert(a);
+                    st.backk
+                        .map()
+                        .entry(t)
+                        .and_modify(|b| b.fold(&a))
+                        .or_insert(a);
                 }
             }
             st.partial = Some((slot, *agg));
         } else {
-            st.backk.map().entry(slot).and_modify(|b| b.fold(agg)).or_insert(*agg);
+            st.backk
+                .map()
+                .entry(slot)
+                .and_modify(|b| b.fold(agg))
+                .or_insert(*agg);
         }
     }
 
@@ -1249,9 +1528,15 @@ impl Inner {
         let mut d = Decoded::default();
         let mut buf = Vec::new();
         for r in pages {
-            let Some(src) = locate(&self.tiers[tier], r) else { continue };
+            let Some(src) = locate(&self.tiers[tier], r) else {
+                continue;
+            };
             if let Some(h) = load(&src, r, &mut d, &mut buf) {
-                if (t - h.t0) % i64::from(h.step) == 0 && d.slots.binary_search(&(((t - h.t0) / i64::from(h.step)) as u32)).is_ok() {
+                if (t - h.t0) % i64::from(h.step) == 0
+                    && d.slots
+                        .binary_search(&(((t - h.t0) / i64::from(h.step)) as u32))
+                        .is_ok()
+                {
                     return true;
                 }
             }
@@ -1259,13 +1544,29 @@ impl Inner {
         false
     }
 
-    fn write_aggregate(&mut self, id: SeriesId, tier: usize, p: TierPoint, config: &StoreConfig) -> Result<WriteOutcome, StoreError> {
+    fn write_aggregate(
+        &mut self,
+        id: SeriesId,
+        tier: usize,
+        p: TierPoint,
+        config: &StoreConfig,
+    ) -> Result<WriteOutcome, StoreError> {
         let idx = id.0 as usize;
-        let Some(s) = self.series.get(idx) else { return Err(StoreError::UnknownId { kind: "series", id: id.0 }) };
+        let Some(s) = self.series.get(idx) else {
+            return Err(StoreError::UnknownId {
+                kind: "series",
+                id: id.0,
+            });
+        };
         let width = config.tier_width(tier, s.ue);
         let st = &s.tiers[tier];
         let t = p.time;
-        let pages: Vec<PageRef> = st.pages.iter().filter(|r| r.first <= t && r.last >= t).copied().collect();
+        let pages: Vec<PageRef> = st
+            .pages
+            .iter()
+            .filter(|r| r.first <= t && r.last >= t)
+            .copied()
+            .collect();
         let exists = st.partial.is_some_and(|(pt, _)| pt == t)
             || st.backk.contains_key(&t)
             || st.open.as_ref().is_some_and(|o| o.has(t))
@@ -1295,7 +1596,13 @@ impl Inner {
         Ok(WriteOutcome::Stored)
     }
 
-    fn write_page(&mut self, idx: usize, tier: usize, page: &OpenPage, generation: u32) -> Result<(), StoreError> {
+    fn write_page(
+        &mut self,
+        idx: usize,
+        tier: usize,
+        page: &OpenPage,
+        generation: u32,
+    ) -> Result<(), StoreError> {
         if page.n() == 0 {
             return Ok(());
         }
@@ -1322,7 +1629,9 @@ impl Inner {
     /// Persists all in-memory state under generation `next` (default: committed + 1),
     /// commits it and rotates the WAL.
     fn checkpoint(&mut self, config: &StoreConfig, next: Option<u32>) -> Result<(), StoreError> {
-        let gen = next.unwrap_or(self.meta.generation + 1).max(self.meta.generation + 1);
+        let gen = next
+            .unwrap_or(self.meta.generation + 1)
+            .max(self.meta.generation + 1);
         let replaying = std::mem::replace(&mut self.wal.replaying, true); // page writes need no meta sync
         self.wal.meta_unsynced = false;
         let res = self.checkpoint_pages(config, gen);
@@ -1333,26 +1642,37 @@ impl Inner {
                 a.file.sync_data().map_err(io_err(&a.path))?;
             }
         }
-        // commit
+        // new WAL, starting with a snapshot of the upper-tier state kept in memory
         let prev = self.meta.generation;
-        self.meta.generation = gen;
-        // aborted generations older than the oldest live record can be forgotten
-        self.meta.aborted.retain(|&g| g > prev.saturating_sub(1_000_000));
-        write_meta(&self.dir, &self.meta)?;
-        // new WAL
         let path = wal_path(&self.dir, gen);
-        let mut f = OpenOptions::new().create(true).truncate(true).write(true).open(&path).map_err(io_err(&path))?;
+        let mut f = OpenOptions::new()
+            .create(true)
+            .truncate(true)
+            .write(true)
+            .open(&path)
+            .map_err(io_err(&path))?;
         let mut h = [0u8; 16];
         h[0..8].copy_from_slice(WAL_MAGIC);
         h[8..12].copy_from_slice(&gen.to_le_bytes());
         let crc = crc32fast::hash(&h[0..12]);
         h[12..16].copy_from_slice(&crc.to_le_bytes());
-        f.write_all(&h).and_then(|_| f.sync_all()).map_err(io_err(&path))?;
-        sync_dir(&self.dir)?;
-        let old = std::mem::replace(&mut self.wal.path, path);
+        f.write_all(&h).map_err(io_err(&path))?;
+        let old = std::mem::replace(&mut self.wal.path, path.clone());
         self.wal.file = Some(Arc::new(f));
         self.wal.file_len = 16;
         self.wal.buf.clear();
+        self.snapshot_into_wal();
+        self.wal_write()?;
+        if let Some(f) = &self.wal.file {
+            f.sync_all().map_err(io_err(&path))?;
+        }
+        sync_dir(&self.dir)?;
+        // commit
+        self.meta.generation = gen;
+        self.meta
+            .aborted
+            .retain(|&g| g > prev.saturating_sub(1_000_000));
+        write_meta(&self.dir, &self.meta)?;
         if !old.as_os_str().is_empty() && old != self.wal.path {
             let _ = fs::remove_file(&old);
         }
@@ -1372,16 +1692,14 @@ impl Inner {
             for k in 0..config.tiers.len() {
                 let width = config.tier_width(k, ue) as u32;
                 let st = &mut self.series[idx].tiers[k];
-                if let Some((t, a)) = st.partial.take() {
-                    let o = st.open.get_or_insert_with(|| OpenPage::new(t, width, 6));
-                    if o.can_take(t) {
-                        o.push(t, &a.cols());
-                        st.head = Some(t);
-                    } else {
-                        st.backk.map().entry(t).and_modify(|b| b.fold(&a)).or_insert(a);
-                    }
-                }
-                let open = st.open.take();
+                // upper tiers: the running slot and a small open page stay in memory (the new
+                // WAL carries them); tier 0 is always written
+                let keep = k > 0
+                    && st
+                        .open
+                        .as_ref()
+                        .map_or(true, |o| o.encoded_len() < UPPER_PAGE_BYTES);
+                let open = if keep { None } else { st.open.take() };
                 let back0 = st.back0.take();
                 let backk = st.backk.take();
                 if let Some(o) = open {
@@ -1390,7 +1708,10 @@ impl Inner {
                 let mut page: Option<OpenPage> = None;
                 let ncols = if k == 0 { 1 } else { 6 };
                 let items: Vec<(i64, [u32; 6])> = if k == 0 {
-                    back0.into_iter().map(|(t, w)| (t, [w, 0, 0, 0, 0, 0])).collect()
+                    back0
+                        .into_iter()
+                        .map(|(t, w)| (t, [w, 0, 0, 0, 0, 0]))
+                        .collect()
                 } else {
                     backk.into_iter().map(|(t, a)| (t, a.cols())).collect()
                 };
@@ -1400,7 +1721,8 @@ impl Inner {
                             self.write_page(idx, k, &p, gen)?;
                         }
                     }
-                    page.get_or_insert_with(|| OpenPage::new(t, width, ncols)).push(t, &cols[..ncols]);
+                    page.get_or_insert_with(|| OpenPage::new(t, width, ncols))
+                        .push(t, &cols[..ncols]);
                 }
                 if let Some(p) = page {
                     self.write_page(idx, k, &p, gen)?;
@@ -1410,18 +1732,92 @@ impl Inner {
         Ok(())
     }
 
+    /// Appends to the WAL buffer the upper-tier open pages (type 6) and running slots
+    /// (type 7) that a checkpoint keeps in memory.
+    fn snapshot_into_wal(&mut self) {
+        let mut buf = std::mem::take(&mut self.wal.buf);
+        for (idx, s) in self.series.iter().enumerate() {
+            for (k, st) in s.tiers.iter().enumerate().skip(1) {
+                if let Some(o) = st.open.as_ref().filter(|o| o.n() > 0) {
+                    let payload = o.payload();
+                    buf.push(6);
+                    buf.extend_from_slice(&(idx as u32).to_le_bytes());
+                    buf.push(k as u8);
+                    buf.extend_from_slice(&o.t0.to_le_bytes());
+                    buf.extend_from_slice(&o.step.to_le_bytes());
+                    buf.extend_from_slice(&o.n().to_le_bytes());
+                    buf.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+                    buf.extend_from_slice(&payload);
+                }
+                if let Some((t, a)) = st.partial {
+                    buf.push(7);
+                    buf.extend_from_slice(&(idx as u32).to_le_bytes());
+                    buf.push(k as u8);
+                    buf.extend_from_slice(&t.to_le_bytes());
+                    for f in [a.sum, a.min, a.max] {
+                        buf.extend_from_slice(&f.to_le_bytes());
+                    }
+                    buf.extend_from_slice(&a.count.to_le_bytes());
+                    buf.extend_from_slice(&a.anomalous.to_le_bytes());
+                    buf.push(u8::from(a.reset));
+                }
+            }
+        }
+        self.wal.buf = buf;
+    }
+
+    /// Restores an upper-tier open page from a snapshot record.
+    fn restore_open(
+        &mut self,
+        idx: usize,
+        k: usize,
+        t0: i64,
+        step: u32,
+        n: usize,
+        payload: &[u8],
+    ) -> Result<(), codec::CodecError> {
+        let mut pos = 0;
+        let runs = Runs::decode(payload, &mut pos, n)?;
+        let enc = AggEncoder::restore(&payload[pos..], n)?;
+        let mut slots = Vec::new();
+        runs.slots(&mut slots);
+        let last = t0 + i64::from(slots.last().copied().unwrap_or(0)) * i64::from(step.max(1));
+        let Some(st) = self.series.get_mut(idx).and_then(|s| s.tiers.get_mut(k)) else {
+            return Ok(());
+        };
+        st.open = Some(OpenPage {
+            t0,
+            step: step.max(1),
+            last,
+            runs,
+            cols: Cols::Agg(enc),
+        });
+        st.head = Some(st.head.map_or(last, |h| h.max(last)));
+        Ok(())
+    }
+
     fn replay(&mut self, config: &StoreConfig, path: &Path) -> Result<(), StoreError> {
         let mut bytes = Vec::new();
-        File::open(path).and_then(|mut f| f.read_to_end(&mut bytes)).map_err(io_err(path))?;
-        if bytes.len() < 16 || &bytes[0..8] != WAL_MAGIC || crc32fast::hash(&bytes[0..12]) != rd_u32(&bytes, 12) {
-            set_aside(path, "bad WAL header");
+        File::open(path)
+            .and_then(|mut f| f.read_to_end(&mut bytes))
+            .map_err(io_err(path))?;
+        if bytes.len() < 16
+            || &bytes[0..8] != WAL_MAGIC
+            || crc32fast::hash(&bytes[0..12]) != rd_u32(&bytes, 12)
+        {
+            if !self.replay_meta_only {
+                set_aside(path, "bad WAL header");
+            }
             return Ok(());
         }
         let mut pos = 16;
         let mut points = 0u64;
         while pos + 12 <= bytes.len() {
             let len = rd_u32(&bytes, pos + 4) as usize;
-            if rd_u32(&bytes, pos) != CHUNK_MAGIC || len > CHUNK_MAX_BYTES || pos + 12 + len > bytes.len() {
+            if rd_u32(&bytes, pos) != CHUNK_MAGIC
+                || len > CHUNK_MAX_BYTES
+                || pos + 12 + len > bytes.len()
+            {
                 break;
             }
             let chunk = &bytes[pos + 12..pos + 12 + len];
@@ -1431,14 +1827,21 @@ impl Inner {
             pos += 12 + len;
             points += self.replay_chunk(config, chunk, path)?;
         }
-        if pos < bytes.len() {
+        if pos < bytes.len() && !self.replay_meta_only {
             warn!(path = %path.display(), at = pos, "torn WAL tail ignored (crash)");
         }
-        info!(path = %path.display(), points, "WAL replayed");
+        if !self.replay_meta_only {
+            info!(path = %path.display(), points, "WAL replayed");
+        }
         Ok(())
     }
 
-    fn replay_chunk(&mut self, config: &StoreConfig, c: &[u8], path: &Path) -> Result<u64, StoreError> {
+    fn replay_chunk(
+        &mut self,
+        config: &StoreConfig,
+        c: &[u8],
+        path: &Path,
+    ) -> Result<u64, StoreError> {
         let mut pos = 0;
         let mut points = 0;
         let bad = || corrupt(path, "bad WAL record");
@@ -1450,7 +1853,7 @@ impl Inner {
                     let t = rd_u64(r, 4) as i64;
                     let w = rd_u32(r, 12);
                     pos += 17;
-                    if (id as usize) < self.series.len() {
+                    if (id as usize) < self.series.len() && !self.replay_meta_only {
                         self.write_point(config, SeriesId(id), t, w)?;
                         points += 1;
                     }
@@ -1460,11 +1863,73 @@ impl Inner {
                     let id = rd_u32(r, 0);
                     let tier = r[4] as usize;
                     let f = |at: usize| f64::from_bits(rd_u64(r, at));
-                    let p = TierPoint { time: rd_u64(r, 5) as i64, sum: f(13), min: f(21), max: f(29), count: rd_u32(r, 37), anomalous: rd_u32(r, 41), reset: r[45] != 0 };
+                    let p = TierPoint {
+                        time: rd_u64(r, 5) as i64,
+                        sum: f(13),
+                        min: f(21),
+                        max: f(29),
+                        count: rd_u32(r, 37),
+                        anomalous: rd_u32(r, 41),
+                        reset: r[45] != 0,
+                    };
                     pos += 47;
-                    if (id as usize) < self.series.len() && tier >= 1 && tier < config.tiers.len() {
+                    if (id as usize) < self.series.len()
+                        && tier >= 1
+                        && tier < config.tiers.len()
+                        && !self.replay_meta_only
+                    {
                         self.write_aggregate(SeriesId(id), tier, p, config)?;
                         points += 1;
+                    }
+                }
+                6 => {
+                    let r = c.get(pos + 1..pos + 26).ok_or_else(bad)?;
+                    let id = rd_u32(r, 0) as usize;
+                    let tier = r[4] as usize;
+                    let t0 = rd_u64(r, 5) as i64;
+                    let step = rd_u32(r, 13);
+                    let n = rd_u32(r, 17) as usize;
+                    let len = rd_u32(r, 21) as usize;
+                    let payload = c.get(pos + 26..pos + 26 + len).ok_or_else(bad)?;
+                    pos += 26 + len;
+                    if n == 0
+                        || n > codec::MAX_PAGE_POINTS
+                        || tier == 0
+                        || tier >= config.tiers.len()
+                    {
+                        return Err(bad());
+                    }
+                    if self.replay_meta_only {
+                        continue;
+                    }
+                    self.restore_open(id, tier, t0, step, n, payload)
+                        .map_err(|e| corrupt(path, e.to_string()))?;
+                }
+                7 => {
+                    let r = c.get(pos + 1..pos + 47).ok_or_else(bad)?;
+                    let id = rd_u32(r, 0) as usize;
+                    let tier = r[4] as usize;
+                    let f = |at: usize| f64::from_bits(rd_u64(r, at));
+                    let t = rd_u64(r, 5) as i64;
+                    let a = Agg {
+                        sum: f(13),
+                        min: f(21),
+                        max: f(29),
+                        count: rd_u32(r, 37),
+                        anomalous: rd_u32(r, 41),
+                        reset: r[45] != 0,
+                    };
+                    pos += 47;
+                    if self.replay_meta_only {
+                        continue;
+                    }
+                    if let Some(st) = self
+                        .series
+                        .get_mut(id)
+                        .and_then(|s| s.tiers.get_mut(tier))
+                        .filter(|_| tier > 0)
+                    {
+                        st.partial = Some((t, a));
                     }
                 }
                 k @ 3..=5 => {
@@ -1492,7 +1957,6 @@ impl Inner {
         Ok(points)
     }
 }
-
 
 fn fold_points(v: Vec<TierPoint>) -> Option<TierPoint> {
     let mut it = v.into_iter();
@@ -1522,7 +1986,15 @@ struct Scan {
 
 impl Default for Scan {
     fn default() -> Self {
-        Self { sum: 0.0, min: f64::INFINITY, max: f64::NEG_INFINITY, count: 0, anomalous: 0, reset: false, last: i64::MIN }
+        Self {
+            sum: 0.0,
+            min: f64::INFINITY,
+            max: f64::NEG_INFINITY,
+            count: 0,
+            anomalous: 0,
+            reset: false,
+            last: i64::MIN,
+        }
     }
 }
 
@@ -1554,25 +2026,45 @@ impl Scan {
         self.last = self.last.max(lt.min(before));
     }
     fn finish(self) -> Option<TierPoint> {
-        (self.count > 0).then_some(TierPoint { time: self.last, sum: self.sum, min: self.min, max: self.max, count: self.count, reset: self.reset, anomalous: self.anomalous })
+        (self.count > 0).then_some(TierPoint {
+            time: self.last,
+            sum: self.sum,
+            min: self.min,
+            max: self.max,
+            count: self.count,
+            reset: self.reset,
+            anomalous: self.anomalous,
+        })
     }
 }
 
 // ---------------------------------------------------------------------------------------------
 // Store
 
-
-type Collected = (Vec<(Src, PageRef)>, Option<(RecHeader, Vec<u8>)>, Vec<TierPoint>);
+type Collected = (
+    Vec<(Src, PageRef)>,
+    Option<(RecHeader, Vec<u8>)>,
+    Vec<TierPoint>,
+);
 
 impl DiskStore {
     /// Under the read lock: where the pages of a range are, plus the in-memory points.
-    fn collect(&self, id: SeriesId, tier: usize, after: UnixTime, before: UnixTime) -> Result<Option<Collected>, StoreError> {
+    fn collect(
+        &self,
+        id: SeriesId,
+        tier: usize,
+        after: UnixTime,
+        before: UnixTime,
+    ) -> Result<Option<Collected>, StoreError> {
         let mut srcs = Vec::new();
         let mut mem: Vec<TierPoint> = Vec::new();
         let mut open_payload = None;
         {
             let g = self.shared.read();
-            let s = g.series.get(id.0 as usize).ok_or(StoreError::UnknownId { kind: "series", id: id.0 })?;
+            let s = g.series.get(id.0 as usize).ok_or(StoreError::UnknownId {
+                kind: "series",
+                id: id.0,
+            })?;
             if after > before || tier >= s.tiers.len() {
                 return Ok(None);
             }
@@ -1593,7 +2085,11 @@ impl DiskStore {
                 }
             }
             if tier == 0 {
-                mem.extend(st.back0.range(after, before).filter_map(|(&t, &w)| TierPoint::from_number(t, StorageNumber(w))));
+                mem.extend(
+                    st.back0
+                        .range(after, before)
+                        .filter_map(|(&t, &w)| TierPoint::from_number(t, StorageNumber(w))),
+                );
             } else {
                 mem.extend(st.backk.range(after, before).map(|(&t, a)| a.point(t)));
                 if let Some((t, a)) = st.partial {
@@ -1607,7 +2103,16 @@ impl DiskStore {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn read_collected(&self, tier: usize, after: UnixTime, before: UnixTime, srcs: Vec<(Src, PageRef)>, open_payload: Option<(RecHeader, Vec<u8>)>, mem: Vec<TierPoint>, out: &mut Vec<TierPoint>) {
+    fn read_collected(
+        &self,
+        tier: usize,
+        after: UnixTime,
+        before: UnixTime,
+        srcs: Vec<(Src, PageRef)>,
+        open_payload: Option<(RecHeader, Vec<u8>)>,
+        mem: Vec<TierPoint>,
+        out: &mut Vec<TierPoint>,
+    ) {
         let start = out.len();
         let mut d = Decoded::default();
         let mut buf = Vec::new();
@@ -1623,7 +2128,15 @@ impl DiskStore {
                     }
                 } else {
                     let f = |c: usize| f64::from(f32::from_bits(d.cols[c][i]));
-                    out.push(TierPoint { time: t, sum: f(0), min: f(1), max: f(2), count: d.cols[3][i], anomalous: d.cols[4][i], reset: d.cols[5][i] != 0 });
+                    out.push(TierPoint {
+                        time: t,
+                        sum: f(0),
+                        min: f(1),
+                        max: f(2),
+                        count: d.cols[3][i],
+                        anomalous: d.cols[4][i],
+                        reset: d.cols[5][i] != 0,
+                    });
                 }
             }
         };
@@ -1695,30 +2208,62 @@ impl Store for DiskStore {
     }
 
     fn hosts(&self) -> Vec<(HostId, HostMeta)> {
-        self.shared.read().meta.hosts.iter().enumerate().map(|(i, h)| (HostId(i as u32), h.clone())).collect()
+        self.shared
+            .read()
+            .meta
+            .hosts
+            .iter()
+            .enumerate()
+            .map(|(i, h)| (HostId(i as u32), h.clone()))
+            .collect()
     }
     fn host(&self, id: HostId) -> Option<HostMeta> {
         self.shared.read().meta.hosts.get(id.0 as usize).cloned()
     }
     fn charts(&self, host: HostId) -> Vec<(ChartId, ChartMeta)> {
         let g = self.shared.read();
-        g.meta.charts.iter().enumerate().filter(|(_, (h, _))| *h == host.0).map(|(i, (_, c))| (ChartId(i as u32), c.clone())).collect()
+        g.meta
+            .charts
+            .iter()
+            .enumerate()
+            .filter(|(_, (h, _))| *h == host.0)
+            .map(|(i, (_, c))| (ChartId(i as u32), c.clone()))
+            .collect()
     }
     fn chart(&self, id: ChartId) -> Option<ChartMeta> {
-        self.shared.read().meta.charts.get(id.0 as usize).map(|(_, c)| c.clone())
+        self.shared
+            .read()
+            .meta
+            .charts
+            .get(id.0 as usize)
+            .map(|(_, c)| c.clone())
     }
     fn dimensions(&self, chart: ChartId) -> Vec<(SeriesId, DimMeta)> {
         let g = self.shared.read();
-        g.meta.dims.iter().enumerate().filter(|(_, (c, _))| *c == chart.0).map(|(i, (_, d))| (SeriesId(i as u32), d.clone())).collect()
+        g.meta
+            .dims
+            .iter()
+            .enumerate()
+            .filter(|(_, (c, _))| *c == chart.0)
+            .map(|(i, (_, d))| (SeriesId(i as u32), d.clone()))
+            .collect()
     }
     fn series_update_every(&self, id: SeriesId) -> Option<u32> {
         self.shared.read().series.get(id.0 as usize).map(|s| s.ue)
     }
 
-    fn write(&self, id: SeriesId, time: UnixTime, value: StorageNumber) -> Result<WriteOutcome, StoreError> {
+    fn write(
+        &self,
+        id: SeriesId,
+        time: UnixTime,
+        value: StorageNumber,
+    ) -> Result<WriteOutcome, StoreError> {
         if !value.value().is_finite() {
             if self.shared.read().series.get(id.0 as usize).is_none() {
-                return Err(StoreError::UnknownId { kind: "series", id: id.0 });
+                return Err(StoreError::UnknownId {
+                    kind: "series",
+                    id: id.0,
+                });
             }
             return Ok(WriteOutcome::Gap);
         }
@@ -1726,10 +2271,17 @@ impl Store for DiskStore {
         self.shared.write().write_point(cfg, id, time, value.0)
     }
 
-    fn write_aggregate(&self, id: SeriesId, tier: usize, point: TierPoint) -> Result<WriteOutcome, StoreError> {
+    fn write_aggregate(
+        &self,
+        id: SeriesId,
+        tier: usize,
+        point: TierPoint,
+    ) -> Result<WriteOutcome, StoreError> {
         let cfg = &self.shared.config;
         if tier == 0 || tier >= cfg.tiers.len() {
-            return Err(StoreError::Invalid(format!("tier {tier} is not an aggregate tier of this store")));
+            return Err(StoreError::Invalid(format!(
+                "tier {tier} is not an aggregate tier of this store"
+            )));
         }
         if point.count == 0 || !point.sum.is_finite() {
             return Ok(WriteOutcome::Gap);
@@ -1737,13 +2289,21 @@ impl Store for DiskStore {
         self.shared.write().write_aggregate(id, tier, point, cfg)
     }
 
-    fn aggregate(&self, id: SeriesId, tier: usize, after: UnixTime, before: UnixTime) -> Result<Option<TierPoint>, StoreError> {
+    fn aggregate(
+        &self,
+        id: SeriesId,
+        tier: usize,
+        after: UnixTime,
+        before: UnixTime,
+    ) -> Result<Option<TierPoint>, StoreError> {
         if tier != 0 {
             let mut v = Vec::new();
             self.read(id, tier, after, before, &mut v)?;
             return Ok(fold_points(v));
         }
-        let Some((srcs, open_payload, mem)) = self.collect(id, tier, after, before)? else { return Ok(None) };
+        let Some((srcs, open_payload, mem)) = self.collect(id, tier, after, before)? else {
+            return Ok(None);
+        };
         let mut acc = Scan::default();
         let mut d = Decoded::default();
         let mut buf = Vec::new();
@@ -1764,8 +2324,17 @@ impl Store for DiskStore {
         Ok(out)
     }
 
-    fn read(&self, id: SeriesId, tier: usize, after: UnixTime, before: UnixTime, out: &mut Vec<TierPoint>) -> Result<(), StoreError> {
-        let Some((srcs, open_payload, mem)) = self.collect(id, tier, after, before)? else { return Ok(()) };
+    fn read(
+        &self,
+        id: SeriesId,
+        tier: usize,
+        after: UnixTime,
+        before: UnixTime,
+        out: &mut Vec<TierPoint>,
+    ) -> Result<(), StoreError> {
+        let Some((srcs, open_payload, mem)) = self.collect(id, tier, after, before)? else {
+            return Ok(());
+        };
         self.read_collected(tier, after, before, srcs, open_payload, mem, out);
         Ok(())
     }
@@ -1775,7 +2344,13 @@ impl Store for DiskStore {
         let st = g.series.get(id.0 as usize)?.tiers.get(tier)?;
         let min_seq = g.tiers[tier].min_live_seq;
         let mut first = st.pages.iter().find(|p| p.seq >= min_seq).map(|p| p.first);
-        let mut last = st.pages.iter().rev().filter(|p| p.seq >= min_seq).map(|p| p.last).max();
+        let mut last = st
+            .pages
+            .iter()
+            .rev()
+            .filter(|p| p.seq >= min_seq)
+            .map(|p| p.last)
+            .max();
         let mut see = |t: i64| {
             first = Some(first.map_or(t, |f| f.min(t)));
             last = Some(last.map_or(t, |l| l.max(t)));
@@ -1789,10 +2364,19 @@ impl Store for DiskStore {
         if let Some((t, _)) = st.partial {
             see(t);
         }
-        for m in st.back0.first_last().into_iter().chain(st.backk.first_last()).flatten() {
+        for m in st
+            .back0
+            .first_last()
+            .into_iter()
+            .chain(st.backk.first_last())
+            .flatten()
+        {
             see(m);
         }
-        Some(Retention { first: first?, last: last? })
+        Some(Retention {
+            first: first?,
+            last: last?,
+        })
     }
 
     fn flush(&self) -> Result<(), StoreError> {
@@ -1800,7 +2384,11 @@ impl Store for DiskStore {
             let mut g = self.shared.write();
             g.wal_write()?;
             g.wal.meta_unsynced = false;
-            let mut files: Vec<(PathBuf, Arc<File>)> = g.tiers.iter().filter_map(|t| t.active.as_ref().map(|a| (a.path.clone(), a.file.clone()))).collect();
+            let mut files: Vec<(PathBuf, Arc<File>)> = g
+                .tiers
+                .iter()
+                .filter_map(|t| t.active.as_ref().map(|a| (a.path.clone(), a.file.clone())))
+                .collect();
             if let Some(f) = &g.wal.file {
                 files.push((g.wal.path.clone(), f.clone()));
             }
@@ -1817,15 +2405,27 @@ impl Store for DiskStore {
         let mut tiers: Vec<TierUsage> = g
             .tiers
             .iter()
-            .map(|t| TierUsage { bytes: t.bytes(), points: t.sealed_points + t.active.as_ref().map_or(0, |a| a.points), first: None, last: None })
+            .map(|t| TierUsage {
+                bytes: t.bytes(),
+                points: t.sealed_points + t.active.as_ref().map_or(0, |a| a.points),
+                first: None,
+                last: None,
+            })
             .collect();
         for s in &g.series {
             for (k, st) in s.tiers.iter().enumerate() {
                 let Some(u) = tiers.get_mut(k) else { continue };
-                u.points += st.open.as_ref().map_or(0, |o| u64::from(o.n())) + st.back0.len() as u64 + st.backk.len() as u64 + u64::from(st.partial.is_some());
+                u.points += st.open.as_ref().map_or(0, |o| u64::from(o.n()))
+                    + st.back0.len() as u64
+                    + st.backk.len() as u64
+                    + u64::from(st.partial.is_some());
             }
         }
-        StoreStats { points_written: g.written, points_overlap: g.overlap, tiers }
+        StoreStats {
+            points_written: g.written,
+            points_overlap: g.overlap,
+            tiers,
+        }
     }
 }
 

@@ -27,6 +27,7 @@ pub mod mem;
 pub mod mmap;
 pub mod disk;
 pub mod number;
+pub mod query;
 
 pub use number::StorageNumber;
 
