@@ -264,7 +264,7 @@ pub async fn serve_stream(mut stream: TcpStream, peer: SocketAddr, shared: Arc<S
             }
             if let Some(o) = fwd_to {
                 if !sess.forward.is_empty() {
-                    o.push(&sess.forward);
+                    o.push(&h, &sess.forward);
                 }
             }
             sess.forward.clear();
