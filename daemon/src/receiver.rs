@@ -301,6 +301,13 @@ pub async fn serve_stream(mut stream: TcpStream, peer: SocketAddr, shared: Arc<S
     Ok(())
 }
 
+/// A child's wall clock is used to validate its replicated points only when it agrees with ours
+/// within a minute; otherwise ours is (so a child far in the future cannot store points ahead
+/// of our clock, which would block its live data).
+fn trusted_clock(child_now: Option<UnixTime>) -> Option<UnixTime> {
+    child_now.filter(|n| (n - now_s()).abs() <= 60)
+}
+
 fn host_ingest(shared: &Shared, meta: HostMeta) -> Result<Arc<Mutex<HostIngest>>, IngestError> {
     let mut map = shared.ingests.lock().unwrap_or_else(|p| p.into_inner());
     if let Some(i) = map.get(&meta.guid) {
@@ -493,7 +500,7 @@ impl Session {
                     let ci = self.replay_chart.ok_or("RBEGIN '' without a chart")?;
                     if let Some(span) = rb.span {
                         let c = h.chart_mut(ci).ok_or("replay chart vanished")?;
-                        c.state.replay_begin(span.start, span.end, span.child_now, now_s());
+                        c.state.replay_begin(span.start, span.end, trusted_clock(span.child_now), now_s());
                     }
                 } else {
                     let ci = h.chart_index(&rb.id).ok_or_else(|| format!("RBEGIN for undefined chart '{}'", rb.id))?;
@@ -501,7 +508,7 @@ impl Session {
                     let c = h.chart_mut(ci).ok_or("replay chart vanished")?;
                     c.state.replay_start();
                     if let Some(span) = rb.span {
-                        c.state.replay_begin(span.start, span.end, span.child_now, now_s());
+                        c.state.replay_begin(span.start, span.end, trusted_clock(span.child_now), now_s());
                     }
                 }
             }
