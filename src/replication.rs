@@ -92,6 +92,11 @@ impl ChartReplication {
     pub fn is_done(&self) -> bool {
         self.phase == Phase::Done
     }
+    /// A request for data (not the empty "switch to live" one) is outstanding: our history of
+    /// the chart is still being filled.
+    pub fn is_fetching(&self) -> bool {
+        matches!(self.phase, Phase::InFlight(r) if !r.is_empty())
+    }
 
     /// Adds holes (ranges with no stored data, `after` exclusive) to ask before the tail.
     pub fn add_holes(&mut self, holes: impl IntoIterator<Item = (UnixTime, UnixTime)>) {

@@ -422,6 +422,9 @@ impl RequestQueue {
     pub fn len(&self) -> usize {
         self.by_chart.len()
     }
+    pub fn contains(&self, chart: &str) -> bool {
+        self.by_chart.contains_key(chart)
+    }
     pub fn is_empty(&self) -> bool {
         self.by_chart.is_empty()
     }

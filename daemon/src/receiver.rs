@@ -486,6 +486,10 @@ impl Session {
                     let id = h.chart(ci).map(|c| c.meta.id.clone()).unwrap_or_default();
                     Self::write_replay(out, &id, req);
                 }
+                let fetching = r.is_fetching();
+                if let Some(c) = h.chart_mut(ci) {
+                    c.replicating = fetching;
+                }
             }
             Command::Begin(b) => {
                 h.begin(&b.id, b.microseconds, now_u).map_err(e)?;
@@ -546,6 +550,10 @@ impl Session {
                     if let Some(req) = rep.on_reply_end(sender, r.start_streaming, r.after, r.before, ours, now_s()) {
                         let id = h.chart(ci).map(|c| c.meta.id.clone()).unwrap_or_default();
                         Self::write_replay(out, &id, req);
+                    }
+                    let fetching = rep.is_fetching();
+                    if let Some(c) = h.chart_mut(ci) {
+                        c.replicating = fetching;
                     }
                 }
             }

@@ -58,6 +58,9 @@ pub enum ReplyDeferred {
     MidSample,
     /// No session.
     Closed,
+    /// A live-switching request for a chart whose history our receiver is still fetching
+    /// from its own child (re-streaming, §9): answered once that ends.
+    SourceReplicating,
 }
 
 /// Lines waiting to be sent upstream for one host.
@@ -128,7 +131,7 @@ impl Outbox {
     /// Builds the reply to `req` for `chart` of `h` (whose ingest lock the caller holds) and
     /// queues it; a reply that switches the chart to live releases its samples. `Ok(None)`:
     /// unknown chart (ignored, as Netdata does).
-    fn queue_reply(&self, h: &HostIngest, chart: &str, req: ReplayRequest, limits: ReplyLimits) -> Result<Option<ReplyOutcome>, ReplyDeferred> {
+    fn queue_reply(&self, h: &HostIngest, chart: &str, req: ReplayRequest, limits: ReplyLimits, wait_for_source: bool) -> Result<Option<ReplyOutcome>, ReplyDeferred> {
         let mut g = self.lock();
         if !g.connected {
             return Err(ReplyDeferred::Closed);
@@ -137,6 +140,9 @@ impl Outbox {
             return Err(ReplyDeferred::MidSample);
         }
         let Some(ci) = h.chart_index(chart) else { return Ok(None) };
+        if wait_for_source && req.start_streaming && h.chart(ci).is_some_and(|c| c.replicating) {
+            return Err(ReplyDeferred::SourceReplicating);
+        }
         let inner = &mut *g;
         let outcome = ndcluster::replication_out::answer(h, ci, req, now_s(), limits, &mut inner.buf);
         if outcome.is_some_and(|o| o.start_streaming) {
@@ -475,20 +481,48 @@ async fn session(shared: &Arc<Shared>, up: &Arc<Upstream>, mut stream: TcpStream
     let mut inbuf = vec![0u8; 16 * 1024];
     let mut inbox: Vec<u8> = Vec::new();
     let mut idle_since = Instant::now();
+    // Requests waiting for our receiver to finish fetching the chart: (retry at, since, chart, request).
+    let mut parked: Vec<(Instant, Instant, String, ReplayRequest)> = Vec::new();
+    let mut parked_since: std::collections::HashMap<String, Instant> = std::collections::HashMap::new();
     loop {
+        // Parked requests come back when due (unless a newer one for the chart arrived).
+        if !parked.is_empty() {
+            let now = Instant::now();
+            let mut i = 0;
+            while i < parked.len() {
+                if parked[i].0 <= now {
+                    let (_, since, chart, req) = parked.swap_remove(i);
+                    if !queue.contains(&chart) {
+                        queue.push(&chart, req);
+                        parked_since.insert(chart, since);
+                    }
+                } else {
+                    i += 1;
+                }
+            }
+        }
         // One replication reply per turn, when there is room.
         let mut deferred = false;
         if !queue.is_empty() && up.outbox.queued() < reply_room {
             if let Some((chart, req)) = queue.peek().map(|(c, r)| (c.to_string(), r)) {
+                // Wait for the source at most two minutes; then answer with what we have.
+                let since = parked_since.get(&chart).copied();
+                let wait_for_source = since.is_none_or(|s| s.elapsed() < Duration::from_secs(120));
                 let r = {
                     let g = ing.lock().unwrap_or_else(|p| p.into_inner());
-                    up.outbox.queue_reply(&g, &chart, req, limits)
+                    up.outbox.queue_reply(&g, &chart, req, limits, wait_for_source)
                 };
                 match r {
                     Err(ReplyDeferred::MidSample) => deferred = true,
                     Err(ReplyDeferred::Closed) => return "outbox closed".into(),
+                    Err(ReplyDeferred::SourceReplicating) => {
+                        queue.pop();
+                        parked.push((Instant::now() + Duration::from_millis(300), since.unwrap_or_else(Instant::now), chart, req));
+                        continue;
+                    }
                     Ok(outcome) => {
                         queue.pop();
+                        parked_since.remove(&chart);
                         let pending = queue.len();
                         up.set_status(|s| {
                             s.replication_replies += 1;
@@ -527,10 +561,11 @@ async fn session(shared: &Arc<Shared>, up: &Arc<Upstream>, mut stream: TcpStream
         if !queue.is_empty() && !deferred {
             continue;
         }
-        if idle_since.elapsed() > Duration::from_secs(600) && queue.is_empty() {
+        let deferred = deferred || !parked.is_empty();
+        if idle_since.elapsed() > Duration::from_secs(600) && queue.is_empty() && parked.is_empty() {
             return "nothing to send for 600 s".into();
         }
-        let wait = if deferred { Duration::from_millis(20) } else { Duration::from_secs(1) };
+        let wait = if !parked.is_empty() { Duration::from_millis(100) } else if deferred { Duration::from_millis(20) } else { Duration::from_secs(1) };
         tokio::select! {
             _ = up.outbox.notify.notified() => {}
             _ = tokio::time::sleep(wait) => {}

@@ -209,3 +209,29 @@ fn real_child_failing_over_to_our_second_parent_leaves_no_gap() {
     let r = check_window(&gb, "/host/failchild", &c, killed_at - 15, killed_at - 15, until, "second parent");
     assert!(r.is_ok(), "{}\nB log:\n{}", r.unwrap_err(), b.log_text());
 }
+
+#[test]
+fn link_cut_below_our_middle_parent_is_backfilled_up_to_a_real_top_parent() {
+    if !real_netdata_available("link_cut_below_our_middle_parent_is_backfilled_up_to_a_real_top_parent") {
+        return;
+    }
+    let top = RealAgent::parent(KEY, "realtop");
+    let mid = OurDaemon::start("ourmid", "", Some(&format!("{}{}", key_section(), upstream(&format!("tcp:127.0.0.1:{}", top.port)))));
+    let relay = Relay::start(mid.port);
+    let child = RealAgent::child(&format!("tcp:127.0.0.1:{}", relay.port), KEY, "leafcut", false);
+    let t = |p: &str| top.get(p);
+    let c = |p: &str| child.get(p);
+    for chart in CHARTS {
+        assert!(wait_live(&t, "/host/leafcut", chart, Duration::from_secs(90)), "{chart} never reached the top; mid log:\n{}", mid.log_text());
+    }
+    std::thread::sleep(Duration::from_secs(12));
+    let cut_at = now();
+    relay.cut();
+    std::thread::sleep(Duration::from_secs(60));
+    relay.resume();
+    let resumed_at = now();
+    assert!(wait_live(&t, "/host/leafcut", "system.cpu", Duration::from_secs(60)), "child never came back to the top; mid log:\n{}", mid.log_text());
+    std::thread::sleep(Duration::from_secs(3));
+    let r = check_window(&t, "/host/leafcut", &c, cut_at - 5, cut_at, resumed_at + 3, "top parent");
+    assert!(r.is_ok(), "{}\nmid log:\n{}\ntop log:\n{}", r.unwrap_err(), mid.log_text(), top.error_log());
+}
