@@ -121,8 +121,9 @@ fn real_child_link_cut_for_a_minute_is_backfilled_into_our_parent() {
     let resumed_at = now();
     assert!(wait_live(&o, "/host/cutchild", "system.cpu", Duration::from_secs(60)), "child never came back; child log:\n{}", child.error_log());
     std::thread::sleep(Duration::from_secs(3));
-    let r = check_window(&o, "/host/cutchild", &c, cut_at - 5, cut_at - 5, resumed_at + 3, "our parent");
-    assert!(r.is_ok(), "{}\nour log:\n{}", r.unwrap_err(), ours.log_text());
+    if let Err(e) = check_window(&o, "/host/cutchild", &c, cut_at - 5, cut_at - 5, resumed_at + 3, "our parent") {
+        panic!("{}\nour log:\n{}", e, ours.log_text());
+    }
     assert!(relay.accepted() >= 2, "the child did not reconnect through the relay");
 }
 
@@ -148,8 +149,9 @@ fn our_child_link_cut_for_a_minute_is_backfilled_into_a_real_parent() {
     let resumed_at = now();
     assert!(wait_live(&p, "/host/ourcutchild", "system.cpu", Duration::from_secs(60)), "we never came back; our log:\n{}", ours.log_text());
     std::thread::sleep(Duration::from_secs(3));
-    let r = check_window(&p, "/host/ourcutchild", &o, cut_at - 5, cut_at, resumed_at + 3, "real parent");
-    assert!(r.is_ok(), "{}\nour log:\n{}\nparent log:\n{}", r.unwrap_err(), ours.log_text(), parent.error_log());
+    if let Err(e) = check_window(&p, "/host/ourcutchild", &o, cut_at - 5, cut_at, resumed_at + 3, "real parent") {
+        panic!("{}\nour log:\n{}\nparent log:\n{}", e, ours.log_text(), parent.error_log());
+    }
     let log = parent.error_log();
     assert!(!log.contains("unknown keyword") && !log.contains("unknown command"), "real parent complained:\n{log}");
 }
@@ -179,8 +181,9 @@ fn our_parent_restarted_after_downtime_backfills_the_real_child() {
     let o = |p: &str| ours.get(p);
     assert!(wait_live(&o, "/host/restartchild", "system.cpu", Duration::from_secs(60)), "child never came back; child log:\n{}", child.error_log());
     std::thread::sleep(Duration::from_secs(3));
-    let r = check_window(&o, "/host/restartchild", &c, stopped_at - 5, stopped_at - 5, restarted_at + 3, "restarted parent");
-    assert!(r.is_ok(), "{}\nour log:\n{}", r.unwrap_err(), ours.log_text());
+    if let Err(e) = check_window(&o, "/host/restartchild", &c, stopped_at - 5, stopped_at - 5, restarted_at + 3, "restarted parent") {
+        panic!("{}\nour log:\n{}", e, ours.log_text());
+    }
 }
 
 #[test]
@@ -206,8 +209,9 @@ fn real_child_failing_over_to_our_second_parent_leaves_no_gap() {
     assert!(wait_live(&gb, "/host/failchild", "system.cpu", Duration::from_secs(60)), "child did not fail over; child log:\n{}", child.error_log());
     std::thread::sleep(Duration::from_secs(3));
     let until = now() - 2;
-    let r = check_window(&gb, "/host/failchild", &c, killed_at - 15, killed_at - 15, until, "second parent");
-    assert!(r.is_ok(), "{}\nB log:\n{}", r.unwrap_err(), b.log_text());
+    if let Err(e) = check_window(&gb, "/host/failchild", &c, killed_at - 15, killed_at - 15, until, "second parent") {
+        panic!("{}\nB log:\n{}", e, b.log_text());
+    }
 }
 
 #[test]
@@ -232,6 +236,7 @@ fn link_cut_below_our_middle_parent_is_backfilled_up_to_a_real_top_parent() {
     let resumed_at = now();
     assert!(wait_live(&t, "/host/leafcut", "system.cpu", Duration::from_secs(60)), "child never came back to the top; mid log:\n{}", mid.log_text());
     std::thread::sleep(Duration::from_secs(3));
-    let r = check_window(&t, "/host/leafcut", &c, cut_at - 5, cut_at, resumed_at + 3, "top parent");
-    assert!(r.is_ok(), "{}\nmid log:\n{}\ntop log:\n{}", r.unwrap_err(), mid.log_text(), top.error_log());
+    if let Err(e) = check_window(&t, "/host/leafcut", &c, cut_at - 5, cut_at, resumed_at + 3, "top parent") {
+        panic!("{}\nmid log:\n{}\ntop log:\n{}", e, mid.log_text(), top.error_log());
+    }
 }

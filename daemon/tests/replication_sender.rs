@@ -112,7 +112,7 @@ fn our_child_sends_retention_and_holds_live_data_until_the_replication_reply() {
     assert!((served - v).abs() < 1e-6, "RSET user {v} at {step_t}, our API serves {served} ({csv})");
 
     // The empty request switches a chart to live without data.
-    write!(s, "REPLAY_CHART \"system.ram\" \"true\" 0 0\n").expect("request");
+    writeln!(s, "REPLAY_CHART \"system.ram\" \"true\" 0 0").expect("request");
     let lines = read_for(&mut s, &mut pending, Duration::from_secs(3));
     let rb = lines.iter().position(|l| l == "RBEGIN \"system.ram\"").unwrap_or_else(|| panic!("no reply: {lines:#?}"));
     let rend = rb + lines[rb..].iter().position(|l| l.starts_with("REND ")).expect("REND");
