@@ -11,4 +11,5 @@ pub mod outbound;
 pub mod proto;
 pub mod replication;
 pub mod replication_out;
+pub mod replication_sibling;
 pub mod storage;

@@ -177,6 +177,48 @@ pub fn answer(h: &HostIngest, ci: usize, req: ReplayRequest, now: UnixTime, limi
     Some(outcome)
 }
 
+/// A reply to a range request from a sibling parent ([`crate::replication_sibling`]), from the
+/// store alone (the host may not be streaming here): `RBEGIN "<id>"`, the data steps of
+/// `(after, before]`, `REND <ue> <first> <last> false <after> <last sent or before> <now>`.
+/// Bounded by `limits` like [`answer`].
+#[allow(clippy::too_many_arguments)]
+pub fn answer_range(
+    store: &dyn Store,
+    chart_id: &str,
+    series: &[SeriesId],
+    dims: &[crate::model::DimMeta],
+    ue: i64,
+    after: UnixTime,
+    before: UnixTime,
+    now: UnixTime,
+    limits: ReplyLimits,
+    out: &mut Vec<u8>,
+) -> ReplyOutcome {
+    let limits = ReplyLimits { max_steps: limits.max_steps.max(1), max_bytes: limits.max_bytes.max(1) };
+    let ue = ue.max(1);
+    let ret = chart_retention(store, series);
+    Command::Rbegin(Rbegin { id: chart_id.into(), span: None }).encode(out);
+    let mut outcome = ReplyOutcome { start_streaming: false, steps: 0, points: 0, truncated: false };
+    let mut sent_before = before;
+    if after < before {
+        let to = data_part(store, series, dims, after, before, ue, now, limits, out, &mut outcome);
+        if outcome.truncated {
+            sent_before = to;
+        }
+    }
+    Command::Rend(Rend {
+        update_every: ue,
+        first_entry_child: ret.map_or(0, |r| r.first),
+        last_entry_child: ret.map_or(0, |r| r.last),
+        start_streaming: false,
+        after,
+        before: sent_before,
+        child_now: Some(now),
+    })
+    .encode(out);
+    outcome
+}
+
 /// Steps from `after` (exclusive) to `before` (inclusive) on the `ue` grid; returns the last
 /// time sent (or `after` when nothing was).
 #[allow(clippy::too_many_arguments)]
