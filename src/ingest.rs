@@ -59,6 +59,9 @@ pub struct ChartRt {
     pub dims: Vec<DimMeta>,
     pub series: Vec<SeriesId>,
     pub state: ChartState,
+    /// The stream receiver is still fetching this chart's history (replication in progress):
+    /// a re-streaming sender does not switch it to live upstream before that ends (§9).
+    pub replicating: bool,
     pending_labels: Option<Vec<Label>>,
 }
 
@@ -132,6 +135,9 @@ impl HostIngest {
         self.current = None;
         self.in_sample = None;
         self.pending_host_labels.clear();
+        for c in &mut self.charts {
+            c.replicating = false;
+        }
     }
 
     pub fn host_label(&mut self, label: Label) {
@@ -173,7 +179,7 @@ impl HostIngest {
             }
             let id = self.store.put_chart(self.host, &meta)?;
             let state = ChartState::new(&meta);
-            self.charts.push(ChartRt { id, meta, dims: Vec::new(), series: Vec::new(), state, pending_labels: None });
+            self.charts.push(ChartRt { id, meta, dims: Vec::new(), series: Vec::new(), state, replicating: false, pending_labels: None });
             let i = self.charts.len() - 1;
             self.by_id.insert(self.charts[i].meta.id.clone(), i);
             i

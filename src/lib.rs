@@ -10,4 +10,6 @@ pub mod model;
 pub mod outbound;
 pub mod proto;
 pub mod replication;
+pub mod replication_out;
+pub mod replication_sibling;
 pub mod storage;

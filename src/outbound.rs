@@ -11,7 +11,13 @@ use crate::proto::handshake::{Capabilities, Reply};
 
 /// What our child role offers: everything we implement except FUNCTIONS.
 pub const CHILD_CAPABILITIES: Capabilities = Capabilities(
-    Capabilities::VCAPS.0 | Capabilities::HLABELS.0 | Capabilities::CLAIM.0 | Capabilities::CLABELS.0 | Capabilities::COMPRESSION.0 | Capabilities::BINARY.0,
+    Capabilities::VCAPS.0
+        | Capabilities::HLABELS.0
+        | Capabilities::CLAIM.0
+        | Capabilities::CLABELS.0
+        | Capabilities::COMPRESSION.0
+        | Capabilities::REPLICATION.0
+        | Capabilities::BINARY.0,
 );
 
 /// Encodes a chart definition block (CHART, CLABELs + CLABEL_COMMIT, DIMENSIONs).

@@ -92,6 +92,11 @@ impl ChartReplication {
     pub fn is_done(&self) -> bool {
         self.phase == Phase::Done
     }
+    /// A request for data (not the empty "switch to live" one) is outstanding: our history of
+    /// the chart is still being filled.
+    pub fn is_fetching(&self) -> bool {
+        matches!(self.phase, Phase::InFlight(r) if !r.is_empty())
+    }
 
     /// Adds holes (ranges with no stored data, `after` exclusive) to ask before the tail.
     pub fn add_holes(&mut self, holes: impl IntoIterator<Item = (UnixTime, UnixTime)>) {
@@ -194,10 +199,16 @@ impl ChartReplication {
         if after > before {
             after = before;
         }
-        // Termination: a follow-up that does not move past the previous request ends it.
+        // Termination: a follow-up that does not move past the previous request ends it: one
+        // "switch to live" request for the last point, and if the sender does not switch on
+        // that either, the empty request.
         if let Some(p) = self.prev {
             if before <= p.before && after >= p.after {
-                return self.send(Request { start_streaming: true, after: before, before });
+                let last_chance = Request { start_streaming: true, after: before, before };
+                if matches!(self.phase, Phase::InFlight(x) if x == last_chance) {
+                    return self.send(Request::EMPTY);
+                }
+                return self.send(last_chance);
             }
         }
         let start_streaming = now - after <= s.seconds_per_step || before == sender.last;
@@ -248,6 +259,20 @@ mod tests {
             req = r.on_reply_end(ret(NOW - 3600, NOW), false, q.after, q.before, None, NOW);
         }
         assert!(r.is_done());
+    }
+
+    #[test]
+    fn a_sender_that_never_switches_to_live_gets_few_requests() {
+        // Retention of an hour, 600 s steps: six steps, one last chance, the empty request.
+        let mut r = ChartReplication::new(ReplicationSettings::default());
+        let mut req = r.on_definition_end(ret(NOW - 3600, NOW), None, true, NOW);
+        let mut n = 0;
+        while let Some(q) = req {
+            n += 1;
+            assert!(n <= 12, "too many requests");
+            req = r.on_reply_end(ret(NOW - 3600, NOW), false, q.after, q.before, None, NOW);
+        }
+        assert!(n <= 9, "{n} requests");
     }
 
     #[test]

@@ -159,7 +159,7 @@ fn collector_loop(shared: Arc<Shared>, shutdown: watch::Receiver<bool>) {
             }
         }
         if let Some(o) = upstream {
-            o.push(&wire);
+            o.push(&g, &wire);
         }
         drop(g);
         shared.counters.samples_ingested.fetch_add(samples, Ordering::Relaxed);

@@ -270,7 +270,7 @@ pub async fn serve_stream(mut stream: TcpStream, peer: SocketAddr, shared: Arc<S
             }
             if let Some(o) = fwd_to {
                 if !sess.forward.is_empty() {
-                    o.push(&sess.forward);
+                    o.push(&h, &sess.forward);
                 }
             }
             sess.forward.clear();
@@ -305,6 +305,13 @@ pub async fn serve_stream(mut stream: TcpStream, peer: SocketAddr, shared: Arc<S
     }
     let _ = stream.shutdown().await;
     Ok(())
+}
+
+/// A child's wall clock is used to validate its replicated points only when it agrees with ours
+/// within a minute; otherwise ours is (so a child far in the future cannot store points ahead
+/// of our clock, which would block its live data).
+fn trusted_clock(child_now: Option<UnixTime>) -> Option<UnixTime> {
+    child_now.filter(|n| (n - now_s()).abs() <= 60)
 }
 
 fn host_ingest(shared: &Shared, meta: HostMeta) -> Result<Arc<Mutex<HostIngest>>, IngestError> {
@@ -485,6 +492,10 @@ impl Session {
                     let id = h.chart(ci).map(|c| c.meta.id.clone()).unwrap_or_default();
                     Self::write_replay(out, &id, req);
                 }
+                let fetching = r.is_fetching();
+                if let Some(c) = h.chart_mut(ci) {
+                    c.replicating = fetching;
+                }
             }
             Command::Begin(b) => {
                 h.begin(&b.id, b.microseconds, now_u).map_err(e)?;
@@ -499,7 +510,7 @@ impl Session {
                     let ci = self.replay_chart.ok_or("RBEGIN '' without a chart")?;
                     if let Some(span) = rb.span {
                         let c = h.chart_mut(ci).ok_or("replay chart vanished")?;
-                        c.state.replay_begin(span.start, span.end, span.child_now, now_s());
+                        c.state.replay_begin(span.start, span.end, trusted_clock(span.child_now), now_s());
                     }
                 } else {
                     let ci = h.chart_index(&rb.id).ok_or_else(|| format!("RBEGIN for undefined chart '{}'", rb.id))?;
@@ -507,7 +518,7 @@ impl Session {
                     let c = h.chart_mut(ci).ok_or("replay chart vanished")?;
                     c.state.replay_start();
                     if let Some(span) = rb.span {
-                        c.state.replay_begin(span.start, span.end, span.child_now, now_s());
+                        c.state.replay_begin(span.start, span.end, trusted_clock(span.child_now), now_s());
                     }
                 }
             }
@@ -545,6 +556,10 @@ impl Session {
                     if let Some(req) = rep.on_reply_end(sender, r.start_streaming, r.after, r.before, ours, now_s()) {
                         let id = h.chart(ci).map(|c| c.meta.id.clone()).unwrap_or_default();
                         Self::write_replay(out, &id, req);
+                    }
+                    let fetching = rep.is_fetching();
+                    if let Some(c) = h.chart_mut(ci) {
+                        c.replicating = fetching;
                     }
                 }
             }

@@ -6,6 +6,16 @@
 //! negotiated). Nothing is buffered while disconnected: on (re)connect the definitions are
 //! sent from the ingest state, and history is recovered by the upstream's replication.
 //!
+//! Replication (when REPLICATION is negotiated, §7.4): everything queued passes through the
+//! session's [`LiveGate`], which appends `CHART_DEFINITION_END` (our tier-0 retention) after
+//! each chart definition and holds back a chart's live samples until the reply that switches
+//! it to live has been queued. `REPLAY_CHART`s from the parent are queued one per chart and
+//! answered from the store oldest first, one reply per loop turn and only while the outbox is
+//! below a quarter of its size, so live data keeps flowing and the buffer never overflows
+//! because of replication. A reply is built and queued under the host's ingest lock, the same
+//! lock the ingest side holds while queueing samples, so the reply's collection state
+//! (`RDSTATE`/`RSSTATE`) is exactly the state before the first live sample that follows it.
+//!
 //! **Invariant:** the outbox never holds more than `buffer size bytes`; overflow ends the
 //! session (as Netdata does) instead of growing.
 
@@ -14,15 +24,19 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ndcluster::config::stream_conf::Destination;
+use ndcluster::ingest::HostIngest;
 use ndcluster::model::HostMeta;
 use ndcluster::outbound::{encode_definitions, Destinations, CHILD_CAPABILITIES};
 use ndcluster::proto::compress::Compressor;
+use ndcluster::proto::command::Downstream;
 use ndcluster::proto::handshake::{negotiate_child, Capabilities, Reply};
 use ndcluster::proto::request::ChildRequest;
+use ndcluster::replication_out::{LiveGate, ReplayRequest, ReplyLimits, ReplyOutcome, RequestQueue};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{watch, Notify};
 
+use crate::local::now_s;
 use crate::Shared;
 
 /// Silent network loss is detected within this (TCP_USER_TIMEOUT + keepalive).
@@ -34,6 +48,19 @@ struct OutboxInner {
     connected: bool,
     overflowed: bool,
     caps: Capabilities,
+    gate: LiveGate,
+}
+
+/// Why a reply was not queued now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplyDeferred {
+    /// A sample is being queued (BEGIN without END yet): try again shortly.
+    MidSample,
+    /// No session.
+    Closed,
+    /// A live-switching request for a chart whose history our receiver is still fetching
+    /// from its own child (re-streaming, §9): answered once that ends.
+    SourceReplicating,
 }
 
 /// Lines waiting to be sent upstream for one host.
@@ -62,35 +89,79 @@ impl Outbox {
         self.lock().caps
     }
 
-    /// Appends encoded lines; dropped when no session is up.
-    pub fn push(&self, bytes: &[u8]) {
+    /// Appends encoded lines of host `h` (whose ingest lock the caller holds); dropped when
+    /// no session is up. With replication the lines pass the session's [`LiveGate`].
+    pub fn push(&self, h: &HostIngest, bytes: &[u8]) {
         let mut g = self.lock();
         if !g.connected || g.overflowed {
             return;
         }
-        if g.buf.len() + bytes.len() > self.limit {
-            g.overflowed = true;
-            g.buf.clear();
-        } else {
-            g.buf.extend_from_slice(bytes);
+        let inner = &mut *g;
+        inner.gate.filter(h, bytes, now_s(), &mut inner.buf);
+        if inner.buf.len() > self.limit {
+            inner.overflowed = true;
+            inner.buf = Vec::new();
         }
         drop(g);
         self.notify.notify_one();
     }
 
-    /// Starts a session: the buffer is replaced by `initial` (the definitions).
-    fn open(&self, initial: Vec<u8>, caps: Capabilities) {
+    /// Starts a session: the buffer is replaced by `initial` (the definitions of `h`).
+    fn open(&self, h: &HostIngest, initial: &[u8], caps: Capabilities) {
         let mut g = self.lock();
-        g.buf = initial;
+        g.buf = Vec::with_capacity(initial.len() + 16 * 1024);
         g.connected = true;
         g.overflowed = false;
         g.caps = caps;
+        g.gate = LiveGate::new(caps.contains(Capabilities::REPLICATION));
+        let inner = &mut *g;
+        inner.gate.filter(h, initial, now_s(), &mut inner.buf);
+    }
+
+    /// A live-switching request arrived for `chart`: hold its samples until the reply.
+    fn hold(&self, chart: &str) {
+        self.lock().gate.hold(chart);
+    }
+
+    /// Charts whose live samples are held back (waiting for their replication reply).
+    pub fn held_charts(&self) -> usize {
+        self.lock().gate.held_count()
+    }
+
+    /// Builds the reply to `req` for `chart` of `h` (whose ingest lock the caller holds) and
+    /// queues it; a reply that switches the chart to live releases its samples. `Ok(None)`:
+    /// unknown chart (ignored, as Netdata does).
+    fn queue_reply(&self, h: &HostIngest, chart: &str, req: ReplayRequest, limits: ReplyLimits, wait_for_source: bool) -> Result<Option<ReplyOutcome>, ReplyDeferred> {
+        let mut g = self.lock();
+        if !g.connected {
+            return Err(ReplyDeferred::Closed);
+        }
+        if g.gate.in_sample() {
+            return Err(ReplyDeferred::MidSample);
+        }
+        let Some(ci) = h.chart_index(chart) else { return Ok(None) };
+        if wait_for_source && req.start_streaming && h.chart(ci).is_some_and(|c| c.replicating) {
+            return Err(ReplyDeferred::SourceReplicating);
+        }
+        let inner = &mut *g;
+        let outcome = ndcluster::replication_out::answer(h, ci, req, now_s(), limits, &mut inner.buf);
+        if outcome.is_some_and(|o| o.start_streaming) {
+            inner.gate.release(chart);
+        }
+        if inner.buf.len() > self.limit {
+            inner.overflowed = true;
+            inner.buf = Vec::new();
+        }
+        drop(g);
+        self.notify.notify_one();
+        Ok(outcome)
     }
 
     fn close(&self) {
         let mut g = self.lock();
         g.connected = false;
         g.buf = Vec::new();
+        g.gate = LiveGate::default();
     }
 
     /// Takes what is queued; Err when the buffer overflowed.
@@ -126,6 +197,12 @@ pub struct SenderStatus {
     pub last_error: Option<String>,
     pub bytes_sent: u64,
     pub connects: u64,
+    /// `REPLAY_CHART`s received from the parent in this session / answered / still queued.
+    pub replication_requests: u64,
+    pub replication_replies: u64,
+    pub replication_pending: usize,
+    /// Points sent in replication replies (this session).
+    pub replication_points: u64,
 }
 
 /// One host's upstream sender.
@@ -335,20 +412,130 @@ async fn handshake(stream: &mut TcpStream, req: &[u8], timeout: Duration) -> Rep
     }
 }
 
-/// One connected session: definitions first, then whatever the ingest side queues.
+/// Longest line we accept from the parent (a `REPLAY_CHART` is ~100 bytes).
+const MAX_DOWNSTREAM_LINE: usize = 16 * 1024;
+
+/// Parses complete parent → child lines out of `inbox`: `REPLAY_CHART`s are queued (charts we
+/// do not have are ignored, as Netdata does); anything else is logged and ignored.
+fn take_downstream(inbox: &mut Vec<u8>, h: &HostIngest, outbox: &Outbox, queue: &mut RequestQueue, host: &str) -> u64 {
+    let mut received = 0;
+    let mut consumed = 0;
+    while let Some(nl) = inbox[consumed..].iter().position(|&b| b == b'\n') {
+        let line = &inbox[consumed..consumed + nl];
+        consumed += nl + 1;
+        match Downstream::parse(line) {
+            Ok(Downstream::ReplayChart(r)) => {
+                received += 1;
+                if h.chart_index(&r.id).is_none() {
+                    tracing::debug!(host, chart = %r.id, "REPLAY_CHART for a chart we do not have; ignored");
+                    continue;
+                }
+                if r.start_streaming {
+                    outbox.hold(&r.id);
+                }
+                if !queue.push(&r.id, ReplayRequest { start_streaming: r.start_streaming, after: r.after, before: r.before }) {
+                    tracing::warn!(host, chart = %r.id, "too many pending replication requests; dropped");
+                }
+            }
+            Ok(Downstream::Blank) => {}
+            Ok(Downstream::Function(f)) => tracing::debug!(host, function = %f.function, "FUNCTION call ignored (not offered)"),
+            Err(e) => tracing::info!(host, error = %e, "unexpected line from the parent; ignored"),
+        }
+    }
+    inbox.drain(..consumed);
+    if inbox.len() > MAX_DOWNSTREAM_LINE {
+        tracing::info!(host, bytes = inbox.len(), "over-long line from the parent; discarded");
+        inbox.clear();
+    }
+    received
+}
+
+/// One connected session: definitions first, then whatever the ingest side queues, with
+/// replication replies interleaved.
 async fn session(shared: &Arc<Shared>, up: &Arc<Upstream>, mut stream: TcpStream, caps: Capabilities, shutdown: &mut watch::Receiver<bool>, stop: &mut watch::Receiver<bool>) -> String {
+    let Some(ing) = shared.ingest(&up.guid) else { return "host vanished".into() };
+    let host_name;
+    let charts;
     {
-        let Some(ing) = shared.ingest(&up.guid) else { return "host vanished".into() };
         let g = ing.lock().unwrap_or_else(|p| p.into_inner());
         let mut initial = Vec::with_capacity(64 * 1024);
         encode_definitions(&g, caps, &mut initial);
-        up.outbox.open(initial, caps);
+        up.outbox.open(&g, &initial, caps);
+        host_name = g.meta().hostname.clone();
+        charts = g.charts().len();
     }
+    up.set_status(|s| {
+        s.replication_requests = 0;
+        s.replication_replies = 0;
+        s.replication_pending = 0;
+        s.replication_points = 0;
+    });
+    let replication = caps.contains(Capabilities::REPLICATION);
+    let mut queue = RequestQueue::new(charts.max(1).saturating_mul(2).clamp(1_000, 100_000));
+    // Replies are built only while the outbox is below a quarter of its size, and one reply
+    // never exceeds a quarter either: live samples always have room.
+    let reply_room = (up.outbox.limit / 4).max(16 * 1024);
+    let limits = ReplyLimits { max_steps: 3600, max_bytes: reply_room.min(4 << 20) };
     let mut compressor = caps.contains(Capabilities::COMPRESSION).then(|| Compressor::new(caps.contains(Capabilities::BINARY)));
     let mut wire = Vec::with_capacity(64 * 1024);
     let mut inbuf = vec![0u8; 16 * 1024];
+    let mut inbox: Vec<u8> = Vec::new();
     let mut idle_since = Instant::now();
+    // Requests waiting for our receiver to finish fetching the chart: (retry at, since, chart, request).
+    let mut parked: Vec<(Instant, Instant, String, ReplayRequest)> = Vec::new();
+    let mut parked_since: std::collections::HashMap<String, Instant> = std::collections::HashMap::new();
     loop {
+        // Parked requests come back when due (unless a newer one for the chart arrived).
+        if !parked.is_empty() {
+            let now = Instant::now();
+            let mut i = 0;
+            while i < parked.len() {
+                if parked[i].0 <= now {
+                    let (_, since, chart, req) = parked.swap_remove(i);
+                    if !queue.contains(&chart) {
+                        queue.push(&chart, req);
+                        parked_since.insert(chart, since);
+                    }
+                } else {
+                    i += 1;
+                }
+            }
+        }
+        // One replication reply per turn, when there is room.
+        let mut deferred = false;
+        if !queue.is_empty() && up.outbox.queued() < reply_room {
+            if let Some((chart, req)) = queue.peek().map(|(c, r)| (c.to_string(), r)) {
+                // Wait for the source at most two minutes; then answer with what we have.
+                let since = parked_since.get(&chart).copied();
+                let wait_for_source = since.is_none_or(|s| s.elapsed() < Duration::from_secs(120));
+                let r = {
+                    let g = ing.lock().unwrap_or_else(|p| p.into_inner());
+                    up.outbox.queue_reply(&g, &chart, req, limits, wait_for_source)
+                };
+                match r {
+                    Err(ReplyDeferred::MidSample) => deferred = true,
+                    Err(ReplyDeferred::Closed) => return "outbox closed".into(),
+                    Err(ReplyDeferred::SourceReplicating) => {
+                        queue.pop();
+                        parked.push((Instant::now() + Duration::from_millis(300), since.unwrap_or_else(Instant::now), chart, req));
+                        continue;
+                    }
+                    Ok(outcome) => {
+                        queue.pop();
+                        parked_since.remove(&chart);
+                        let pending = queue.len();
+                        up.set_status(|s| {
+                            s.replication_replies += 1;
+                            s.replication_pending = pending;
+                            s.replication_points += outcome.map_or(0, |o| o.points as u64);
+                        });
+                        if let Some(o) = outcome {
+                            tracing::debug!(host = %host_name, %chart, after = req.after, before = req.before, steps = o.steps, live = o.start_streaming, "replication reply queued");
+                        }
+                    }
+                }
+            }
+        }
         let data = match up.outbox.take() {
             Ok(d) => d,
             Err(()) => return "send buffer full ([stream] buffer size bytes)".into(),
@@ -371,15 +558,33 @@ async fn session(shared: &Arc<Shared>, up: &Arc<Upstream>, mut stream: TcpStream
             up.set_status(|s| s.bytes_sent += bytes.len() as u64);
             continue;
         }
-        if idle_since.elapsed() > Duration::from_secs(600) {
+        if !queue.is_empty() && !deferred {
+            continue;
+        }
+        let deferred = deferred || !parked.is_empty();
+        if idle_since.elapsed() > Duration::from_secs(600) && queue.is_empty() && parked.is_empty() {
             return "nothing to send for 600 s".into();
         }
+        let wait = if !parked.is_empty() { Duration::from_millis(100) } else if deferred { Duration::from_millis(20) } else { Duration::from_secs(1) };
         tokio::select! {
             _ = up.outbox.notify.notified() => {}
-            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = tokio::time::sleep(wait) => {}
             r = stream.read(&mut inbuf) => match r {
                 Ok(0) => return "parent closed the connection".into(),
-                Ok(_) => {} // REPLAY_CHART / FUNCTION: not negotiated; ignored
+                Ok(n) => {
+                    if replication {
+                        inbox.extend_from_slice(&inbuf[..n]);
+                        let received = {
+                            let g = ing.lock().unwrap_or_else(|p| p.into_inner());
+                            take_downstream(&mut inbox, &g, &up.outbox, &mut queue, &host_name)
+                        };
+                        let pending = queue.len();
+                        up.set_status(|s| {
+                            s.replication_requests += received;
+                            s.replication_pending = pending;
+                        });
+                    }
+                }
                 Err(e) => return format!("read error: {e}"),
             },
             _ = shutdown.changed() => return "shutting down".into(),
