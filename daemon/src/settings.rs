@@ -28,6 +28,8 @@ pub struct Settings {
     pub handshake_timeout: std::time::Duration,
     /// Streams received at once.
     pub max_streams: usize,
+    /// `[cluster] snapshot key`: the cache-snapshot endpoints are off without it.
+    pub snapshot_key: Option<String>,
 }
 
 /// The per-user base directory used without `--config`.
@@ -87,6 +89,7 @@ pub fn from_conf(netdata: NetdataConf, config_file: Option<PathBuf>) -> Result<S
         limits: ndcluster::ingest::Limits::default(),
         handshake_timeout: std::time::Duration::from_secs(10),
         max_streams: 1024,
+        snapshot_key: netdata.snapshot_key.clone(),
         netdata,
     })
 }
