@@ -10,4 +10,5 @@ pub mod model;
 pub mod outbound;
 pub mod proto;
 pub mod replication;
+pub mod snapshot;
 pub mod storage;

@@ -27,14 +27,14 @@
 //! recently used one goes first).
 
 use std::collections::{BTreeMap, HashMap};
-use std::fmt::Write as _;
 use std::fs::File;
-use std::os::unix::fs::{FileExt, MetadataExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ndcluster::api::http::{Method, Request, Response};
+use ndcluster::snapshot::{hash_prefix, is_excluded, read_exact_at, safe_rel_path, tier_of, FileEntry, Manifest, TierInfo};
 
 use crate::Shared;
 
@@ -47,7 +47,7 @@ pub const MAX_FILES: usize = 20_000;
 /// Directory depth walked below the cache directory.
 const MAX_DEPTH: usize = 8;
 /// Largest body of `POST /api/v1/cluster/delta` (an rsync signature).
-pub const MAX_SIGNATURE: usize = 64 << 20;
+pub use ndcluster::snapshot::MAX_SIGNATURE;
 /// Largest request head on the body-carrying path.
 const MAX_HEAD: usize = 64 * 1024;
 /// Largest file range served in one answer (answers are built in memory).
@@ -116,34 +116,6 @@ impl Snapshots {
     }
 }
 
-/// A relative path is safe to look up / join (no absolute, `.`, `..`, empty components).
-pub fn safe_rel_path(p: &str) -> bool {
-    !p.is_empty()
-        && p.len() <= 4096
-        && !p.starts_with('/')
-        && !p.contains('\0')
-        && !p.contains('\\')
-        && p.split('/').all(|c| !c.is_empty() && c != "." && c != "..")
-}
-
-/// Files never listed: identity, pid and lock files, temp files.
-pub fn is_excluded(rel: &str) -> bool {
-    let base = rel.rsplit('/').next().unwrap_or(rel);
-    base == "netdatad.pid"
-        || base == "LOCK"
-        || base == "netdata.public.unique.id"
-        || base.ends_with(".tmp")
-        || base.ends_with(".netdatactl-part")
-        || rel == "netdatactl-quarantine.json"
-}
-
-/// The tier of a store file (`dbengine/tierN/...`).
-fn tier_of(rel: &str) -> Option<usize> {
-    let mut comps = rel.split('/').collect::<Vec<_>>();
-    comps.pop()?;
-    comps.iter().find_map(|c| c.strip_prefix("tier").and_then(|n| n.parse::<usize>().ok()).filter(|&n| n < 16))
-}
-
 /// Constant-time comparison of the given key with the configured one.
 fn key_ok(given: Option<&str>, want: &str) -> bool {
     let Some(g) = given else { return false };
@@ -206,36 +178,8 @@ fn read_range(f: &File, from: u64, to: u64, path: &str) -> Result<Vec<u8>, Respo
         return Err(Response::text(413, format!("{path}: {len} bytes is more than one answer carries ({MAX_SERVE})\n")));
     }
     let mut out = vec![0u8; len as usize];
-    let mut done = 0usize;
-    while done < out.len() {
-        match f.read_at(&mut out[done..], from + done as u64) {
-            Ok(0) => return Err(internal("reading a snapshot file", format!("{path}: shorter than its snapshot size {to}"))),
-            Ok(n) => done += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(internal("reading a snapshot file", format!("{path}: {e}"))),
-        }
-    }
+    read_exact_at(f, &mut out, from, path).map_err(|e| internal("reading a snapshot file", e))?;
     Ok(out)
-}
-
-/// BLAKE3 of the first `len` bytes of `f`.
-fn hash_prefix(f: &File, len: u64, path: &str) -> Result<String, String> {
-    let mut h = blake3::Hasher::new();
-    let mut buf = vec![0u8; 1 << 20];
-    let mut at = 0u64;
-    while at < len {
-        let want = ((len - at).min(buf.len() as u64)) as usize;
-        match f.read_at(&mut buf[..want], at) {
-            Ok(0) => return Err(format!("{path}: shorter than {len} bytes")),
-            Ok(n) => {
-                h.update(&buf[..n]);
-                at += n as u64;
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(format!("{path}: {e}")),
-        }
-    }
-    Ok(h.finalize().to_hex().to_string())
 }
 
 struct Walked {
@@ -311,9 +255,13 @@ fn take(shared: &Shared) -> Result<Response, Response> {
     }
     let walked = walked.ok_or_else(|| Response::text(503, "the store kept changing its metadata during the snapshot; try again\n"))?;
 
-    let tiers_n = shared.settings.netdata.db.storage_tiers.min(shared.settings.netdata.db.tiers.len());
-    let mut tier_bytes = vec![(0u64, 0u64); tiers_n];
+    let db = &shared.settings.netdata.db;
+    let tiers_n = db.storage_tiers.min(db.tiers.len());
+    let mut tiers: Vec<TierInfo> = (0..tiers_n)
+        .map(|t| TierInfo { retention_bytes: Some(db.tiers[t].retention_bytes), retention_secs: Some(db.tiers[t].retention_secs), ..TierInfo::new(t as u32) })
+        .collect();
     let mut files = BTreeMap::new();
+    let mut entries = Vec::with_capacity(walked.len());
     for w in walked {
         let size = w.meta.len();
         let key = (w.meta.dev(), w.meta.ino(), size, w.meta.mtime().saturating_mul(1_000_000_000).saturating_add(w.meta.mtime_nsec()));
@@ -330,24 +278,24 @@ fn take(shared: &Shared) -> Result<Response, Response> {
                 h
             }
         };
-        if let Some(t) = tier_of(&w.rel).filter(|&t| t < tiers_n) {
-            tier_bytes[t].0 += size;
-            tier_bytes[t].1 += 1;
+        if let Some(t) = tier_of(&w.rel).and_then(|t| tiers.get_mut(t as usize)) {
+            t.bytes += size;
+            t.files += 1;
         }
         let mtime_ns = i128::from(w.meta.mtime()) * 1_000_000_000 + i128::from(w.meta.mtime_nsec());
-        files.insert(w.rel, (SnapFile { file: Arc::new(w.file), size, hash }, mtime_ns));
+        entries.push(FileEntry { path: w.rel.clone(), size, mtime_ns, hash: Some(hash.clone()) });
+        files.insert(w.rel, SnapFile { file: Arc::new(w.file), size, hash });
     }
 
     // Time ranges per tier over every series.
     let store = &shared.store;
-    let mut ranges: Vec<(Option<i64>, Option<i64>)> = vec![(None, None); tiers_n];
     for (hid, _) in store.hosts() {
         for (cid, _) in store.charts(hid) {
             for (sid, _) in store.dimensions(cid) {
-                for (t, r) in ranges.iter_mut().enumerate() {
+                for (t, r) in tiers.iter_mut().enumerate() {
                     if let Some(ret) = store.retention(sid, t) {
-                        r.0 = Some(r.0.map_or(ret.first, |f: i64| f.min(ret.first)));
-                        r.1 = Some(r.1.map_or(ret.last, |l: i64| l.max(ret.last)));
+                        r.first_time = Some(r.first_time.map_or(ret.first, |f| f.min(ret.first)));
+                        r.last_time = Some(r.last_time.map_or(ret.last, |l| l.max(ret.last)));
                     }
                 }
             }
@@ -355,47 +303,21 @@ fn take(shared: &Shared) -> Result<Response, Response> {
     }
 
     let id = uuid::Uuid::new_v4().to_string();
-    let js = |s: &str| serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into());
-    let opt = |v: Option<i64>| v.map_or_else(|| "null".to_string(), |x| x.to_string());
-    let mut out = String::with_capacity(256 + files.len() * 160);
-    let _ = write!(
-        out,
-        "{{\"version\": 1, \"snapshot\": {}, \"created\": {}, \"hostname\": {}, \"guid\": {},\n \"tiers\": [",
-        js(&id),
-        crate::local::now_s(),
-        js(&shared.hostname),
-        js(&shared.guid)
-    );
-    for (t, ((bytes, n), (first, last))) in tier_bytes.iter().zip(&ranges).enumerate() {
-        let s = &shared.settings.netdata.db.tiers[t];
-        let _ = write!(
-            out,
-            "{}\n  {{\"tier\": {t}, \"bytes\": {bytes}, \"files\": {n}, \"first_time\": {}, \"last_time\": {}, \"retention_bytes\": {}, \"retention_secs\": {}}}",
-            if t > 0 { "," } else { "" },
-            opt(*first),
-            opt(*last),
-            s.retention_bytes,
-            s.retention_secs
-        );
-    }
-    out.push_str("\n ],\n \"files\": [");
-    let mut total = 0u64;
-    for (i, (rel, (f, mtime_ns))) in files.iter().enumerate() {
-        total += f.size;
-        let _ = write!(
-            out,
-            "{}\n  {{\"path\": {}, \"size\": {}, \"mtime_ns\": {mtime_ns}, \"blake3\": \"{}\"}}",
-            if i > 0 { "," } else { "" },
-            js(rel),
-            f.size,
-            f.hash
-        );
-    }
-    out.push_str("\n ]\n}\n");
-    let n = files.len();
-    shared.snapshots.insert(id.clone(), Snapshot { files: files.into_iter().map(|(k, (f, _))| (k, f)).collect(), last_used: Instant::now() });
+    let total: u64 = entries.iter().map(|e| e.size).sum();
+    let n = entries.len();
+    let manifest = Manifest {
+        version: ndcluster::snapshot::VERSION,
+        snapshot: id.clone(),
+        created: crate::local::now_s(),
+        hostname: Some(shared.hostname.clone()),
+        guid: Some(shared.guid.clone()),
+        tiers,
+        files: entries,
+    };
+    let body = serde_json::to_vec(&manifest).map_err(|e| internal("encoding the snapshot manifest", e))?;
+    shared.snapshots.insert(id.clone(), Snapshot { files, last_used: Instant::now() });
     tracing::info!(snapshot = %id, files = n, bytes = total, took_ms = started.elapsed().as_millis() as u64, "cache snapshot taken");
-    Ok(Response::json(out))
+    Ok(Response::json(body))
 }
 
 /// `GET /api/v1/cluster/file`: bytes `offset .. size` of a snapshot file.
@@ -424,9 +346,7 @@ fn hash(shared: &Shared, req: &Request) -> Result<Response, Response> {
 fn delta(shared: &Shared, req: &Request, signature: &[u8]) -> Result<Response, Response> {
     let (path, f, size, _) = snap_file(shared, req)?;
     let data = read_range(&f, 0, size, &path)?;
-    let sig = fast_rsync::Signature::deserialize(signature.to_vec()).map_err(|e| Response::text(400, format!("{path}: bad rsync signature: {e}\n")))?;
-    let mut out = Vec::new();
-    fast_rsync::diff(&sig.index(), &data, &mut out).map_err(|e| Response::text(400, format!("{path}: computing the delta: {e}\n")))?;
+    let out = ndcluster::snapshot::delta_for(&data, signature).map_err(|e| Response::text(400, format!("{path}: {e}\n")))?;
     Ok(Response::new(200, CT_BIN, out))
 }
 
@@ -499,8 +419,6 @@ mod tests {
         }
         assert!(!is_excluded("dbengine/metadata.ndm"));
         assert!(!is_excluded("dbengine/tier0/0000000001.ndd"));
-        assert_eq!(tier_of("dbengine/tier2/0000000001.ndd"), Some(2));
-        assert_eq!(tier_of("dbengine/wal-0000000001.log"), None);
     }
 
     #[test]
@@ -540,6 +458,8 @@ mod tests {
         std::fs::remove_file(root.join("dbengine/tier0/1.ndd")).expect("rm");
         assert_eq!(read_range(&w[0].file, 0, w[0].meta.len(), "m").ok(), Some(b"old".to_vec()));
         assert_eq!(read_range(&w[1].file, 1, w[1].meta.len(), "d").ok(), Some(b"bc".to_vec()));
-        assert_eq!(hash_prefix(&w[1].file, 3, "d").ok(), Some(blake3::hash(b"abc").to_hex().to_string()));
+        std::fs::write(root.join("abc"), b"abc").expect("w");
+        let want = hash_prefix(&File::open(root.join("abc")).expect("open"), 3, "abc").expect("hash");
+        assert_eq!(hash_prefix(&w[1].file, 3, "d").ok(), Some(want), "the deleted, appended file still hashes as captured");
     }
 }
