@@ -217,3 +217,100 @@ fn duplicate_from_a_running_ingesting_parent() {
     dst.stop();
     src.stop();
 }
+
+/// Binaries for the measurement: `NETDATA_BIN_DIR` (e.g. target/release) or those beside
+/// the test's `netdatactl`.
+fn bin_dir() -> PathBuf {
+    std::env::var_os("NETDATA_BIN_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(common::BIN).parent().map(Path::to_path_buf).unwrap_or_default())
+}
+
+/// Fills `cache/dbengine` of a parent with `series` × `seconds` points of history of a host
+/// `histhost` (a pseudo-random walk, so pages do not compress to nothing).
+fn populate(cache: &Path, series: usize, seconds: i64) {
+    use ndcluster::model::{ChartMeta, DimMeta, HostMeta};
+    use ndcluster::storage::number::StorageNumber;
+    use ndcluster::storage::Store;
+    let conf = ndcluster::config::NetdataConf::default().store_config();
+    let store = ndcluster::storage::disk::DiskStore::open(cache.join("dbengine"), conf).expect("open store");
+    let host = store
+        .put_host(&HostMeta { guid: "0d0e0f00-1111-4222-8333-444455556666".into(), hostname: "histhost".into(), update_every: 1, hops: 1, ..Default::default() })
+        .expect("host");
+    let mut ids = Vec::new();
+    for c in 0..series.div_ceil(10) {
+        let id = format!("hist.chart{c}");
+        let chart = store
+            .put_chart(host, &ChartMeta { id: id.clone(), name: id.clone(), title: "t".into(), units: "u".into(), family: "f".into(), context: "hist.c".into(), update_every: 1, ..Default::default() })
+            .expect("chart");
+        for d in 0..10 {
+            if ids.len() < series {
+                ids.push(store.put_dimension(chart, &DimMeta { id: format!("d{d}"), name: format!("d{d}"), multiplier: 1, divisor: 1, ..Default::default() }).expect("dim"));
+            }
+        }
+    }
+    let end = now() - 120;
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut v = vec![1000.0f64; ids.len()];
+    for t in (end - seconds)..end {
+        for (i, id) in ids.iter().enumerate() {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            v[i] = (v[i] + ((x % 2001) as f64 - 1000.0) / 100.0).abs();
+            store.write(*id, t, StorageNumber::pack(v[i], 0)).expect("write");
+        }
+    }
+    store.flush().expect("flush");
+}
+
+fn dir_bytes(p: &Path) -> u64 {
+    let mut total = 0;
+    let mut stack = vec![p.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            match e.file_type() {
+                Ok(t) if t.is_dir() => stack.push(e.path()),
+                Ok(t) if t.is_file() => total += e.metadata().map_or(0, |m| m.len()),
+                _ => {}
+            }
+        }
+    }
+    total
+}
+
+/// Measurement (run by hand: `cargo test -p netdatactl --test cli_duplicate_live -- --ignored
+/// --nocapture`; `MEASURE_SERIES`, `MEASURE_SECONDS`, `NETDATA_BIN_DIR` tune it): duplicate
+/// of a populated parent while it keeps ingesting, first and second run.
+#[test]
+#[ignore]
+fn measure_duplicate_of_a_populated_running_parent() {
+    let dir = bin_dir();
+    let (netdatad, ctl) = (dir.join("netdatad"), dir.join("netdatactl"));
+    assert!(netdatad.exists() && ctl.exists(), "{} has no netdatad/netdatactl", dir.display());
+    let env = |k: &str, d: i64| std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(d);
+    let (series, seconds) = (env("MEASURE_SERIES", 2000) as usize, env("MEASURE_SECONDS", 7200));
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut src = Parent::new(&tmp.path().join("src"), "livesrc", &format!("[cluster]\n\tsnapshot key = {KEY}\n"));
+    let dst = Parent::new(&tmp.path().join("dst"), "livedst", "");
+    let t = Instant::now();
+    populate(&src.dir.join("cache"), series, seconds);
+    eprintln!("populated {series} series x {seconds} s: {} bytes in {:.1}s", dir_bytes(&src.dir.join("cache")), t.elapsed().as_secs_f64());
+    src.start(&netdatad);
+    src.wait_rows(now() - 1, 3);
+    let run = || {
+        let to = dst.dir.join("cache").display().to_string();
+        let t = Instant::now();
+        let o = Command::new(&ctl).args(["-c", &dst.conf(), "--json", "duplicate", "--from", &src.base(), "--key", KEY, "--to", &to]).output().expect("netdatactl");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+        (v["bytes_transferred"].as_u64().unwrap_or(0), v["bytes_total"].as_u64().unwrap_or(0), t.elapsed().as_secs_f64(), v)
+    };
+    let (b1, total1, s1, _) = run();
+    let t = now();
+    src.wait_rows(t, 10);
+    let (b2, total2, s2, v2) = run();
+    eprintln!("MEASURED duplicate from a running parent ({series} series x {seconds} s of history + live ingest):");
+    eprintln!("  first run:  {b1} bytes transferred of {total1} in {s1:.2}s ({:.1} MB/s)", b1 as f64 / s1 / 1e6);
+    eprintln!("  second run: {b2} bytes transferred of {total2} in {s2:.2}s: {v2}");
+    assert!(b2 < b1);
+    src.stop();
+}
