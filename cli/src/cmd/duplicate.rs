@@ -47,7 +47,8 @@ pub struct Args {
     /// Raise the destination's retention settings (in --config) to fit the source's data.
     #[arg(long)]
     pub fix_config: bool,
-    /// Key of the source parent's snapshot endpoint (http sources).
+    /// Key of the source parent's snapshot endpoint (http sources): its netdata.conf
+    /// `[cluster] snapshot key`.
     #[arg(long, value_name = "KEY", env = "NETDATACTL_SNAPSHOT_KEY", hide_env_values = true)]
     pub key: Option<String>,
     /// netdata.conf of a local source, for its retention limits.
