@@ -256,7 +256,7 @@ mod tests {
         assert!(validate(&m).is_ok());
         let mut bad = m.clone();
         bad.files.push(bad.files[0].clone());
-        assert!(validate(&bad).unwrap_err().contains("twice"));
+        assert!(validate(&bad).expect_err("duplicate").contains("twice"));
         let mut bad = m.clone();
         bad.files[0].path = "../x".into();
         assert!(validate(&bad).is_err());

@@ -121,8 +121,8 @@ fn key_ok(given: Option<&str>, want: &str) -> bool {
     let Some(g) = given else { return false };
     let (a, b) = (g.as_bytes(), want.as_bytes());
     let mut diff = a.len() ^ b.len();
-    for i in 0..b.len() {
-        diff |= usize::from(a.get(i).copied().unwrap_or(0) ^ b[i]);
+    for (i, w) in b.iter().enumerate() {
+        diff |= usize::from(a.get(i).copied().unwrap_or(0) ^ w);
     }
     diff == 0
 }
