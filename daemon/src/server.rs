@@ -112,6 +112,16 @@ async fn http(mut stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, mut 
                 req.peer = Some(peer.ip());
                 let keep_alive = req.keep_alive;
                 let head = req.method == ndcluster::api::http::Method::Head;
+                if body.is_none() && req.method == ndcluster::api::http::Method::Get && req.path == "/api/v1/cluster/file" {
+                    // Snapshot files are streamed, not built in memory.
+                    let n = crate::snapshot::stream_file(&mut stream, &shared, req, keep_alive).await?;
+                    shared.counters.api_bytes_out.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+                    if !keep_alive {
+                        let _ = stream.shutdown().await;
+                        return Ok(());
+                    }
+                    continue;
+                }
                 let sh = shared.clone();
                 let resp = tokio::task::spawn_blocking(move || match body {
                     Some(b) => {

@@ -50,8 +50,8 @@ const MAX_DEPTH: usize = 8;
 pub use ndcluster::snapshot::MAX_SIGNATURE;
 /// Largest request head on the body-carrying path.
 const MAX_HEAD: usize = 64 * 1024;
-/// Largest file range served in one answer (answers are built in memory).
-pub const MAX_SERVE: u64 = 1 << 30;
+/// Largest range of an answer built in memory (HEAD, deltas); GETs of files are streamed.
+pub const MAX_SERVE: u64 = 256 << 20;
 /// Attempts at a walk without a checkpoint in the middle.
 const WALK_ATTEMPTS: usize = 5;
 
@@ -129,12 +129,8 @@ fn key_ok(given: Option<&str>, want: &str) -> bool {
 
 /// `GET|POST /api/v1/cluster/*` (`body`: the request body of a POST, when read).
 pub fn handle(shared: &Shared, req: &Request, body: Option<&[u8]>) -> Response {
-    let Some(want) = shared.settings.snapshot_key.as_deref() else {
-        return Response::text(404, "the cluster snapshot endpoints are off; set [cluster] snapshot key in netdata.conf\n");
-    };
-    if !key_ok(req.param("key"), want) {
-        tracing::warn!(peer = ?req.peer, path = %req.path, "cluster snapshot request with a wrong or missing key");
-        return Response::text(403, "wrong or missing snapshot key\n");
+    if let Err(r) = authorize(shared, req) {
+        return r;
     }
     let endpoint = req.path.strip_prefix(PREFIX).unwrap_or("");
     let r = match (endpoint, req.method) {
@@ -146,6 +142,18 @@ pub fn handle(shared: &Shared, req: &Request, body: Option<&[u8]>) -> Response {
         _ => Err(Response::text(404, format!("no such cluster endpoint {:?}\n", req.path))),
     };
     r.unwrap_or_else(|e| e)
+}
+
+/// `404` when the endpoints are off, `403` on a wrong or missing key.
+fn authorize(shared: &Shared, req: &Request) -> Result<(), Response> {
+    let Some(want) = shared.settings.snapshot_key.as_deref() else {
+        return Err(Response::text(404, "the cluster snapshot endpoints are off; set [cluster] snapshot key in netdata.conf\n"));
+    };
+    if !key_ok(req.param("key"), want) {
+        tracing::warn!(peer = ?req.peer, path = %req.path, "cluster snapshot request with a wrong or missing key");
+        return Err(Response::text(403, "wrong or missing snapshot key\n"));
+    }
+    Ok(())
 }
 
 fn param<'a>(req: &'a Request, name: &str) -> Result<&'a str, Response> {
@@ -321,13 +329,85 @@ fn take(shared: &Shared) -> Result<Response, Response> {
 }
 
 /// `GET /api/v1/cluster/file`: bytes `offset .. size` of a snapshot file.
+/// (Answered in memory for HEAD and in-process callers; the socket loop streams GETs through
+/// [`stream_file`].)
 fn file(shared: &Shared, req: &Request) -> Result<Response, Response> {
-    let offset = num_param(req, "offset").or_else(|e| if req.param("offset").is_none() { Ok(0) } else { Err(e) })?;
-    let (path, f, size, _) = snap_file(shared, req)?;
+    let r = file_range(shared, req)?;
+    Ok(Response::new(200, CT_BIN, read_range(&r.file, r.from, r.to, &r.path)?))
+}
+
+/// What `GET /api/v1/cluster/file` answers: bytes `from .. to` of a snapshot file.
+pub struct FileRange {
+    pub file: Arc<File>,
+    pub from: u64,
+    pub to: u64,
+    pub path: String,
+}
+
+/// Checks a `file` request (key, snapshot, path, offset) and finds its range.
+pub fn file_range(shared: &Shared, req: &Request) -> Result<FileRange, Response> {
+    authorize(shared, req)?;
+    let offset = if req.param("offset").is_none() { 0 } else { num_param(req, "offset")? };
+    let (path, file, size, _) = snap_file(shared, req)?;
     if offset > size {
         return Err(Response::text(416, format!("{path}: offset {offset} is past its size {size}\n")));
     }
-    Ok(Response::new(200, CT_BIN, read_range(&f, offset, size, &path)?))
+    Ok(FileRange { file, from: offset, to: size, path })
+}
+
+/// Bytes read from disk per step while streaming a file answer.
+const STREAM_CHUNK: u64 = 1 << 20;
+
+/// Answers `GET /api/v1/cluster/file` on `stream` without holding the file in memory: the
+/// head, then the range in [`STREAM_CHUNK`] steps (`pread` on a blocking thread). A read
+/// error after the head can only end the connection (the client sees a short body). Returns
+/// the bytes written.
+pub async fn stream_file<S>(stream: &mut S, shared: &std::sync::Arc<Shared>, req: Request, keep_alive: bool) -> std::io::Result<u64>
+where
+    S: tokio::io::AsyncWrite + Unpin,
+{
+    use tokio::io::AsyncWriteExt;
+    shared.counters.api_requests.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let sh = shared.clone();
+    let range = tokio::task::spawn_blocking(move || file_range(&sh, &req))
+        .await
+        .unwrap_or_else(|e| Err(Response::text(500, format!("internal error: {e}\n"))));
+    let r = match range {
+        Ok(r) => r,
+        Err(resp) => {
+            let bytes = resp.encode(crate::local::now_s(), keep_alive, true);
+            stream.write_all(&bytes).await?;
+            return Ok(bytes.len() as u64);
+        }
+    };
+    let len = r.to - r.from;
+    let head = format!(
+        "HTTP/1.1 200 OK\r\nConnection: {}\r\nContent-Type: {CT_BIN}\r\nCache-Control: no-cache, no-store, must-revalidate\r\nContent-Length: {len}\r\n\r\n",
+        if keep_alive { "keep-alive" } else { "close" }
+    );
+    stream.write_all(head.as_bytes()).await?;
+    let mut written = head.len() as u64;
+    let mut at = r.from;
+    while at < r.to {
+        let n = (r.to - at).min(STREAM_CHUNK) as usize;
+        let (f, path) = (r.file.clone(), r.path.clone());
+        let chunk = tokio::task::spawn_blocking(move || {
+            let mut b = vec![0u8; n];
+            read_exact_at(&f, &mut b, at, &path).map(|_| b)
+        })
+        .await;
+        match chunk {
+            Ok(Ok(b)) => stream.write_all(&b).await?,
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "reading a snapshot file while answering; closing the connection");
+                return Err(std::io::Error::other(e.to_string()));
+            }
+            Err(e) => return Err(std::io::Error::other(e.to_string())),
+        }
+        at += n as u64;
+        written += n as u64;
+    }
+    Ok(written)
 }
 
 /// `GET /api/v1/cluster/hash`: BLAKE3 of the first `length` bytes.
