@@ -12,4 +12,5 @@ pub mod proto;
 pub mod replication;
 pub mod replication_out;
 pub mod replication_sibling;
+pub mod snapshot;
 pub mod storage;

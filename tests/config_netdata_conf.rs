@@ -282,3 +282,19 @@ fn missing_file_and_non_utf8_are_errors_with_the_path() {
     let err = NetdataConf::load(&p).expect_err("bad utf8");
     assert!(err.to_string().ends_with("netdata.conf:3: not valid UTF-8"), "{err}");
 }
+
+#[test]
+fn cluster_snapshot_key_is_off_by_default_and_checked() {
+    assert_eq!(NetdataConf::default().snapshot_key, None);
+    let (c, w) = parse("[cluster]\n  snapshot key = 11111111-2222-3333-4444-555555555555\n");
+    assert_eq!(c.snapshot_key.as_deref(), Some("11111111-2222-3333-4444-555555555555"));
+    assert!(w.is_empty(), "{w:?}");
+    let (c, _) = parse("[cluster]\n  snapshot key =\n");
+    assert_eq!(c.snapshot_key, None, "empty turns it off");
+    for bad in ["short", "has a blank in the middle of it"] {
+        let err = error_of(&format!("[cluster]\n  snapshot key = {bad}\n"));
+        assert_eq!(err.value_errors()[0].key, "snapshot key", "{bad}");
+        assert_eq!(err.value_errors()[0].line, 2);
+    }
+    assert!(ndcluster::config::keys::lookup(ndcluster::config::ConfFile::NetdataConf, "cluster", "snapshot key").is_some());
+}

@@ -41,98 +41,15 @@ use std::time::{Duration, UNIX_EPOCH};
 use crate::error::{Error, Kind, Result};
 use crate::http::{self, encode, Url};
 
-/// Bounds on what a manifest may hold.
-pub const MAX_FILES: usize = 2_000_000;
-pub const MAX_PATH: usize = 4096;
-pub const MAX_FILE_SIZE: u64 = 1 << 46;
-
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct FileEntry {
-    pub path: String,
-    pub size: u64,
-    #[serde(default)]
-    pub mtime_ns: i128,
-    /// BLAKE3 of the first `size` bytes, hex (JSON name `blake3`).
-    #[serde(default, rename = "blake3", skip_serializing_if = "Option::is_none")]
-    pub hash: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct TierInfo {
-    pub tier: u32,
-    #[serde(default)]
-    pub bytes: u64,
-    #[serde(default)]
-    pub files: u64,
-    #[serde(default)]
-    pub first_time: Option<i64>,
-    #[serde(default)]
-    pub last_time: Option<i64>,
-    #[serde(default)]
-    pub retention_bytes: Option<u64>,
-    #[serde(default)]
-    pub retention_secs: Option<u64>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Manifest {
-    #[serde(default)]
-    pub version: u32,
-    #[serde(default)]
-    pub snapshot: String,
-    #[serde(default)]
-    pub created: i64,
-    #[serde(default)]
-    pub hostname: Option<String>,
-    #[serde(default)]
-    pub guid: Option<String>,
-    #[serde(default)]
-    pub tiers: Vec<TierInfo>,
-    pub files: Vec<FileEntry>,
-}
-
-/// A relative path is safe to join under a directory.
-pub fn safe_rel_path(p: &str) -> bool {
-    !p.is_empty()
-        && p.len() <= MAX_PATH
-        && !p.starts_with('/')
-        && !p.contains('\0')
-        && !p.contains('\\')
-        && p.split('/').all(|c| !c.is_empty() && c != "." && c != "..")
-}
-
-/// Validates a manifest from the network: bounded counts, safe paths, no duplicates.
-pub fn validate(m: &Manifest) -> std::result::Result<(), String> {
-    if m.files.len() > MAX_FILES {
-        return Err(format!("{} files (at most {MAX_FILES})", m.files.len()));
-    }
-    if m.tiers.len() > 16 {
-        return Err(format!("{} tiers", m.tiers.len()));
-    }
-    let mut seen = std::collections::HashSet::new();
-    for f in &m.files {
-        if !safe_rel_path(&f.path) {
-            return Err(format!("unsafe path {:?}", f.path));
-        }
-        if f.size > MAX_FILE_SIZE {
-            return Err(format!("{}: size {} too large", f.path, f.size));
-        }
-        if let Some(h) = &f.hash {
-            if h.len() != 64 || !h.bytes().all(|b| b.is_ascii_hexdigit()) {
-                return Err(format!("{}: bad blake3 hash {h:?}", f.path));
-            }
-        }
-        if !seen.insert(f.path.as_str()) {
-            return Err(format!("{} listed twice", f.path));
-        }
-    }
-    Ok(())
-}
+pub use ndcluster::snapshot::{
+    delta_for, is_excluded, safe_rel_path, signature_options, tier_of, validate, FileEntry, Manifest, SnapshotError, TierInfo, MAX_FILES, MAX_FILE_SIZE,
+    MAX_PATH,
+};
 
 /// Lists `root` (files only, symlinks not followed, identity and temp files excluded), with
 /// per-tier totals; `with_hash` adds each file's BLAKE3.
 pub fn scan_dir(root: &Path, with_hash: bool) -> Result<Manifest> {
-    use crate::cmd::duplicate::{hash_file, is_excluded, tier_of};
+    use crate::cmd::duplicate::hash_file;
     let mut files = Vec::new();
     let mut tiers: std::collections::BTreeMap<u32, TierInfo> = Default::default();
     for entry in walkdir::WalkDir::new(root).follow_links(false).sort_by_file_name() {
@@ -178,21 +95,6 @@ pub fn scan_dir(root: &Path, with_hash: bool) -> Result<Manifest> {
         tiers: tiers.into_values().collect(),
         files,
     })
-}
-
-/// rsync block size for a file of `len` bytes (about √len, 1 KiB … 64 KiB).
-pub fn signature_options(len: u64) -> fast_rsync::SignatureOptions {
-    let b = ((len as f64).sqrt() as u32).clamp(1024, 64 * 1024);
-    fast_rsync::SignatureOptions { block_size: b.next_power_of_two(), crypto_hash_size: 8 }
-}
-
-/// The delta turning the file described by `signature` into `data` (the server side of
-/// `POST /api/v1/cluster/delta`).
-pub fn delta_for(data: &[u8], signature: &[u8]) -> std::result::Result<Vec<u8>, String> {
-    let sig = fast_rsync::Signature::deserialize(signature.to_vec()).map_err(|e| format!("bad signature: {e}"))?;
-    let mut out = Vec::new();
-    fast_rsync::diff(&sig.index(), data, &mut out).map_err(|e| format!("computing the delta: {e}"))?;
-    Ok(out)
 }
 
 /// A running parent's snapshot endpoints.
@@ -248,7 +150,7 @@ impl crate::cmd::duplicate::Source for HttpSource {
         if let Some(f) = m.files.iter().find(|f| f.hash.is_none()) {
             return Err(Error::new(Kind::Unreachable, format!("{}: the manifest has no blake3 hash for {}", self.base.base(), f.path)));
         }
-        let m = Manifest { files: m.files.into_iter().filter(|f| !crate::cmd::duplicate::is_excluded(&f.path)).collect(), ..m };
+        let m = Manifest { files: m.files.into_iter().filter(|f| !is_excluded(&f.path)).collect(), ..m };
         self.snapshot = m.snapshot.clone();
         Ok(m)
     }
@@ -279,33 +181,5 @@ impl crate::cmd::duplicate::Source for HttpSource {
     }
     fn full_hash(&mut self, e: &FileEntry) -> Result<String> {
         e.hash.clone().ok_or_else(|| Error::new(Kind::Unreachable, format!("{}: no blake3 hash in the manifest", e.path)))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn unsafe_paths_are_refused() {
-        for p in ["", "/etc/passwd", "../x", "a/../../b", "a//b", "./a", "a\\b"] {
-            assert!(!safe_rel_path(p), "{p:?}");
-        }
-        assert!(safe_rel_path("tier0/datafile-1.ndf"));
-    }
-
-    #[test]
-    fn delta_round_trip() {
-        let old: Vec<u8> = (0..200_000u32).flat_map(|i| i.to_le_bytes()).collect();
-        let mut new = old.clone();
-        new[5000] ^= 0xff;
-        new.extend_from_slice(b"tail");
-        let sig = fast_rsync::Signature::calculate(&old, signature_options(old.len() as u64));
-        let d = delta_for(&new, sig.serialized()).expect("delta");
-        assert!(d.len() < new.len() / 10, "delta {} bytes", d.len());
-        let mut out = Vec::new();
-        fast_rsync::apply(&old, &d, &mut out).expect("apply");
-        assert_eq!(out, new);
-        assert!(delta_for(&new, b"garbage").is_err());
     }
 }

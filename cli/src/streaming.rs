@@ -227,6 +227,30 @@ mod tests {
     }
 
     #[test]
+    fn netdatad_streaming_shape() {
+        // Exactly what daemon/src/status.rs writes (a local host, a live child replicating, a
+        // host that is no longer connected).
+        let v: Value = serde_json::from_str(r#"{"node": {"guid": "p", "hostname": "p1", "version": "0.1.0"},
+ "hosts": [
+  {"hostname": "p1", "guid": "p", "local": true, "live": true, "hops": 0, "source": null, "api_key": null, "connected_at": null, "capabilities": [], "compression": null, "replication": {"status": "done", "percent": 100.0, "charts_total": 0, "charts_pending": 0, "charts_in_progress": 0, "charts_done": 0, "missing_from": null, "missing_to": null, "missing_seconds": 0, "points_replicated": 0, "rate_points_per_second": 0.0, "eta_seconds": 0}, "tiers": [{"tier": 0, "first_time": 10, "last_time": 20}, {"tier": 1, "first_time": null, "last_time": null}], "upstream": null},
+  {"hostname": "c1", "guid": "g1", "local": false, "live": true, "hops": 1, "source": "127.0.0.1:40312", "api_key": "k", "connected_at": 1732560000, "capabilities": ["VCAPS", "REPLICATION"], "compression": false, "replication": {"status": "in_progress", "percent": 42.5, "charts_total": 200, "charts_pending": 100, "charts_in_progress": 15, "charts_done": 85, "missing_from": 100, "missing_to": 700, "missing_seconds": 600, "points_replicated": 12000, "rate_points_per_second": 4000.0, "eta_seconds": null}, "tiers": [], "upstream": {"destination": "tcp:127.0.0.1:19999", "connected": true, "bytes_queued": 0, "bytes_sent": 123, "connects": 1, "last_error": null}},
+  {"hostname": "c2", "guid": "g2", "local": false, "live": false, "hops": 1, "source": null, "api_key": null, "connected_at": null, "capabilities": [], "compression": null, "replication": {"status": "done", "percent": 100.0, "charts_total": 0, "charts_pending": 0, "charts_in_progress": 0, "charts_done": 0, "missing_from": null, "missing_to": null, "missing_seconds": 0, "points_replicated": 0, "rate_points_per_second": 0.0, "eta_seconds": 0}, "tiers": [], "upstream": null}
+ ],
+ "outbound": []
+}"#).expect("json");
+        let h = parse_streaming(&v);
+        assert_eq!(h.len(), 3);
+        assert_eq!((h[0].live, h[0].hops, h[0].source.as_deref()), (Some(true), Some(0), None));
+        assert_eq!(h[0].replication.as_ref().map(|r| r.status), Some(ReplStatus::Done));
+        assert_eq!(h[0].tiers[0].first_time, Some(10));
+        assert_eq!(h[0].tiers[1].last_time, None);
+        let r = h[1].replication.clone().expect("repl");
+        assert_eq!((r.status, r.percent, r.eta_seconds, r.missing_seconds), (ReplStatus::InProgress, Some(42.5), None, Some(600.0)));
+        assert_eq!((h[1].api_key.as_deref(), h[1].source.as_deref()), (Some("k"), Some("127.0.0.1:40312")));
+        assert_eq!((h[2].live, h[2].replication.as_ref().map(|r| r.status)), (Some(false), Some(ReplStatus::Done)));
+    }
+
+    #[test]
     fn garbage_gives_no_hosts_not_a_panic() {
         for v in [json!(null), json!(3), json!({"hosts": 5}), json!([1, "x", {"nohostname": 1}])] {
             assert!(parse_streaming(&v).is_empty());

@@ -222,7 +222,7 @@ fn snapshot_server(root: std::path::PathBuf, key: &'static str) -> FakeServer {
             "/api/v1/cluster/delta" => match file(&params) {
                 Ok(d) => match netdatactl::snapshot::delta_for(&d, body) {
                     Ok(delta) => (200, delta),
-                    Err(e) => (400, e.into_bytes()),
+                    Err(e) => (400, e.to_string().into_bytes()),
                 },
                 Err(_) => (404, Vec::new()),
             },

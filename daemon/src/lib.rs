@@ -13,6 +13,7 @@ pub mod server;
 pub mod receiver;
 pub mod sender;
 pub mod settings;
+pub mod snapshot;
 pub mod status;
 pub mod local;
 
@@ -63,6 +64,8 @@ pub struct Shared {
     pub upstreams: Mutex<HashMap<String, Arc<sender::Upstream>>>,
     /// Replication progress per received host.
     pub repl: status::ReplBoard,
+    /// Cache snapshots served to `netdatactl duplicate --from http://...`.
+    pub snapshots: snapshot::Snapshots,
     pub counters: Counters,
     pub started: std::time::SystemTime,
 }
@@ -136,6 +139,7 @@ impl Daemon {
             ingests: Mutex::new(HashMap::new()),
             upstreams: Mutex::new(HashMap::new()),
             repl: status::ReplBoard::default(),
+            snapshots: snapshot::Snapshots::default(),
             api,
             counters: Counters::default(),
             started: std::time::SystemTime::now(),

@@ -90,16 +90,48 @@ async fn http(mut stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, mut 
     shared.counters.api_clients.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let mut buf: Vec<u8> = Vec::with_capacity(4096);
     loop {
-        // Parse what we have; read more when incomplete.
-        let parsed = ndcluster::api::http::parse_request(&buf);
+        // Parse what we have; read more when incomplete. `POST /api/v1/cluster/*` carries a
+        // body (an rsync signature, up to 64 MiB) that the common parser does not keep.
+        let with_body = crate::snapshot::wants_body(&buf);
+        let parsed = if with_body {
+            match crate::snapshot::parse_with_body(&buf) {
+                Ok(r) => Ok(r.map(|(req, body, used)| (req, used, Some(body)))),
+                Err(resp) => {
+                    tracing::debug!(%peer, status = resp.status, "bad cluster request");
+                    stream.write_all(&resp.encode(crate::local::now_s(), false, true)).await?;
+                    linger_close(stream).await;
+                    return Ok(());
+                }
+            }
+        } else {
+            ndcluster::api::http::parse_request(&buf).map(|r| r.map(|(req, used)| (req, used, None)))
+        };
         match parsed {
-            Ok(Some((mut req, used))) => {
+            Ok(Some((mut req, used, body))) => {
                 buf.drain(..used);
                 req.peer = Some(peer.ip());
                 let keep_alive = req.keep_alive;
                 let head = req.method == ndcluster::api::http::Method::Head;
+                if body.is_none() && req.method == ndcluster::api::http::Method::Get && req.path == "/api/v1/cluster/file" {
+                    // Snapshot files are streamed, not built in memory.
+                    let n = crate::snapshot::stream_file(&mut stream, &shared, req, keep_alive).await?;
+                    shared.counters.api_bytes_out.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+                    if !keep_alive {
+                        let _ = stream.shutdown().await;
+                        return Ok(());
+                    }
+                    continue;
+                }
                 let sh = shared.clone();
-                let resp = tokio::task::spawn_blocking(move || sh.handle_http(&req)).await.unwrap_or_else(|e| {
+                let resp = tokio::task::spawn_blocking(move || match body {
+                    Some(b) => {
+                        sh.counters.api_requests.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        crate::snapshot::handle(&sh, &req, Some(&b))
+                    }
+                    None => sh.handle_http(&req),
+                })
+                .await
+                .unwrap_or_else(|e| {
                     tracing::error!(%peer, error = %e, "API handler failed");
                     ndcluster::api::http::Response::text(500, "internal error; see the daemon log")
                 });
@@ -121,13 +153,13 @@ async fn http(mut stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, mut 
                 return Ok(());
             }
         }
-        if buf.len() >= MAX_HTTP_REQUEST {
+        if buf.len() >= MAX_HTTP_REQUEST && !with_body {
             let resp = ndcluster::api::http::Response::text(431, "request head too large");
             stream.write_all(&resp.encode(crate::local::now_s(), false, true)).await?;
             linger_close(stream).await;
             return Ok(());
         }
-        let mut chunk = [0u8; 8192];
+        let mut chunk = [0u8; 16 * 1024];
         let n = tokio::select! {
             r = tokio::time::timeout(HTTP_IDLE_TIMEOUT, stream.read(&mut chunk)) => match r {
                 Ok(r) => r?,

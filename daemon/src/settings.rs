@@ -30,6 +30,8 @@ pub struct Settings {
     pub max_streams: usize,
     /// Longest line accepted from a stream peer.
     pub max_line: usize,
+    /// `[cluster] snapshot key`: the cache-snapshot endpoints are off without it.
+    pub snapshot_key: Option<String>,
 }
 
 /// The per-user base directory used without `--config`.
@@ -93,6 +95,7 @@ pub fn from_conf(netdata: NetdataConf, config_file: Option<PathBuf>) -> Result<S
         max_line: netdata.web.stream_limits.max_line_bytes,
         handshake_timeout: std::time::Duration::from_secs(netdata.web.stream_limits.handshake_timeout_secs),
         max_streams: netdata.web.stream_limits.max_concurrent,
+        snapshot_key: netdata.snapshot_key.clone(),
         netdata,
     })
 }

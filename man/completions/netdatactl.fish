@@ -35,7 +35,7 @@ complete -c netdatactl -n "__fish_netdatactl_needs_command" -f -a "status" -d 'S
 complete -c netdatactl -n "__fish_netdatactl_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c netdatactl -n "__fish_netdatactl_using_subcommand duplicate" -l from -d 'Source: a cache directory, or a running parent as http://HOST:PORT' -r
 complete -c netdatactl -n "__fish_netdatactl_using_subcommand duplicate" -l to -d 'Destination cache directory of the new parent' -r -F
-complete -c netdatactl -n "__fish_netdatactl_using_subcommand duplicate" -l key -d 'Key of the source parent\'s snapshot endpoint (http sources)' -r
+complete -c netdatactl -n "__fish_netdatactl_using_subcommand duplicate" -l key -d 'Key of the source parent\'s snapshot endpoint (http sources): its netdata.conf `[cluster] snapshot key`' -r
 complete -c netdatactl -n "__fish_netdatactl_using_subcommand duplicate" -l from-config -d 'netdata.conf of a local source, for its retention limits' -r -F
 complete -c netdatactl -n "__fish_netdatactl_using_subcommand duplicate" -s c -l config -d 'The parent\'s netdata.conf (stream.conf is read beside it or from [directories] config)' -r -F
 complete -c netdatactl -n "__fish_netdatactl_using_subcommand duplicate" -l dry-run -d 'Print the preflight and the copy plan; change nothing'

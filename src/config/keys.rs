@@ -84,6 +84,7 @@ static KEYS: &[KeyDoc] = &[
     alias("db", "dbengine page cache size MB", "", "Netdata 1.37 page cache size; accepted and ignored."),
     alias("db", "dbengine tier N page cache size MB", "", "Netdata 1.37 page cache size per tier; accepted and ignored."),
     k(N, "plugins", "proc", "yes", "Collect this node's own system metrics (/proc)."),
+    k(N, "cluster", "snapshot key", "", "Key of the cache-snapshot endpoints (/api/v1/cluster/*) that `netdatactl duplicate --from http://...` pulls a consistent copy of this parent through: 16 to 256 printable characters without blanks, e.g. a UUID. Empty (the default) turns the endpoints off."),
     // ---------------------------------------------------------------- stream.conf [stream]
     k(S, "stream", "enabled", "no", "Stream this node's metrics (and, by default, every child's) to a parent."),
     k(S, "stream", "destination", "", "Parents to stream to: space or comma separated [tcp:]HOST[%IFACE][:PORT][:SSL] entries, HOST an IP, [IPv6] or name. Tried in order; after each successful connection the used entry moves to the end."),

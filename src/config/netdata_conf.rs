@@ -326,6 +326,9 @@ pub struct NetdataConf {
     pub db: Db,
     /// `[plugins] proc`.
     pub proc_plugin: bool,
+    /// `[cluster] snapshot key`: the key of the cache-snapshot endpoints
+    /// (`/api/v1/cluster/*`); `None` (the default) keeps them off.
+    pub snapshot_key: Option<String>,
 }
 
 /// This machine's host name (`/proc/sys/kernel/hostname`, else `/etc/hostname`, else `localhost`).
@@ -402,7 +405,7 @@ const NETDATA_IGNORED: &[(&str, &str)] = &[
     ("directories", "registry"),
 ];
 
-const OUR_SECTIONS: &[&str] = &["global", "directories", "web", "db", "plugins"];
+const OUR_SECTIONS: &[&str] = &["global", "directories", "web", "db", "plugins", "cluster"];
 
 impl NetdataConf {
     /// Defaults with the given directories (host name from the system).
@@ -436,6 +439,7 @@ impl NetdataConf {
                 seconds_per_replication_step: 600,
             },
             proc_plugin: true,
+            snapshot_key: None,
         }
     }
 
@@ -537,6 +541,9 @@ impl NetdataConf {
         if let Some(b) = r.get("plugins", "proc", parse_bool) {
             c.proc_plugin = b;
         }
+        if let Some(k) = r.get("cluster", "snapshot key", parse_snapshot_key) {
+            c.snapshot_key = k;
+        }
         r.finish(c)
     }
 
@@ -558,6 +565,18 @@ impl NetdataConf {
             flush_interval_secs: self.db.flush_interval_secs,
         }
     }
+}
+
+/// `[cluster] snapshot key`: empty turns the endpoints off; otherwise 16 to 256 printable
+/// ASCII characters without blanks (it travels in a URL query).
+fn parse_snapshot_key(v: &str) -> Result<Option<String>, String> {
+    if v.is_empty() {
+        return Ok(None);
+    }
+    if v.len() < 16 || v.len() > 256 || !v.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err("expected 16 to 256 printable characters without blanks (e.g. a UUID), or nothing to turn the snapshot endpoints off".to_string());
+    }
+    Ok(Some(v.to_string()))
 }
 
 fn read_db(r: &mut Reader<'_>, db: &mut Db) {

@@ -30,7 +30,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use blake3::Hasher;
 
 use crate::error::{Error, Kind, Result};
-use crate::snapshot::{self, FileEntry, Manifest, TierInfo};
+use crate::snapshot::{self, FileEntry, Manifest};
 use crate::{output, Ctx};
 
 #[derive(Debug, clap::Args)]
@@ -47,7 +47,8 @@ pub struct Args {
     /// Raise the destination's retention settings (in --config) to fit the source's data.
     #[arg(long)]
     pub fix_config: bool,
-    /// Key of the source parent's snapshot endpoint (http sources).
+    /// Key of the source parent's snapshot endpoint (http sources): its netdata.conf
+    /// `[cluster] snapshot key`.
     #[arg(long, value_name = "KEY", env = "NETDATACTL_SNAPSHOT_KEY", hide_env_values = true)]
     pub key: Option<String>,
     /// netdata.conf of a local source, for its retention limits.
@@ -69,35 +70,7 @@ pub struct Args {
     pub no_space_check: bool,
 }
 
-/// Files never copied (relative paths, `/`-separated), and suffixes of our own temp files.
-pub const EXCLUDED: &[&str] = &["netdatad.pid", "registry/netdata.public.unique.id", "netdatactl-quarantine.json"];
-pub const PART_SUFFIX: &str = ".netdatactl-part";
-
-pub fn is_excluded(rel: &str) -> bool {
-    let base = rel.rsplit('/').next().unwrap_or(rel);
-    EXCLUDED.contains(&rel) || base.ends_with(PART_SUFFIX) || base == "netdatad.pid" || base == "LOCK"
-}
-
-/// The tier a relative path belongs to, from its directory names: a `tierN` or
-/// `dbengine-tierN` directory (our store: `dbengine/tierN/*.ndd`), or Netdata's own tier-0
-/// files (`dbengine/datafile-*`, `dbengine/journalfile-*`). Other files (metadata, WAL) have
-/// no tier.
-pub fn tier_of(rel: &str) -> Option<u32> {
-    let comps: Vec<&str> = rel.split('/').collect();
-    let (file, dirs) = comps.split_last()?;
-    for c in dirs.iter().take(3) {
-        let rest = c.strip_prefix("dbengine-tier").or_else(|| c.strip_prefix("tier"));
-        if let Some(n) = rest.and_then(|r| r.parse::<u32>().ok()) {
-            if n < 16 {
-                return Some(n);
-            }
-        }
-    }
-    if dirs.last() == Some(&"dbengine") && (file.starts_with("datafile-") || file.starts_with("journalfile-")) {
-        return Some(0);
-    }
-    None
-}
+pub use ndcluster::snapshot::{is_excluded, tier_of, EXCLUDED, PART_SUFFIX};
 
 /// What a file needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -885,13 +858,6 @@ fn print_report(ctx: &mut Ctx<'_>, r: &Report) -> Result<()> {
         r.seconds
     )?;
     Ok(())
-}
-
-impl TierInfo {
-    /// An empty tier row.
-    pub fn new(tier: u32) -> Self {
-        Self { tier, bytes: 0, files: 0, first_time: None, last_time: None, retention_bytes: None, retention_secs: None }
-    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,275 @@
+//! `status` and `quarantine --keys --until-synced` against our real daemons (`netdatad`
+//! built beside `netdatactl`) and a real Netdata 1.37.1 child (Debian's package, started
+//! with shared/real-netdata/netdata-real). Skips loudly when either is missing; fails instead
+//! when `CI` is set.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use netdatactl::http::{self, Url};
+
+const CHILD_KEY: &str = "7b0c1d2e-aaaa-4bbb-8ccc-000000000001";
+const PARENT_KEY: &str = "7b0c1d2e-aaaa-4bbb-8ccc-000000000002";
+
+fn skip(msg: &str) {
+    assert!(std::env::var_os("CI").is_none(), "SKIPPING: {msg} (CI is set, so this is a failure)");
+    eprintln!("\n!!!!!!!! SKIPPING: {msg} !!!!!!!!\n");
+}
+
+fn netdatad() -> Option<PathBuf> {
+    let p = PathBuf::from(common::BIN).with_file_name("netdatad");
+    if p.exists() {
+        return Some(p);
+    }
+    skip(&format!("{} not built (run `cargo build -p netdatad`)", p.display()));
+    None
+}
+
+fn real_netdata() -> Option<PathBuf> {
+    let installed = Command::new("sh").args(["-c", "command -v netdata"]).output().map(|o| o.status.success()).unwrap_or(false);
+    let script = std::env::var_os("NETDATA_REAL").map(PathBuf::from).or_else(|| {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).ancestors().map(|a| a.join("shared/real-netdata/netdata-real")).find(|p| p.exists())
+    });
+    match script.filter(|_| installed) {
+        Some(s) => Some(s),
+        None => {
+            skip("netdata (Debian's netdata-core) or shared/real-netdata/netdata-real not found");
+            None
+        }
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+}
+
+/// One of our parents, with its own netdata.conf and stream.conf.
+struct Parent {
+    dir: PathBuf,
+    port: u16,
+    child: Option<Child>,
+}
+
+impl Parent {
+    fn new(dir: &Path, hostname: &str, port: u16) -> Self {
+        std::fs::create_dir_all(dir).expect("mkdir");
+        std::fs::write(
+            dir.join("netdata.conf"),
+            format!(
+                "[global]\n\thostname = {hostname}\n[directories]\n\tconfig = {0}\n\tcache = {0}/cache\n\tlib = {0}/lib\n\tlog = {0}/log\n[web]\n\tbind to = 127.0.0.1:{port}\n",
+                dir.display()
+            ),
+        )
+        .expect("conf");
+        Self { dir: dir.to_path_buf(), port, child: None }
+    }
+    /// stream.conf: the children key (role children, re-streamed upstream) and the parents key
+    /// (role parents, not re-streamed: siblings stream their own hosts), and optionally an
+    /// upstream sibling.
+    fn stream_conf(&self, upstream: Option<u16>) -> String {
+        let stream = match upstream {
+            Some(p) => format!("[stream]\n\tenabled = yes\n\tdestination = tcp:127.0.0.1:{p}\n\tapi key = {PARENT_KEY}\n\treconnect delay seconds = 1\n"),
+            None => "[stream]\n\tenabled = no\n".to_string(),
+        };
+        let text = format!(
+            "{stream}\n# netdatactl role: children\n[{CHILD_KEY}]\n\ttype = api\n\tenabled = yes\n\n# netdatactl role: parents\n[{PARENT_KEY}]\n\ttype = api\n\tenabled = yes\n\tdefault proxy enabled = no\n"
+        );
+        std::fs::write(self.dir.join("stream.conf"), &text).expect("stream.conf");
+        text
+    }
+    fn conf(&self) -> String {
+        self.dir.join("netdata.conf").display().to_string()
+    }
+    fn base(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+    fn url(&self, path: &str) -> Url {
+        Url::parse(&format!("{}{path}", self.base())).expect("url")
+    }
+    fn start(&mut self, bin: &Path) {
+        let log = std::fs::File::create(self.dir.join("netdatad.log")).expect("log");
+        let child = Command::new(bin).args(["-c", &self.conf()]).stdout(Stdio::null()).stderr(log).spawn().expect("netdatad");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if http::get_json(&self.url("/api/v1/info"), Duration::from_secs(2)).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("netdatad on port {} did not answer", self.port);
+    }
+    fn streaming(&self) -> serde_json::Value {
+        http::get_json(&self.url("/api/v1/streaming"), Duration::from_secs(5)).unwrap_or(serde_json::Value::Null)
+    }
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("netdatad.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Parent {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = Command::new("kill").args(["-TERM", &c.id().to_string()]).status();
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = c.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+struct RealAgent {
+    script: PathBuf,
+    dir: PathBuf,
+}
+
+impl Drop for RealAgent {
+    fn drop(&mut self) {
+        let _ = Command::new("bash").arg(&self.script).arg("stop").arg(&self.dir).output();
+    }
+}
+
+fn real_child(script: &Path, dir: PathBuf, dest: u16, name: &str) -> RealAgent {
+    let port = free_port();
+    let o = Command::new("bash")
+        .arg(script)
+        .arg("child")
+        .arg(&dir)
+        .args([&port.to_string(), &format!("tcp:127.0.0.1:{dest}"), CHILD_KEY, "--hostname", name])
+        .output()
+        .expect("netdata-real");
+    let agent = RealAgent { script: script.to_path_buf(), dir };
+    assert!(o.status.success(), "netdata-real child: {}", String::from_utf8_lossy(&o.stderr));
+    agent
+}
+
+/// Two of our parents streaming to each other (their own hosts), a real child on the first
+/// (re-streamed to the second): `status` shows the child live on both and "in sync";
+/// `--wait-synced` exits 0.
+#[test]
+fn status_of_two_real_parents_and_a_real_netdata_child_is_in_sync() {
+    let Some(bin) = netdatad() else { return };
+    let Some(script) = real_netdata() else { return };
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (port1, port2) = (free_port(), free_port());
+    let mut p1 = Parent::new(&tmp.path().join("p1"), "stp1", port1);
+    let mut p2 = Parent::new(&tmp.path().join("p2"), "stp2", port2);
+    p1.stream_conf(Some(port2));
+    p2.stream_conf(Some(port1));
+    p1.start(&bin);
+    p2.start(&bin);
+    let _child = real_child(&script, tmp.path().join("child"), port1, "stchild");
+    let parents = format!("{},{}", p1.base(), p2.base());
+
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut last = String::new();
+    let mut ok = false;
+    while Instant::now() < deadline {
+        let (code, out, _) = common::ctl(&["--json", "status", "--parents", &parents]);
+        if code == 0 {
+            let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+            let child = v["nodes"].as_array().and_then(|n| n.iter().find(|n| n["hostname"] == "stchild").cloned());
+            let live_on_both = child.as_ref().is_some_and(|c| c["cells"][0]["state"] == "live" && c["cells"][1]["state"] == "live");
+            if live_on_both && v["in_sync"] == true {
+                let c = child.expect("child");
+                assert_eq!(c["cells"][0]["hops"], 1, "{out}");
+                assert_eq!(c["cells"][1]["hops"], 2, "re-streamed by the first parent: {out}");
+                assert_eq!(v["parents"][0]["ours"], true, "{out}");
+                assert_eq!(v["nodes"].as_array().map(Vec::len), Some(3), "both parents and the child: {out}");
+                ok = true;
+                break;
+            }
+        }
+        last = out;
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert!(ok, "never in sync with the child live on both parents: {last}\n--- p1 log:\n{}\n--- p2 log:\n{}", p1.log(), p2.log());
+
+    let (code, table, err) = common::ctl(&["status", "--parents", &parents]);
+    assert_eq!(code, 0, "{err}");
+    eprintln!("{table}");
+    assert!(table.contains("stchild") && table.contains("in sync"), "{table}");
+    let (code, out, err) = common::ctl(&["status", "--parents", &parents, "--wait-synced", "--timeout", "60s"]);
+    assert_eq!(code, 0, "{out}{err}");
+}
+
+/// `quarantine on --keys --until-synced` on our real daemon: the children key is disabled
+/// (the daemon reloads stream.conf), the sibling parent replicates into it, and once
+/// `/api/v1/streaming` says every host is done the quarantine lifts itself, restoring
+/// stream.conf byte for byte; then the real child is let back in.
+#[test]
+fn quarantine_keys_until_synced_lifts_itself_on_our_daemon() {
+    let Some(bin) = netdatad() else { return };
+    let Some(script) = real_netdata() else { return };
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (port1, port2) = (free_port(), free_port());
+    let mut restored = Parent::new(&tmp.path().join("restored"), "qrestored", port1);
+    let mut sibling = Parent::new(&tmp.path().join("sibling"), "qsibling", port2);
+    let text = restored.stream_conf(None);
+    sibling.stream_conf(Some(port1));
+    // The sibling collects alone first, so it has history the restored parent lacks.
+    sibling.start(&bin);
+    let t0 = std::time::SystemTime::now();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline && t0.elapsed().map_or(true, |e| e < Duration::from_secs(5)) {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    restored.start(&bin);
+    let _child = real_child(&script, tmp.path().join("child"), port1, "qchild");
+    // The sibling reaches the restored parent (bounded wait) before the quarantine starts.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline && !netdatactl::streaming::parse_streaming(&restored.streaming()).iter().any(|h| h.hostname == "qsibling") {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    let (code, out, err) = common::ctl(&[
+        "-c",
+        &restored.conf(),
+        "quarantine",
+        "on",
+        "--keys",
+        "--until-synced",
+        "--url",
+        &restored.base(),
+        "--interval",
+        "0.2",
+        "--timeout",
+        "90s",
+    ]);
+    assert_eq!(code, 0, "{out}{err}\n--- log:\n{}", restored.log());
+    assert!(err.contains("lifting the quarantine"), "{err}");
+    assert!(out.contains("quarantine off"), "{out}");
+    assert_eq!(std::fs::read_to_string(restored.dir.join("stream.conf")).expect("read"), text, "stream.conf restored byte for byte");
+    // The daemon reloads on SIGHUP asynchronously: wait (bounded) for the second reload.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline && restored.log().matches("stream.conf reloaded").count() < 2 {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let log = restored.log();
+    assert!(log.matches("stream.conf reloaded").count() >= 2, "the daemon reloaded on and off: {log}");
+
+    // What the daemon said when the CLI lifted it: every host done, the sibling among them.
+    let v = restored.streaming();
+    let hosts = netdatactl::streaming::parse_streaming(&v);
+    assert!(hosts.iter().any(|h| h.hostname == "qsibling"), "{v}");
+    assert!(netdatactl::cmd::quarantine::local_synced(&hosts).0, "{v}");
+
+    // With the key enabled again the real child streams to the restored parent.
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let mut live = false;
+    while Instant::now() < deadline && !live {
+        let hosts = netdatactl::streaming::parse_streaming(&restored.streaming());
+        live = hosts.iter().any(|h| h.hostname == "qchild" && h.live == Some(true));
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    assert!(live, "the child is let back in after the quarantine: {}", restored.streaming());
+}
