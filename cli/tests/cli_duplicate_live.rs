@@ -59,7 +59,8 @@ impl Parent {
         Url::parse(&format!("{}{path}", self.base())).expect("url")
     }
     fn start(&mut self, bin: &Path) {
-        let child = Command::new(bin).args(["-c", &self.conf()]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("netdatad");
+        let log = std::fs::File::create(self.dir.join("netdatad.log")).expect("log");
+        let child = Command::new(bin).args(["-c", &self.conf()]).stdout(Stdio::null()).stderr(log).spawn().expect("netdatad");
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(60);
         while Instant::now() < deadline {
@@ -304,13 +305,39 @@ fn measure_duplicate_of_a_populated_running_parent() {
         let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
         (v["bytes_transferred"].as_u64().unwrap_or(0), v["bytes_total"].as_u64().unwrap_or(0), t.elapsed().as_secs_f64(), v)
     };
+    // rsync beside it (Debian's, `--no-whole-file` so that it uses its delta algorithm
+    // locally too), from the same running source right after each of our runs.
+    let rsync_to = tmp.path().join("rsync-copy");
+    let rsync = || -> Option<(u64, f64)> {
+        let t = Instant::now();
+        let o = Command::new("rsync")
+            .args(["-a", "--no-whole-file", "--stats", "--exclude=netdatad.pid", "--exclude=LOCK"])
+            .arg(format!("{}/", src.dir.join("cache").display()))
+            .arg(format!("{}/", rsync_to.display()))
+            .output()
+            .ok()?;
+        let secs = t.elapsed().as_secs_f64();
+        let out = String::from_utf8_lossy(&o.stdout).to_string();
+        let sent = out.lines().find_map(|l| l.strip_prefix("Total bytes sent: "))?.replace(',', "").trim().parse().ok()?;
+        Some((sent, secs))
+    };
     let (b1, total1, s1, _) = run();
+    let r1 = rsync();
     let t = now();
     src.wait_rows(t, 10);
     let (b2, total2, s2, v2) = run();
+    let r2 = rsync();
     eprintln!("MEASURED duplicate from a running parent ({series} series x {seconds} s of history + live ingest):");
     eprintln!("  first run:  {b1} bytes transferred of {total1} in {s1:.2}s ({:.1} MB/s)", b1 as f64 / s1 / 1e6);
     eprintln!("  second run: {b2} bytes transferred of {total2} in {s2:.2}s: {v2}");
+    match (r1, r2) {
+        (Some((a, sa)), Some((b, sb))) => eprintln!("  rsync -a --no-whole-file (local): first {a} bytes sent in {sa:.2}s, second {b} bytes sent in {sb:.2}s"),
+        _ => eprintln!("  rsync not available or its --stats unreadable"),
+    }
+    let log = std::fs::read_to_string(src.dir.join("netdatad.log")).unwrap_or_default();
+    for l in log.lines().filter(|l| l.contains("cache snapshot taken")) {
+        eprintln!("  source: {l}");
+    }
     assert!(b2 < b1);
     src.stop();
 }

@@ -240,6 +240,23 @@ fn walk_into(root: &Path, dir: &Path, depth: usize, out: &mut Vec<Walked>) -> Re
     Ok(())
 }
 
+/// Walks `root` until no checkpoint happened during the walk (`metadata.ndm` is still the
+/// inode the walk opened), at most [`WALK_ATTEMPTS`] times; `None` when it kept changing.
+/// `between(attempt)` runs after each walk, before the check (tests use it).
+fn consistent_walk(root: &Path, mut between: impl FnMut(usize)) -> Result<Option<Vec<Walked>>, String> {
+    let meta_path = root.join("dbengine").join("metadata.ndm");
+    for attempt in 0..WALK_ATTEMPTS {
+        let w = walk(root)?;
+        between(attempt);
+        let captured = w.iter().find(|f| f.rel == "dbengine/metadata.ndm").map(|f| (f.meta.dev(), f.meta.ino()));
+        if captured == inode_of(&meta_path) {
+            return Ok(Some(w));
+        }
+        tracing::info!(attempt, "the store rewrote its metadata during a snapshot walk; walking again");
+    }
+    Ok(None)
+}
+
 fn inode_of(p: &Path) -> Option<(u64, u64)> {
     std::fs::metadata(p).ok().map(|m| (m.dev(), m.ino()))
 }
@@ -250,17 +267,7 @@ fn take(shared: &Shared) -> Result<Response, Response> {
     let started = Instant::now();
     shared.store.flush().map_err(|e| internal("flushing the store before a snapshot", e))?;
     let root = &shared.settings.cache_dir;
-    let meta_path = root.join("dbengine").join("metadata.ndm");
-    let mut walked = None;
-    for attempt in 0..WALK_ATTEMPTS {
-        let w = walk(root).map_err(|e| internal("listing the cache directory", e))?;
-        let captured = w.iter().find(|f| f.rel == "dbengine/metadata.ndm").map(|f| (f.meta.dev(), f.meta.ino()));
-        if captured == inode_of(&meta_path) {
-            walked = Some(w);
-            break;
-        }
-        tracing::info!(attempt, "the store checkpointed during a snapshot walk; walking again");
-    }
+    let walked = consistent_walk(root, |_| {}).map_err(|e| internal("listing the cache directory", e))?;
     let walked = walked.ok_or_else(|| Response::text(503, "the store kept changing its metadata during the snapshot; try again\n"))?;
 
     let db = &shared.settings.netdata.db;
@@ -517,6 +524,39 @@ mod tests {
         let none = b"POST /api/v1/cluster/delta HTTP/1.1\r\n\r\n";
         assert_eq!(parse_with_body(none).err().map(|r| r.status), Some(411));
         assert_eq!(parse_with_body(&vec![b'a'; MAX_HEAD + 10]).err().map(|r| r.status), Some(431));
+    }
+
+    #[test]
+    fn a_checkpoint_during_the_walk_makes_it_walk_again() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let db = dir.path().join("dbengine");
+        std::fs::create_dir_all(&db).expect("mkdir");
+        std::fs::write(db.join("metadata.ndm"), b"gen 1").expect("w");
+        let rewrite = |text: &[u8]| {
+            std::fs::write(db.join("metadata.ndm.tmp"), text).expect("w");
+            std::fs::rename(db.join("metadata.ndm.tmp"), db.join("metadata.ndm")).expect("rename");
+        };
+        // Rewritten during the first walk only: the second walk is kept, with the new metadata.
+        let mut walks = 0;
+        let w = consistent_walk(dir.path(), |attempt| {
+            walks += 1;
+            if attempt == 0 {
+                rewrite(b"gen 2");
+            }
+        })
+        .expect("walk")
+        .expect("consistent");
+        assert_eq!(walks, 2);
+        assert_eq!(read_range(&w[0].file, 0, w[0].meta.len(), "m").ok(), Some(b"gen 2".to_vec()));
+        // Rewritten during every walk: given up after WALK_ATTEMPTS.
+        let mut walks = 0;
+        let none = consistent_walk(dir.path(), |_| {
+            walks += 1;
+            rewrite(b"gen n");
+        })
+        .expect("walk");
+        assert!(none.is_none());
+        assert_eq!(walks, WALK_ATTEMPTS);
     }
 
     #[test]
