@@ -10,6 +10,7 @@ pub mod logging;
 pub mod pidlock;
 pub mod server;
 pub mod receiver;
+pub mod replication_sibling;
 pub mod sender;
 pub mod settings;
 pub mod status;

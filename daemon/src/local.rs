@@ -187,5 +187,8 @@ pub fn api_handle(shared: &Shared, req: &http::Request) -> http::Response {
     if req.path == "/api/v1/streaming" {
         return crate::status::handle(shared, req);
     }
+    if req.path == "/api/v1/replicate" {
+        return crate::replication_sibling::handle(shared, req);
+    }
     ndcluster::api::handle(&shared.api, req, now_s())
 }
