@@ -21,7 +21,7 @@ fn value(t: i64) -> f64 {
 /// A fake child of `host` with chart `fake.one` (dimension `a`, 1 s) whose retention is
 /// `(first, last]`, answering every request with its points except those in `missing`, then
 /// switching to live. Returns when `d` reports the host's replication done (bounded).
-fn feed(d: &OurDaemon, guid: &str, host: &str, first: i64, last: i64, missing: std::ops::RangeInclusive<i64>) -> TcpStream {
+fn feed(d: &OurDaemon, guid: &str, host: &str, first: i64, last: i64, missing: Option<std::ops::RangeInclusive<i64>>) -> TcpStream {
     let (mut s, greeting) = stream_connect(d.port, KEY, guid, host, 15352);
     assert!(greeting.starts_with("Hit me baby"), "{greeting}");
     write!(s, "CHART \"fake.one\" \"\" \"t\" \"u\" \"f\" \"fake.one\" \"line\" 1 1 \"   \" \"fake\" \"m\"\nDIMENSION \"a\" \"a\" \"absolute\" 1 1 \"  \"\nCHART_DEFINITION_END {first} {last} {}\n", now()).expect("definitions");
@@ -38,7 +38,7 @@ fn feed(d: &OurDaemon, guid: &str, host: &str, first: i64, last: i64, missing: s
             let n = now();
             let mut reply = String::from("RBEGIN \"fake.one\"\n");
             let to = if w[2] == "\"true\"" { last } else { before.min(last) };
-            for t in (after.max(first) + 1..=to).filter(|t| !missing.contains(t)) {
+            for t in (after.max(first) + 1..=to).filter(|t| !missing.as_ref().is_some_and(|m| m.contains(t))) {
                 reply += &format!("RBEGIN '' {} {t} {n}\nRSET \"a\" {:.7} \"\"\n", t - 1, value(t));
             }
             reply += &format!("REND 1 {first} {last} true {after} {to} {n}\n");
@@ -71,10 +71,10 @@ fn a_hole_the_child_cannot_fill_is_backfilled_from_a_sibling_parent() {
     let guid = "eeeeeeee-0000-0000-0000-000000000001";
     let t = now() - 5;
     // The sibling got the whole history while the host could still give it.
-    let s1 = feed(&sibling, guid, "holeyhost", t - 300, t, 1..=0);
+    let s1 = feed(&sibling, guid, "holeyhost", t - 300, t, None);
     drop(s1);
     // The restored parent gets the host later, when it no longer has (t-200, t-100].
-    let _s2 = feed(&restored, guid, "holeyhost", t - 300, t, t - 199..=t - 100);
+    let _s2 = feed(&restored, guid, "holeyhost", t - 300, t, Some(t - 199..=t - 100));
     let (after, before) = (t - 290, t);
     let full = wait_for(Duration::from_secs(30), || {
         let r = rows(&restored, "holeyhost", after, before);
