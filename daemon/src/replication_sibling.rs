@@ -72,7 +72,11 @@ pub fn spawn_backfill(shared: Arc<Shared>, guid: String, seconds: i64) {
     tokio::task::spawn_blocking(move || backfill(&shared, &guid, seconds, &dests));
 }
 
+/// One backfill pass at a time (each scans the host's history once).
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn backfill(shared: &Shared, guid: &str, seconds: i64, dests: &[SocketAddr]) {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
     let store: &Arc<dyn Store> = &shared.store;
     let Some((hid, meta)) = store.hosts().into_iter().find(|(_, m)| m.guid == guid) else { return };
     let now = now_s();
@@ -82,7 +86,9 @@ fn backfill(shared: &Shared, guid: &str, seconds: i64, dests: &[SocketAddr]) {
         let dims = store.dimensions(cid);
         let Some((first, _)) = dims.first() else { continue };
         let ue = i64::from(chart.update_every.max(1));
-        let Ok(hs) = holes(store.as_ref(), *first, ue, from, now) else { continue };
+        // Holes between our points only: before our first point a sibling may or may not have
+        // history, and asking for all of it on every reconnect would be a flood of requests.
+        let Ok(hs) = holes(store.as_ref(), *first, ue, from, now, false) else { continue };
         if hs.is_empty() {
             continue;
         }
