@@ -131,7 +131,8 @@ impl ChartReplication {
         // Echoed range, as Netdata does; never go backwards from what we asked, except that a
         // sender which stopped early (its reply was too big: `before` inside what we asked)
         // is asked again from where it stopped. Strict progress keeps this finite.
-        let stopped_early = !sent.is_empty() && !(after == 0 && before == 0) && before > sent.after && before < sent.before;
+        let echoed_empty = after == 0 && before == 0;
+        let stopped_early = !(sent.is_empty() || echoed_empty) && before > sent.after && before < sent.before;
         let echoed_before = if after == 0 && before == 0 {
             sent.before
         } else if stopped_early {
