@@ -128,8 +128,24 @@ impl ChartReplication {
             self.finish();
             return None;
         }
-        // Echoed range, as Netdata does; never go backwards from what we asked.
-        let echoed_before = if after == 0 && before == 0 { sent.before } else { before.max(sent.before) };
+        // Echoed range, as Netdata does; never go backwards from what we asked, except that a
+        // sender which stopped early (its reply was too big: `before` inside what we asked)
+        // is asked again from where it stopped. Strict progress keeps this finite.
+        let echoed_empty = after == 0 && before == 0;
+        let stopped_early = !(sent.is_empty() || echoed_empty) && before > sent.after && before < sent.before;
+        let echoed_before = if after == 0 && before == 0 {
+            sent.before
+        } else if stopped_early {
+            before
+        } else {
+            before.max(sent.before)
+        };
+        if stopped_early {
+            self.requests_left = self.requests_left.saturating_add(1);
+            if self.in_flight_is_hole {
+                self.holes.push((before, sent.before));
+            }
+        }
         if sent.is_empty() {
             self.finish();
             return None;
@@ -273,6 +289,25 @@ mod tests {
             req = r.on_reply_end(ret(NOW - 3600, NOW), false, q.after, q.before, None, NOW);
         }
         assert!(n <= 9, "{n} requests");
+    }
+
+    #[test]
+    fn a_reply_that_stopped_early_is_continued_from_where_it_stopped() {
+        let mut r = ChartReplication::new(ReplicationSettings::default());
+        let q = r.on_definition_end(ret(NOW - 5000, NOW), None, true, NOW).expect("first");
+        assert_eq!((q.after, q.before), (NOW - 5000, NOW - 4400));
+        // The sender sent up to NOW - 4700 only.
+        let q = r.on_reply_end(ret(NOW - 5000, NOW), false, q.after, NOW - 4700, Some(NOW - 4700), NOW).expect("second");
+        assert_eq!((q.after, q.before), (NOW - 4700, NOW - 4100));
+        // A sender stopping one second further each time still terminates.
+        let mut req = Some(q);
+        let mut n = 0;
+        while let Some(q) = req {
+            n += 1;
+            assert!(n < 10_000, "did not terminate");
+            let b = if q.is_empty() { 0 } else { (q.after + 1).min(q.before) };
+            req = r.on_reply_end(ret(NOW - 5000, NOW), false, if q.is_empty() { 0 } else { q.after }, b, Some(b), NOW);
+        }
     }
 
     #[test]

@@ -23,9 +23,10 @@ pub const MAX_HOLES: usize = 64;
 
 /// Holes of a chart within `[from, to]`: ranges `(after, before]` (after exclusive, like a
 /// `REPLAY_CHART`) on the `ue` grid where `series` (the chart's first dimension, a proxy for
-/// the chart) has no point: before its first point (from `from`) and between points. The tail
-/// after the last point is the normal replication's job and is not reported.
-pub fn holes(store: &dyn Store, series: SeriesId, ue: i64, from: UnixTime, to: UnixTime) -> Result<Vec<(UnixTime, UnixTime)>, StoreError> {
+/// the chart) has no point: between points, and with `leading` also before its first point
+/// (from `from`). The tail after the last point is the normal replication's job and is not
+/// reported.
+pub fn holes(store: &dyn Store, series: SeriesId, ue: i64, from: UnixTime, to: UnixTime, leading: bool) -> Result<Vec<(UnixTime, UnixTime)>, StoreError> {
     let ue = ue.max(1);
     let mut out = Vec::new();
     let mut pts: Vec<TierPoint> = Vec::new();
@@ -41,7 +42,8 @@ pub fn holes(store: &dyn Store, series: SeriesId, ue: i64, from: UnixTime, to: U
             let gap_after = match prev {
                 Some(t) => t,
                 // Before the first point: everything from `from` on.
-                None => from - from.rem_euclid(ue) - ue,
+                None if leading => from - from.rem_euclid(ue) - ue,
+                None => p.time - ue,
             };
             if p.time - gap_after > ue && p.time - ue > gap_after {
                 out.push((gap_after, p.time - ue));
@@ -110,9 +112,10 @@ mod tests {
         for t in (T..=T + 100).filter(|t| !(T + 40..T + 60).contains(t)) {
             s.write(id, t, StorageNumber::pack(1.0, 0)).expect("write");
         }
-        let h = holes(&s, id, 1, T - 10, T + 200).expect("holes");
+        let h = holes(&s, id, 1, T - 10, T + 200, true).expect("holes");
+        assert_eq!(holes(&s, id, 1, T - 10, T + 200, false).expect("holes"), vec![(T + 39, T + 59)]);
         assert_eq!(h, vec![(T - 11, T - 1), (T + 39, T + 59)]);
-        assert_eq!(holes(&s, id, 1, T, T + 200).expect("holes"), vec![(T + 39, T + 59)]);
+        assert_eq!(holes(&s, id, 1, T, T + 200, true).expect("holes"), vec![(T + 39, T + 59)]);
     }
 
     #[test]
@@ -127,12 +130,12 @@ mod tests {
         for t in (T..=T + 100).filter(|t| !(T + 40..T + 60).contains(t)) {
             ours.write(oid, t, StorageNumber::pack(1.0, 0)).expect("write");
         }
-        let (a, b) = holes(&ours, oid, 1, T, T + 100).expect("holes")[0];
+        let (a, b) = holes(&ours, oid, 1, T, T + 100, false).expect("holes")[0];
         let mut reply = Vec::new();
         answer_range(&sibling, "t.c", &[sid], std::slice::from_ref(&dim), 1, a, b, T + 200, ReplyLimits::default(), &mut reply);
         let map: HashMap<String, SeriesId> = [("a".to_string(), oid)].into();
         assert_eq!(apply_reply(&ours, &map, &reply).expect("apply"), (20, 0));
-        assert!(holes(&ours, oid, 1, T, T + 100).expect("holes").is_empty());
+        assert!(holes(&ours, oid, 1, T, T + 100, false).expect("holes").is_empty());
         let mut p = Vec::new();
         ours.read(oid, 0, T + 45, T + 45, &mut p).expect("read");
         assert_eq!(p[0].sum, StorageNumber::pack((T + 45) as f64 / 7.0, 0).value());

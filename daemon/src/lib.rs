@@ -11,6 +11,7 @@ pub mod logging;
 pub mod pidlock;
 pub mod server;
 pub mod receiver;
+pub mod replication_sibling;
 pub mod sender;
 pub mod settings;
 pub mod snapshot;

@@ -190,5 +190,8 @@ pub fn api_handle(shared: &Shared, req: &http::Request) -> http::Response {
     if req.path.starts_with("/api/v1/cluster/") {
         return crate::snapshot::handle(shared, req, None);
     }
+    if req.path == "/api/v1/replicate" {
+        return crate::replication_sibling::handle(shared, req);
+    }
     ndcluster::api::handle(&shared.api, req, now_s())
 }

@@ -234,6 +234,7 @@ pub async fn serve_stream(mut stream: TcpStream, peer: SocketAddr, shared: Arc<S
     }
     let mut chunk = vec![0u8; 64 * 1024];
     let mut out: Vec<u8> = Vec::new();
+    let mut siblings_asked = false;
     let result: Result<(), String> = loop {
         let n = tokio::select! {
             r = tokio::time::timeout(IDLE_TIMEOUT, stream.read(&mut chunk)) => match r {
@@ -275,7 +276,13 @@ pub async fn serve_stream(mut stream: TcpStream, peer: SocketAddr, shared: Arc<S
             }
             sess.forward.clear();
             if caps.contains(Capabilities::REPLICATION) {
-                shared.repl.set(&guid, sess.progress());
+                let p = sess.progress();
+                // Beyond Netdata: once the sender has given what it has, siblings fill holes.
+                if !siblings_asked && p.charts_total > 0 && p.status() == "done" {
+                    siblings_asked = true;
+                    crate::replication_sibling::spawn_backfill(shared.clone(), guid.clone(), repl.seconds_to_replicate);
+                }
+                shared.repl.set(&guid, p);
             }
             shared.counters.samples_ingested.fetch_add(std::mem::take(&mut sess.samples), Ordering::Relaxed);
             r
