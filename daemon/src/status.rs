@@ -15,7 +15,9 @@
 //!                             "rate_points_per_second": 4000.0, "eta_seconds": 0},
 //!             "tiers": [{"tier": 0, "first_time": .., "last_time": ..}, ..],
 //!             "upstream": {"destination": "tcp:..", "connected": true, "bytes_queued": 0,
-//!                          "bytes_sent": 123, "connects": 1, "last_error": null} | null}],
+//!                          "bytes_sent": 123, "connects": 1, "last_error": null,
+//!                          "replication": {"requests": 210, "replies": 210, "pending": 0,
+//!                                          "points": 9000}} | null}],
 //!  "outbound": [{"hostname": "..", "guid": "..", "destination": .., "connected": .., ..}]}
 //! ```
 
@@ -190,12 +192,16 @@ fn write_upstream(out: &mut String, up: Option<&crate::sender::Upstream>) {
     let s = up.status();
     let _ = write!(
         out,
-        "{{\"destination\": {}, \"connected\": {}, \"bytes_queued\": {}, \"bytes_sent\": {}, \"connects\": {}, \"last_error\": {}}}",
+        "{{\"destination\": {}, \"connected\": {}, \"bytes_queued\": {}, \"bytes_sent\": {}, \"connects\": {}, \"last_error\": {}, \"replication\": {{\"requests\": {}, \"replies\": {}, \"pending\": {}, \"points\": {}}}}}",
         s.destination.as_deref().map_or_else(|| "null".into(), js),
         s.connected,
         up.outbox.queued(),
         s.bytes_sent,
         s.connects,
-        s.last_error.as_deref().map_or_else(|| "null".into(), js)
+        s.last_error.as_deref().map_or_else(|| "null".into(), js),
+        s.replication_requests,
+        s.replication_replies,
+        s.replication_pending,
+        s.replication_points
     );
 }
