@@ -364,7 +364,7 @@ impl LiveGate {
                     self.sample = Some((id, pass));
                 }
                 b"SET" | b"VARIABLE" | b"END" => {
-                    if self.sample.as_ref().map_or(true, |(_, pass)| *pass) {
+                    if self.sample.as_ref().is_none_or(|(_, pass)| *pass) {
                         out.extend_from_slice(line);
                     }
                     if kw == b"END" {

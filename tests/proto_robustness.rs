@@ -103,7 +103,7 @@ fn random_bytes_through_every_entry_point() {
 fn over_long_and_many_word_lines_are_refused_not_truncated() {
     let mut r = LineReader::new(MAX_LINE_LEN);
     let mut big = b"SET \"x\" = ".to_vec();
-    big.extend(std::iter::repeat(b'1').take(MAX_LINE_LEN));
+    big.extend(std::iter::repeat_n(b'1', MAX_LINE_LEN));
     big.push(b'\n');
     r.feed(&big).expect("feed");
     assert!(matches!(r.next_line(), Some(Err(_))));

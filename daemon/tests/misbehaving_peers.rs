@@ -79,9 +79,9 @@ fn each_bad_input_closes_only_its_own_stream() {
     assert!(status.contains("\"reachable\": true"), "{status}");
     // One clear log line per bad stream, naming host and peer.
     let log = d.log_text();
-    for i in 0..bad_inputs.len() {
+    for (i, (what, _)) in bad_inputs.iter().enumerate() {
         let line = log.lines().find(|l| l.contains("stream closed") && l.contains(&format!("host=bad{i}")));
-        let line = line.unwrap_or_else(|| panic!("no close line for bad{i} ({}):\n{log}", bad_inputs[i].0));
+        let line = line.unwrap_or_else(|| panic!("no close line for bad{i} ({what}):\n{log}"));
         assert!(line.contains("peer=127.0.0.1:") && line.contains("reason="), "{line}");
     }
 }

@@ -114,7 +114,7 @@ pub fn parse_duration(v: &str, bare_unit: u64) -> Result<u64, String> {
 /// Formats bytes with the largest binary unit that represents them exactly.
 pub fn format_size(bytes: u64) -> String {
     for (unit, shift) in [("TiB", 40), ("GiB", 30), ("MiB", 20), ("KiB", 10)] {
-        if bytes != 0 && bytes % (1u64 << shift) == 0 {
+        if bytes != 0 && bytes.is_multiple_of(1u64 << shift) {
             return format!("{}{unit}", bytes >> shift);
         }
     }

@@ -173,7 +173,7 @@ pub fn decode_column(
             return Err(CodecError::Invalid("block width over 32"));
         }
         if w == 0 {
-            out.extend(std::iter::repeat(prev).take(len));
+            out.extend(std::iter::repeat_n(prev, len));
         } else {
             let nbytes = (len * w as usize).div_ceil(8);
             let bytes = buf
@@ -736,7 +736,7 @@ fn unpack_block64(
     let mode = *buf.get(*pos).ok_or(CodecError::Truncated(*pos))?;
     *pos += 1;
     if mode == MODE_CONST {
-        vals.extend(std::iter::repeat(*prev).take(len));
+        vals.extend(std::iter::repeat_n(*prev, len));
         return Ok(());
     }
     let hdr = buf.get(*pos..*pos + 2).ok_or(CodecError::Truncated(*pos))?;

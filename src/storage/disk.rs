@@ -1404,7 +1404,7 @@ impl Inner {
         };
         let ue = s.ue;
         let t0 = &mut s.tiers[0];
-        let at_head = t0.head.map_or(true, |h| time > h);
+        let at_head = t0.head.is_none_or(|h| time > h);
         let mut seal = None;
         let stored0 = if at_head {
             if t0
@@ -1698,7 +1698,7 @@ impl Inner {
                     && st
                         .open
                         .as_ref()
-                        .map_or(true, |o| o.encoded_len() < UPPER_PAGE_BYTES);
+                        .is_none_or(|o| o.encoded_len() < UPPER_PAGE_BYTES);
                 let open = if keep { None } else { st.open.take() };
                 let back0 = st.back0.take();
                 let backk = st.backk.take();

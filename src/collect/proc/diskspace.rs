@@ -163,7 +163,7 @@ impl DiskSpace {
 
     pub(crate) fn collect(&mut self) {
         self.gone.clear();
-        if self.passes % REMOUNT_PASSES == 0 {
+        if self.passes.is_multiple_of(REMOUNT_PASSES) {
             self.reread_mountinfo();
         }
         self.passes = self.passes.wrapping_add(1);
