@@ -65,13 +65,13 @@ run_gen() {
     sleep 0.1; waited=$(( waited + 1 ))
   done
   [ -s "$done" ] || { echo "$label: generator ended without a summary" >&2; cat "$log" >&2; }
-  # wait for the parent to go idle: a 1 s window using at most baseline + 2 ticks; bounded 120 s
+  # wait for the parent to go idle: a 0.5 s window using at most baseline + 2 ticks; bounded 120 s
   local base_per_s thr prev prev_t cur cur_t idle_t="" i
   base_per_s=$(( (b1 - b0) * 1000 / (bt1 - bt0 + 1) ))
-  thr=$(( base_per_s + 2 ))
+  thr=$(( base_per_s / 2 + 2 ))
   prev=$(tree_cpu_ticks "$pid"); prev_t=$(now_ms)
-  for i in $(seq 1 120); do
-    sleep 1
+  for i in $(seq 1 240); do
+    sleep 0.5
     kill -0 "$pid" 2>/dev/null || { echo "$label: parent died" >&2; break; }
     cur=$(tree_cpu_ticks "$pid"); cur_t=$(now_ms)
     if [ $(( cur - prev )) -le "$thr" ]; then idle_t=$prev_t; break; fi
@@ -268,8 +268,8 @@ applies; the sibling's own sending cost is not included.
 - CPU: for the parent's pid and every descendant, \`utime+stime+cutime+cstime\` from \`/proc/PID/stat\`
   (÷ CLK_TCK=$CLK_TCK), read just before the generator starts (so it includes the chart
   definitions) and when the parent has gone idle.
-- Parent idle: after the generator wrote its last reply, the tree's CPU is sampled every second; the
-  end is the start of the first 1 s window using at most the baseline + 2 ticks. The generator keeps
+- Parent idle: after the generator wrote its last reply, the tree's CPU is sampled every 0.5 s; the
+  end is the start of the first 0.5 s window using at most the baseline + 2 ticks. The generator keeps
   its connection open (linger) meanwhile, so no disconnect handling is measured.
 - Samples absorbed = \`RSET\` values the generator wrote (its own count); with the linger and the
   idle wait, everything written was read by the parent. For a capped run it is what was sent before
@@ -305,4 +305,4 @@ MD
 echo "replication: wrote $OUT" >&2
 cat "$OUT"
 echo "--- generator logs" >&2
-tail -3 "$TMP"/*.gen.log >&2 || true
+tail -n 3 "$TMP"/*.gen.log >&2 || true
