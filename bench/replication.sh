@@ -21,9 +21,10 @@ CHARTS=${CHARTS:-1000}
 DIMS=${DIMS:-10}
 SECONDS_BACK=${SECONDS_BACK:-3600}
 CAP=${CAP:-600}
-ND_CHARTS=${ND_CHARTS:-200}
+ND_CHARTS=${ND_CHARTS:-1000}
 ND_CAP=${ND_CAP:-180}
 SKIP_NETDATA=${SKIP_NETDATA:-0}
+PERF=${PERF:-1}   # 1: after the measured run, profile ours (perf record) on a second, unmeasured child
 OUT=${OUT:-$REPO/bench/results/replication.md}
 NDREAL=${NDREAL:-/work/shared/real-netdata/netdata-real}
 KEY=11111111-2222-3333-4444-555555555555
@@ -147,7 +148,17 @@ echo "replication: ours pid $OUR_PID port $OUR_PORT: $CHARTS charts × $DIMS dim
 run_gen ours "$OUR_PID" "$OUR_PORT" "$CHARTS" "$CAP"
 OUR_CHECK=$(stored_check "$OUR_PORT" ours-000 "$CHARTS")
 OUR_RSS=$(tree_rss_kb "$OUR_PID")
-cp "$TMP/ours.gen.log" "$TMP/ours.gen.keep" 2>/dev/null || true
+PROFILE=""
+if [ "$PERF" = 1 ] && command -v perf >/dev/null; then
+  # unmeasured pass: a new child (new host) with half the charts, sampled by perf at 1999 Hz
+  timeout $(( CAP + 60 )) perf record -F 1999 -o "$TMP/perf.data" -p "$OUR_PID" 2>"$TMP/perf.err" &
+  PERF_PID=$!
+  sleep 1
+  PROF_CMD="$GEN --port $OUR_PORT --key $KEY --charts $(( (CHARTS + 1) / 2 )) --dims $DIMS --seconds $SECONDS_BACK --cap $CAP --linger 2 --name prof"
+  $PROF_CMD >"$TMP/prof.gen.out" 2>&1 || true
+  kill -INT "$PERF_PID" 2>/dev/null || true; wait "$PERF_PID" 2>/dev/null || true
+  PROFILE=$(perf report -i "$TMP/perf.data" --no-children --sort symbol 2>/dev/null | grep -v '^#' | grep -v '^$' | head -30 | sed 's/ *-  *- *$//; s/  *$//')
+fi
 kill "$OUR_PID" 2>/dev/null; wait "$OUR_PID" 2>/dev/null || true; OUR_PID=""
 
 # --- the real agent
@@ -262,6 +273,14 @@ enough; Netdata's real child-side replication (one thread by default, documented
 the bottleneck at ~180 s. Our daemon's sibling back-fill (\`daemon/src/replication_sibling.rs\`)
 parses the same \`RBEGIN/RSET/REND\` replies through the same receiver path, so the per-core absorb rate
 applies; the sibling's own sending cost is not included.
+
+## Where netdatad spends its time (perf, unmeasured second pass)
+
+$( if [ -n "$PROFILE" ]; then
+  echo "\`perf record -F 1999 -p <netdatad pid>\` while a second child (host \`prof-000\`, $(( (CHARTS + 1) / 2 )) charts) replicated"
+  echo "its $SECONDS_BACK s backlog into the same daemon; top symbols (self time):"
+  echo; echo '```'; echo "$PROFILE"; echo '```'
+else echo "(not profiled: PERF=0 or no perf)"; fi )
 
 ## How it was measured
 
