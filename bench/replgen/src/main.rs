@@ -326,7 +326,9 @@ impl Child {
 }
 
 fn run_child(o: &Opts, host: usize, stop: &AtomicBool, st: &Stats) -> Result<(), String> {
-    let guid = format!("{:08x}-0000-4000-8000-{:012x}", (o.seed as u32) ^ 0x4e91_0000, host as u64 + 1);
+    // the machine GUID depends on --name, --seed and the host index (a new name = a new host)
+    let name_hash = o.name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+    let guid = format!("{:08x}-{:04x}-4000-8000-{:012x}", (o.seed as u32) ^ 0x4e91_0000, name_hash & 0xffff, host as u64 + 1);
     let addr = SocketAddr::from(([127, 0, 0, 1], o.port));
     let mut sock = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).map_err(|e| format!("host {host}: connect {addr}: {e}"))?;
     sock.set_nodelay(true).ok();
