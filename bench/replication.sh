@@ -263,8 +263,13 @@ Ratio ours / Netdata (samples per CPU second): $(python3 -c "a=$(v ours_rate_cor
 
 ### Catching up an hour of 100 k metrics (360 M samples)
 
-Not run directly (it would need ~10 GB of replication text from the generator on a shared 2-core
-machine); **extrapolated linearly** from the measured rates above:
+An hour of 100 k metrics was not run directly (≈ 10 GB of replication text from a generator on the
+same 2 cores). Two ways to get at it: this file's rates extrapolated linearly (table below), and
+the same script at the 100 k-metric scale for 6 minutes of backlog,
+\`CHARTS=10000 SECONDS_BACK=360 ND_CHARTS=10000 PERF=0 OUT=bench/results/replication-100k.md bench/replication.sh\`
+(36 M samples; see \`bench/results/replication-100k.md\`: with 10 000 charts the per-chart costs weigh
+more), whose time × 10 is the hour. This run: $CHARTS charts × $DIMS dims = $(( CHARTS * DIMS )) metrics × $SECONDS_BACK s.
+**Extrapolated linearly** from the measured rates of this run:
 
 | | netdatad (ours) | Netdata 1.37.1 |
 |---|---:|---:|
