@@ -17,7 +17,10 @@
 //!
 //! Usage:
 //!   ndreplgen --port P --key KEY [--hosts 1] [--charts 1000] [--dims 10] [--seconds 3600]
-//!             [--cap 600] [--linger 5] [--name rg] [--seed 1] [--done-file PATH]
+//!             [--end-ago 0] [--cap 600] [--linger 5] [--name rg] [--seed 1] [--done-file PATH]
+//!
+//! `--end-ago N` makes the advertised retention end N seconds ago (`[now-N-seconds, now-N]`), to
+//! leave a hole in a parent's history (sibling back-fill experiments).
 //!
 //! Summary line (stdout): `SUMMARY k=v ...` with unix-ms timestamps `t_connect_ms`,
 //! `t_first_request_ms`, `t_last_write_ms`, and counts `samples` (RSET values written), `points`,
@@ -39,6 +42,7 @@ struct Opts {
     charts: usize,
     dims: usize,
     seconds: u64,
+    end_ago: u64,
     cap: u64,
     linger: u64,
     name: String,
@@ -64,6 +68,7 @@ fn parse_opts() -> Result<Opts, String> {
         charts: 1000,
         dims: 10,
         seconds: 3600,
+        end_ago: 0,
         cap: 600,
         linger: 5,
         name: "rg".into(),
@@ -83,6 +88,7 @@ fn parse_opts() -> Result<Opts, String> {
             "--charts" => o.charts = num("--charts")? as usize,
             "--dims" => o.dims = num("--dims")? as usize,
             "--seconds" => o.seconds = num("--seconds")?,
+            "--end-ago" => o.end_ago = num("--end-ago")?,
             "--cap" => o.cap = num("--cap")?,
             "--linger" => o.linger = num("--linger")?,
             "--name" => o.name = val.clone(),
@@ -98,7 +104,7 @@ fn parse_opts() -> Result<Opts, String> {
     if o.hosts == 0 || o.hosts > MAX_HOSTS || o.charts == 0 || o.charts > MAX_CHARTS || o.dims == 0 || o.dims > MAX_DIMS {
         return Err(format!("bounds: 1..={MAX_HOSTS} hosts, 1..={MAX_CHARTS} charts, 1..={MAX_DIMS} dims"));
     }
-    if o.seconds < 2 || o.seconds > MAX_SECONDS || o.cap == 0 || o.cap > MAX_CAP || o.linger > 600 {
+    if o.end_ago > MAX_SECONDS || o.seconds < 2 || o.seconds > MAX_SECONDS || o.cap == 0 || o.cap > MAX_CAP || o.linger > 600 {
         return Err(format!("bounds: --seconds 2..={MAX_SECONDS}, --cap 1..={MAX_CAP}, --linger ..=600"));
     }
     if !o.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
@@ -407,7 +413,8 @@ fn run_child(o: &Opts, host: usize, stop: &AtomicBool, st: &Stats) -> Result<(),
     });
 
     let now = now_s();
-    let (first, last) = (now - o.seconds, now);
+    let last = now.saturating_sub(o.end_ago);
+    let first = last.saturating_sub(o.seconds);
     let defs = definitions(o, &guid, first, last, now);
     sock.write_all(defs.as_bytes()).map_err(|e| format!("host {host}: send definitions: {e}"))?;
     st.bytes.fetch_add(defs.len() as u64, Ordering::Relaxed);
