@@ -276,11 +276,16 @@ more), whose time × 10 is the hour. This run: $CHARTS charts × $DIMS dims = $(
 | parent CPU seconds for 360 M samples (÷ samples/s per core) | $(f ours_t100k_core 0) s | $(f netdata_t100k_core 0) s |
 | wall time at this run's wall rate (generator on the same machine) | $(f ours_t100k_wall 0) s | $(f netdata_t100k_wall 0) s |
 
-The CPU figure is the catch-up time if the parent gets one core and the sibling can send fast
-enough; Netdata's real child-side replication (one thread by default, documented ~2 M/s) would then be
-the bottleneck at ~180 s. Our daemon's sibling back-fill (\`daemon/src/replication_sibling.rs\`)
-parses the same \`RBEGIN/RSET/REND\` replies through the same receiver path, so the per-core absorb rate
-applies; the sibling's own sending cost is not included.
+The CPU figure is the catch-up time if the parent gets one core and the sender can send fast
+enough; a real Netdata child (one replication thread by default, documented ~2 M/s) would then be
+the bottleneck at ~180 s.
+
+From a **sibling parent** (our back-fill, not in Netdata) the path is different: the restored parent
+asks \`GET /api/v1/replicate\` per chart from its \`[stream] destination\`s and writes the replies into
+the holes of its history (\`ndcluster::replication_sibling::apply_reply\`, writes *behind* the head of
+each series), not through the stream receiver measured here. That is measured directly by
+\`bench/replication-sibling.sh\` (1000 charts × 10 dims, a 1 h hole): see
+\`bench/results/replication-sibling.md\`, where the ×10 extrapolation to 100 k metrics is given.
 
 ## Where netdatad spends its time (perf, unmeasured second pass)
 
