@@ -317,8 +317,8 @@ pub async fn serve_stream(mut stream: TcpStream, peer: SocketAddr, shared: Arc<S
 /// A child's wall clock is used to validate its replicated points only when it agrees with ours
 /// within a minute; otherwise ours is (so a child far in the future cannot store points ahead
 /// of our clock, which would block its live data).
-fn trusted_clock(child_now: Option<UnixTime>) -> Option<UnixTime> {
-    child_now.filter(|n| (n - now_s()).abs() <= 60)
+fn trusted_clock(child_now: Option<UnixTime>, now: UnixTime) -> Option<UnixTime> {
+    child_now.filter(|n| (n - now).abs() <= 60)
 }
 
 fn host_ingest(shared: &Shared, meta: HostMeta) -> Result<Arc<Mutex<HostIngest>>, IngestError> {
@@ -440,7 +440,6 @@ impl Session {
             return Ok(());
         }
         let cmd = Command::parse(line).map_err(|e| e.to_string())?;
-        let now_u = now_us();
         let forward = self.forward_caps.is_some_and(|up| match &cmd {
             Command::ClaimedId(_) => up.contains(Capabilities::CLAIM),
             Command::Label(_) | Command::Overwrite(_) => up.contains(Capabilities::HLABELS),
@@ -505,11 +504,11 @@ impl Session {
                 }
             }
             Command::Begin(b) => {
-                h.begin(&b.id, b.microseconds, now_u).map_err(e)?;
+                h.begin(&b.id, b.microseconds, now_us()).map_err(e)?;
             }
             Command::Set(s) => h.set(&s.id, s.value).map_err(e)?,
             Command::End => {
-                h.end(now_u).map_err(e)?;
+                h.end(now_us()).map_err(e)?;
                 self.samples += 1;
             }
             Command::Rbegin(rb) => {
@@ -517,7 +516,8 @@ impl Session {
                     let ci = self.replay_chart.ok_or("RBEGIN '' without a chart")?;
                     if let Some(span) = rb.span {
                         let c = h.chart_mut(ci).ok_or("replay chart vanished")?;
-                        c.state.replay_begin(span.start, span.end, trusted_clock(span.child_now), now_s());
+                        let now = now_s();
+                        c.state.replay_begin(span.start, span.end, trusted_clock(span.child_now, now), now);
                     }
                 } else {
                     let ci = h.chart_index(&rb.id).ok_or_else(|| format!("RBEGIN for undefined chart '{}'", rb.id))?;
@@ -525,7 +525,8 @@ impl Session {
                     let c = h.chart_mut(ci).ok_or("replay chart vanished")?;
                     c.state.replay_start();
                     if let Some(span) = rb.span {
-                        c.state.replay_begin(span.start, span.end, trusted_clock(span.child_now), now_s());
+                        let now = now_s();
+                        c.state.replay_begin(span.start, span.end, trusted_clock(span.child_now, now), now);
                     }
                 }
             }
