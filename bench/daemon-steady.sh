@@ -69,7 +69,7 @@ END=$(( $(date +%s) + DURATION ))
 LOADS=""
 while [ "$(date +%s)" -lt "$END" ]; do
   left=$(( END - $(date +%s) )); sleep $(( left < SAMPLE_EVERY ? left : SAMPLE_EVERY ))
-  kill -0 "$OUR_PID" && kill -0 "$ND_PID" || { echo "a daemon died" >&2; exit 1; }
+  kill -0 "$OUR_PID" && kill -0 "$ND_PID" || { echo "a daemon died" >&2; tail -20 "$TMP/netdata/log/error.log" "$D/log/stdout.log" >&2; exit 1; }
   echo "$(tree_rss_kb "$OUR_PID") $(tree_pss_kb "$OUR_PID") $(tree_rss_kb "$ND_PID") $(tree_pss_kb "$ND_PID") $(tree_nprocs "$ND_PID")" >>"$SAMPLES"
   LOADS="$LOADS $(cut -d' ' -f1 /proc/loadavg)"
 done
