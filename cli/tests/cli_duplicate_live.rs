@@ -308,7 +308,7 @@ fn measure_duplicate_of_a_populated_running_parent() {
     // rsync beside it (Debian's, `--no-whole-file` so that it uses its delta algorithm
     // locally too), from the same running source right after each of our runs.
     let rsync_to = tmp.path().join("rsync-copy");
-    let rsync = || -> Option<(u64, f64)> {
+    let rsync = || -> Option<(u64, u64, f64)> {
         let t = Instant::now();
         let o = Command::new("rsync")
             .args(["-a", "--no-whole-file", "--stats", "--exclude=netdatad.pid", "--exclude=LOCK"])
@@ -318,8 +318,8 @@ fn measure_duplicate_of_a_populated_running_parent() {
             .ok()?;
         let secs = t.elapsed().as_secs_f64();
         let out = String::from_utf8_lossy(&o.stdout).to_string();
-        let sent = out.lines().find_map(|l| l.strip_prefix("Total bytes sent: "))?.replace(',', "").trim().parse().ok()?;
-        Some((sent, secs))
+        let field = |k: &str| -> Option<u64> { out.lines().find_map(|l| l.strip_prefix(k))?.trim().trim_end_matches(" bytes").replace(',', "").parse().ok() };
+        Some((field("Total bytes sent: ")?, field("Literal data: ")?, secs))
     };
     let (b1, total1, s1, _) = run();
     let r1 = rsync();
@@ -329,9 +329,11 @@ fn measure_duplicate_of_a_populated_running_parent() {
     let r2 = rsync();
     eprintln!("MEASURED duplicate from a running parent ({series} series x {seconds} s of history + live ingest):");
     eprintln!("  first run:  {b1} bytes transferred of {total1} in {s1:.2}s ({:.1} MB/s)", b1 as f64 / s1 / 1e6);
-    eprintln!("  second run: {b2} bytes transferred of {total2} in {s2:.2}s: {v2}");
+    eprintln!("  second run: {b2} bytes transferred of {total2} in {s2:.2}s: files {} skipped {} appended {} delta {} copied {}", v2["files"], v2["skipped"], v2["appended"], v2["delta"], v2["copied"]);
     match (r1, r2) {
-        (Some((a, sa)), Some((b, sb))) => eprintln!("  rsync -a --no-whole-file (local): first {a} bytes sent in {sa:.2}s, second {b} bytes sent in {sb:.2}s"),
+        (Some((a, la, sa)), Some((b, lb, sb))) => eprintln!(
+            "  rsync -a --no-whole-file (local): first {a} bytes sent ({la} literal) in {sa:.2}s, second {b} bytes sent ({lb} literal) in {sb:.2}s"
+        ),
         _ => eprintln!("  rsync not available or its --stats unreadable"),
     }
     let log = std::fs::read_to_string(src.dir.join("netdatad.log")).unwrap_or_default();
