@@ -273,3 +273,82 @@ fn quarantine_keys_until_synced_lifts_itself_on_our_daemon() {
     }
     assert!(live, "the child is let back in after the quarantine: {}", restored.streaming());
 }
+
+#[path = "../../daemon/tests/common/relay.rs"]
+#[allow(dead_code)]
+mod relay;
+
+fn now_s() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs() as i64
+}
+
+/// Issue 6: `status` on two parents and a real Netdata child through a link cut shows the
+/// child replicating (or its gap being replicated), then in sync; the cut window has no
+/// missing second on the first parent; `--wait-synced` exits 0.
+#[test]
+fn status_through_a_link_cut_shows_replication_then_in_sync() {
+    let Some(bin) = netdatad() else { return };
+    let Some(script) = real_netdata() else { return };
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (port1, port2) = (free_port(), free_port());
+    let mut p1 = Parent::new(&tmp.path().join("p1"), "lcp1", port1);
+    let mut p2 = Parent::new(&tmp.path().join("p2"), "lcp2", port2);
+    p1.stream_conf(Some(port2));
+    p2.stream_conf(Some(port1));
+    p1.start(&bin);
+    p2.start(&bin);
+    let link = relay::Relay::start(port1);
+    let _child = real_child(&script, tmp.path().join("child"), link.port, "lcchild");
+    let parents = format!("{},{}", p1.base(), p2.base());
+    let status = || -> Option<serde_json::Value> {
+        let (code, out, _) = common::ctl(&["--json", "status", "--parents", &parents]);
+        (code == 0).then(|| serde_json::from_str(&out).ok()).flatten()
+    };
+    let child_cell = |v: &serde_json::Value| -> Option<serde_json::Value> {
+        v["nodes"].as_array()?.iter().find(|n| n["hostname"] == "lcchild").map(|c| c["cells"][0].clone())
+    };
+    let replicated = || -> u64 {
+        p1.streaming()["hosts"].as_array().and_then(|h| h.iter().find(|h| h["hostname"] == "lcchild").cloned()).map_or(0, |h| h["replication"]["points_replicated"].as_u64().unwrap_or(0))
+    };
+    // In sync first.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut synced = false;
+    while Instant::now() < deadline && !synced {
+        synced = status().is_some_and(|v| v["in_sync"] == true && child_cell(&v).is_some_and(|c| c["state"] == "live"));
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert!(synced, "never in sync before the cut; p1 log:\n{}", p1.log());
+    // Cut the child's link for a minute while it keeps collecting.
+    link.cut();
+    let cut_at = now_s();
+    std::thread::sleep(Duration::from_secs(60));
+    let before = replicated();
+    link.resume();
+    let resumed_at = now_s();
+    // Watch: the child is seen replicating, or its replicated point count grows; then in sync.
+    let deadline = Instant::now() + Duration::from_secs(150);
+    let (mut saw_replicating, mut in_sync_after) = (false, false);
+    let mut last = serde_json::Value::Null;
+    while Instant::now() < deadline && !(in_sync_after && (saw_replicating || replicated() > before)) {
+        if let Some(v) = status() {
+            if child_cell(&v).is_some_and(|c| c["state"] == "replicating") {
+                saw_replicating = true;
+            }
+            in_sync_after = v["in_sync"] == true && child_cell(&v).is_some_and(|c| c["state"] == "live");
+            last = v;
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let grew = replicated() > before;
+    assert!(saw_replicating || grew, "no replication seen after the link came back (points {before} -> {}): {last}", replicated());
+    assert!(in_sync_after, "not in sync after the link came back: {last}\np1 log:\n{}", p1.log());
+    // No missing second of the cut window on the first parent.
+    let q = format!("/host/lcchild/api/v1/data?chart=system.cpu&after={}&before={}&format=csv&options=seconds", cut_at + 2, resumed_at - 2);
+    let (code, body) = http::get(&p1.url(&q), Duration::from_secs(10)).map(|(s, b)| (s, String::from_utf8_lossy(&b).to_string())).unwrap_or((0, String::new()));
+    assert_eq!(code, 200, "{body}");
+    let rows: Vec<&str> = body.lines().skip(1).collect();
+    assert!(rows.len() >= 50, "window too short: {body}");
+    assert!(rows.iter().all(|l| !l.contains("null")), "missing seconds in the cut window:\n{body}");
+    let (code, out, err) = common::ctl(&["status", "--parents", &parents, "--wait-synced", "--timeout", "120s"]);
+    assert_eq!(code, 0, "{out}{err}");
+}

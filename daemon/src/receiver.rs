@@ -299,6 +299,7 @@ pub async fn serve_stream(mut stream: TcpStream, peer: SocketAddr, shared: Arc<S
         }
     };
     shared.live.detach(&guid, session);
+    shared.repl.clear(&guid);
     if let Some(up) = upstream {
         up.stop();
         let mut map = shared.upstreams.lock().unwrap_or_else(|p| p.into_inner());

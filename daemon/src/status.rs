@@ -75,6 +75,12 @@ impl ReplBoard {
     pub fn set(&self, guid: &str, p: ReplProgress) {
         self.inner.lock().unwrap_or_else(|p| p.into_inner()).insert(guid.to_string(), p);
     }
+    /// A session ended: nothing replicates from that peer any more (a disconnected host is not
+    /// "replicating"; its next session plans again from what we hold).
+    pub fn clear(&self, guid: &str) {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner()).remove(guid);
+    }
+
     pub fn get(&self, guid: &str) -> Option<ReplProgress> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner()).get(guid).cloned()
     }
