@@ -15,7 +15,12 @@ use std::sync::Arc;
 
 use crate::collect::compute::{ChartState, ComputeError, ComputedPoint};
 use crate::model::{ChartMeta, DimMeta, HostMeta, Label};
-use crate::storage::{ChartId, HostId, SeriesId, Store, StoreError, WriteOutcome};
+use crate::model::UnixTime;
+use crate::storage::{ChartId, HostId, SeriesId, StorageNumber, Store, StoreError, WriteCounts};
+
+/// Deferred points are written once this many are pending (and at every
+/// [`HostIngest::flush_writes`]).
+const DEFER_MAX: usize = 8192;
 
 /// Bounds on what one host may define.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -84,6 +89,8 @@ pub struct HostIngest {
     in_sample: Option<usize>,
     pending_host_labels: Vec<Label>,
     scratch: Vec<ComputedPoint>,
+    /// Points computed but not yet handed to the store (see [`HostIngest::end_deferred`]).
+    pending: Vec<(SeriesId, UnixTime, StorageNumber)>,
     pub stats: IngestStats,
 }
 
@@ -102,6 +109,7 @@ impl HostIngest {
             in_sample: None,
             pending_host_labels: Vec::new(),
             scratch: Vec::new(),
+            pending: Vec::new(),
             stats: IngestStats::default(),
         })
     }
@@ -265,7 +273,7 @@ impl HostIngest {
     pub fn set(&mut self, dim: &str, value: Option<i64>) -> Result<(), IngestError> {
         let ci = self.in_sample.ok_or(IngestError::NotInSample("SET"))?;
         let c = &mut self.charts[ci];
-        let di = c.state.dim_index(dim).ok_or_else(|| IngestError::UnknownDimension { chart: c.meta.id.clone(), dim: dim.to_string() })?;
+        let di = c.state.dim_index_next(dim).ok_or_else(|| IngestError::UnknownDimension { chart: c.meta.id.clone(), dim: dim.to_string() })?;
         c.state.set(di, value)?;
         Ok(())
     }
@@ -290,23 +298,65 @@ impl HostIngest {
         r
     }
 
-    /// Stores computed points of chart `ci` (live or replicated).
-    pub fn store_points(&mut self, ci: usize, points: &[ComputedPoint]) -> Result<usize, IngestError> {
-        let c = &self.charts[ci];
-        let mut stored = 0;
+    /// [`HostIngest::end`] without writing: the points join the pending batch, written at the
+    /// next [`HostIngest::flush_writes`] (or when [`DEFER_MAX`] are pending). A stream receiver
+    /// flushes once per chunk read — one store lock for thousands of points — and before
+    /// anything that reads this host's store. Returns the number of points deferred.
+    pub fn end_deferred(&mut self, now_us: i64) -> Result<usize, IngestError> {
+        let ci = self.in_sample.take().ok_or(IngestError::NotInSample("END"))?;
+        self.scratch.clear();
+        self.charts[ci].state.end(now_us, &mut self.scratch);
+        self.stats.samples += 1;
+        let points = std::mem::take(&mut self.scratch);
+        let n = self.defer_points(ci, &points);
+        self.scratch = points;
+        if self.pending.len() >= DEFER_MAX {
+            self.flush_writes()?;
+        }
+        Ok(n)
+    }
+
+    /// Adds computed points of chart `ci` to the pending batch (see
+    /// [`HostIngest::end_deferred`]); the caller flushes.
+    pub fn defer_points(&mut self, ci: usize, points: &[ComputedPoint]) -> usize {
+        let Some(c) = self.charts.get(ci) else { return 0 };
+        let before = self.pending.len();
         for p in points {
             if p.value.is_empty() {
                 continue;
             }
-            let Some(&series) = c.series.get(p.dim) else { continue };
-            match self.store.write(series, p.time, p.value)? {
-                WriteOutcome::Stored => stored += 1,
-                WriteOutcome::Overlap | WriteOutcome::Expired => self.stats.points_rejected += 1,
-                WriteOutcome::Gap => {}
+            if let Some(&series) = c.series.get(p.dim) {
+                self.pending.push((series, p.time, p.value));
             }
         }
-        self.stats.points_stored += stored as u64;
-        Ok(stored)
+        self.pending.len() - before
+    }
+
+    /// Points deferred and not written yet.
+    pub fn pending_writes(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Writes the pending batch. Returns the number of points stored.
+    pub fn flush_writes(&mut self) -> Result<usize, IngestError> {
+        if self.pending.is_empty() {
+            return Ok(0);
+        }
+        let mut counts = WriteCounts::default();
+        let r = self.store.write_many(&self.pending, &mut counts);
+        self.pending.clear();
+        self.stats.points_stored += counts.stored;
+        self.stats.points_rejected += counts.overlap + counts.expired;
+        r?;
+        Ok(counts.stored as usize)
+    }
+
+    /// Stores computed points of chart `ci` (live or replicated), after any pending ones.
+    pub fn store_points(&mut self, ci: usize, points: &[ComputedPoint]) -> Result<usize, IngestError> {
+        let before = self.stats.points_stored;
+        self.defer_points(ci, points);
+        self.flush_writes()?;
+        Ok((self.stats.points_stored - before) as usize)
     }
 }
 

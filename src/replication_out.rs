@@ -151,9 +151,9 @@ pub fn answer(h: &HostIngest, ci: usize, req: ReplayRequest, now: UnixTime, limi
     }
     if outcome.start_streaming {
         // §7.4 step 5: the collection state, so live data continues seamlessly.
-        for d in c.state.dimensions() {
+        for (i, d) in c.state.dimensions().iter().enumerate() {
             Command::Rdstate(Rdstate {
-                id: d.id().into(),
+                id: c.state.dim_id(i).into(),
                 last_collected_us: d.last_collected_time_us().max(0) as u64,
                 last_collected_value: d.last_collected_value(),
                 last_calculated_value: d.last_calculated_value(),

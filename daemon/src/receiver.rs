@@ -269,6 +269,11 @@ pub async fn serve_stream(mut stream: TcpStream, peer: SocketAddr, shared: Arc<S
                     break;
                 }
             }
+            // One store write for the whole chunk's points (and before anything below reads
+            // the store: the forwarder, the replication status).
+            if let Err(e) = h.flush_writes() {
+                r = r.and(Err(e.to_string()));
+            }
             if let Some(o) = fwd_to {
                 if !sess.forward.is_empty() {
                     o.push(&h, &sess.forward);
@@ -418,10 +423,12 @@ impl Session {
         p
     }
 
-    /// Our last stored time of a chart (max over its dimensions, tier 0).
-    fn our_last(h: &HostIngest, ci: usize) -> Option<UnixTime> {
-        let c = h.chart(ci)?;
-        c.series.iter().filter_map(|s| h.store().retention(*s, 0)).map(|r| r.last).max()
+    /// Our last stored time of a chart (max over its dimensions, tier 0), after writing the
+    /// points still pending.
+    fn our_last(h: &mut HostIngest, ci: usize) -> Result<Option<UnixTime>, String> {
+        h.flush_writes().map_err(|e| e.to_string())?;
+        let Some(c) = h.chart(ci) else { return Ok(None) };
+        Ok(c.series.iter().filter_map(|s| h.store().retention(*s, 0)).map(|r| r.last).max())
     }
 
     fn write_replay(out: &mut Vec<u8>, chart: &str, r: ndcluster::replication::Request) {
@@ -487,7 +494,7 @@ impl Session {
                     return Ok(());
                 }
                 let ci = h.current_chart().ok_or("CHART_DEFINITION_END without a current chart")?;
-                let ours = Self::our_last(h, ci);
+                let ours = Self::our_last(h, ci)?;
                 let has_dims = h.chart(ci).is_some_and(|c| !c.dims.is_empty());
                 let repl = self.repl;
                 let r = self.replication.entry(ci).or_insert_with(|| ChartReplication::new(repl));
@@ -509,7 +516,7 @@ impl Session {
             }
             Command::Set(s) => h.set(&s.id, s.value).map_err(e)?,
             Command::End => {
-                h.end(now_us()).map_err(e)?;
+                h.end_deferred(now_us()).map_err(e)?;
                 self.samples += 1;
             }
             Command::Rbegin(rb) => {
@@ -534,9 +541,12 @@ impl Session {
             Command::Rset(rs) => {
                 let ci = self.replay_chart.ok_or("RSET outside a replication reply")?;
                 let c = h.chart_mut(ci).ok_or("replay chart vanished")?;
-                let di = c.state.dim_index(&rs.id).ok_or_else(|| format!("RSET for undefined dimension '{}'", rs.id))?;
+                let di = c.state.dim_index_next(&rs.id).ok_or_else(|| format!("RSET for undefined dimension '{}'", rs.id))?;
                 if let Some(p) = c.state.replay_set_value(di, rs.value, &rs.flags).map_err(|x| x.to_string())? {
-                    h.store_points(ci, &[p]).map_err(e)?;
+                    h.defer_points(ci, &[p]);
+                    if h.pending_writes() >= 8192 {
+                        h.flush_writes().map_err(e)?;
+                    }
                     self.samples += 1;
                     self.points_replicated += 1;
                 }
@@ -559,7 +569,7 @@ impl Session {
                 let ue = r.update_every.clamp(1, 86_400) as u32;
                 let c = h.chart_mut(ci).ok_or("replay chart vanished")?;
                 c.state.replay_end(ue, r.start_streaming);
-                let ours = Self::our_last(h, ci);
+                let ours = Self::our_last(h, ci)?;
                 let sender = SenderRetention { first: r.first_entry_child, last: r.last_entry_child, now: r.child_now.unwrap_or(0) };
                 if let Some(rep) = self.replication.get_mut(&ci) {
                     if let Some(req) = rep.on_reply_end(sender, r.start_streaming, r.after, r.before, ours, now_s()) {

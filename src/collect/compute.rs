@@ -79,7 +79,6 @@ pub struct ComputedPoint {
 /// Collection state of one dimension (Netdata's `RRDDIM` collection fields).
 #[derive(Clone, Debug)]
 pub struct DimState {
-    id: String,
     algorithm: Algorithm,
     multiplier: i64,
     divisor: i64,
@@ -110,7 +109,6 @@ pub struct DimState {
 impl DimState {
     fn new(meta: &DimMeta, collections: u64) -> Self {
         Self {
-            id: meta.id.clone(),
             algorithm: meta.algorithm,
             multiplier: nonzero(meta.multiplier),
             divisor: nonzero(meta.divisor),
@@ -128,9 +126,6 @@ impl DimState {
         }
     }
 
-    pub fn id(&self) -> &str {
-        &self.id
-    }
     pub fn algorithm(&self) -> Algorithm {
         self.algorithm
     }
@@ -198,10 +193,21 @@ pub struct ChartState {
     /// A slot gets a value only while its counter `K` is below this (default 1 + 2).
     gap_limit: i64,
     dims: Vec<DimState>,
-    /// Dimension id → index in `dims`.
+    /// Every dimension id, concatenated in definition order (`name_ends[i]` ends id `i`): one
+    /// contiguous block to compare against, instead of a heap string per dimension.
+    names: String,
+    name_ends: Vec<u32>,
+    /// The dimension after the last one looked up by [`ChartState::dim_index_next`]: senders
+    /// `SET` in definition order, so the next lookup is usually one comparison.
+    cursor: usize,
+    /// Dimension id → index in `dims`, built only for charts with more than
+    /// [`LINEAR_LOOKUP_MAX`] dimensions (smaller ones scan `names`).
     index: HashMap<String, usize>,
     replay: Replay,
 }
+
+/// Charts with at most this many dimensions find a dimension by scanning their ids.
+const LINEAR_LOOKUP_MAX: usize = 16;
 
 impl ChartState {
     /// A new chart object. The sync-clock flag is set (§1.2): the first duration after the
@@ -219,6 +225,9 @@ impl ChartState {
             counter_done: 0,
             gap_limit: DEFAULT_GAP_WHEN_LOST_ITERATIONS_ABOVE + 2,
             dims: Vec::new(),
+            names: String::new(),
+            name_ends: Vec::new(),
+            cursor: 0,
             index: HashMap::new(),
             replay: Replay::Off,
         }
@@ -266,7 +275,17 @@ impl ChartState {
         }
         // With `store_first` a dimension starts as if already collected once (§1.6).
         self.dims.push(DimState::new(meta, u64::from(self.store_first)));
-        self.index.insert(meta.id.clone(), self.dims.len() - 1);
+        self.names.push_str(&meta.id);
+        self.name_ends.push(self.names.len() as u32);
+        if self.dims.len() > LINEAR_LOOKUP_MAX {
+            if self.index.is_empty() {
+                for i in 0..self.dims.len() - 1 {
+                    let id = self.dim_id(i).to_string();
+                    self.index.insert(id, i);
+                }
+            }
+            self.index.insert(meta.id.clone(), self.dims.len() - 1);
+        }
         self.sync_clock = true;
         Ok(self.dims.len() - 1)
     }
@@ -278,7 +297,26 @@ impl ChartState {
         self.update_every
     }
     pub fn dim_index(&self, id: &str) -> Option<usize> {
-        self.index.get(id).copied()
+        if self.dims.len() > LINEAR_LOOKUP_MAX {
+            return self.index.get(id).copied();
+        }
+        (0..self.name_ends.len()).find(|&i| self.dim_id(i) == id)
+    }
+
+    /// [`ChartState::dim_index`] for a stream of `SET`/`RSET`s: tries the dimension after
+    /// the previous lookup first.
+    pub fn dim_index_next(&mut self, id: &str) -> Option<usize> {
+        let c = if self.cursor < self.name_ends.len() { self.cursor } else { 0 };
+        let i = if self.name_ends.len() > c && self.dim_id(c) == id { c } else { self.dim_index(id)? };
+        self.cursor = i + 1;
+        Some(i)
+    }
+
+    /// Id of dimension `i` (empty when out of range).
+    pub fn dim_id(&self, i: usize) -> &str {
+        let end = self.name_ends.get(i).map_or(0, |&e| e as usize);
+        let start = if i == 0 { 0 } else { self.name_ends.get(i - 1).map_or(end, |&e| e as usize) };
+        self.names.get(start..end).unwrap_or("")
     }
     pub fn dimensions(&self) -> &[DimState] {
         &self.dims

@@ -627,3 +627,29 @@ fn hostile_times_and_durations_do_not_overflow() {
     }
     assert!(out.len() < 10_000);
 }
+
+#[test]
+fn dimension_lookup_by_id_small_and_large_charts_any_order() {
+    for n in [1usize, 3, 16, 17, 40] {
+        let dims: Vec<DimMeta> = (0..n).map(|i| abs(&format!("d{i}"))).collect();
+        let mut c = ChartState::with_dimensions(&chart(1, ""), &dims).expect("chart");
+        // a prefix of another id and an unknown id are not found
+        assert_eq!(c.dim_index("d"), None, "n={n}");
+        assert_eq!(c.dim_index_next("zz"), None, "n={n}");
+        // definition order, twice (the cursor wraps), then reverse order
+        for _ in 0..2 {
+            for i in 0..n {
+                assert_eq!(c.dim_index_next(&format!("d{i}")), Some(i), "n={n} i={i}");
+            }
+        }
+        for i in (0..n).rev() {
+            assert_eq!(c.dim_index_next(&format!("d{i}")), Some(i), "n={n} i={i}");
+            assert_eq!(c.dim_index(&format!("d{i}")), Some(i), "n={n} i={i}");
+        }
+        // redefining an existing dimension keeps its index and adds nothing
+        assert_eq!(c.define_dimension(&inc(&format!("d{}", n - 1))).expect("redefine"), n - 1);
+        assert_eq!(c.define_dimension(&abs("new")).expect("new"), n);
+        assert_eq!(c.dim_index_next("new"), Some(n));
+        assert_eq!(c.dim_index("d0"), Some(0));
+    }
+}
