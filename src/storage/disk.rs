@@ -345,7 +345,7 @@ struct OpenPage {
 #[derive(Clone, Debug)]
 enum Cols {
     Num(Box<NumEncoder>),
-    Agg(AggEncoder),
+    Agg(Box<AggEncoder>),
 }
 
 impl OpenPage {
@@ -353,7 +353,7 @@ impl OpenPage {
         let cols = if ncols == 1 {
             Cols::Num(Box::default())
         } else {
-            Cols::Agg(AggEncoder::default())
+            Cols::Agg(Box::default())
         };
         Self {
             t0: t,
@@ -510,20 +510,53 @@ struct SeriesTier {
     head: Option<i64>,
 }
 
-struct SeriesState {
-    ue: u32,
-    /// Running aggregate of the head slot of each tier >= 1 (index = tier - 1). Kept
-    /// here, in the dense series vector, rather than in `tiers` (a heap block per series):
-    /// every point folds into each of them, and a chart's series sit next to each other here,
-    /// so a row of points touches consecutive memory instead of a cache miss per tier.
-    partial: [Option<(i64, Agg)>; MAX_TIERS - 1],
-    tiers: Vec<SeriesTier>,
+/// The in-memory state of every series, as one dense vector per tier and field (struct of
+/// arrays) indexed by series id: no heap block per series, and the series of a chart (created
+/// together, so consecutive ids) sit next to each other — a row of points written at one
+/// `END` touches consecutive memory instead of a cache miss per series and tier.
+struct SeriesTable {
+    ue: Vec<u32>,
+    /// `tiers[k][series]`.
+    tiers: Vec<Vec<SeriesTier>>,
+    /// `partial[k - 1][series]`: running aggregate of the head slot of tier `k >= 1`.
+    partial: Vec<Vec<Option<(i64, Agg)>>>,
 }
 
-impl SeriesState {
+impl SeriesTable {
+    fn new(tiers: usize) -> Self {
+        Self {
+            ue: Vec::new(),
+            tiers: (0..tiers).map(|_| Vec::new()).collect(),
+            partial: (1..tiers).map(|_| Vec::new()).collect(),
+        }
+    }
+    fn len(&self) -> usize {
+        self.ue.len()
+    }
+    fn exists(&self, idx: usize) -> bool {
+        idx < self.ue.len()
+    }
+    fn push(&mut self, ue: u32) {
+        self.ue.push(ue);
+        for t in &mut self.tiers {
+            t.push(SeriesTier::default());
+        }
+        for p in &mut self.partial {
+            p.push(None);
+        }
+    }
+    fn get(&self, idx: usize, k: usize) -> Option<&SeriesTier> {
+        self.tiers.get(k)?.get(idx)
+    }
+    fn get_mut(&mut self, idx: usize, k: usize) -> Option<&mut SeriesTier> {
+        self.tiers.get_mut(k)?.get_mut(idx)
+    }
     /// The running slot of tier `k` (none for tier 0).
-    fn partial(&self, k: usize) -> Option<(i64, Agg)> {
-        k.checked_sub(1).and_then(|i| self.partial.get(i).copied().flatten())
+    fn partial(&self, idx: usize, k: usize) -> Option<(i64, Agg)> {
+        self.partial.get(k.checked_sub(1)?)?.get(idx).copied().flatten()
+    }
+    fn all_tiers(&self) -> impl Iterator<Item = &SeriesTier> {
+        self.tiers.iter().flatten()
     }
 }
 
@@ -583,7 +616,7 @@ struct Inner {
     host_by_guid: HashMap<String, u32>,
     chart_by_key: HashMap<(u32, String), u32>,
     dim_by_key: HashMap<(u32, String), u32>,
-    series: Vec<SeriesState>,
+    series: SeriesTable,
     tiers: Vec<TierFiles>,
     wal: Wal,
     written: u64,
@@ -964,7 +997,7 @@ impl DiskStore {
             host_by_guid: HashMap::new(),
             chart_by_key: HashMap::new(),
             dim_by_key: HashMap::new(),
-            series: Vec::new(),
+            series: SeriesTable::new(config.tiers.len()),
             tiers: Vec::new(),
             wal: Wal {
                 path: PathBuf::new(),
@@ -1107,10 +1140,9 @@ impl DiskStore {
                     if inner.meta.aborted.contains(&h.generation) {
                         continue;
                     }
-                    let Some(s) = inner.series.get_mut(h.series as usize) else {
+                    let Some(st) = inner.series.get_mut(h.series as usize, tier) else {
                         continue;
                     };
-                    let st = &mut s.tiers[tier];
                     st.pages.push(PageRef {
                         first: h.t0,
                         last: h.last,
@@ -1127,11 +1159,9 @@ impl DiskStore {
             tf.min_live_seq = tf.sealed.front().map_or(0, |f| f.seq);
             inner.tiers.push(tf);
         }
-        for s in &mut inner.series {
-            for t in &mut s.tiers {
-                t.pages.sort_by_key(|p| p.first);
-                t.pages.shrink_to_fit();
-            }
+        for t in inner.series.tiers.iter_mut().flatten() {
+            t.pages.sort_by_key(|p| p.first);
+            t.pages.shrink_to_fit();
         }
         inner.meta.hosts.shrink_to_fit();
         // Replay the committed WAL; remove the others.
@@ -1196,9 +1226,11 @@ impl DiskStore {
     pub fn open_state_bytes(&self) -> (usize, usize) {
         let g = self.shared.read();
         let mut b = 0;
-        for s in &g.series {
-            b += std::mem::size_of::<SeriesState>();
-            for t in &s.tiers {
+        b += g.series.len()
+            * (std::mem::size_of::<u32>()
+                + g.series.partial.len() * std::mem::size_of::<Option<(i64, Agg)>>());
+        {
+            for t in g.series.all_tiers() {
                 b += std::mem::size_of::<SeriesTier>();
                 // the OpenPage itself is inline in SeriesTier
                 b += t.open.as_ref().map_or(0, |o| o.heap_bytes());
@@ -1212,8 +1244,7 @@ impl DiskStore {
     pub fn index_bytes(&self) -> usize {
         let g = self.shared.read();
         g.series
-            .iter()
-            .flat_map(|s| s.tiers.iter())
+            .all_tiers()
             .map(|t| t.pages.capacity() * std::mem::size_of::<PageRef>())
             .sum()
     }
@@ -1304,7 +1335,7 @@ impl Inner {
                 let ue = meta.update_every.max(1);
                 for (i, (c, _)) in self.meta.dims.iter().enumerate() {
                     if *c == id {
-                        self.series[i].ue = ue;
+                        self.series.ue[i] = ue;
                     }
                 }
             }
@@ -1319,7 +1350,7 @@ impl Inner {
 
     fn put_dim(
         &mut self,
-        config: &StoreConfig,
+        _config: &StoreConfig,
         chart: ChartId,
         meta: &DimMeta,
     ) -> Result<(SeriesId, bool), StoreError> {
@@ -1341,13 +1372,7 @@ impl Inner {
         let id = self.meta.dims.len() as u32;
         self.meta.dims.push((chart.0, meta.clone()));
         self.dim_by_key.insert(key, id);
-        self.series.push(SeriesState {
-            ue,
-            partial: [None; MAX_TIERS - 1],
-            tiers: (0..config.tiers.len())
-                .map(|_| SeriesTier::default())
-                .collect(),
-        });
+        self.series.push(ue);
         Ok((SeriesId(id), true))
     }
 
@@ -1414,14 +1439,13 @@ impl Inner {
         word: u32,
     ) -> Result<WriteOutcome, StoreError> {
         let idx = id.0 as usize;
-        let Some(s) = self.series.get_mut(idx) else {
+        let Some(&ue) = self.series.ue.get(idx) else {
             return Err(StoreError::UnknownId {
                 kind: "series",
                 id: id.0,
             });
         };
-        let ue = s.ue;
-        let t0 = &mut s.tiers[0];
+        let t0 = &mut self.series.tiers[0][idx];
         let at_head = t0.head.is_none_or(|h| time > h);
         let mut seal = None;
         let stored0 = if at_head {
@@ -1453,7 +1477,7 @@ impl Inner {
                 .collect();
             let present = self.stored_has(0, &pages, time);
             if !present {
-                self.series[idx].tiers[0].back0.map().insert(time, word);
+                self.series.tiers[0][idx].back0.map().insert(time, word);
                 self.mem_points[0] += 1;
             }
             !present
@@ -1478,7 +1502,7 @@ impl Inner {
             for k in 1..config.tiers.len() {
                 width *= i64::from(self.widths_cache[k]);
                 // fast path: the point falls in the running slot (no division)
-                let slot = match self.series[idx].partial[k - 1] {
+                let slot = match self.series.partial[k - 1][idx] {
                     Some((s, _))
                         if time - i64::from(ue) <= s && time - i64::from(ue) > s - width =>
                     {
@@ -1510,7 +1534,7 @@ impl Inner {
     fn touch(&self, points: &[(SeriesId, UnixTime, StorageNumber)]) {
         let mut acc = 0u64;
         for &(id, _, _) in points {
-            if let Some(t0) = self.series.get(id.0 as usize).and_then(|s| s.tiers.first()) {
+            if let Some(t0) = self.series.get(id.0 as usize, 0) {
                 acc = acc.wrapping_add(t0.head.unwrap_or(0) as u64);
                 if let Some(o) = &t0.open {
                     acc = acc.wrapping_add(u64::from(o.n()));
@@ -1521,8 +1545,8 @@ impl Inner {
     }
 
     fn fold_upper(&mut self, idx: usize, k: usize, slot: i64, width: i64, agg: &Agg) {
-        let s = &mut self.series[idx];
-        let (st, partial) = (&mut s.tiers[k], &mut s.partial[k - 1]);
+        let s = &mut self.series;
+        let (st, partial) = (&mut s.tiers[k][idx], &mut s.partial[k - 1][idx]);
         match partial {
             Some((t, a)) if *t == slot => {
                 a.fold(agg);
@@ -1602,14 +1626,13 @@ impl Inner {
         config: &StoreConfig,
     ) -> Result<WriteOutcome, StoreError> {
         let idx = id.0 as usize;
-        let Some(s) = self.series.get(idx) else {
+        let (Some(&ue), Some(st)) = (self.series.ue.get(idx), self.series.get(idx, tier)) else {
             return Err(StoreError::UnknownId {
                 kind: "series",
                 id: id.0,
             });
         };
-        let width = config.tier_width(tier, s.ue);
-        let st = &s.tiers[tier];
+        let width = config.tier_width(tier, ue);
         let t = p.time;
         let pages: Vec<PageRef> = st
             .pages
@@ -1617,7 +1640,7 @@ impl Inner {
             .filter(|r| r.first <= t && r.last >= t)
             .copied()
             .collect();
-        let exists = s.partial(tier).is_some_and(|(pt, _)| pt == t)
+        let exists = self.series.partial(idx, tier).is_some_and(|(pt, _)| pt == t)
             || st.backk.contains_key(&t)
             || st.open.as_ref().is_some_and(|o| o.has(t))
             || self.stored_has(tier, &pages, t);
@@ -1662,7 +1685,7 @@ impl Inner {
         self.sync_meta_before_page()?;
         let h = page.header(idx as u32, tier, generation);
         let (r, deleted) = self.tiers[tier].append(h, page.payload())?;
-        let pages = &mut self.series[idx].tiers[tier].pages;
+        let pages = &mut self.series.tiers[tier][idx].pages;
         let pos = pages.partition_point(|p| p.first <= r.first);
         pages.reserve_exact(1);
         pages.insert(pos, r);
@@ -1674,8 +1697,8 @@ impl Inner {
 
     fn prune(&mut self, tier: usize) {
         let min = self.tiers[tier].min_live_seq;
-        for s in &mut self.series {
-            s.tiers[tier].pages.retain(|p| p.seq >= min);
+        for st in &mut self.series.tiers[tier] {
+            st.pages.retain(|p| p.seq >= min);
         }
     }
 
@@ -1741,10 +1764,10 @@ impl Inner {
 
     fn checkpoint_pages(&mut self, config: &StoreConfig, gen: u32) -> Result<(), StoreError> {
         for idx in 0..self.series.len() {
-            let ue = self.series[idx].ue;
+            let ue = self.series.ue[idx];
             for k in 0..config.tiers.len() {
                 let width = config.tier_width(k, ue) as u32;
-                let st = &mut self.series[idx].tiers[k];
+                let st = &mut self.series.tiers[k][idx];
                 // upper tiers: the running slot and a small open page stay in memory (the new
                 // WAL carries them); tier 0 is always written
                 let keep = k > 0
@@ -1789,8 +1812,10 @@ impl Inner {
     /// (type 7) that a checkpoint keeps in memory.
     fn snapshot_into_wal(&mut self) {
         let mut buf = std::mem::take(&mut self.wal.buf);
-        for (idx, s) in self.series.iter().enumerate() {
-            for (k, st) in s.tiers.iter().enumerate().skip(1) {
+        let s = &self.series;
+        for idx in 0..s.len() {
+            for (k, tier) in s.tiers.iter().enumerate().skip(1) {
+                let st = &tier[idx];
                 if let Some(o) = st.open.as_ref().filter(|o| o.n() > 0) {
                     let payload = o.payload();
                     buf.push(6);
@@ -1802,7 +1827,7 @@ impl Inner {
                     buf.extend_from_slice(&(payload.len() as u32).to_le_bytes());
                     buf.extend_from_slice(&payload);
                 }
-                if let Some((t, a)) = s.partial(k) {
+                if let Some((t, a)) = s.partial(idx, k) {
                     buf.push(7);
                     buf.extend_from_slice(&(idx as u32).to_le_bytes());
                     buf.push(k as u8);
@@ -1835,7 +1860,7 @@ impl Inner {
         let mut slots = Vec::new();
         runs.slots(&mut slots);
         let last = t0 + i64::from(slots.last().copied().unwrap_or(0)) * i64::from(step.max(1));
-        let Some(st) = self.series.get_mut(idx).and_then(|s| s.tiers.get_mut(k)) else {
+        let Some(st) = self.series.get_mut(idx, k) else {
             return Ok(());
         };
         let before = st.open.as_ref().map_or(0, |o| i64::from(o.n()));
@@ -1845,7 +1870,7 @@ impl Inner {
             step: step.max(1),
             last,
             runs,
-            cols: Cols::Agg(enc),
+            cols: Cols::Agg(Box::new(enc)),
         });
         st.head = Some(st.head.map_or(last, |h| h.max(last)));
         Ok(())
@@ -1978,11 +2003,10 @@ impl Inner {
                     if self.replay_meta_only {
                         continue;
                     }
-                    if let Some(slot) = self
-                        .series
-                        .get_mut(id)
-                        .filter(|s| tier > 0 && tier < s.tiers.len())
-                        .map(|s| &mut s.partial[tier - 1])
+                    if let Some(slot) = tier
+                        .checked_sub(1)
+                        .and_then(|k| self.series.partial.get_mut(k))
+                        .and_then(|p| p.get_mut(id))
                     {
                         if slot.replace((t, a)).is_none() {
                             self.mem_points[tier] += 1;
@@ -2118,14 +2142,16 @@ impl DiskStore {
         let mut open_payload = None;
         {
             let g = self.shared.read();
-            let s = g.series.get(id.0 as usize).ok_or(StoreError::UnknownId {
-                kind: "series",
-                id: id.0,
-            })?;
-            if after > before || tier >= s.tiers.len() {
-                return Ok(None);
+            let idx = id.0 as usize;
+            if !g.series.exists(idx) {
+                return Err(StoreError::UnknownId {
+                    kind: "series",
+                    id: id.0,
+                });
             }
-            let st = &s.tiers[tier];
+            let Some(st) = g.series.get(idx, tier).filter(|_| after <= before) else {
+                return Ok(None);
+            };
             for r in &st.pages {
                 if r.first > before {
                     break;
@@ -2149,7 +2175,7 @@ impl DiskStore {
                 );
             } else {
                 mem.extend(st.backk.range(after, before).map(|(&t, a)| a.point(t)));
-                if let Some((t, a)) = s.partial(tier) {
+                if let Some((t, a)) = g.series.partial(idx, tier) {
                     if t >= after && t <= before {
                         mem.push(a.point(t));
                     }
@@ -2306,7 +2332,7 @@ impl Store for DiskStore {
             .collect()
     }
     fn series_update_every(&self, id: SeriesId) -> Option<u32> {
-        self.shared.read().series.get(id.0 as usize).map(|s| s.ue)
+        self.shared.read().series.ue.get(id.0 as usize).copied()
     }
 
     fn write(
@@ -2316,7 +2342,7 @@ impl Store for DiskStore {
         value: StorageNumber,
     ) -> Result<WriteOutcome, StoreError> {
         if !value.value().is_finite() {
-            if self.shared.read().series.get(id.0 as usize).is_none() {
+            if !self.shared.read().series.exists(id.0 as usize) {
                 return Err(StoreError::UnknownId {
                     kind: "series",
                     id: id.0,
@@ -2341,7 +2367,7 @@ impl Store for DiskStore {
             }
             let o = if value.value().is_finite() {
                 g.write_point(cfg, id, time, value.0)?
-            } else if g.series.get(id.0 as usize).is_none() {
+            } else if !g.series.exists(id.0 as usize) {
                 return Err(StoreError::UnknownId {
                     kind: "series",
                     id: id.0,
@@ -2424,8 +2450,7 @@ impl Store for DiskStore {
 
     fn retention(&self, id: SeriesId, tier: usize) -> Option<Retention> {
         let g = self.shared.read();
-        let series = g.series.get(id.0 as usize)?;
-        let st = series.tiers.get(tier)?;
+        let st = g.series.get(id.0 as usize, tier)?;
         let min_seq = g.tiers[tier].min_live_seq;
         let mut first = st.pages.iter().find(|p| p.seq >= min_seq).map(|p| p.first);
         let mut last = st
@@ -2445,7 +2470,7 @@ impl Store for DiskStore {
                 see(o.last);
             }
         }
-        if let Some((t, _)) = series.partial(tier) {
+        if let Some((t, _)) = g.series.partial(id.0 as usize, tier) {
             see(t);
         }
         for m in st
@@ -2514,13 +2539,13 @@ impl DiskStore {
     pub fn mem_points_walk(&self) -> Vec<u64> {
         let g = self.shared.read();
         let mut out = vec![0u64; g.tiers.len()];
-        for s in &g.series {
-            for (k, st) in s.tiers.iter().enumerate() {
+        for (k, tier) in g.series.tiers.iter().enumerate() {
+            for (idx, st) in tier.iter().enumerate() {
                 let Some(u) = out.get_mut(k) else { continue };
                 *u += st.open.as_ref().map_or(0, |o| u64::from(o.n()))
                     + st.back0.len() as u64
                     + st.backk.len() as u64
-                    + u64::from(s.partial(k).is_some());
+                    + u64::from(g.series.partial(idx, k).is_some());
             }
         }
         out
@@ -2564,8 +2589,7 @@ mod size_tests {
     #[test]
     fn print_sizes() {
         eprintln!(
-            "SeriesState {} SeriesTier {} OpenPage {} NumEncoder {} AggEncoder {} PageRef {}",
-            std::mem::size_of::<SeriesState>(),
+            "SeriesTier {} OpenPage {} NumEncoder {} AggEncoder {} PageRef {}",
             std::mem::size_of::<SeriesTier>(),
             std::mem::size_of::<OpenPage>(),
             std::mem::size_of::<NumEncoder>(),
