@@ -528,9 +528,20 @@ mod tests {
     }
 
     /// Tier 1 of 10 s, tier 2 of 100 s.
-    fn small_tiers() -> MemStore {
+    fn small_config() -> StoreConfig {
         let tier = |iterations| TierConfig { iterations, retention_bytes: 1 << 30, retention_secs: 0 };
-        MemStore::new(StoreConfig { tiers: vec![tier(1), tier(10), tier(10)], flush_interval_secs: 5 })
+        StoreConfig { tiers: vec![tier(1), tier(10), tier(10)], flush_interval_secs: 5 }
+    }
+
+    fn small_tiers() -> MemStore {
+        MemStore::new(small_config())
+    }
+
+    /// A store of each kind (the temporary directory lives as long as the store).
+    fn both_kinds() -> Vec<(Box<dyn Store>, Option<tempfile::TempDir>)> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let disk = crate::storage::disk::DiskStore::open(dir.path(), small_config()).expect("disk store");
+        vec![(Box::new(small_tiers()), None), (Box::new(disk), Some(dir))]
     }
 
     fn value(t: i64) -> f64 {
@@ -627,17 +638,22 @@ mod tests {
     /// slot ends up equal to the sibling's, none counted twice.
     #[test]
     fn tiers_are_filled_without_double_counting() {
+        for (ours, _dir) in both_kinds() {
+            tiers_case(ours.as_ref());
+        }
+    }
+
+    fn tiers_case(ours: &dyn Store) {
         let sib = small_tiers();
         let (sid, dim) = one_series(&sib);
         fill(&sib, sid, T + 1..=T + 1000);
-        let ours = small_tiers();
-        let (oid, _) = one_series(&ours);
-        fill(&ours, oid, T + 701..=T + 1000);
+        let (oid, _) = one_series(ours);
+        fill(ours, oid, T + 701..=T + 1000);
         let map: HashMap<String, SeriesId> = [("a".to_string(), oid)].into();
         // Tier 0 of (T+400, T+700] only (say the sibling's tier 0 were that short).
         let mut reply = Vec::new();
         answer_range(&sib, "t.c", &[sid], std::slice::from_ref(&dim), 1, T + 400, T + 700, T + 2000, ReplyLimits::default(), &mut reply);
-        assert_eq!(apply_reply(&ours, &map, &reply).expect("apply").stored, 300);
+        assert_eq!(apply_reply(ours, &map, &reply).expect("apply").stored, 300);
         let first0 = ours.retention(oid, 0).expect("ret").first;
         assert_eq!(first0, T + 401);
         for tier in 1..=2 {
@@ -646,11 +662,11 @@ mod tests {
             let mut text = Vec::new();
             answer_tier(&sib, "t.c", &[sid], std::slice::from_ref(&dim), tier, 1, T - w, T + 1000, 100_000, &mut text).expect("answer");
             let allowed = |_: SeriesId, t: i64| t <= limit;
-            let r = apply_aggregates(&ours, "t.c", tier, w, &map, &allowed, &text).expect("apply");
+            let r = apply_aggregates(ours, "t.c", tier, w, &map, &allowed, &text).expect("apply");
             assert!(r.stored > 0, "tier {tier}: {r:?}");
             // Every complete slot equals the sibling's; the slot straddling our first point
             // holds only our own roll-up (a partial slot, never a double count).
-            let (a, b) = (read(&sib, sid, tier, T, T + 1000), read(&ours, oid, tier, T, T + 1000));
+            let (a, b) = (read(&sib, sid, tier, T, T + 1000), read(ours, oid, tier, T, T + 1000));
             for p in &a {
                 let q = b.iter().find(|q| q.time == p.time).unwrap_or_else(|| panic!("tier {tier}: slot {} missing", p.time));
                 if p.time <= limit || p.time - w + 1 >= first0 {
@@ -665,11 +681,11 @@ mod tests {
         // straddling slot's own window (T+392..=T+400) takes them.
         let mut old = Vec::new();
         answer_range(&sib, "t.c", &[sid], std::slice::from_ref(&dim), 1, T, T + 400, T + 2000, ReplyLimits::default(), &mut old);
-        let r = apply_reply(&ours, &map, &old).expect("apply");
+        let r = apply_reply(ours, &map, &old).expect("apply");
         assert_eq!((r.stored, r.skipped), (9, 391), "{r:?}");
-        assert_eq!(read(&ours, oid, 0, T, T + 400).iter().map(|p| p.time).collect::<Vec<_>>(), (T + 392..=T + 400).collect::<Vec<_>>());
+        assert_eq!(read(ours, oid, 0, T, T + 400).iter().map(|p| p.time).collect::<Vec<_>>(), (T + 392..=T + 400).collect::<Vec<_>>());
         for tier in 1..=2 {
-            for p in read(&ours, oid, tier, T, T + 1000) {
+            for p in read(ours, oid, tier, T, T + 1000) {
                 let q = read(&sib, sid, tier, p.time, p.time)[0];
                 assert!(p.count <= q.count, "tier {tier} slot {} counted twice: {p:?} vs {q:?}", p.time);
             }
@@ -678,33 +694,38 @@ mod tests {
 
     #[test]
     fn a_partial_slot_of_ours_is_completed_by_tier_0_not_replaced_by_an_aggregate() {
+        for (ours, _dir) in both_kinds() {
+            partial_case(ours.as_ref());
+        }
+    }
+
+    fn partial_case(ours: &dyn Store) {
         let sib = small_tiers();
         let (sid, dim) = one_series(&sib);
         fill(&sib, sid, T + 1..=T + 100);
-        let ours = small_tiers();
-        let (oid, _) = one_series(&ours);
+        let (oid, _) = one_series(ours);
         // We hold half of slot T+50 (points T+42..=T+46 of T+42..=T+51).
-        fill(&ours, oid, T + 42..=T + 46);
+        fill(ours, oid, T + 42..=T + 46);
         let map: HashMap<String, SeriesId> = [("a".to_string(), oid)].into();
         let w = 10;
         let mut text = Vec::new();
         answer_tier(&sib, "t.c", &[sid], std::slice::from_ref(&dim), 1, 1, T, T + 100, 1000, &mut text).expect("answer");
-        let r = apply_aggregates(&ours, "t.c", 1, w, &map, &|_, _| true, &text).expect("apply");
+        let r = apply_aggregates(ours, "t.c", 1, w, &map, &|_, _| true, &text).expect("apply");
         assert_eq!(r.refused, 1, "{r:?}");
         let slot = tier_slot(T + 42, 1, w);
-        assert_eq!(read(&ours, oid, 1, slot, slot)[0].count, 5, "our slot is never overwritten");
+        assert_eq!(read(ours, oid, 1, slot, slot)[0].count, 5, "our slot is never overwritten");
         // Tier-0 points in windows now held as the sibling's aggregates are blocked; in our own
         // partial slot they complete it.
         let mut reply = Vec::new();
         answer_range(&sib, "t.c", &[sid], std::slice::from_ref(&dim), 1, T, T + 100, T + 200, ReplyLimits::default(), &mut reply);
-        let r = apply_reply(&ours, &map, &reply).expect("apply");
+        let r = apply_reply(ours, &map, &reply).expect("apply");
         // T+47..=T+51 complete our slot, T+1 (slot T, held by nobody) is new; 5 are ours.
         assert_eq!((r.stored, r.refused, r.skipped), (6, 5, 89), "{r:?}");
-        let mine = read(&ours, oid, 1, slot, slot)[0];
+        let mine = read(ours, oid, 1, slot, slot)[0];
         let theirs = read(&sib, sid, 1, slot, slot)[0];
         assert_eq!((mine.count, mine.sum), (theirs.count, theirs.sum));
         for tier in 1..=2 {
-            for p in read(&ours, oid, tier, T, T + 100) {
+            for p in read(ours, oid, tier, T, T + 100) {
                 let q = read(&sib, sid, tier, p.time, p.time)[0];
                 assert!(p.count <= q.count, "tier {tier} slot {} counted twice: {p:?} vs {q:?}", p.time);
             }
