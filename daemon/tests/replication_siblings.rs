@@ -239,3 +239,32 @@ fn a_restored_parent_gets_archived_hosts_and_all_tiers_from_its_sibling() {
         }
     }
 }
+
+/// A destination that is a real Netdata (not one of our daemons) is not a sibling: the start
+/// pass finds out from its answer, leaves it alone for a while, and streaming to it goes on.
+#[test]
+fn a_real_netdata_destination_is_not_asked_as_a_sibling() {
+    if !real_netdata_available("a_real_netdata_destination_is_not_asked_as_a_sibling") {
+        return;
+    }
+    let real = RealAgent::parent(KEY, "real-parent");
+    let up = wait_for(Duration::from_secs(30), || real.get("/api/v1/info").0.eq(&200).then_some(()));
+    assert!(up.is_some(), "the real parent did not start: {}", real.error_log());
+    let sc = format!("[stream]\n  enabled = yes\n  destination = tcp:127.0.0.1:{}\n  api key = {KEY}\n", real.port);
+    let ours = OurDaemon::start("child-of-real", "", Some(&sc));
+    let ss = wait_for(Duration::from_secs(30), || {
+        let ss = streaming(&ours)["sibling_sync"].clone();
+        (ss["state"] == "done").then_some(ss)
+    })
+    .unwrap_or_else(|| panic!("no sibling pass: {}; log:\n{}", streaming(&ours), ours.log_text()));
+    let peer = &ss["siblings"][0];
+    assert_eq!(peer["state"], "not_ours", "{ss}");
+    assert!(peer["retry_at"].as_i64() > Some(now() + 60), "{ss}");
+    assert_eq!(ss["hosts_added"], 0, "{ss}");
+    // Streaming to the real parent is not disturbed: it shows our host.
+    let seen = wait_for(Duration::from_secs(60), || {
+        let (_, body) = real.get("/api/v1/info");
+        body.contains("child-of-real").then_some(())
+    });
+    assert!(seen.is_some(), "the real parent never got our host; log:\n{}", ours.log_text());
+}
