@@ -244,8 +244,8 @@ pub fn apply_reply(store: &dyn Store, series: &HashMap<String, SeriesId>, text: 
     let mut guard: HashMap<SeriesId, Vec<(UnixTime, UnixTime)>> = HashMap::new();
     if let (Some(lo), Some(hi)) = (points.iter().map(|p| p.1).min(), points.iter().map(|p| p.1).max()) {
         for &(s, _, _) in &points {
-            if !guard.contains_key(&s) {
-                guard.insert(s, blocked(store, s, lo - 1, hi)?);
+            if let std::collections::hash_map::Entry::Vacant(e) = guard.entry(s) {
+                e.insert(blocked(store, s, lo - 1, hi)?);
             }
         }
     }
@@ -599,7 +599,7 @@ mod tests {
 
     #[test]
     fn upper_limit_keeps_the_whole_window_before_our_first_point() {
-        // ue 1, width 10: slot T holds T-9..=T+1. First point at 1000: slot 990 holds 981..=991.
+        // ue 1, width 10: slot T holds T-8..=T+1. First point at 1000: slot 990 holds 982..=991.
         assert_eq!(upper_limit(1000, 1, 10), 990);
         assert!(tier_slot(991, 1, 10) == 990 && tier_slot(1000, 1, 10) > 990);
         assert_eq!(upper_limit(1002, 1, 10), 1000);

@@ -119,8 +119,8 @@ fn assert_tier_matches(ours: &[Agg], theirs: &[Agg], width: i64, partial_at: Opt
         let Some(&(_, s2, mn2, mx2, c2)) = ours.iter().find(|p| p.0 == t) else {
             panic!("{what}: slot {t} missing; ours {ours:?}; theirs {theirs:?}")
         };
-        // The slot stamped t holds tier-0 points t - width + 1 ..= t + 1 (1 s charts).
-        if partial_at.is_some_and(|f| t - width + 1 < f && f <= t + 1) {
+        // The slot stamped t holds tier-0 points t - width + 2 ..= t + 1 (1 s charts).
+        if partial_at.is_some_and(|f| t - width + 2 < f && f <= t + 1) {
             assert!(c2 <= count, "{what}: slot {t} counted twice: {c2} > {count}");
             continue;
         }
@@ -233,7 +233,8 @@ fn a_restored_parent_gets_archived_hosts_and_all_tiers_from_its_sibling() {
         for (tier, width) in [(1usize, 10i64), (2, 100)] {
             let (a, b) = (t - 1000, t + 200);
             let (o, th) = (tier_n(&restored, host, tier, a, b), tier_n(&sibling, host, tier, a, b));
-            let touches_mine = |s: i64| own && s - width + 1 <= t - 50 && s + 1 >= t - 99;
+            // The slot stamped s holds s - width + 2 ..= s + 1; ours are t - 99 ..= t - 50.
+            let touches_mine = |s: i64| own && s - width + 2 <= t - 50 && s + 1 >= t - 99;
             assert_tier_matches(&o, &th, width, Some(first0), |s| !touches_mine(s), &format!("{host} tier {tier}"));
             assert!(o.iter().any(|p| p.0 + 1 < first0), "{host} tier {tier}: nothing older than tier 0 ({first0}): {o:?}");
         }
