@@ -471,8 +471,12 @@ pub fn spawn_backfill(shared: Arc<Shared>, guid: String, seconds: i64) {
 /// At daemon start (a restored parent): one pass over everything the siblings hold; while a
 /// sibling is unreachable, again after 15 s, 30 s, … (at most 8 tries, then only the per-host
 /// passes). The retry thread holds no reference to the daemon while it sleeps.
+///
+/// Only on a parent (a node with an enabled API key or machine section in `stream.conf`): a
+/// leaf child's destination is its parent, whose other hosts it must not copy.
 pub fn start(shared: &Arc<Shared>) {
-    if shared.stream_conf().stream.destinations.is_empty() {
+    let sc = shared.stream_conf();
+    if sc.stream.destinations.is_empty() || !sc.sections.values().any(|s| s.enabled == Some(true)) {
         return;
     }
     let seconds = shared.settings.netdata.db.seconds_to_replicate.min(10 * 365 * 86_400) as i64;

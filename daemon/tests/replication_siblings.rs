@@ -251,7 +251,8 @@ fn a_real_netdata_destination_is_not_asked_as_a_sibling() {
     let real = RealAgent::parent(KEY, "real-parent");
     let up = wait_for(Duration::from_secs(30), || real.get("/api/v1/info").0.eq(&200).then_some(()));
     assert!(up.is_some(), "the real parent did not start: {}", real.error_log());
-    let sc = format!("[stream]\n  enabled = yes\n  destination = tcp:127.0.0.1:{}\n  api key = {KEY}\n", real.port);
+    // A parent of ours (it accepts children) whose upstream is a real Netdata.
+    let sc = format!("{}[stream]\n  enabled = yes\n  destination = tcp:127.0.0.1:{}\n  api key = {KEY}\n", key_section(), real.port);
     let ours = OurDaemon::start("child-of-real", "", Some(&sc));
     let ss = wait_for(Duration::from_secs(30), || {
         let ss = streaming(&ours)["sibling_sync"].clone();
@@ -268,4 +269,23 @@ fn a_real_netdata_destination_is_not_asked_as_a_sibling() {
         body.contains("child-of-real").then_some(())
     });
     assert!(seen.is_some(), "the real parent never got our host; log:\n{}", ours.log_text());
+}
+
+/// A leaf child (it accepts no stream) streams to our parent: its destination is not a sibling,
+/// so it does not copy the parent's other hosts.
+#[test]
+fn a_leaf_child_does_not_copy_its_parents_hosts() {
+    let parent = OurDaemon::start("the-parent", "", Some(&key_section()));
+    drop(feed(&parent, "eeeeeeee-0000-0000-0000-00000000000c", "otherhost", now() - 100, now() - 2, None));
+    let sc = format!("[stream]\n  enabled = yes\n  destination = tcp:127.0.0.1:{}\n  api key = {KEY}\n", parent.port);
+    let leaf = OurDaemon::start("leaf", "", Some(&sc));
+    let streamed = wait_for(Duration::from_secs(30), || {
+        let v = streaming(&parent);
+        v["hosts"].as_array()?.iter().any(|h| h["hostname"] == "leaf" && h["live"] == true).then_some(())
+    });
+    assert!(streamed.is_some(), "the leaf never streamed; log:\n{}", leaf.log_text());
+    let v = streaming(&leaf);
+    // A pass would be running or done: it is requested before the daemon answers HTTP.
+    assert_eq!(v["sibling_sync"]["state"], "idle", "{v}");
+    assert!(v["hosts"].as_array().is_some_and(|h| h.iter().all(|h| h["hostname"] != "otherhost")), "{v}");
 }
