@@ -535,7 +535,12 @@ fn pass(shared: &Arc<Shared>, scope: &Scope, seconds: i64) {
             *a += b;
         }
         if t.points + t.aggregates + t.hosts > 0 {
-            tracing::info!(peer = %name, points = t.points, aggregates = t.aggregates, hosts_added = t.hosts, charts_added = t.charts, requests = t.requests, "sibling backfill done");
+            // "sibling backfill done" marks the pass after a host's replication (bench/ waits
+            // for it); the start pass has its own message.
+            match scope {
+                Scope::Hosts(_) => tracing::info!(peer = %name, points = t.points, aggregates = t.aggregates, hosts_added = t.hosts, charts_added = t.charts, requests = t.requests, "sibling backfill done"),
+                Scope::All => tracing::info!(peer = %name, points = t.points, aggregates = t.aggregates, hosts_added = t.hosts, charts_added = t.charts, requests = t.requests, "sibling sync at start done"),
+            }
         }
         let mut g = shared.repl.siblings.lock();
         let p = g.peers.entry(name.clone()).or_default();
