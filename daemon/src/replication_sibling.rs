@@ -254,6 +254,8 @@ fn q(v: &str) -> String {
 enum PeerFailure {
     Unreachable(String),
     NotOurs(String),
+    /// This pass made [`MAX_REQUESTS`] requests; the next pass goes on.
+    Budget,
 }
 
 /// A sibling in a pass.
@@ -281,7 +283,7 @@ impl Sibling<'_> {
     /// GET `path`; `Ok(None)` for our daemon's 404 of an unknown host or chart.
     fn get(&mut self, path: &str) -> Result<Option<Vec<u8>>, PeerFailure> {
         if *self.budget == 0 {
-            return Err(PeerFailure::Unreachable(format!("request budget of {MAX_REQUESTS} per pass used up")));
+            return Err(PeerFailure::Budget);
         }
         *self.budget -= 1;
         self.totals.requests += 1;
@@ -556,6 +558,12 @@ fn pass(shared: &Arc<Shared>, scope: &Scope, seconds: i64) {
                 let (state, msg, base, max) = match f {
                     PeerFailure::Unreachable(m) => ("unreachable", m, 15, 600),
                     PeerFailure::NotOurs(m) => ("not_ours", m, 600, 6 * 3600),
+                    PeerFailure::Budget => {
+                        let msg = format!("{name}: the pass's budget of {MAX_REQUESTS} requests is used up; the next pass goes on");
+                        tracing::info!(peer = %name, "{msg}");
+                        last_error = Some(msg);
+                        continue;
+                    }
                 };
                 p.failures = p.failures.saturating_add(1);
                 let wait = (base << p.failures.min(10).saturating_sub(1)).min(max);
