@@ -527,7 +527,13 @@ fn pass(shared: &Arc<Shared>, scope: &Scope, seconds: i64) {
     let mut total = Totals::default();
     let mut last_error = None;
     for (name, addr) in resolve(shared) {
-        if shared.repl.siblings.lock().peers.get(&name).is_some_and(|p| p.retry_at.is_some_and(|t| t > now) || p.state == "self") {
+        // Backing off: a destination that is not ours always; an unreachable one only for the
+        // start pass (a host's replication just finished: worth one connection attempt).
+        let skip = shared.repl.siblings.lock().peers.get(&name).is_some_and(|p| {
+            let waiting = p.retry_at.is_some_and(|t| t > now);
+            p.state == "self" || (waiting && (p.state == "not_ours" || *scope == Scope::All))
+        });
+        if skip {
             continue;
         }
         let mut sib = Sibling { name: name.clone(), addr, shared, budget: &mut budget, totals: Totals::default() };

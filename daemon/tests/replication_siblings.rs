@@ -289,3 +289,41 @@ fn a_leaf_child_does_not_copy_its_parents_hosts() {
     assert_eq!(v["sibling_sync"]["state"], "idle", "{v}");
     assert!(v["hosts"].as_array().is_some_and(|h| h.iter().all(|h| h["hostname"] != "otherhost")), "{v}");
 }
+
+/// The issue-5 scenario end to end: two of our parents streaming to each other; A is down while
+/// the child streams to B; A comes back (its start pass asks B) and the child reconnects to A
+/// with too little retention to cover A's downtime. A has no gap, in any tier.
+#[test]
+fn a_restarted_parent_of_an_active_active_pair_has_no_gap_in_any_tier() {
+    let (tmp_a, tmp_b) = (tempfile::tempdir().expect("tempdir"), tempfile::tempdir().expect("tempdir"));
+    let (pa, pb) = (free_port(), free_port());
+    let sc = |peer: u16| format!("{}[stream]\n  enabled = yes\n  destination = tcp:127.0.0.1:{peer}\n  api key = {KEY}\n", key_section());
+    let b = OurDaemon::start_in(tmp_b.path(), pb, "pair-b", SMALL_TIERS, Some(&sc(pa)));
+    let mut a = OurDaemon::start_in(tmp_a.path(), pa, "pair-a", SMALL_TIERS, Some(&sc(pb)));
+    let guid = "eeeeeeee-0000-0000-0000-00000000000d";
+    let t = now() - 2;
+    drop(feed(&a, guid, "pairhost", t - 400, t - 300, None));
+    assert_eq!(a.stop(), Some(0), "{}", a.log_text());
+    // While A is down the child streams to B (once B no longer has it live from A).
+    let gone = wait_for(Duration::from_secs(30), || {
+        let v = streaming(&b);
+        let live = v["hosts"].as_array()?.iter().any(|h| h["guid"] == guid && h["live"] == true);
+        (!live).then_some(())
+    });
+    assert!(gone.is_some(), "B still has the host live: {}", streaming(&b));
+    drop(feed(&b, guid, "pairhost", t - 400, t, None));
+    // A is back; the child reconnects to it with only its last 20 s.
+    let a = OurDaemon::start_in(tmp_a.path(), pa, "pair-a", SMALL_TIERS, Some(&sc(pb)));
+    let _s = feed(&a, guid, "pairhost", t - 20, t, None);
+    let (after, before) = (t - 400, t);
+    let whole = wait_for(Duration::from_secs(60), || {
+        let got = tier0(&a, "pairhost", after, before);
+        (got.len() as i64 == before - after).then_some(got)
+    })
+    .unwrap_or_else(|| panic!("A still misses seconds: has {} of {}; {}; log:\n{}", tier0(&a, "pairhost", after, before).len(), before - after, streaming(&a)["sibling_sync"], a.log_text()));
+    assert_eq!(whole, tier0(&b, "pairhost", after, before));
+    for (tier, width) in [(1usize, 10i64), (2, 100)] {
+        let (x, y) = (t - 1000, t + 200);
+        assert_tier_matches(&tier_n(&a, "pairhost", tier, x, y), &tier_n(&b, "pairhost", tier, x, y), width, None, |_| true, &format!("tier {tier}"));
+    }
+}
