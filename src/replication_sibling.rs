@@ -85,8 +85,9 @@ fn floor_to(t: i64, step: i64) -> i64 {
 /// Missing ranges of `series` in `tier` within `[from, to]`, on the grid of `step` seconds
 /// (the chart's `update_every` for tier 0, the tier's slot width above): ranges `(after,
 /// before]` (after exclusive, like a `REPLAY_CHART`) with no point, between points and, per
-/// `edges`, before the first and after the last. An empty series is missing entirely when
-/// either edge is asked. At most [`MAX_HOLES`], oldest first; reads at most a day of points
+/// `edges`, before the first and after the last point of the series (an end of the range with
+/// stored points beyond it is a hole, whatever `edges` says). An empty series is missing
+/// entirely when either edge is asked. At most [`MAX_HOLES`], oldest first; reads at most a day of points
 /// at a time.
 pub fn missing(store: &dyn Store, series: SeriesId, tier: usize, step: i64, from: UnixTime, to: UnixTime, edges: Edges) -> Result<Vec<(UnixTime, UnixTime)>, StoreError> {
     let step = step.max(1);
@@ -98,10 +99,19 @@ pub fn missing(store: &dyn Store, series: SeriesId, tier: usize, step: i64, from
     if c0 > cn {
         return Ok(out);
     }
+    // A range cut out of the middle of our history: its ends are holes, not edges.
+    let ret = store.retention(series, tier);
+    // With no point in the range: all of it is missing when it lies between points, or at an
+    // asked edge (either one for an empty series).
+    let empty_missing = match ret {
+        None => edges.leading || edges.trailing,
+        Some(r) => (edges.leading || r.first < c0) && (edges.trailing || r.last > cn),
+    };
+    let edges = Edges { leading: edges.leading || ret.is_some_and(|r| r.first < c0), trailing: edges.trailing || ret.is_some_and(|r| r.last > cn) };
     // Cheap first (tier 0): when the stored points between our first and last one in the
     // range are exactly as many as grid steps, only the edges can be missing.
     if tier == 0 {
-        if let Some(r) = store.retention(series, 0) {
+        if let Some(r) = ret {
             let (lo, hi) = (ceil_to(r.first.max(c0), step), floor_to(r.last.min(cn), step));
             let full = lo > hi || store.aggregate(series, 0, lo, hi)?.is_some_and(|a| i64::from(a.count) == (hi - lo) / step + 1);
             if full && lo <= hi {
@@ -144,7 +154,7 @@ pub fn missing(store: &dyn Store, series: SeriesId, tier: usize, step: i64, from
     if out.len() < MAX_HOLES {
         match prev {
             Some(t) if edges.trailing && cn > t => out.push((t, cn)),
-            None if edges.leading || edges.trailing => out.push((c0 - step, cn)),
+            None if empty_missing => out.push((c0 - step, cn)),
             _ => {}
         }
     }
@@ -605,6 +615,17 @@ mod tests {
         let m = missing(&s, id, 1, w, T - 10 * w, T + 10 * w, both).expect("m");
         assert_eq!((w, T % w, tier_slot(T + 3, 1, w)), (60, 0, T + 60));
         assert_eq!(m, vec![(T - 660, T), (T + 60, T + 600)]);
+    }
+
+    #[test]
+    fn the_ends_of_a_range_inside_our_history_are_holes_not_edges() {
+        let s = MemStore::new(Default::default());
+        let (id, _) = one_series(&s);
+        fill(&s, id, (T..=T + 2).chain(T + 100..=T + 102));
+        assert_eq!(missing(&s, id, 0, 1, T, T + 50, Edges::default()).expect("m"), vec![(T + 2, T + 50)]);
+        assert_eq!(missing(&s, id, 0, 1, T + 50, T + 101, Edges::default()).expect("m"), vec![(T + 49, T + 99)]);
+        assert_eq!(missing(&s, id, 0, 1, T + 10, T + 20, Edges::default()).expect("m"), vec![(T + 9, T + 20)]);
+        assert!(missing(&s, id, 0, 1, T + 103, T + 120, Edges::default()).expect("m").is_empty());
     }
 
     #[test]
