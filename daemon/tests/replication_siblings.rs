@@ -327,3 +327,24 @@ fn a_restarted_parent_of_an_active_active_pair_has_no_gap_in_any_tier() {
         assert_tier_matches(&tier_n(&a, "pairhost", tier, x, y), &tier_n(&b, "pairhost", tier, x, y), width, None, |_| true, &format!("tier {tier}"));
     }
 }
+
+/// Regression (found by bench/replication-sibling.sh): a sibling whose history ends inside our
+/// hole still fills its part of it (the end of its range is not "after our last point").
+#[test]
+fn a_sibling_whose_history_ends_inside_our_hole_fills_its_part() {
+    let sibling = OurDaemon::start("short-sib", "", Some(&key_section()));
+    let sc = format!("{}[stream]\n  enabled = yes\n  destination = tcp:127.0.0.1:{}\n  api key = {KEY}\n", key_section(), sibling.port);
+    let restored = OurDaemon::start("restored2", "", Some(&sc));
+    let guid = "eeeeeeee-0000-0000-0000-00000000000e";
+    let t = now() - 5;
+    drop(feed(&sibling, guid, "shorthost", t - 300, t - 150, None));
+    let _s = feed(&restored, guid, "shorthost", t - 300, t, Some(t - 199..=t - 21));
+    let filled = wait_for(Duration::from_secs(30), || {
+        let got = tier0(&restored, "shorthost", t - 300, t);
+        (got.len() == 300 - 179 + 50).then_some(got)
+    });
+    let got = filled.unwrap_or_else(|| panic!("{} points; {}; log:\n{}", tier0(&restored, "shorthost", t - 300, t).len(), streaming(&restored)["sibling_sync"], restored.log_text()));
+    let times: Vec<i64> = got.iter().map(|p| p.0).collect();
+    let want: Vec<i64> = (t - 299..=t).filter(|x| !(t - 149..=t - 21).contains(x)).collect();
+    assert_eq!(times, want);
+}
