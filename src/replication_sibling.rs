@@ -27,8 +27,10 @@
 //! the head, into the upper tiers' slots. So a sibling's aggregate and our own roll-up must
 //! never both count the same tier-0 value:
 //! * tier 0 is filled first; upper tiers are asked only for slots whose whole tier-0 window
-//!   lies before our first tier-0 point ([`upper_limit`]) — history we can no longer get at
-//!   tier 0 — and a slot we already hold is refused by the store (never overwritten);
+//!   lies before our first tier-0 point, or, when we hold none, before the window tier 0 is
+//!   replicated in ([`upper_limit`]) — history we do not get at tier 0, where no child's
+//!   replication writes either — and a slot we already hold is refused by the store (never
+//!   overwritten);
 //! * a tier-0 point is written only where every upper tier is *consistent* with tier 0: the
 //!   slot's `count` equals the tier-0 points stored in its window ([`blocked`]). A slot that
 //!   holds more (a sibling's aggregate, or a window whose tier-0 points retention dropped)

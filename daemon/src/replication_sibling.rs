@@ -373,7 +373,9 @@ impl Sibling<'_> {
                     }
                 }
             }
-            // Tiers >= 1: only slots whose whole window is before our first tier-0 point.
+            // Tiers >= 1: only slots whose whole window is before our first tier-0 point, or,
+            // with none, before the window tier 0 is replicated in (a child's replication may
+            // still write tier-0 points there, and those are not checked against aggregates).
             for k in 1..tiers {
                 let Some(sp) = chart.tiers.get(k).copied().flatten() else { continue };
                 let width = cfg.tier_width(k, ue);
@@ -381,14 +383,8 @@ impl Sibling<'_> {
                     .series
                     .values()
                     .map(|&s| {
-                        let first0 = store.retention(s, 0).map(|r| r.first).or(sib0.map(|r| r.first));
-                        let limit = match first0 {
-                            Some(f) => upper_limit(f, ue, width),
-                            // Nobody holds tier 0: everything, except a slot still being filled.
-                            None if !inv.live && !live_here => sp.last,
-                            None => sp.last - width,
-                        };
-                        (s, limit)
+                        let first0 = store.retention(s, 0).map_or(now - seconds.max(0), |r| r.first);
+                        (s, upper_limit(first0, ue, width))
                     })
                     .collect();
                 let mut all = Vec::new();
@@ -411,7 +407,7 @@ impl Sibling<'_> {
                                 self.totals.skipped += r.skipped as u64;
                                 after = r.covered_to.filter(|&c| c > after).unwrap_or(b);
                             }
-                            Err(SiblingError::Store(e)) => {
+                            Err(e @ (SiblingError::Store(_) | SiblingError::WidthMismatch { .. })) => {
                                 tracing::warn!(host = %inv.host.hostname, chart = %id, tier = k, error = %e, "storing a sibling's aggregates failed");
                                 break;
                             }

@@ -194,6 +194,9 @@ fn a_restored_parent_gets_archived_hosts_and_all_tiers_from_its_sibling() {
     let t = now() - 2;
     drop(feed(&sibling, gx, "hostx", t - 600, t, None));
     drop(feed(&sibling, gz, "hostz", t - 600, t, None));
+    // W stopped 400 s ago: all its history is older than the restored parent's tier-0 window.
+    let gw = "eeeeeeee-0000-0000-0000-00000000000f";
+    drop(feed(&sibling, gw, "hostw", t - 900, t - 400, None));
     let tmp = tempfile::tempdir().expect("tempdir");
     let extra = format!("{SMALL_TIERS}  seconds to replicate = 200\n");
     // Before maintenance: the parent got (t-100, t-50] of X, with values of its own.
@@ -216,6 +219,12 @@ fn a_restored_parent_gets_archived_hosts_and_all_tiers_from_its_sibling() {
     for g in [gx, gz] {
         let h = hosts.iter().find(|h| h["guid"] == g).unwrap_or_else(|| panic!("{g} not held: {ss}"));
         assert_eq!(h["live"], false, "{h}");
+    }
+    // W: no tier 0 (outside the window), every upper-tier slot exactly the sibling's.
+    assert!(tier0(&restored, "hostw", t - 1000, t).is_empty());
+    for (tier, width) in [(1usize, 10i64), (2, 100)] {
+        let (a, b) = (t - 1200, t);
+        assert_tier_matches(&tier_n(&restored, "hostw", tier, a, b), &tier_n(&sibling, "hostw", tier, a, b), width, None, |_| true, &format!("hostw tier {tier}"));
     }
     for (host, own) in [("hostx", true), ("hostz", false)] {
         // Tier 0: every second from the first one we took (within seconds to replicate) on.
