@@ -54,11 +54,14 @@ echo "sibling: B gets 2 s from ${SECONDS_BACK}s ago" >&2
 gen --port "$PB" --seconds 2 --end-ago "$SECONDS_BACK" --linger 1 | tail -n 1 >&2
 sleep 2
 A0=$(tree_cpu_ticks "$A_PID"); B0=$(tree_cpu_ticks "$B_PID"); T0=$(now_ms); LOAD0=$(loadavg)
+DONE0=$(cat "$TMP/b/log/stdout.log" "$TMP/b/log/"*.log 2>/dev/null | grep -c "sibling backfill done" || true)
 echo "sibling: child reconnects to B with its last 2 s; B back-fills from A" >&2
 gen --port "$PB" --seconds 2 --linger $(( CAP + 30 )) --done-file "$TMP/b2.done" >"$TMP/b2.out" 2>&1 & GEN_PID=$!
 END_T=""
 for _ in $(seq 1 $(( CAP * 10 ))); do
-  if grep -q "sibling backfill done" "$TMP/b/log/stdout.log" "$TMP/b/log/"*.log 2>/dev/null; then END_T=$(now_ms); break; fi
+  # A pass may already have run (B's first session: history before B's first point), so wait
+  # for one more line than before the reconnect.
+  if [ "$(cat "$TMP/b/log/stdout.log" "$TMP/b/log/"*.log 2>/dev/null | grep -c "sibling backfill done")" -gt "$DONE0" ]; then END_T=$(now_ms); break; fi
   sleep 0.1
 done
 A1=$(tree_cpu_ticks "$A_PID"); B1=$(tree_cpu_ticks "$B_PID"); T1=$(now_ms); LOAD1=$(loadavg)

@@ -175,6 +175,8 @@ impl Daemon {
         if shared.settings.proc_enabled {
             threads.push(local::spawn_collector(shared.clone(), rx.clone()));
         }
+        // Beyond Netdata: a restored parent fills what it lacks from its sibling parents.
+        replication_sibling::start(&shared);
         Ok(Self { shared, addrs, shutdown: tx, tasks, threads, _lock: lock })
     }
 

@@ -190,7 +190,7 @@ pub fn api_handle(shared: &Shared, req: &http::Request) -> http::Response {
     if req.path.starts_with("/api/v1/cluster/") {
         return crate::snapshot::handle(shared, req, None);
     }
-    if req.path == "/api/v1/replicate" {
+    if req.path == "/api/v1/replicate" || req.path == "/api/v1/replicate/inventory" {
         return crate::replication_sibling::handle(shared, req);
     }
     ndcluster::api::handle(&shared.api, req, now_s())

@@ -1,42 +1,101 @@
-//! Sibling backfill (issue 5, beyond Netdata), the daemon side of
-//! [`ndcluster::replication_sibling`]:
+//! Sibling sync (issue 5, beyond Netdata), the daemon side of
+//! [`ndcluster::replication_sibling`] (formats and the no-double-counting rules are there):
 //!
-//! * `GET /api/v1/replicate?host=<guid|hostname>&chart=<id>&after=<s>&before=<s>`: our stored
-//!   points of `(after, before]` as replication-reply lines (text/plain), for a sibling parent.
-//!   At most 3600 steps per answer; `REND`'s `before` tells how far it got.
-//! * [`spawn_backfill`]: once a host's replication from its sender is done, look for holes in
-//!   its history (within `seconds to replicate`) and ask the `[stream] destination`s for them;
-//!   those that are not our daemons (a real Netdata answers 404) are skipped.
+//! * `GET /api/v1/replicate?host=<guid|hostname>&chart=<id>&after=<s>&before=<s>[&tier=N]`:
+//!   our stored points of `(after, before]` for a sibling parent. Tier 0 (the default) as
+//!   replication-reply lines (text/plain, at most 3600 steps; `REND`'s `before` tells how far
+//!   it got); tiers ≥ 1 as newline-delimited JSON aggregates (at most [`MAX_AGG_POINTS`]; the
+//!   header's `covered_to` tells how far).
+//! * `GET /api/v1/replicate/inventory[?host=<guid|hostname>]`: the hosts we hold (with
+//!   per-tier first/last), or one host's metadata, charts, dimensions and per-tier first/last.
+//! * A **sync pass** ([`spawn_backfill`] once a host's replication from its sender is done,
+//!   for that host; [`start`] at daemon start, for every host the siblings hold): for each
+//!   `[stream] destination` that is our daemon, read its inventory, create the hosts, charts
+//!   and dimensions we lack (archived: nobody collects them here), then per chart fill tier 0
+//!   (holes of any dimension, history before our first point within `seconds to replicate`,
+//!   and the tail of hosts not live here), then tiers ≥ 1 for slots older than our tier 0.
 //!
-//! **Invariant:** backfill only ever writes into holes (the store refuses overlaps); it runs on
-//! a blocking thread, bounded by [`MAX_HOLES`] per chart and one pass per stream session.
+//! **Invariants:** a pass only ever writes into holes (the store refuses overlaps and the
+//! library refuses double counting); one pass at a time (requests during a pass are merged
+//! into one next pass); bounded requests per pass ([`MAX_REQUESTS`]); a destination that is
+//! not our daemon (a real Netdata answers 404 or something else) or is unreachable is left
+//! alone for a growing while. State and totals are in `GET /api/v1/streaming` (`sibling_sync`).
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
+use std::fmt::Write as _;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
 
 use ndcluster::api::http::{Request, Response};
 use ndcluster::replication_out::{answer_range, ReplyLimits};
-use ndcluster::replication_sibling::{apply_reply, holes, MAX_HOLES};
+use ndcluster::replication_sibling::{
+    answer_tier, apply_aggregates, apply_reply, clip, ensure_chart, ensure_host, host_inventory, missing, node_inventory, union, upper_limit, Edges, HostInventory, NodeInventory, SiblingError, MAX_HOLES, MAX_HOSTS,
+};
 use ndcluster::storage::{SeriesId, Store};
 
 use crate::local::now_s;
 use crate::Shared;
 
-/// Largest range asked in one request (seconds of a 1 s chart).
+/// Largest tier-0 range asked in one request (steps of the chart).
 const CHUNK_STEPS: i64 = 3600;
+/// Most aggregates in one tier answer.
+pub const MAX_AGG_POINTS: usize = 200_000;
 /// Largest answer read from a sibling.
-const MAX_BODY: u64 = 32 << 20;
+const MAX_BODY: u64 = 64 << 20;
+/// Most requests of one pass, over all siblings.
+pub const MAX_REQUESTS: u64 = 100_000;
+/// Most siblings asked.
+const MAX_SIBLINGS: usize = 16;
+/// Most passes one runner thread does back to back (requests merged while one runs).
+const MAX_PASSES_PER_RUN: u32 = 64;
+
+fn js(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into())
+}
+
+fn find_host(store: &dyn Store, host: &str) -> Option<ndcluster::storage::HostId> {
+    store.hosts().into_iter().find(|(_, m)| m.guid.eq_ignore_ascii_case(host) || m.hostname == host).map(|(h, _)| h)
+}
+
+fn is_live(shared: &Shared, guid: &str) -> bool {
+    guid.eq_ignore_ascii_case(&shared.guid) || shared.live.get(guid).is_some()
+}
 
 pub fn handle(shared: &Shared, req: &Request) -> Response {
+    let store = &shared.store;
+    if req.path == "/api/v1/replicate/inventory" {
+        let body = match req.param("host") {
+            None => serde_json::to_vec(&node_inventory(store.as_ref(), &shared.guid, &|g| is_live(shared, g))),
+            Some(host) => {
+                let Some(inv) = find_host(store.as_ref(), host).and_then(|h| {
+                    let guid = store.host(h)?.guid;
+                    host_inventory(store.as_ref(), h, is_live(shared, &guid))
+                }) else {
+                    return Response::text(404, format!("no host {host}"));
+                };
+                serde_json::to_vec(&inv)
+            }
+        };
+        return match body {
+            Ok(b) => Response::json(b),
+            Err(e) => Response::text(500, format!("encoding the inventory: {e}")),
+        };
+    }
+    if req.path != "/api/v1/replicate" {
+        return Response::text(404, format!("no such endpoint {}", req.path));
+    }
     let num = |k: &str| req.param(k).and_then(|v| v.parse::<i64>().ok());
     let (Some(host), Some(chart), Some(after), Some(before)) = (req.param("host"), req.param("chart"), num("after"), num("before")) else {
         return Response::text(400, "host, chart, after and before are required");
     };
-    let store = &shared.store;
-    let Some((hid, _)) = store.hosts().into_iter().find(|(_, m)| m.guid.eq_ignore_ascii_case(host) || m.hostname == host) else {
+    let tier = match req.param("tier").map(str::parse::<usize>) {
+        None => 0,
+        Some(Ok(t)) if t < store.config().tiers.len() => t,
+        Some(_) => return Response::text(400, format!("tier must be 0..{}", store.config().tiers.len())),
+    };
+    let Some(hid) = find_host(store.as_ref(), host) else {
         return Response::text(404, format!("no host {host}"));
     };
     let Some((cid, meta)) = store.charts(hid).into_iter().find(|(_, m)| m.id == chart) else {
@@ -46,85 +105,512 @@ pub fn handle(shared: &Shared, req: &Request) -> Response {
     let series: Vec<SeriesId> = dims.iter().map(|(s, _)| *s).collect();
     let metas: Vec<_> = dims.into_iter().map(|(_, m)| m).collect();
     let mut out = Vec::with_capacity(64 * 1024);
+    if tier > 0 {
+        return match answer_tier(store.as_ref(), chart, &series, &metas, tier, meta.update_every, after, before, MAX_AGG_POINTS, &mut out) {
+            Ok(_) => Response::new(200, "application/x-ndjson", out),
+            Err(e) => Response::text(500, format!("reading tier {tier} of {chart}: {e}")),
+        };
+    }
     answer_range(store.as_ref(), chart, &series, &metas, i64::from(meta.update_every), after, before, now_s(), ReplyLimits { max_steps: CHUNK_STEPS as usize, max_bytes: 8 << 20 }, &mut out);
     Response::new(200, "text/plain; charset=utf-8", out)
 }
 
-fn http_get(addr: SocketAddr, path: &str) -> Option<(u16, Vec<u8>)> {
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(15))).ok()?;
-    s.set_write_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(s, "GET {path} HTTP/1.1\r\nHost: sibling\r\nConnection: close\r\n\r\n").ok()?;
-    let mut buf = Vec::new();
-    s.take(MAX_BODY).read_to_end(&mut buf).ok()?;
-    let head_end = buf.windows(4).position(|w| w == b"\r\n\r\n")?;
-    let status = std::str::from_utf8(&buf[..head_end]).ok()?.split_whitespace().nth(1)?.parse().ok()?;
-    Some((status, buf[head_end + 4..].to_vec()))
+/// What to sync in a pass.
+#[derive(Clone, Debug, PartialEq)]
+enum Scope {
+    /// Every host the siblings hold (daemon start).
+    All,
+    /// These hosts (their replication from their sender is done).
+    Hosts(BTreeSet<String>),
 }
 
-/// Looks for holes in host `guid`'s history of the last `seconds` and fills them from the
-/// siblings (our `[stream] destination`s). Runs on a blocking thread; returns at once.
-pub fn spawn_backfill(shared: Arc<Shared>, guid: String, seconds: i64) {
-    let dests: Vec<SocketAddr> = shared.stream_conf().stream.destinations.iter().filter_map(|d| d.host_port().to_socket_addrs().ok()?.next()).collect();
-    if dests.is_empty() {
-        return;
-    }
-    tokio::task::spawn_blocking(move || backfill(&shared, &guid, seconds, &dests));
-}
-
-/// One backfill pass at a time (each scans the host's history once).
-static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn backfill(shared: &Shared, guid: &str, seconds: i64, dests: &[SocketAddr]) {
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
-    let store: &Arc<dyn Store> = &shared.store;
-    let Some((hid, meta)) = store.hosts().into_iter().find(|(_, m)| m.guid == guid) else { return };
-    let now = now_s();
-    let from = now - seconds.clamp(1, 10 * 365 * 86_400);
-    let (mut holes_found, mut filled, mut siblings_useless) = (0usize, 0usize, vec![false; dests.len()]);
-    for (cid, chart) in store.charts(hid) {
-        let dims = store.dimensions(cid);
-        let Some((first, _)) = dims.first() else { continue };
-        let ue = i64::from(chart.update_every.max(1));
-        // Holes between our points only: before our first point a sibling may or may not have
-        // history, and asking for all of it on every reconnect would be a flood of requests.
-        let Ok(hs) = holes(store.as_ref(), *first, ue, from, now, false) else { continue };
-        if hs.is_empty() {
-            continue;
+impl Scope {
+    fn merge(self, other: Scope) -> Scope {
+        match (self, other) {
+            (Scope::Hosts(mut a), Scope::Hosts(b)) => {
+                a.extend(b);
+                if a.len() > MAX_HOSTS {
+                    Scope::All
+                } else {
+                    Scope::Hosts(a)
+                }
+            }
+            _ => Scope::All,
         }
-        let by_id: HashMap<String, SeriesId> = dims.iter().map(|(s, m)| (m.id.clone(), *s)).collect();
-        for (a, b) in hs.into_iter().take(MAX_HOLES) {
-            holes_found += 1;
-            let mut after = a;
-            let mut rounds = 0;
-            while after < b && rounds < 1000 {
-                rounds += 1;
-                let before = b.min(after + CHUNK_STEPS * ue);
-                let path = format!("/api/v1/replicate?host={guid}&chart={}&after={after}&before={before}", chart.id);
-                for (i, addr) in dests.iter().enumerate() {
-                    if siblings_useless[i] {
-                        continue;
-                    }
-                    match http_get(*addr, &path) {
-                        Some((200, body)) if body.starts_with(b"RBEGIN") => match apply_reply(store.as_ref(), &by_id, &body) {
-                            Ok((n, _)) => {
-                                filled += n;
-                                if n > 0 {
-                                    break;
-                                }
-                            }
-                            Err(e) => tracing::warn!(host = %meta.hostname, chart = %chart.id, error = %e, "storing a sibling's points failed"),
-                        },
-                        Some((404, body)) if body.starts_with(b"no host") || body.windows(12).any(|w| w == b"has no chart") => {}
-                        // Not our daemon (or unreachable): do not ask it again in this pass.
-                        _ => siblings_useless[i] = true,
+    }
+}
+
+/// What we know of one sibling.
+#[derive(Clone, Debug, Default)]
+struct Peer {
+    /// `ok`, `self`, `not_ours`, `unreachable`.
+    state: &'static str,
+    failures: u32,
+    /// Not asked again before this (seconds since the epoch).
+    retry_at: Option<i64>,
+    last_ok: Option<i64>,
+    last_error: Option<String>,
+}
+
+#[derive(Default)]
+struct SyncState {
+    running: bool,
+    queued: Option<(Scope, i64)>,
+    passes: u64,
+    last_pass_start: Option<i64>,
+    last_pass_end: Option<i64>,
+    last_pass_seconds: f64,
+    points_filled: u64,
+    aggregates_filled: u64,
+    points_skipped: u64,
+    hosts_added: u64,
+    charts_added: u64,
+    dimensions_added: u64,
+    requests: u64,
+    last_error: Option<String>,
+    peers: HashMap<String, Peer>,
+}
+
+/// State of the sibling sync of this node (in `GET /api/v1/streaming` as `sibling_sync`).
+#[derive(Default)]
+pub struct SiblingSync {
+    inner: Mutex<SyncState>,
+}
+
+impl SiblingSync {
+    fn lock(&self) -> std::sync::MutexGuard<'_, SyncState> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The `sibling_sync` object of `/api/v1/streaming`.
+    pub fn status_json(&self, out: &mut String) {
+        let g = self.lock();
+        let opt = |v: Option<i64>| v.map_or_else(|| "null".to_string(), |x| x.to_string());
+        let state = if g.running { "running" } else if g.passes == 0 { "idle" } else { "done" };
+        let _ = write!(
+            out,
+            "{{\"state\": \"{state}\", \"passes\": {}, \"last_pass_start\": {}, \"last_pass_end\": {}, \"last_pass_seconds\": {:.3}, \"points_filled\": {}, \"aggregates_filled\": {}, \"points_skipped\": {}, \"hosts_added\": {}, \"charts_added\": {}, \"dimensions_added\": {}, \"requests\": {}, \"last_error\": {}, \"siblings\": [",
+            g.passes,
+            opt(g.last_pass_start),
+            opt(g.last_pass_end),
+            g.last_pass_seconds,
+            g.points_filled,
+            g.aggregates_filled,
+            g.points_skipped,
+            g.hosts_added,
+            g.charts_added,
+            g.dimensions_added,
+            g.requests,
+            g.last_error.as_deref().map_or_else(|| "null".into(), js)
+        );
+        let mut peers: Vec<_> = g.peers.iter().collect();
+        peers.sort_by(|a, b| a.0.cmp(b.0));
+        for (i, (dest, p)) in peers.into_iter().enumerate() {
+            if i > 0 {
+                out.push_str(", ");
+            }
+            let _ = write!(
+                out,
+                "{{\"destination\": {}, \"state\": \"{}\", \"failures\": {}, \"retry_at\": {}, \"last_ok\": {}, \"last_error\": {}}}",
+                js(dest),
+                p.state,
+                p.failures,
+                opt(p.retry_at),
+                opt(p.last_ok),
+                p.last_error.as_deref().map_or_else(|| "null".into(), js)
+            );
+        }
+        out.push_str("]}");
+    }
+}
+
+fn http_get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, Vec<u8>)> {
+    let bad = |m: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, m.to_string());
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+    s.set_read_timeout(Some(Duration::from_secs(30)))?;
+    s.set_write_timeout(Some(Duration::from_secs(5)))?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: sibling\r\nConnection: close\r\n\r\n")?;
+    let mut buf = Vec::new();
+    s.take(MAX_BODY).read_to_end(&mut buf)?;
+    let head_end = buf.windows(4).position(|w| w == b"\r\n\r\n").ok_or_else(|| bad("no HTTP header"))?;
+    let status = std::str::from_utf8(&buf[..head_end]).ok().and_then(|h| h.split_whitespace().nth(1)?.parse().ok()).ok_or_else(|| bad("bad status line"))?;
+    Ok((status, buf[head_end + 4..].to_vec()))
+}
+
+/// Percent-encodes a query value.
+fn q(v: &str) -> String {
+    let mut s = String::with_capacity(v.len());
+    for b in v.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            s.push(b as char);
+        } else {
+            let _ = write!(s, "%{b:02X}");
+        }
+    }
+    s
+}
+
+/// Why a sibling is given up for this pass.
+enum PeerFailure {
+    Unreachable(String),
+    NotOurs(String),
+    /// This pass made [`MAX_REQUESTS`] requests; the next pass goes on.
+    Budget,
+}
+
+/// A sibling in a pass.
+struct Sibling<'a> {
+    name: String,
+    addr: SocketAddr,
+    shared: &'a Shared,
+    /// Requests left in this pass (shared by all siblings).
+    budget: &'a mut u64,
+    totals: Totals,
+}
+
+#[derive(Default, Clone, Copy)]
+struct Totals {
+    points: u64,
+    aggregates: u64,
+    skipped: u64,
+    hosts: u64,
+    charts: u64,
+    dims: u64,
+    requests: u64,
+}
+
+impl Sibling<'_> {
+    /// GET `path`; `Ok(None)` for our daemon's 404 of an unknown host or chart.
+    fn get(&mut self, path: &str) -> Result<Option<Vec<u8>>, PeerFailure> {
+        if *self.budget == 0 {
+            return Err(PeerFailure::Budget);
+        }
+        *self.budget -= 1;
+        self.totals.requests += 1;
+        match http_get(self.addr, path) {
+            Ok((200, body)) => Ok(Some(body)),
+            Ok((404, body)) if body.starts_with(b"no host ") || body.windows(14).any(|w| w == b" has no chart ") => Ok(None),
+            Ok((status, _)) => Err(PeerFailure::NotOurs(format!("GET {path} answered {status}"))),
+            Err(e) => Err(PeerFailure::Unreachable(format!("GET {path}: {e}"))),
+        }
+    }
+
+    fn host_inventory(&mut self, guid: &str) -> Result<Option<HostInventory>, PeerFailure> {
+        let Some(body) = self.get(&format!("/api/v1/replicate/inventory?host={}", q(guid)))? else { return Ok(None) };
+        serde_json::from_slice(&body).map(Some).map_err(|e| PeerFailure::NotOurs(format!("host inventory of {guid}: {e}")))
+    }
+
+    /// Fills one host from this sibling.
+    fn sync_host(&mut self, inv: &HostInventory, seconds: i64) -> Result<(), PeerFailure> {
+        let store: &dyn Store = self.shared.store.as_ref();
+        let guid = inv.host.guid.clone();
+        let (hid, added) = match ensure_host(store, &inv.host) {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::warn!(host = %inv.host.hostname, error = %e, "creating a sibling's host failed");
+                return Ok(());
+            }
+        };
+        if added {
+            self.totals.hosts += 1;
+            tracing::info!(host = %inv.host.hostname, guid = %guid, peer = %self.name, "host added from a sibling (archived)");
+        }
+        let live_here = is_live(self.shared, &guid);
+        let cfg = store.config().clone();
+        let ours: Vec<u32> = cfg.tiers.iter().enumerate().map(|(i, t)| if i == 0 { 1 } else { t.iterations.max(1) }).collect();
+        // Upper tiers are comparable only while every tier up to them has the same iterations.
+        let tiers = ours.iter().zip(&inv.iterations).take_while(|(a, b)| a == b).count();
+        let now = now_s();
+        for chart in &inv.charts {
+            let ec = match ensure_chart(store, hid, chart) {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!(host = %inv.host.hostname, chart = %chart.chart.id, error = %e, "creating a sibling's chart failed");
+                    continue;
+                }
+            };
+            self.totals.charts += u64::from(ec.chart_added);
+            self.totals.dims += ec.dims_added as u64;
+            if ec.update_every != chart.chart.update_every.max(1) || ec.series.is_empty() {
+                continue;
+            }
+            let ue = ec.update_every;
+            let uei = i64::from(ue);
+            let id = &chart.chart.id;
+            // Tier 0: holes of any dimension, history before ours, the tail of archived hosts.
+            let sib0 = chart.tiers.first().copied().flatten();
+            if let Some(sp) = sib0 {
+                let (from, to) = (sp.first.max(now - seconds.max(0)), sp.last);
+                let mut all = Vec::new();
+                for s in ec.series.values() {
+                    if let Ok(m) = missing(store, *s, 0, uei, from, to, Edges { leading: true, trailing: !live_here }) {
+                        all.extend(m);
                     }
                 }
-                after = before;
+                let ranges = clip(&union(all), from - uei, to);
+                for (a, b) in ranges.into_iter().take(MAX_HOLES) {
+                    let mut after = a;
+                    let mut rounds = 0;
+                    while after < b && rounds < 10_000 {
+                        rounds += 1;
+                        let before = b.min(after + CHUNK_STEPS * uei);
+                        let path = format!("/api/v1/replicate?host={}&chart={}&after={after}&before={before}", q(&guid), q(id));
+                        let Some(body) = self.get(&path)? else { break };
+                        if !body.starts_with(b"RBEGIN") {
+                            return Err(PeerFailure::NotOurs(format!("GET {path}: not a replication reply")));
+                        }
+                        match apply_reply(store, &ec.series, &body) {
+                            Ok(r) => {
+                                self.totals.points += r.stored as u64;
+                                self.totals.skipped += r.skipped as u64;
+                                after = r.covered_to.filter(|&c| c > after && c <= before).unwrap_or(before);
+                            }
+                            Err(e) => {
+                                tracing::warn!(host = %inv.host.hostname, chart = %id, error = %e, "storing a sibling's points failed");
+                                break;
+                            }
+                        }
+                    }
+                }
+            }
+            // Tiers >= 1: only slots whose whole window is before our first tier-0 point, or,
+            // with none, before the window tier 0 is replicated in (a child's replication may
+            // still write tier-0 points there, and those are not checked against aggregates).
+            for k in 1..tiers {
+                let Some(sp) = chart.tiers.get(k).copied().flatten() else { continue };
+                let width = cfg.tier_width(k, ue);
+                let limits: HashMap<SeriesId, i64> = ec
+                    .series
+                    .values()
+                    .map(|&s| {
+                        let first0 = store.retention(s, 0).map_or(now - seconds.max(0), |r| r.first);
+                        (s, upper_limit(first0, ue, width))
+                    })
+                    .collect();
+                let mut all = Vec::new();
+                for (&s, &limit) in &limits {
+                    if let Ok(m) = missing(store, s, k, width, sp.first, sp.last.min(limit), Edges { leading: true, trailing: true }) {
+                        all.extend(m);
+                    }
+                }
+                let allowed = |s: SeriesId, t: i64| limits.get(&s).is_some_and(|&l| t <= l);
+                for (a, b) in union(all).into_iter().take(MAX_HOLES) {
+                    let mut after = a;
+                    let mut rounds = 0;
+                    while after < b && rounds < 10_000 {
+                        rounds += 1;
+                        let path = format!("/api/v1/replicate?host={}&chart={}&after={after}&before={b}&tier={k}", q(&guid), q(id));
+                        let Some(body) = self.get(&path)? else { break };
+                        match apply_aggregates(store, id, k, width, &ec.series, &allowed, &body) {
+                            Ok(r) => {
+                                self.totals.aggregates += r.stored as u64;
+                                self.totals.skipped += r.skipped as u64;
+                                after = r.covered_to.filter(|&c| c > after).unwrap_or(b);
+                            }
+                            Err(e @ (SiblingError::Store(_) | SiblingError::WidthMismatch { .. })) => {
+                                tracing::warn!(host = %inv.host.hostname, chart = %id, tier = k, error = %e, "storing a sibling's aggregates failed");
+                                break;
+                            }
+                            Err(e) => return Err(PeerFailure::NotOurs(e.to_string())),
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Requests a pass over `scope`; runs it on a thread, or merges it into the next pass when
+/// one is running.
+fn request(shared: &Arc<Shared>, scope: Scope, seconds: i64) {
+    let sync = &shared.repl.siblings;
+    {
+        let mut g = sync.lock();
+        if g.running {
+            g.queued = Some(match g.queued.take() {
+                Some((s, secs)) => (s.merge(scope), secs.max(seconds)),
+                None => (scope, seconds),
+            });
+            return;
+        }
+        g.running = true;
+    }
+    let sh = shared.clone();
+    let spawned = std::thread::Builder::new().name("sibling-sync".into()).spawn(move || {
+        let mut next = Some((scope, seconds));
+        let mut runs = 0;
+        while let Some((scope, secs)) = next.take() {
+            runs += 1;
+            pass(&sh, &scope, secs);
+            let mut g = sh.repl.siblings.lock();
+            next = g.queued.take();
+            if next.is_none() || runs >= MAX_PASSES_PER_RUN {
+                g.running = false;
+                break;
+            }
+        }
+    });
+    if let Err(e) = spawned {
+        tracing::warn!(error = %e, "cannot start the sibling sync thread");
+        sync.lock().running = false;
+    }
+}
+
+/// Once a host's replication from its sender is done: fill its remaining holes (tier 0 within
+/// the last `seconds`, older upper-tier slots) from the siblings.
+pub fn spawn_backfill(shared: Arc<Shared>, guid: String, seconds: i64) {
+    if shared.stream_conf().stream.destinations.is_empty() {
+        return;
+    }
+    request(&shared, Scope::Hosts([guid].into()), seconds);
+}
+
+/// At daemon start (a restored parent): one pass over everything the siblings hold; while a
+/// sibling is unreachable, again after 15 s, 30 s, … (at most 8 tries, then only the per-host
+/// passes). The retry thread holds no reference to the daemon while it sleeps.
+///
+/// Only on a parent (a node with an enabled API key or machine section in `stream.conf`): a
+/// leaf child's destination is its parent, whose other hosts it must not copy.
+pub fn start(shared: &Arc<Shared>) {
+    let sc = shared.stream_conf();
+    if sc.stream.destinations.is_empty() || !sc.sections.values().any(|s| s.enabled == Some(true)) {
+        return;
+    }
+    let seconds = shared.settings.netdata.db.seconds_to_replicate.min(10 * 365 * 86_400) as i64;
+    request(shared, Scope::All, seconds);
+    let weak: Weak<Shared> = Arc::downgrade(shared);
+    let _ = std::thread::Builder::new().name("sibling-retry".into()).spawn(move || {
+        let mut delay = Duration::from_secs(15);
+        for _ in 0..8 {
+            std::thread::sleep(delay);
+            let Some(sh) = weak.upgrade() else { return };
+            let (running, unreachable) = {
+                let g = sh.repl.siblings.lock();
+                (g.running, g.peers.values().any(|p| p.state == "unreachable") || g.passes == 0)
+            };
+            if !unreachable && !running {
+                return;
+            }
+            if !running {
+                request(&sh, Scope::All, seconds);
+            }
+            delay = (delay * 2).min(Duration::from_secs(600));
+        }
+    });
+}
+
+fn resolve(shared: &Shared) -> Vec<(String, SocketAddr)> {
+    shared
+        .stream_conf()
+        .stream
+        .destinations
+        .iter()
+        .take(MAX_SIBLINGS)
+        .filter_map(|d| {
+            let hp = d.host_port();
+            let a = hp.to_socket_addrs().ok()?.next()?;
+            Some((hp, a))
+        })
+        .collect()
+}
+
+fn pass(shared: &Arc<Shared>, scope: &Scope, seconds: i64) {
+    let started = Instant::now();
+    let now = now_s();
+    shared.repl.siblings.lock().last_pass_start = Some(now);
+    let mut budget = MAX_REQUESTS;
+    let mut total = Totals::default();
+    let mut last_error = None;
+    for (name, addr) in resolve(shared) {
+        // Backing off: a destination that is not ours always; an unreachable one only for the
+        // start pass (a host's replication just finished: worth one connection attempt).
+        let skip = shared.repl.siblings.lock().peers.get(&name).is_some_and(|p| {
+            let waiting = p.retry_at.is_some_and(|t| t > now);
+            p.state == "self" || (waiting && (p.state == "not_ours" || *scope == Scope::All))
+        });
+        if skip {
+            continue;
+        }
+        let mut sib = Sibling { name: name.clone(), addr, shared, budget: &mut budget, totals: Totals::default() };
+        let res = sync_sibling(&mut sib, scope, seconds);
+        let t = sib.totals;
+        for (a, b) in [(&mut total.points, t.points), (&mut total.aggregates, t.aggregates), (&mut total.skipped, t.skipped), (&mut total.hosts, t.hosts), (&mut total.charts, t.charts), (&mut total.dims, t.dims), (&mut total.requests, t.requests)] {
+            *a += b;
+        }
+        if t.points + t.aggregates + t.hosts > 0 {
+            // "sibling backfill done" marks the pass after a host's replication (bench/ waits
+            // for it); the start pass has its own message.
+            match scope {
+                Scope::Hosts(_) => tracing::info!(peer = %name, points = t.points, aggregates = t.aggregates, hosts_added = t.hosts, charts_added = t.charts, requests = t.requests, "sibling backfill done"),
+                Scope::All => tracing::info!(peer = %name, points = t.points, aggregates = t.aggregates, hosts_added = t.hosts, charts_added = t.charts, requests = t.requests, "sibling sync at start done"),
+            }
+        }
+        let mut g = shared.repl.siblings.lock();
+        let p = g.peers.entry(name.clone()).or_default();
+        match res {
+            Ok(true) => {
+                *p = Peer { state: "ok", last_ok: Some(now_s()), ..Default::default() };
+            }
+            Ok(false) => {
+                tracing::info!(peer = %name, "a stream destination is this node itself; not a sibling");
+                *p = Peer { state: "self", ..Default::default() };
+            }
+            Err(f) => {
+                let (state, msg, base, max) = match f {
+                    PeerFailure::Unreachable(m) => ("unreachable", m, 15, 600),
+                    PeerFailure::NotOurs(m) => ("not_ours", m, 600, 6 * 3600),
+                    PeerFailure::Budget => {
+                        let msg = format!("{name}: the pass's budget of {MAX_REQUESTS} requests is used up; the next pass goes on");
+                        tracing::info!(peer = %name, "{msg}");
+                        last_error = Some(msg);
+                        continue;
+                    }
+                };
+                p.failures = p.failures.saturating_add(1);
+                let wait = (base << p.failures.min(10).saturating_sub(1)).min(max);
+                p.retry_at = Some(now_s() + wait);
+                if p.state != state {
+                    tracing::info!(peer = %name, reason = %msg, retry_in_s = wait, "sibling sync: {}", if state == "not_ours" { "destination is not one of our daemons" } else { "sibling unreachable" });
+                }
+                p.state = state;
+                p.last_error = Some(msg.clone());
+                last_error = Some(format!("{name}: {msg}"));
             }
         }
     }
-    if holes_found > 0 {
-        tracing::info!(host = %meta.hostname, holes = holes_found, points = filled, "sibling backfill done");
+    let mut g = shared.repl.siblings.lock();
+    g.passes += 1;
+    g.last_pass_end = Some(now_s());
+    g.last_pass_seconds = started.elapsed().as_secs_f64();
+    g.points_filled += total.points;
+    g.aggregates_filled += total.aggregates;
+    g.points_skipped += total.skipped;
+    g.hosts_added += total.hosts;
+    g.charts_added += total.charts;
+    g.dimensions_added += total.dims;
+    g.requests += total.requests;
+    if last_error.is_some() {
+        g.last_error = last_error;
     }
+}
+
+/// One sibling over `scope`; `Ok(false)` when the destination is this node itself.
+fn sync_sibling(sib: &mut Sibling<'_>, scope: &Scope, seconds: i64) -> Result<bool, PeerFailure> {
+    let guids: Vec<String> = match scope {
+        Scope::All => {
+            let body = sib.get("/api/v1/replicate/inventory")?.ok_or_else(|| PeerFailure::NotOurs("inventory answered 404".into()))?;
+            let inv: NodeInventory = serde_json::from_slice(&body).map_err(|e| PeerFailure::NotOurs(format!("inventory: {e}")))?;
+            if inv.guid.eq_ignore_ascii_case(&sib.shared.guid) {
+                return Ok(false);
+            }
+            inv.hosts.into_iter().take(MAX_HOSTS).map(|h| h.guid).collect()
+        }
+        Scope::Hosts(h) => h.iter().cloned().collect(),
+    };
+    for guid in guids {
+        let Some(inv) = sib.host_inventory(&guid)? else { continue };
+        sib.sync_host(&inv, seconds)?;
+    }
+    Ok(true)
 }

@@ -18,8 +18,28 @@
 //!                          "bytes_sent": 123, "connects": 1, "last_error": null,
 //!                          "replication": {"requests": 210, "replies": 210, "pending": 0,
 //!                                          "points": 9000}} | null}],
-//!  "outbound": [{"hostname": "..", "guid": "..", "destination": .., "connected": .., ..}]}
+//!  "outbound": [{"hostname": "..", "guid": "..", "destination": .., "connected": .., ..}],
+//!  "sibling_sync": {"state": "idle|running|done", "passes": 2, "last_pass_start": 1732560000,
+//!                   "last_pass_end": 1732560003, "last_pass_seconds": 2.5,
+//!                   "points_filled": 36000, "aggregates_filled": 1200, "points_skipped": 0,
+//!                   "hosts_added": 1, "charts_added": 40, "dimensions_added": 120,
+//!                   "requests": 90, "last_error": null,
+//!                   "siblings": [{"destination": "10.0.0.2:19999",
+//!                                 "state": "ok|self|not_ours|unreachable", "failures": 0,
+//!                                 "retry_at": null, "last_ok": 1732560003,
+//!                                 "last_error": null}]}}
 //! ```
+//!
+//! `sibling_sync` (beyond Netdata, [`crate::replication_sibling`]): the passes that fill this
+//! node's holes from its sibling parents (the `[stream] destination`s that are our daemons).
+//! `state` is `idle` before the first pass, `running` during one, `done` after; the counters
+//! are totals since start: `points_filled` tier-0 points and `aggregates_filled` tier ≥ 1
+//! points stored, `points_skipped` offered but not written (they would have been counted
+//! twice in an upper tier, or were malformed), `hosts_added`/`charts_added`/
+//! `dimensions_added` created from a sibling's inventory (archived), `requests` HTTP requests
+//! made. Per destination, `state` is `ok`, `self` (this node), `not_ours` (not one of our
+//! daemons, e.g. a real Netdata: asked again after 10 min, doubling up to 6 h) or
+//! `unreachable` (again after 15 s, doubling up to 10 min); `retry_at` is when.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -69,6 +89,8 @@ impl ReplProgress {
 #[derive(Default)]
 pub struct ReplBoard {
     inner: Mutex<HashMap<String, ReplProgress>>,
+    /// The sibling sync of this node (beyond Netdata; `sibling_sync` in the answer).
+    pub siblings: crate::replication_sibling::SiblingSync,
 }
 
 impl ReplBoard {
@@ -186,7 +208,9 @@ pub fn handle(shared: &Shared, _req: &Request) -> Response {
         write_upstream(&mut out, Some(up));
         out.push('}');
     }
-    out.push_str("\n ]\n}\n");
+    out.push_str("\n ],\n \"sibling_sync\": ");
+    shared.repl.siblings.status_json(&mut out);
+    out.push_str("\n}\n");
     Response::json(out)
 }
 
