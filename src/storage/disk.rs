@@ -89,8 +89,6 @@ pub const CHECKPOINT_SECS: u64 = 1800;
 /// WAL size that forces a checkpoint.
 pub const WAL_MAX_BYTES: u64 = 256 << 20;
 const WAL_BUF_MAX: usize = 1 << 20;
-/// [`Store::write_many`] reads ahead the state of this many points at a time.
-const TOUCH_AHEAD: usize = 32;
 /// Largest metadata file / WAL chunk we accept.
 const META_MAX_BYTES: u64 = 1 << 30;
 const CHUNK_MAX_BYTES: usize = 64 << 20;
@@ -1528,22 +1526,6 @@ impl Inner {
         Ok(WriteOutcome::Stored)
     }
 
-    /// Reads the per-series state the next writes of `points` will need, as independent loads
-    /// the CPU overlaps, so the writes find it in cache: at 100,000 series, one dependent cache
-    /// miss per point was most of a parent's ingest CPU.
-    fn touch(&self, points: &[(SeriesId, UnixTime, StorageNumber)]) {
-        let mut acc = 0u64;
-        for &(id, _, _) in points {
-            if let Some(t0) = self.series.get(id.0 as usize, 0) {
-                acc = acc.wrapping_add(t0.head.unwrap_or(0) as u64);
-                if let Some(o) = &t0.open {
-                    acc = acc.wrapping_add(u64::from(o.n()));
-                }
-            }
-        }
-        std::hint::black_box(acc);
-    }
-
     fn fold_upper(&mut self, idx: usize, k: usize, slot: i64, width: i64, agg: &Agg) {
         let s = &mut self.series;
         let (st, partial) = (&mut s.tiers[k][idx], &mut s.partial[k - 1][idx]);
@@ -2361,10 +2343,7 @@ impl Store for DiskStore {
     ) -> Result<(), StoreError> {
         let cfg = &self.shared.config;
         let mut g = self.shared.write();
-        for (i, &(id, time, value)) in points.iter().enumerate() {
-            if i % TOUCH_AHEAD == 0 {
-                g.touch(&points[i..points.len().min(i + TOUCH_AHEAD)]);
-            }
+        for &(id, time, value) in points {
             let o = if value.value().is_finite() {
                 g.write_point(cfg, id, time, value.0)?
             } else if !g.series.exists(id.0 as usize) {
