@@ -6,7 +6,6 @@
 //! store has nothing to flush, and [`crate::Daemon::stop`] flushes once at shutdown. (A second
 //! flusher here used to repeat the store's write + fdatasync every 5 s.)
 
-use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -134,10 +133,63 @@ pub fn spawn_collector(shared: Arc<Shared>, shutdown: watch::Receiver<bool>) -> 
 
 /// What the collector last told the ingest about one chart.
 struct Sent {
-    /// `CollectedChart::version` last defined (unique per definition, so equal = unchanged).
+    id: String,
+    /// `CollectedChart::version` last defined: unique per definition in the process, so an
+    /// equal version means the same chart with an unchanged definition.
     version: u64,
     /// When it was last collected (µs), for the `usec` of the next sample.
     last_us: i64,
+}
+
+/// [`Sent`] of every chart, in the order the collectors hand them out (the same every pass),
+/// so the next one is found at the cursor by comparing one integer: no hashing, no string
+/// comparison per chart and pass. Searched only when the order changes (a chart added,
+/// gone, or not due this pass) or a definition changed.
+#[derive(Default)]
+struct SentCharts {
+    list: Vec<Sent>,
+    cursor: usize,
+}
+
+impl SentCharts {
+    /// Called before the first chart of a pass.
+    fn start_pass(&mut self) {
+        self.cursor = 0;
+    }
+
+    /// The entry of chart `id` and whether its definition is new (`version` not seen).
+    fn find(&mut self, id: &str, version: u64) -> (Option<usize>, bool) {
+        let at = match self.list.get(self.cursor) {
+            Some(s) if s.version == version => Some(self.cursor),
+            _ => self.list.iter().position(|s| s.version == version),
+        };
+        if let Some(i) = at {
+            self.cursor = i + 1;
+            return (Some(i), false);
+        }
+        let i = self.list.iter().position(|s| s.id == id);
+        if let Some(i) = i {
+            self.cursor = i + 1;
+        }
+        (i, true)
+    }
+
+    /// Records a collection at `now` (µs); returns the µs since the previous one (0 the first time).
+    fn collected(&mut self, at: Option<usize>, id: &str, version: u64, now: i64) -> u64 {
+        match at.and_then(|i| self.list.get_mut(i)) {
+            Some(s) => {
+                s.version = version;
+                let usec = (now - s.last_us).max(0) as u64;
+                s.last_us = now;
+                usec
+            }
+            None => {
+                self.list.push(Sent { id: id.to_string(), version, last_us: now });
+                self.cursor = self.list.len();
+                0
+            }
+        }
+    }
 }
 
 /// Waits for the next multiple of the update every on the wall clock (a whole second for
@@ -165,7 +217,7 @@ fn collector_loop(shared: Arc<Shared>, stop: &StopSignal) {
     let outbox = shared.outbox(&shared.guid);
     let mut wire = Vec::with_capacity(16 * 1024);
     // What we last defined per chart, to redefine only on change.
-    let mut sent: HashMap<String, Sent> = HashMap::new();
+    let mut sent = SentCharts::default();
     while !wait_tick(stop, period_us) {
         let counters = crate::self_counters(&shared);
         let now = now_us();
@@ -176,27 +228,16 @@ fn collector_loop(shared: Arc<Shared>, stop: &StopSignal) {
         let mut samples = 0u64;
         let upstream = outbox.as_ref().filter(|o| o.is_connected());
         wire.clear();
+        sent.start_pass();
         for c in charts {
-            let prev = sent.get_mut(c.meta.id.as_str());
-            let changed = prev.as_ref().is_none_or(|p| p.version != c.version);
+            let (at, changed) = sent.find(&c.meta.id, c.version);
             if changed {
                 if let Err(e) = define(&mut g, &c.meta, &c.dims) {
                     tracing::warn!(chart = %c.meta.id, error = %e, "local chart definition refused");
                     continue;
                 }
             }
-            let usec = match prev {
-                Some(p) => {
-                    let usec = (now - p.last_us).max(0) as u64;
-                    p.version = c.version;
-                    p.last_us = now;
-                    usec
-                }
-                None => {
-                    sent.insert(c.meta.id.clone(), Sent { version: c.version, last_us: now });
-                    0
-                }
-            };
+            let usec = sent.collected(at, &c.meta.id, c.version, now);
             let r = g.begin(&c.meta.id, usec, now).and_then(|_| {
                 for (i, v) in c.values.iter().enumerate() {
                     g.set_index(i, *v)?;
@@ -250,4 +291,38 @@ pub fn api_handle(shared: &Shared, req: &http::Request) -> http::Response {
         return crate::replication_sibling::handle(shared, req);
     }
     ndcluster::api::handle(&shared.api, req, now_s())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SentCharts;
+
+    #[test]
+    fn sent_charts_flag_new_and_changed_definitions_and_time_each_chart() {
+        let mut s = SentCharts::default();
+        // First pass: both new, no previous collection.
+        let (at, new) = s.find("a", 10);
+        assert!(new);
+        assert_eq!(s.collected(at, "a", 10, 1_000_000), 0);
+        let (at, new) = s.find("b", 20);
+        assert!(new);
+        assert_eq!(s.collected(at, "b", 20, 1_000_000), 0);
+        // Second pass, same order and definitions: known, usec since the last pass.
+        s.start_pass();
+        let (at, new) = s.find("a", 10);
+        assert!(!new);
+        assert_eq!(s.collected(at, "a", 10, 2_000_000), 1_000_000);
+        // "b" changed its definition (new version) and is collected out of order.
+        s.start_pass();
+        let (at, new) = s.find("b", 21);
+        assert!(new);
+        assert_eq!(s.collected(at, "b", 21, 3_000_000), 2_000_000);
+        let (at, new) = s.find("a", 10);
+        assert!(!new);
+        assert_eq!(s.collected(at, "a", 10, 3_000_000), 1_000_000);
+        // The new version is now known.
+        let (_, new) = s.find("b", 21);
+        assert!(!new);
+        assert_eq!(s.list.len(), 2);
+    }
 }
