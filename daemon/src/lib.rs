@@ -158,7 +158,6 @@ impl Daemon {
             tasks.push(tokio::spawn(server::serve(listener, shared.clone(), rx.clone())));
         }
         let mut threads = Vec::new();
-        threads.push(local::spawn_flusher(shared.clone(), rx.clone()));
         let sc = shared.stream_conf();
         if sc.stream.enabled {
             let cfg = sender::SenderConfig {

@@ -1,10 +1,14 @@
 //! This host: its ingest (local collection through the same computation as received
-//! streams), the periodic store flush, and the HTTP API context.
+//! streams) and the HTTP API context.
+//!
+//! There is no periodic flush here: the disk store writes and `fdatasync`s its WAL itself every
+//! `[db] dbengine flush interval` / 2 (the kill -9 loss bound, see `storage::disk`), the memory
+//! store has nothing to flush, and [`crate::Daemon::stop`] flushes once at shutdown. (A second
+//! flusher here used to repeat the store's write + fdatasync every 5 s.)
 
-use std::collections::HashMap;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Result;
 use ndcluster::api::{http, HostStatusProvider, LiveStatus};
@@ -64,64 +68,157 @@ pub fn register_localhost(shared: &Arc<Shared>) -> Result<()> {
     Ok(())
 }
 
-/// Flushes the store every `[db] dbengine flush interval` seconds (the kill -9 loss bound).
-pub fn spawn_flusher(shared: Arc<Shared>, shutdown: watch::Receiver<bool>) -> std::thread::JoinHandle<()> {
-    let every = Duration::from_secs(u64::from(shared.store.config().flush_interval_secs.max(1)));
-    std::thread::Builder::new()
-        .name("flusher".into())
-        .spawn(move || {
-            while !sleep_or_shutdown(every, &shutdown) {
-                if let Err(e) = shared.store.flush() {
-                    tracing::error!(error = %e, "periodic flush failed");
-                }
-            }
-        })
-        .expect("spawning the flusher thread")
+/// Shutdown as a std thread can wait for it without polling: a flag and a condvar, set by a
+/// tiny async task that awaits the daemon's `watch` channel. The collector thread
+/// sleeps on it until its next deadline, so an idle daemon wakes only when there is work (once
+/// per update every for the collector) instead of every 100 ms.
+pub struct StopSignal {
+    stopped: Mutex<bool>,
+    cv: Condvar,
+    /// Also checked on every wake-up: the fallback when no async runtime could be found.
+    watch: watch::Receiver<bool>,
 }
 
-/// Sleeps `d` in small steps; true when shutdown was requested.
-fn sleep_or_shutdown(d: Duration, shutdown: &watch::Receiver<bool>) -> bool {
-    let end = std::time::Instant::now() + d;
-    loop {
-        if *shutdown.borrow() {
-            return true;
+impl StopSignal {
+    /// Follows `shutdown` (a value `true` or the sender gone means stop). Needs a tokio runtime
+    /// in the calling context to be woken at once; without one, waiters see the stop at their
+    /// next deadline.
+    pub fn follow(shutdown: watch::Receiver<bool>) -> Arc<Self> {
+        let sig = Arc::new(Self { stopped: Mutex::new(false), cv: Condvar::new(), watch: shutdown.clone() });
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => {
+                let s = sig.clone();
+                let mut rx = shutdown;
+                rt.spawn(async move {
+                    let _ = rx.wait_for(|stop| *stop).await;
+                    s.stop();
+                });
+            }
+            Err(_) => tracing::debug!("no async runtime: collector threads notice shutdown at their next tick"),
         }
-        let now = std::time::Instant::now();
-        if now >= end {
-            return false;
+        sig
+    }
+
+    /// Wakes every waiter; later waits return at once.
+    pub fn stop(&self) {
+        *self.stopped.lock().unwrap_or_else(|p| p.into_inner()) = true;
+        self.cv.notify_all();
+    }
+
+    /// Blocks until `deadline` (false) or until stop (true), with no intermediate wake-ups.
+    pub fn wait_until(&self, deadline: Instant) -> bool {
+        let mut g = self.stopped.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            if *g || *self.watch.borrow() {
+                return true;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            g = self.cv.wait_timeout(g, deadline - now).unwrap_or_else(|p| p.into_inner()).0;
         }
-        std::thread::sleep((end - now).min(Duration::from_millis(100)));
     }
 }
 
 /// Local collection: every `update every` seconds, /proc and /sys and the daemon's own
 /// charts, through the same ingest path as a received stream.
 pub fn spawn_collector(shared: Arc<Shared>, shutdown: watch::Receiver<bool>) -> std::thread::JoinHandle<()> {
+    let stop = StopSignal::follow(shutdown);
     std::thread::Builder::new()
         .name("proc.plugin".into())
-        .spawn(move || collector_loop(shared, shutdown))
+        .spawn(move || collector_loop(shared, &stop))
         .expect("spawning the collector thread")
 }
 
-fn collector_loop(shared: Arc<Shared>, shutdown: watch::Receiver<bool>) {
+/// What the collector last told the ingest about one chart.
+struct Sent {
+    id: String,
+    /// `CollectedChart::version` last defined: unique per definition in the process, so an
+    /// equal version means the same chart with an unchanged definition.
+    version: u64,
+    /// When it was last collected (µs), for the `usec` of the next sample.
+    last_us: i64,
+}
+
+/// [`Sent`] of every chart, in the order the collectors hand them out (the same every pass),
+/// so the next one is found at the cursor by comparing one integer: no hashing, no string
+/// comparison per chart and pass. Searched only when the order changes (a chart added,
+/// gone, or not due this pass) or a definition changed.
+#[derive(Default)]
+struct SentCharts {
+    list: Vec<Sent>,
+    cursor: usize,
+}
+
+impl SentCharts {
+    /// Called before the first chart of a pass.
+    fn start_pass(&mut self) {
+        self.cursor = 0;
+    }
+
+    /// The entry of chart `id` and whether its definition is new (`version` not seen).
+    fn find(&mut self, id: &str, version: u64) -> (Option<usize>, bool) {
+        let at = match self.list.get(self.cursor) {
+            Some(s) if s.version == version => Some(self.cursor),
+            _ => self.list.iter().position(|s| s.version == version),
+        };
+        if let Some(i) = at {
+            self.cursor = i + 1;
+            return (Some(i), false);
+        }
+        let i = self.list.iter().position(|s| s.id == id);
+        if let Some(i) = i {
+            self.cursor = i + 1;
+        }
+        (i, true)
+    }
+
+    /// Records a collection at `now` (µs); returns the µs since the previous one (0 the first time).
+    fn collected(&mut self, at: Option<usize>, id: &str, version: u64, now: i64) -> u64 {
+        match at.and_then(|i| self.list.get_mut(i)) {
+            Some(s) => {
+                s.version = version;
+                let usec = (now - s.last_us).max(0) as u64;
+                s.last_us = now;
+                usec
+            }
+            None => {
+                self.list.push(Sent { id: id.to_string(), version, last_us: now });
+                self.cursor = self.list.len();
+                0
+            }
+        }
+    }
+}
+
+/// Waits for the next multiple of the update every on the wall clock (a whole second for
+/// `update every = 1`): one timed sleep, plus another short one only if the wake-up came early
+/// (so a pass is never stamped in the second before its tick). True when stop was requested.
+fn wait_tick(stop: &StopSignal, period_us: i64) -> bool {
+    let target = (now_us() / period_us + 1) * period_us;
+    loop {
+        let left = target - now_us();
+        if left <= 0 {
+            return false;
+        }
+        if stop.wait_until(Instant::now() + Duration::from_micros(left.min(period_us) as u64)) {
+            return true;
+        }
+    }
+}
+
+fn collector_loop(shared: Arc<Shared>, stop: &StopSignal) {
     let ue = shared.settings.update_every;
+    let period_us = i64::from(ue.max(1)) * 1_000_000;
     let mut procs = ndcluster::collect::proc::ProcCollector::new("/", ue);
     let mut selfmon = ndcluster::collect::proc::NetdataSelf::new("/", ue);
     let Some(ing) = shared.ingest(&shared.guid) else { return };
     let outbox = shared.outbox(&shared.guid);
     let mut wire = Vec::with_capacity(16 * 1024);
     // What we last defined per chart, to redefine only on change.
-    let mut defined: HashMap<String, (ChartMeta, Vec<DimMeta>)> = HashMap::new();
-    let mut last_collect: HashMap<String, i64> = HashMap::new();
-    loop {
-        // Collect at the same phase of every second: ~ +0.5 s past the update_every boundary.
-        let now = now_us();
-        let period = i64::from(ue) * 1_000_000;
-        let next = (now / period + 1) * period + 500_000 - period.min(1_000_000) / 2;
-        let wait = Duration::from_micros((next - now).clamp(0, period) as u64);
-        if sleep_or_shutdown(wait, &shutdown) {
-            return;
-        }
+    let mut sent = SentCharts::default();
+    while !wait_tick(stop, period_us) {
         let counters = crate::self_counters(&shared);
         let now = now_us();
         let proc_charts = procs.collect();
@@ -131,16 +228,16 @@ fn collector_loop(shared: Arc<Shared>, shutdown: watch::Receiver<bool>) {
         let mut samples = 0u64;
         let upstream = outbox.as_ref().filter(|o| o.is_connected());
         wire.clear();
+        sent.start_pass();
         for c in charts {
-            let changed = defined.get(&c.meta.id).is_none_or(|(m, d)| *m != c.meta || *d != c.dims);
+            let (at, changed) = sent.find(&c.meta.id, c.version);
             if changed {
                 if let Err(e) = define(&mut g, &c.meta, &c.dims) {
                     tracing::warn!(chart = %c.meta.id, error = %e, "local chart definition refused");
                     continue;
                 }
-                defined.insert(c.meta.id.clone(), (c.meta.clone(), c.dims.clone()));
             }
-            let usec = last_collect.insert(c.meta.id.clone(), now).map_or(0, |prev| (now - prev).max(0) as u64);
+            let usec = sent.collected(at, &c.meta.id, c.version, now);
             let r = g.begin(&c.meta.id, usec, now).and_then(|_| {
                 for (i, v) in c.values.iter().enumerate() {
                     g.set_index(i, *v)?;
@@ -194,4 +291,38 @@ pub fn api_handle(shared: &Shared, req: &http::Request) -> http::Response {
         return crate::replication_sibling::handle(shared, req);
     }
     ndcluster::api::handle(&shared.api, req, now_s())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SentCharts;
+
+    #[test]
+    fn sent_charts_flag_new_and_changed_definitions_and_time_each_chart() {
+        let mut s = SentCharts::default();
+        // First pass: both new, no previous collection.
+        let (at, new) = s.find("a", 10);
+        assert!(new);
+        assert_eq!(s.collected(at, "a", 10, 1_000_000), 0);
+        let (at, new) = s.find("b", 20);
+        assert!(new);
+        assert_eq!(s.collected(at, "b", 20, 1_000_000), 0);
+        // Second pass, same order and definitions: known, usec since the last pass.
+        s.start_pass();
+        let (at, new) = s.find("a", 10);
+        assert!(!new);
+        assert_eq!(s.collected(at, "a", 10, 2_000_000), 1_000_000);
+        // "b" changed its definition (new version) and is collected out of order.
+        s.start_pass();
+        let (at, new) = s.find("b", 21);
+        assert!(new);
+        assert_eq!(s.collected(at, "b", 21, 3_000_000), 2_000_000);
+        let (at, new) = s.find("a", 10);
+        assert!(!new);
+        assert_eq!(s.collected(at, "a", 10, 3_000_000), 1_000_000);
+        // The new version is now known.
+        let (_, new) = s.find("b", 21);
+        assert!(!new);
+        assert_eq!(s.list.len(), 2);
+    }
 }

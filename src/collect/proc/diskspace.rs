@@ -199,7 +199,7 @@ impl DiskSpace {
                     for d in &mut c.dims {
                         d.multiplier = bsize as i64;
                     }
-                    c.version += 1;
+                    c.version = super::next_version();
                 }
                 c.set_all(&[
                     cn(st.f_bavail),

@@ -335,6 +335,11 @@ impl MemInfo {
         let (mut pgpgin, mut pgpgout, mut pgfault, mut pgmajfault, mut oom) =
             (None, None, None, None, None);
         for line in lines(buf) {
+            // ~180 lines, of which we want 5 (all starting with `p` or `o`): skip the rest
+            // on their first byte.
+            if !matches!(line.first(), Some(b'p' | b'o' | b' ' | b'\t')) {
+                continue;
+            }
             let mut w = words(line);
             let (Some(key), Some(val)) = (w.next(), w.next()) else {
                 continue;

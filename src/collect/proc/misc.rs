@@ -185,11 +185,14 @@ impl Conntrack {
                 continue;
             }
         }
-        let count = self
-            .count_file
-            .read()
-            .and_then(|b| words(b).next().and_then(parse_u64));
-        self.charts[0].set_all(&[count.or(entries).and_then(cn)]);
+        // `entries` is the kernel's `nf_conntrack_count(net)`, the same number the
+        // `nf_conntrack_count` sysctl shows; that file is read only when the column is missing.
+        let count = entries.or_else(|| {
+            self.count_file
+                .read()
+                .and_then(|b| words(b).next().and_then(parse_u64))
+        });
+        self.charts[0].set_all(&[count.and_then(cn)]);
         for (k, (_, _, _, _, _, cols)) in CT_CHARTS.iter().enumerate() {
             let chart = &mut self.charts[k + 1];
             for (slot, (_, col, _)) in chart.values.iter_mut().zip(cols.iter()) {

@@ -71,6 +71,12 @@ use crate::model::{ChartMeta, DimMeta, UnixTime};
 
 pub use selfmon::{DaemonCounters, NetdataSelf, SELF_TIERS};
 
+/// A fresh [`CollectedChart::version`] (never 0, never repeated in this process).
+pub(crate) fn next_version() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
 /// One chart as collected in a pass: definition and the raw values of its dimensions.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CollectedChart {
@@ -78,7 +84,10 @@ pub struct CollectedChart {
     pub dims: Vec<DimMeta>,
     /// Raw collected values, same order as `dims`; `None` = not collected this pass (gap).
     pub values: Vec<Option<i64>>,
-    /// Starts at 1, bumped each time `meta` or `dims` change.
+    /// Identifies this definition (`meta` + `dims`): taken from a process-wide counter when
+    /// the chart is built and each time `meta` or `dims` change, so it only grows, and two
+    /// charts showing the same id and version have the same definition. A consumer compares it
+    /// instead of the definitions to know when to redefine a chart.
     pub version: u64,
     last_emit: UnixTime,
 }
@@ -90,7 +99,7 @@ impl CollectedChart {
             meta,
             dims,
             values,
-            version: 1,
+            version: next_version(),
             last_emit: UnixTime::MIN,
         }
     }
@@ -114,7 +123,7 @@ impl CollectedChart {
     pub(crate) fn add_dim(&mut self, d: DimMeta) -> usize {
         self.dims.push(d);
         self.values.push(None);
-        self.version += 1;
+        self.version = next_version();
         self.dims.len() - 1
     }
 
@@ -126,7 +135,7 @@ impl CollectedChart {
             } else {
                 self.meta.options.push_str(" obsolete");
             }
-            self.version += 1;
+            self.version = next_version();
         }
         self.values.iter_mut().for_each(|v| *v = None);
     }

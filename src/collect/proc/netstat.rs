@@ -545,6 +545,10 @@ pub(crate) struct NetStat {
     values: Vec<u64>,
     slots: Vec<Slot>,
     have: [bool; 4],
+    /// Where each value of /proc/net/snmp and /proc/net/netstat goes, while their header
+    /// lines stay the same.
+    snmp_layout: Layout,
+    netstat_layout: Layout,
 }
 
 impl NetStat {
@@ -588,6 +592,8 @@ impl NetStat {
             index,
             slots,
             have: [false; 4],
+            snmp_layout: Layout::default(),
+            netstat_layout: Layout::default(),
         }
     }
 
@@ -601,16 +607,18 @@ impl NetStat {
             index,
             values,
             have,
+            snmp_layout,
+            netstat_layout,
             ..
         } = self;
         *have = [false; 4];
         if let Some(buf) = snmp.read() {
             have[0] = true;
-            header_value_pairs(buf, index, values);
+            header_value_pairs(buf, index, values, snmp_layout);
         }
         if let Some(buf) = netstat.read() {
             have[1] = true;
-            header_value_pairs(buf, index, values);
+            header_value_pairs(buf, index, values, netstat_layout);
         }
         if let Some(buf) = snmp6.read() {
             have[2] = true;
@@ -726,28 +734,129 @@ fn compose<'b>(
     Some(&buf[..n])
 }
 
+/// What [`header_value_pairs`] learnt from the header lines of one file: the header lines
+/// themselves (each followed by `\n`) and, per header/value pair, the index of every value
+/// in `values` (`None`: a key we do not chart). The kernel prints the same headers every
+/// time, so later passes only compare them and assign values by position (no key building,
+/// no hashing); any difference re-learns the layout.
+#[derive(Default)]
+struct Layout {
+    headers: Vec<u8>,
+    /// Per pair: the range of its keys in `targets`.
+    pairs: Vec<std::ops::Range<usize>>,
+    targets: Vec<Option<usize>>,
+}
+
 /// snmp/netstat layout: `Ip: Forwarding DefaultTTL ...` then `Ip: 2 64 ...`.
-fn header_value_pairs(buf: &[u8], index: &HashMap<Vec<u8>, usize>, values: &mut [u64]) {
+fn header_value_pairs(
+    buf: &[u8],
+    index: &HashMap<Vec<u8>, usize>,
+    values: &mut [u64],
+    layout: &mut Layout,
+) {
+    if !layout.headers.is_empty() && values_by_layout(buf, layout, values) {
+        return;
+    }
+    layout.headers.clear();
+    layout.pairs.clear();
+    layout.targets.clear();
     let mut key = [0u8; MAX_KEY];
     let mut it = lines(buf);
     while let Some(header) = it.next() {
         let Some(vals) = it.next() else { break };
+        layout.headers.extend_from_slice(header);
+        layout.headers.push(b'\n');
+        let start = layout.targets.len();
         let mut hw = words(header);
         let mut vw = words(vals);
-        let (Some(hs), Some(vs)) = (hw.next(), vw.next()) else {
+        let hs = hw.next();
+        for k in hw {
+            let target = hs
+                .and_then(|hs| compose(&mut key, hs, b"", k))
+                .and_then(|full| index.get(full).copied());
+            layout.targets.push(target);
+        }
+        layout.pairs.push(start..layout.targets.len());
+        let (Some(hs), Some(vs)) = (hs, vw.next()) else {
             continue;
         };
         if hs != vs {
             continue;
         }
-        for (k, v) in hw.zip(vw) {
-            let Some(full) = compose(&mut key, hs, b"", k) else {
-                continue;
-            };
-            if let Some(&i) = index.get(full) {
+        for (target, v) in layout.targets[start..].iter().zip(vw) {
+            if let Some(i) = *target {
                 // Tcp MaxConn is -1: not a key we chart; others are unsigned counters.
                 values[i] = parse_u64(v).unwrap_or(0);
             }
         }
+    }
+}
+
+/// The fast path of [`header_value_pairs`]: false (values possibly half set, to be redone)
+/// as soon as a header line differs from the learnt layout.
+fn values_by_layout(buf: &[u8], layout: &Layout, values: &mut [u64]) -> bool {
+    let mut pos = 0usize;
+    let mut pairs = layout.pairs.iter();
+    let mut it = lines(buf);
+    while let Some(header) = it.next() {
+        let Some(vals) = it.next() else { break };
+        let same = layout
+            .headers
+            .get(pos..pos + header.len())
+            .is_some_and(|h| h == header)
+            && layout.headers.get(pos + header.len()) == Some(&b'\n');
+        let Some(range) = pairs.next().filter(|_| same) else {
+            return false;
+        };
+        pos += header.len() + 1;
+        let mut vw = words(vals);
+        let (Some(hs), Some(vs)) = (words(header).next(), vw.next()) else {
+            continue;
+        };
+        if hs != vs {
+            continue;
+        }
+        for (target, v) in layout.targets[range.clone()].iter().zip(vw) {
+            if let Some(i) = *target {
+                values[i] = parse_u64(v).unwrap_or(0);
+            }
+        }
+    }
+    pos == layout.headers.len() && pairs.next().is_none()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{header_value_pairs, HashMap, Layout};
+
+    fn index() -> HashMap<Vec<u8>, usize> {
+        [("Ip:Forwarding", 0), ("Tcp:ActiveOpens", 1), ("Tcp:InSegs", 2), ("Udp:InDatagrams", 3)]
+            .into_iter()
+            .map(|(k, i)| (k.as_bytes().to_vec(), i))
+            .collect()
+    }
+
+    fn parse(buf: &str, layout: &mut Layout) -> Vec<u64> {
+        let mut values = vec![0; 4];
+        header_value_pairs(buf.as_bytes(), &index(), &mut values, layout);
+        values
+    }
+
+    #[test]
+    fn learnt_layout_gives_the_same_values_and_relearns_when_headers_change() {
+        let mut layout = Layout::default();
+        let a = "Ip: Forwarding TTL\nIp: 1 64\nTcp: MaxConn ActiveOpens InSegs\nTcp: -1 5 70\n";
+        assert_eq!(parse(a, &mut layout), vec![1, 5, 70, 0]);
+        // Same headers, new values: taken by position.
+        let b = "Ip: Forwarding TTL\nIp: 2 64\nTcp: MaxConn ActiveOpens InSegs\nTcp: -1 6 71\n";
+        assert_eq!(parse(b, &mut layout), vec![2, 6, 71, 0]);
+        // A column appears in the middle and a section is added: learnt again.
+        let c = "Ip: Forwarding TTL\nIp: 2 64\nTcp: MaxConn New ActiveOpens InSegs\nTcp: -1 9 7 72\nUdp: InDatagrams\nUdp: 33\n";
+        assert_eq!(parse(c, &mut layout), vec![2, 7, 72, 33]);
+        assert_eq!(parse(c, &mut layout), vec![2, 7, 72, 33]);
+        // A section disappears; a values line whose section differs is ignored as before.
+        let d = "Ip: Forwarding TTL\nIp: 3 64\nTcp: MaxConn New ActiveOpens InSegs\nXyz: -1 9 7 72\n";
+        assert_eq!(parse(d, &mut layout), vec![3, 0, 0, 0]);
+        assert_eq!(parse(d, &mut layout), vec![3, 0, 0, 0]);
     }
 }

@@ -2,7 +2,8 @@
 //! parsers that never allocate, and builders for chart and dimension metadata.
 
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
+use std::io::Read;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use crate::model::{Algorithm, ChartMeta, ChartType, DimMeta, Label};
@@ -21,13 +22,22 @@ pub(crate) const LABEL_SOURCE_AUTO: u32 = 1;
 /// Passes to wait before trying again a file that could not be opened or read.
 const RETRY_PASSES: u32 = 60;
 
-/// A /proc or /sys file kept open between passes and re-read from offset 0 into one buffer.
+/// A /proc or /sys file kept open between passes and re-read from offset 0 with `pread`
+/// (no `lseek`) into one reused buffer.
 /// A file that cannot be opened or read is tried again only every [`RETRY_PASSES`] reads
 /// (and logged once at debug level), so missing sources cost nothing per pass.
+///
+/// Files the kernel renders in one piece ([`renders_whole`]) take one `pread` per pass when
+/// the buffer is larger than their content: for those a short read is the whole file, so
+/// the extra read that would only return 0 (end of file) is skipped. Every other file is read
+/// until a read returns 0 (a `seq_file` hands out at most its internal page per read).
 pub(crate) struct ProcFile {
     path: PathBuf,
     file: Option<File>,
+    /// Zero-initialised once and grown by doubling; the content is `buf[..len]`.
     buf: Vec<u8>,
+    len: usize,
+    whole: bool,
     /// Reads to skip before the next attempt after a failure.
     backoff: u32,
     logged: bool,
@@ -39,6 +49,8 @@ impl ProcFile {
             path: join(root, rel),
             file: None,
             buf: Vec::new(),
+            len: 0,
+            whole: renders_whole(rel),
             backoff: 0,
             logged: false,
         }
@@ -47,42 +59,91 @@ impl ProcFile {
     /// Reads the whole file; `None` when it is missing or unreadable (the caller skips the
     /// charts fed by it this pass).
     pub(crate) fn read(&mut self) -> Option<&[u8]> {
-        self.buf.clear();
-        if let Some(f) = self.file.as_mut() {
-            let ok = f.seek(SeekFrom::Start(0)).is_ok()
-                && f.by_ref()
-                    .take(MAX_FILE_BYTES)
-                    .read_to_end(&mut self.buf)
-                    .is_ok();
-            if ok {
-                return Some(&self.buf);
+        self.len = 0;
+        if let Some(f) = self.file.as_ref() {
+            match read_all_at(f, &mut self.buf, self.whole) {
+                Ok(n) => {
+                    self.len = n;
+                    return Some(&self.buf[..n]);
+                }
+                Err(_) => self.file = None,
             }
-            self.file = None;
-            self.buf.clear();
         }
         if self.backoff > 0 {
             self.backoff -= 1;
             return None;
         }
-        let opened = File::open(&self.path).and_then(|mut f| {
-            f.by_ref().take(MAX_FILE_BYTES).read_to_end(&mut self.buf)?;
-            Ok(f)
+        let opened = File::open(&self.path).and_then(|f| {
+            let n = read_all_at(&f, &mut self.buf, self.whole)?;
+            Ok((f, n))
         });
         match opened {
-            Ok(f) => {
+            Ok((f, n)) => {
                 self.file = Some(f);
+                self.len = n;
                 self.logged = false;
-                Some(&self.buf)
+                Some(&self.buf[..n])
             }
             Err(e) => {
                 if !self.logged {
                     tracing::debug!(path = %self.path.display(), error = %e, "collector source unavailable");
                     self.logged = true;
                 }
-                self.buf.clear();
                 self.backoff = RETRY_PASSES;
                 None
             }
+        }
+    }
+}
+
+/// Whether the kernel produces `rel` in one piece, so that a `read` shorter than the buffer
+/// returned all of it: `single_open` /proc files (one `seq_file` record), sysfs attributes
+/// (one `show` call) and sysctls. Files with one record per line/device/CPU (`/proc/net/dev`,
+/// `/proc/diskstats`, `/proc/vmstat`, `/proc/interrupts`, mountinfo...) are not listed: a
+/// `seq_file` stops a read at its internal buffer size, so their short reads prove nothing.
+pub(crate) fn renders_whole(rel: &str) -> bool {
+    const SINGLE: &[&str] = &[
+        "/proc/stat",
+        "/proc/uptime",
+        "/proc/loadavg",
+        "/proc/meminfo",
+        "/proc/softirqs",
+        "/proc/net/snmp",
+        "/proc/net/netstat",
+        "/proc/net/snmp6",
+        "/proc/net/sockstat",
+        "/proc/self/stat",
+        "/proc/self/status",
+    ];
+    SINGLE.contains(&rel) || ["/sys/", "/proc/sys/", "/proc/pressure/"].iter().any(|p| rel.starts_with(p))
+}
+
+/// Reads `f` from offset 0 to its end (at most [`MAX_FILE_BYTES`]) into `buf` with `pread`,
+/// growing `buf` when full; returns the length read. With `whole`, a read shorter than the
+/// space offered ends it (see [`renders_whole`]); otherwise only a read of 0 does. Regular
+/// files (test fixtures) end at their first short read either way.
+fn read_all_at(f: &File, buf: &mut Vec<u8>, whole: bool) -> std::io::Result<usize> {
+    let mut len = 0usize;
+    // Each turn either adds bytes, grows the buffer (bounded by MAX_FILE_BYTES) or ends.
+    loop {
+        if len == buf.len() {
+            if buf.len() as u64 >= MAX_FILE_BYTES {
+                return Ok(len);
+            }
+            let grown = (buf.len() * 2).clamp(4096, MAX_FILE_BYTES as usize);
+            buf.resize(grown, 0);
+        }
+        let space = buf.len() - len;
+        match f.read_at(&mut buf[len..], len as u64) {
+            Ok(0) => return Ok(len),
+            Ok(n) => {
+                len += n;
+                if whole && n < space {
+                    return Ok(len);
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
         }
     }
 }
@@ -306,6 +367,48 @@ mod tests {
         assert!(!simple_match("loop* ram*", "vda"));
         assert!(simple_match("/proc/* /sys/*", "/sys/fs/cgroup"));
         assert!(simple_match("*-ifb", "eth0-ifb"));
+    }
+
+    #[test]
+    fn proc_file_rereads_changed_content_of_any_size() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let big: Vec<u8> = (0..10_000u32).map(|i| b'a' + (i % 26) as u8).collect();
+        for rel in ["/proc/stat", "/proc/diskstats"] {
+            let path = join(dir.path(), rel);
+            std::fs::create_dir_all(dir.path().join("proc")).expect("mkdir proc");
+            std::fs::write(&path, b"first").expect("write");
+            let mut f = ProcFile::new(dir.path(), rel);
+            assert_eq!(f.read(), Some(&b"first"[..]), "{rel}");
+            std::fs::write(&path, &big).expect("write");
+            assert_eq!(f.read().map(<[u8]>::len), Some(big.len()), "{rel}");
+            assert_eq!(f.read(), Some(&big[..]), "{rel}");
+            std::fs::write(&path, b"short").expect("write");
+            assert_eq!(f.read(), Some(&b"short"[..]), "{rel}");
+        }
+    }
+
+    #[test]
+    fn proc_file_reads_the_kernel_files_whole() {
+        // Both kinds of /proc file (single record, one record per line), when this machine
+        // has them: complete (ends with a newline, as many lines as a plain read gives).
+        let root = Path::new("/");
+        for (rel, last) in [("/proc/meminfo", &b"\n"[..]), ("/proc/vmstat", &b"\n"[..])] {
+            let mut f = ProcFile::new(root, rel);
+            let Some(a) = f.read().map(<[u8]>::to_vec) else { continue };
+            assert!(a.ends_with(last), "{rel} truncated: {} bytes", a.len());
+            let direct = std::fs::read(rel).expect("read directly");
+            assert_eq!(lines(&a).count(), lines(&direct).count(), "{rel}");
+        }
+    }
+
+    #[test]
+    fn single_record_files_are_listed_and_seq_files_are_not() {
+        assert!(renders_whole("/proc/stat"));
+        assert!(renders_whole("/sys/class/net/eth0/mtu"));
+        assert!(renders_whole("/proc/pressure/io"));
+        assert!(!renders_whole("/proc/net/dev"));
+        assert!(!renders_whole("/proc/vmstat"));
+        assert!(!renders_whole("/proc/self/mountinfo"));
     }
 
     #[test]
