@@ -1251,6 +1251,9 @@ impl DiskStore {
 fn flusher_loop(shared: &Shared, stop: &(Mutex<bool>, Condvar)) {
     let period =
         Duration::from_millis((u64::from(shared.config.flush_interval_secs.max(1)) * 500).max(500));
+    // Length of each file at its last fsync: an unchanged file is not synced again (an idle
+    // store costs no fdatasync every period).
+    let mut synced: HashMap<PathBuf, u64> = HashMap::new();
     loop {
         {
             let g = stop.0.lock().unwrap_or_else(|p| p.into_inner());
@@ -1276,19 +1279,18 @@ fn flusher_loop(shared: &Shared, stop: &(Mutex<bool>, Condvar)) {
                 warn!(error = %e, "writing the WAL failed");
             }
             inner.wal.meta_unsynced = false;
-            let mut files: Vec<(PathBuf, Arc<File>)> = inner
-                .tiers
-                .iter()
-                .filter_map(|t| t.active.as_ref().map(|a| (a.path.clone(), a.file.clone())))
-                .collect();
-            if let Some(f) = &inner.wal.file {
-                files.push((inner.wal.path.clone(), f.clone()));
-            }
-            files
+            inner.sync_targets()
         };
-        for (path, f) in files {
-            if let Err(e) = f.sync_data() {
-                warn!(path = %path.display(), error = %e, "fsync failed");
+        synced.retain(|p, _| files.iter().any(|(q, _, _)| q == p));
+        for (path, f, len) in files {
+            if synced.get(&path) == Some(&len) {
+                continue;
+            }
+            match f.sync_data() {
+                Ok(()) => {
+                    synced.insert(path, len);
+                }
+                Err(e) => warn!(path = %path.display(), error = %e, "fsync failed"),
             }
         }
     }
@@ -1298,6 +1300,20 @@ fn flusher_loop(shared: &Shared, stop: &(Mutex<bool>, Condvar)) {
 // Inner: metadata, write path, checkpoint, replay
 
 impl Inner {
+    /// The files an fsync makes durable — each tier's active data file and the WAL — with
+    /// their current length.
+    fn sync_targets(&self) -> Vec<(PathBuf, Arc<File>, u64)> {
+        let mut files: Vec<(PathBuf, Arc<File>, u64)> = self
+            .tiers
+            .iter()
+            .filter_map(|t| t.active.as_ref().map(|a| (a.path.clone(), a.file.clone(), a.len)))
+            .collect();
+        if let Some(f) = &self.wal.file {
+            files.push((self.wal.path.clone(), f.clone(), self.wal.file_len));
+        }
+        files
+    }
+
     fn put_host(&mut self, meta: &HostMeta) -> (HostId, bool) {
         if let Some(&id) = self.host_by_guid.get(&meta.guid) {
             let changed = self.meta.hosts[id as usize] != *meta;
@@ -2472,17 +2488,9 @@ impl Store for DiskStore {
             let mut g = self.shared.write();
             g.wal_write()?;
             g.wal.meta_unsynced = false;
-            let mut files: Vec<(PathBuf, Arc<File>)> = g
-                .tiers
-                .iter()
-                .filter_map(|t| t.active.as_ref().map(|a| (a.path.clone(), a.file.clone())))
-                .collect();
-            if let Some(f) = &g.wal.file {
-                files.push((g.wal.path.clone(), f.clone()));
-            }
-            files
+            g.sync_targets()
         };
-        for (path, f) in files {
+        for (path, f, _) in files {
             f.sync_data().map_err(io_err(&path))?;
         }
         Ok(())
