@@ -22,9 +22,11 @@
 //!
 //! # Durability
 //! Every accepted point and metadata change is appended to an in-memory WAL buffer; a
-//! background thread writes it and `fdatasync`s it (and the active data files) every
-//! `flush_interval_secs / 2` seconds (at least every 0.5 s). So `kill -9` or a power loss
-//! loses at most the points accepted in the last `flush_interval_secs` (default 5 s).
+//! background thread writes it to the WAL file every `flush_interval_secs / 2` seconds (at
+//! least every 0.5 s), so `kill -9` loses at most the points accepted in the last
+//! `flush_interval_secs` (default 5 s). The same thread `fdatasync`s the WAL and the active data
+//! files that grew at most every [`SYNC_SECS`] (30 s: what a power loss can lose), and
+//! `flush()` (clean shutdown) syncs everything.
 //!
 //! Tier-0 pages are written when full (the WAL buffer is written first, so a replay knows
 //! their points). Upper-tier pages are written only at *checkpoints* (every
@@ -86,6 +88,9 @@ pub const PAGE_BYTES: usize = 640;
 pub const UPPER_PAGE_BYTES: usize = 192;
 /// Seconds between checkpoints.
 pub const CHECKPOINT_SECS: u64 = 1800;
+/// The flusher hands the WAL to the kernel every half flush interval (what `kill -9` can
+/// lose) and fdatasyncs the grown files at most this often (what a power loss can lose).
+pub const SYNC_SECS: u64 = 30;
 /// WAL size that forces a checkpoint.
 pub const WAL_MAX_BYTES: u64 = 256 << 20;
 const WAL_BUF_MAX: usize = 1 << 20;
@@ -1254,6 +1259,7 @@ fn flusher_loop(shared: &Shared, stop: &(Mutex<bool>, Condvar)) {
     // Length of each file at its last fsync: an unchanged file is not synced again (an idle
     // store costs no fdatasync every period).
     let mut synced: HashMap<PathBuf, u64> = HashMap::new();
+    let mut last_sync = Instant::now();
     loop {
         {
             let g = stop.0.lock().unwrap_or_else(|p| p.into_inner());
@@ -1279,6 +1285,11 @@ fn flusher_loop(shared: &Shared, stop: &(Mutex<bool>, Condvar)) {
                 warn!(error = %e, "writing the WAL failed");
             }
             inner.wal.meta_unsynced = false;
+            if last_sync.elapsed() < Duration::from_secs(SYNC_SECS) {
+                // Written to the kernel: safe from kill -9. fdatasync (power loss) is rarer.
+                continue;
+            }
+            last_sync = Instant::now();
             inner.sync_targets()
         };
         synced.retain(|p, _| files.iter().any(|(q, _, _)| q == p));
