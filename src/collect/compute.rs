@@ -79,6 +79,9 @@ pub struct ComputedPoint {
 /// Collection state of one dimension (Netdata's `RRDDIM` collection fields).
 #[derive(Clone, Debug)]
 pub struct DimState {
+    /// The id's first bytes and its length: a `SET` is matched against the dimension it
+    /// touches anyway, without reading the chart's id block (ids of up to 16 bytes).
+    key: IdKey,
     algorithm: Algorithm,
     multiplier: i64,
     divisor: i64,
@@ -106,9 +109,31 @@ pub struct DimState {
     last_collected_time_us: i64,
 }
 
+/// The first 16 bytes of an id and its length.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct IdKey {
+    head: [u8; 16],
+    len: u32,
+}
+
+impl IdKey {
+    fn of(id: &str) -> Self {
+        let mut head = [0u8; 16];
+        let n = id.len().min(16);
+        head[..n].copy_from_slice(&id.as_bytes()[..n]);
+        Self { head, len: id.len().min(u32::MAX as usize) as u32 }
+    }
+    /// Whether `id` is the id this key was made of; `full` is that id, read only when the key
+    /// alone cannot tell (ids longer than 16 bytes).
+    fn matches(&self, id: &str, full: impl FnOnce() -> bool) -> bool {
+        self.len as usize == id.len() && { let n = id.len().min(16); self.head[..n] == id.as_bytes()[..n] } && (id.len() <= 16 || full())
+    }
+}
+
 impl DimState {
     fn new(meta: &DimMeta, collections: u64) -> Self {
         Self {
+            key: IdKey::of(&meta.id),
             algorithm: meta.algorithm,
             multiplier: nonzero(meta.multiplier),
             divisor: nonzero(meta.divisor),
@@ -306,8 +331,9 @@ impl ChartState {
     /// [`ChartState::dim_index`] for a stream of `SET`/`RSET`s: tries the dimension after
     /// the previous lookup first.
     pub fn dim_index_next(&mut self, id: &str) -> Option<usize> {
-        let c = if self.cursor < self.name_ends.len() { self.cursor } else { 0 };
-        let i = if self.name_ends.len() > c && self.dim_id(c) == id { c } else { self.dim_index(id)? };
+        let c = if self.cursor < self.dims.len() { self.cursor } else { 0 };
+        let hit = self.dims.get(c).is_some_and(|d| d.key.matches(id, || self.dim_id(c) == id));
+        let i = if hit { c } else { self.dim_index(id)? };
         self.cursor = i + 1;
         Some(i)
     }

@@ -630,6 +630,8 @@ struct Inner {
     /// maps, running slots — kept up to date at every mutation so `stats()` is O(tiers)
     /// instead of a walk over every series (it runs every second for self-monitoring).
     mem_points: [i64; MAX_TIERS],
+    /// Reused by `write_many` for the roll-ups of a batch.
+    rollup_queue: Vec<(u32, i64, u32)>,
     /// First replay pass at open: only hosts / charts / dimensions (so that data pages of
     /// series created since the last checkpoint can be indexed).
     replay_meta_only: bool,
@@ -1015,6 +1017,7 @@ impl DiskStore {
             last_checkpoint: Instant::now(),
             widths_cache: Vec::new(),
             mem_points: [0; MAX_TIERS],
+            rollup_queue: Vec::new(),
             replay_meta_only: false,
         };
         for h in &meta.hosts {
@@ -1463,6 +1466,21 @@ impl Inner {
         time: UnixTime,
         word: u32,
     ) -> Result<WriteOutcome, StoreError> {
+        self.write_point_with(config, id, time, word, None)
+    }
+
+    /// [`Inner::write_point`]; with `rollups`, the point's roll-ups into the upper tiers are
+    /// not done here but queued there, for [`Inner::roll_up_many`] to do tier by tier over a
+    /// whole batch (a chart's series are adjacent in each tier's vector, so that pass walks
+    /// memory in order instead of jumping between tiers at every point).
+    fn write_point_with(
+        &mut self,
+        config: &StoreConfig,
+        id: SeriesId,
+        time: UnixTime,
+        word: u32,
+        rollups: Option<&mut Vec<(u32, i64, u32)>>,
+    ) -> Result<WriteOutcome, StoreError> {
         let idx = id.0 as usize;
         let Some(&ue) = self.series.ue.get(idx) else {
             return Err(StoreError::UnknownId {
@@ -1518,24 +1536,13 @@ impl Inner {
             self.wal_write()?;
             self.write_page(idx, 0, &page, self.meta.generation)?;
         }
-        // roll-ups
-        let n = StorageNumber(word);
-        if let Some(p) = TierPoint::from_number(time, n) {
-            let agg = Agg::of(&p);
-            let mut width = i64::from(ue);
-            self.tier_widths(config);
-            for k in 1..config.tiers.len() {
-                width *= i64::from(self.widths_cache[k]);
-                // fast path: the point falls in the running slot (no division)
-                let slot = match self.series.partial[k - 1][idx] {
-                    Some((s, _))
-                        if time - i64::from(ue) <= s && time - i64::from(ue) > s - width =>
-                    {
-                        s
-                    }
-                    _ => tier_slot(time, ue, width),
-                };
-                self.fold_upper(idx, k, slot, width, &agg);
+        match rollups {
+            Some(q) => q.push((idx as u32, time, word)),
+            None => {
+                self.tier_widths(config);
+                for k in 1..config.tiers.len() {
+                    self.roll_up(idx, k, time, word);
+                }
             }
         }
         if !self.wal.replaying {
@@ -1551,6 +1558,35 @@ impl Inner {
             self.written += 1;
         }
         Ok(WriteOutcome::Stored)
+    }
+
+    /// Folds the tier-0 point (`time`, `word`) of series `idx` into tier `k >= 1`
+    /// (`widths_cache` must be current).
+    fn roll_up(&mut self, idx: usize, k: usize, time: i64, word: u32) {
+        let Some(p) = TierPoint::from_number(time, StorageNumber(word)) else {
+            return;
+        };
+        let ue = i64::from(self.series.ue[idx]);
+        let width = self.widths_cache[1..=k]
+            .iter()
+            .fold(ue, |w, &m| w * i64::from(m));
+        // fast path: the point falls in the running slot (no division)
+        let slot = match self.series.partial[k - 1][idx] {
+            Some((s, _)) if time - ue <= s && time - ue > s - width => s,
+            _ => tier_slot(time, ue as u32, width),
+        };
+        self.fold_upper(idx, k, slot, width, &Agg::of(&p));
+    }
+
+    /// The roll-ups queued by [`Inner::write_point_with`], tier by tier, each tier in queue
+    /// order (so a series' points reach a tier in the order they were written).
+    fn roll_up_many(&mut self, config: &StoreConfig, queued: &[(u32, i64, u32)]) {
+        self.tier_widths(config);
+        for k in 1..config.tiers.len() {
+            for &(idx, time, word) in queued {
+                self.roll_up(idx as usize, k, time, word);
+            }
+        }
     }
 
     fn fold_upper(&mut self, idx: usize, k: usize, slot: i64, width: i64, agg: &Agg) {
@@ -2370,20 +2406,32 @@ impl Store for DiskStore {
     ) -> Result<(), StoreError> {
         let cfg = &self.shared.config;
         let mut g = self.shared.write();
+        let mut queued = std::mem::take(&mut g.rollup_queue);
+        queued.clear();
+        let mut result = Ok(());
         for &(id, time, value) in points {
             let o = if value.value().is_finite() {
-                g.write_point(cfg, id, time, value.0)?
+                g.write_point_with(cfg, id, time, value.0, Some(&mut queued))
             } else if !g.series.exists(id.0 as usize) {
-                return Err(StoreError::UnknownId {
+                Err(StoreError::UnknownId {
                     kind: "series",
                     id: id.0,
-                });
+                })
             } else {
-                WriteOutcome::Gap
+                Ok(WriteOutcome::Gap)
             };
-            counts.add(o);
+            match o {
+                Ok(o) => counts.add(o),
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            }
         }
-        Ok(())
+        // Also after an error: the points stored before it get their roll-ups.
+        g.roll_up_many(cfg, &queued);
+        g.rollup_queue = queued;
+        result
     }
 
     fn write_aggregate(

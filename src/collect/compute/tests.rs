@@ -653,3 +653,21 @@ fn dimension_lookup_by_id_small_and_large_charts_any_order() {
         assert_eq!(c.dim_index("d0"), Some(0));
     }
 }
+
+#[test]
+fn dimension_lookup_with_long_ids_sharing_a_prefix() {
+    // Ids longer than the 16 bytes kept inline, equal in their first 16 bytes and lengths.
+    let ids = ["interface_bond0_rx_drops", "interface_bond0_tx_drops", "interface_bond0_rx_bytes_"];
+    let dims: Vec<DimMeta> = ids.iter().map(|i| abs(i)).collect();
+    let mut c = ChartState::with_dimensions(&chart(1, ""), &dims).expect("chart");
+    for _ in 0..2 {
+        for (i, id) in ids.iter().enumerate() {
+            assert_eq!(c.dim_index_next(id), Some(i), "{id}");
+        }
+    }
+    // out of order: the cursor points at 0 but the id is the second one
+    assert_eq!(c.dim_index_next("interface_bond0_tx_drops"), Some(1));
+    assert_eq!(c.dim_index_next("interface_bond0_rx_drops"), Some(0));
+    assert_eq!(c.dim_index_next("interface_bond0_xx_drops"), None);
+    assert_eq!(c.dim_index_next("interface_bond0_rx_drop"), None);
+}
