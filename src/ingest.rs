@@ -85,6 +85,12 @@ pub struct HostIngest {
     limits: Limits,
     charts: Vec<ChartRt>,
     by_id: HashMap<String, usize>,
+    /// Every chart id, concatenated in definition order (`chart_ends[i]` ends chart `i`), and
+    /// the chart after the last `BEGIN`: senders send their charts in the same order every
+    /// second, so a `BEGIN` is usually one comparison against this contiguous block.
+    chart_names: String,
+    chart_ends: Vec<u32>,
+    chart_cursor: usize,
     current: Option<usize>,
     in_sample: Option<usize>,
     pending_host_labels: Vec<Label>,
@@ -105,6 +111,9 @@ impl HostIngest {
             limits,
             charts: Vec::new(),
             by_id: HashMap::new(),
+            chart_names: String::new(),
+            chart_ends: Vec::new(),
+            chart_cursor: 0,
             current: None,
             in_sample: None,
             pending_host_labels: Vec::new(),
@@ -190,6 +199,8 @@ impl HostIngest {
             self.charts.push(ChartRt { id, meta, dims: Vec::new(), series: Vec::new(), state, replicating: false, pending_labels: None });
             let i = self.charts.len() - 1;
             self.by_id.insert(self.charts[i].meta.id.clone(), i);
+            self.chart_names.push_str(&self.charts[i].meta.id);
+            self.chart_ends.push(self.chart_names.len() as u32);
             i
         };
         self.current = Some(idx);
@@ -260,9 +271,22 @@ impl HostIngest {
         &self.charts
     }
 
+    /// Id of chart `i` from the contiguous block (empty when out of range).
+    fn chart_name(&self, i: usize) -> &str {
+        let end = self.chart_ends.get(i).map_or(0, |&e| e as usize);
+        let start = if i == 0 { 0 } else { self.chart_ends.get(i - 1).map_or(end, |&e| e as usize) };
+        self.chart_names.get(start..end).unwrap_or("")
+    }
+
     /// `BEGIN "<chart>" <usec>`.
     pub fn begin(&mut self, chart: &str, usec: u64, now_us: i64) -> Result<usize, IngestError> {
-        let ci = self.chart_index(chart).ok_or_else(|| IngestError::UnknownChart(chart.to_string()))?;
+        let c = if self.chart_cursor < self.chart_ends.len() { self.chart_cursor } else { 0 };
+        let ci = if self.chart_name(c) == chart && c < self.charts.len() {
+            c
+        } else {
+            self.chart_index(chart).ok_or_else(|| IngestError::UnknownChart(chart.to_string()))?
+        };
+        self.chart_cursor = ci + 1;
         self.charts[ci].state.begin(usec, now_us);
         self.in_sample = Some(ci);
         self.current = Some(ci);
@@ -407,6 +431,27 @@ mod tests {
         ing.begin("a.b", 0, 1_000_000).expect("begin");
         assert!(matches!(ing.set("zz", Some(1)), Err(IngestError::UnknownDimension { .. })));
         assert!(matches!(ing.define_chart(chart("nodot")), Err(IngestError::BadChartId(_))));
+    }
+
+    #[test]
+    fn begin_finds_charts_in_any_order() {
+        let (_s, mut ing) = setup();
+        let ids = ["a.one", "a.two", "a.three", "b.one"];
+        for id in ids {
+            ing.define_chart(chart(id)).expect("chart");
+        }
+        let order = [0usize, 1, 2, 3, 0, 1, 2, 3, 3, 2, 1, 0, 2, 0, 3];
+        for &i in &order {
+            assert_eq!(ing.begin(ids[i], 0, 1_000_000).expect("begin"), i, "{}", ids[i]);
+            assert_eq!(ing.current_chart(), Some(i));
+            ing.end(1_000_000).expect("end");
+        }
+        assert!(matches!(ing.begin("a.on", 0, 0), Err(IngestError::UnknownChart(_))));
+        // redefining keeps the index; a new chart is found too
+        ing.define_chart(chart("a.two")).expect("redefine");
+        ing.define_chart(chart("c.new")).expect("new");
+        assert_eq!(ing.begin("c.new", 0, 1_000_000).expect("begin"), 4);
+        assert_eq!(ing.begin("a.one", 0, 1_000_000).expect("begin"), 0);
     }
 
     #[test]

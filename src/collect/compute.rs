@@ -126,7 +126,8 @@ impl IdKey {
     /// Whether `id` is the id this key was made of; `full` is that id, read only when the key
     /// alone cannot tell (ids longer than 16 bytes).
     fn matches(&self, id: &str, full: impl FnOnce() -> bool) -> bool {
-        self.len as usize == id.len() && { let n = id.len().min(16); self.head[..n] == id.as_bytes()[..n] } && (id.len() <= 16 || full())
+        // Whole fixed-size arrays compare inline (two words), not through memcmp.
+        *self == Self::of(id) && (id.len() <= 16 || full())
     }
 }
 
