@@ -499,17 +499,31 @@ fn unzigzag64(z: u64) -> i64 {
     ((z >> 1) as i64) ^ -((z & 1) as i64)
 }
 
+/// `(5^-g mod 2^64, ⌊(2^64 − 1) / 5^g⌋)`: `a` is divisible by 5^g iff
+/// `a · 5^-g mod 2^64 <= ⌊(2^64 − 1) / 5^g⌋` (the quotient, when exact, is that product).
+const DIV5: [(u64, u64); 19] = {
+    const INV5: u64 = 0xCCCC_CCCC_CCCC_CCCD; // 5 · INV5 ≡ 1 (mod 2^64)
+    let mut t = [(1u64, u64::MAX); 19];
+    let mut g = 1;
+    while g < 19 {
+        t[g] = (t[g - 1].0.wrapping_mul(INV5), t[g - 1].1 / 5);
+        g += 1;
+    }
+    t
+};
+
 /// Largest `g` (<= 17) with every value divisible by 10^g (zeros do not constrain it; 0 when
-/// all are zero or all divisible by 10^18). 10^g divides v only if 2^g does, so the trailing
-/// binary zeros bound `g` before any division.
+/// all are zero or all divisible by 10^18). 10^g divides v iff 2^g and 5^g do: the trailing
+/// binary zeros bound `g`, then a multiplication tests 5^g (no division).
 fn common_pow10(vals: &[i64]) -> usize {
     let mut g = 18usize;
     for &v in vals {
         if v == 0 {
             continue;
         }
-        g = g.min(v.trailing_zeros() as usize);
-        while g > 0 && v % POW10[g] != 0 {
+        let a = v.unsigned_abs();
+        g = g.min(a.trailing_zeros() as usize);
+        while g > 0 && a.wrapping_mul(DIV5[g].0) > DIV5[g].1 {
             g -= 1;
         }
         if g == 0 {
@@ -1085,6 +1099,26 @@ mod num_tests {
         }
     }
     use crate::storage::number::{StorageNumber, FLAG_NOT_ANOMALOUS, FLAG_RESET};
+
+    #[test]
+    fn common_power_of_ten_matches_remainders() {
+        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+        for i in 0..200_000u64 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            // many trailing decimal zeros, both signs, the extremes
+            let v = match i % 4 {
+                0 => ((x as i64) / POW10[(x % 19) as usize]).wrapping_mul(POW10[(x >> 7) as usize % 19]),
+                1 => -((x % 1_000_000) as i64) * POW10[(x >> 20) as usize % 13],
+                2 => [i64::MIN, i64::MAX, 0, 1, -1, POW10[18], -POW10[18]][(x % 7) as usize],
+                _ => x as i64,
+            };
+            let by_rem = (0..18).rev().find(|&g| v != 0 && v % POW10[g] == 0).unwrap_or(0);
+            let by_rem = if v != 0 && v % POW10[18] == 0 { 0 } else { by_rem };
+            assert_eq!(common_pow10(&[v]), by_rem, "{v}");
+        }
+    }
 
     #[test]
     fn canonical_words_map_to_decimals_and_back() {
