@@ -1151,10 +1151,13 @@ fn fast_rset(rest: &[u8]) -> Option<Rset<'_>> {
     }
     let start = i;
     while i < tail.len() && !is_separator(tail[i]) {
+        if tail[i] == b'\\' {
+            return None;
+        }
         i += 1;
     }
     let word = &tail[start..i];
-    if matches!(word.first(), None | Some(b'"' | b'\'')) || word.contains(&b'\\') {
+    if matches!(word.first(), None | Some(b'"' | b'\'')) {
         return None;
     }
     while i < tail.len() && is_separator(tail[i]) {
