@@ -150,6 +150,31 @@ fn bench(c: &mut Criterion) {
         g.finish();
     }
 
+    // a replication reply as the issue-5 benchmark child (bench/replgen) sends it: per second
+    // `RBEGIN '' s e now` and one `RSET "<dim>" %0.7f ""` per dimension (random walk)
+    {
+        let mut reply = Vec::new();
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut v = [0f64; 10];
+        for t in 0..2000u64 {
+            reply.extend_from_slice(format!("RBEGIN '' {} {} {}\n", 1_700_000_000 + t, 1_700_000_001 + t, 1_700_003_600).as_bytes());
+            for (d, val) in v.iter_mut().enumerate() {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                *val += (x % 2001) as f64 / 1000.0 - 1.0;
+                reply.extend_from_slice(format!("RSET \"dim{d}\" {val:.7} \"\"\n").as_bytes());
+            }
+        }
+        let lines: Vec<&[u8]> = reply.split(|&b| b == b'\n').filter(|l| !l.is_empty()).collect();
+        let mut g = c.benchmark_group("proto_replication");
+        g.throughput(Throughput::Elements(lines.len() as u64));
+        g.bench_function("rbegin_rset_lines", |b| {
+            b.iter(|| lines.iter().filter(|l| Command::parse(black_box(l)).is_ok()).count())
+        });
+        g.finish();
+    }
+
     let mut g = c.benchmark_group("proto_bytes");
     g.throughput(Throughput::Bytes(data.len() as u64));
     g.bench_function("lz4_decode", |b| {

@@ -971,7 +971,18 @@ impl<'a> Command<'a> {
             if let Some(cmd) = fast_set(rest) {
                 return Ok(cmd);
             }
+        } else if let Some(rest) = line.strip_prefix(b"RSET \"") {
+            if let Some(r) = fast_rset(rest) {
+                return Ok(Command::Rset(r));
+            }
         }
+        Self::parse_tokenized(line)
+    }
+
+    /// [`Command::parse`] without the fast paths of the most frequent shapes (`SET`, `RSET`):
+    /// every line through the tokenizer.
+    #[inline]
+    fn parse_tokenized(line: &'a [u8]) -> Result<Command<'a>, ParseError> {
         let mut words = Words::new(line);
         let Some(kw) = words.next() else {
             return Ok(Command::Blank);
@@ -1119,6 +1130,59 @@ fn fast_set(rest: &[u8]) -> Option<Command<'_>> {
         Some(_) => Some(parse_strtoll(word)?),
     };
     Some(Command::Set(Set { id: text(id), value }))
+}
+
+/// `RSET` in its usual shape, `RSET "<id>" <value> ""` (the flags quoted, possibly empty),
+/// without the general tokenizer; `rest` follows `RSET "`. `None` for any other shape
+/// (backslashes, quoted or missing value, unquoted flags, more words): the general parser then
+/// decides, so the result is always the one [`Rset::parse`] gives.
+#[inline]
+fn fast_rset(rest: &[u8]) -> Option<Rset<'_>> {
+    use super::tokenizer::find_quote_or_backslash;
+    let k = find_quote_or_backslash(rest, b'"')?;
+    if rest[k] != b'"' || k == 0 {
+        return None;
+    }
+    let id = &rest[..k];
+    let tail = &rest[k + 1..];
+    let mut i = 0;
+    while i < tail.len() && is_separator(tail[i]) {
+        i += 1;
+    }
+    let start = i;
+    while i < tail.len() && !is_separator(tail[i]) {
+        if tail[i] == b'\\' {
+            return None;
+        }
+        i += 1;
+    }
+    let word = &tail[start..i];
+    if matches!(word.first(), None | Some(b'"' | b'\'')) {
+        return None;
+    }
+    while i < tail.len() && is_separator(tail[i]) {
+        i += 1;
+    }
+    let flags: &[u8] = match tail.get(i) {
+        None => b"",
+        Some(b'"') => {
+            let f = &tail[i + 1..];
+            let e = find_quote_or_backslash(f, b'"')?;
+            if f[e] != b'"' || !f[e + 1..].iter().all(|&b| is_separator(b)) {
+                return None;
+            }
+            &f[..e]
+        }
+        Some(_) => return None,
+    };
+    Some(Rset {
+        id: text(id),
+        value: parse_f64(word).unwrap_or(f64::NAN),
+        flags: match flags {
+            b"" => Cow::Borrowed(""),
+            _ => text(flags),
+        },
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1519,6 +1583,85 @@ mod tests {
                 assert_eq!(Ok(f), general, "{:?}", String::from_utf8_lossy(&l));
             }
         }
+    }
+
+    /// `RSET` through the tokenizer only, as comparable fields (NaN compared by bits).
+    fn rset_general(l: &[u8]) -> Result<(String, u64, String), ParseError> {
+        match Command::parse_tokenized(l)? {
+            Command::Rset(r) => Ok((r.id.into_owned(), r.value.to_bits(), r.flags.into_owned())),
+            c => panic!("not RSET: {c:?}"),
+        }
+    }
+
+    fn rset_fields(r: Rset<'_>) -> (String, u64, String) {
+        (r.id.into_owned(), r.value.to_bits(), r.flags.into_owned())
+    }
+
+    #[test]
+    fn rset_fast_path_agrees_with_the_tokenizer() {
+        let mut fast_taken = 0;
+        for l in [
+            &b"RSET \"user\" 9.4310010 \"\""[..],
+            b"RSET \"user\" -9.4310010 \"\"\r\n",
+            b"RSET \"a b\" NAN \"E\"",
+            b"RSET \"a\" nan \"R\"",
+            b"RSET \"a\"=1.5=\"\"",
+            b"RSET \"a\"1.5\"\"",
+            b"RSET \"a\" 1.5",
+            b"RSET \"a\" 1.5 ",
+            b"RSET \"a\"",
+            b"RSET \"a\" ",
+            b"RSET \"a\" 1.5 E",
+            b"RSET \"a\" 1.5 \"\" extra",
+            b"RSET \"a\" 1.5 \"E",
+            b"RSET \"a\" 1.5 \"E\\\"\"",
+            b"RSET \"a\\\"b\" 1 \"\"",
+            b"RSET \"a\" 1\\ 2 \"\"",
+            b"RSET \"a\" '1' \"\"",
+            b"RSET \"a\" \"1\" \"\"",
+            b"RSET \"\" 1 \"\"",
+            b"RSET \"a\" 12x \"\"",
+            b"RSET \"a\" 1e3 \"\"",
+            b"RSET \"a\" 1 'E'",
+            b"RSET \"unterminated 5",
+            b"RSET \"a\xffb\" 1 \"\xff\"",
+        ] {
+            let fast = l.strip_prefix(b"RSET \"").and_then(fast_rset);
+            let general = rset_general(l);
+            if let Some(f) = fast {
+                fast_taken += 1;
+                assert_eq!(Ok(rset_fields(f)), general, "{:?}", String::from_utf8_lossy(l));
+            }
+            let parsed = Command::parse(l).map(|c| match c {
+                Command::Rset(r) => rset_fields(r),
+                c => panic!("not RSET: {c:?}"),
+            });
+            assert_eq!(parsed, general, "{:?}", String::from_utf8_lossy(l));
+        }
+        assert!(fast_taken >= 10, "{fast_taken}");
+    }
+
+    #[test]
+    fn rset_fast_path_agrees_on_random_lines() {
+        let alphabet = b"ab \"'\\=\t\r0.9-NAER";
+        let mut x: u64 = 0x0fed_cba9_8765_4321;
+        let mut fast_taken = 0;
+        for _ in 0..50_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let mut l = b"RSET \"".to_vec();
+            let mut y = x;
+            for _ in 0..(x % 20) {
+                y = y.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                l.push(alphabet[((y >> 33) % alphabet.len() as u64) as usize]);
+            }
+            if let Some(f) = fast_rset(&l[6..]) {
+                fast_taken += 1;
+                assert_eq!(Ok(rset_fields(f)), rset_general(&l), "{:?}", String::from_utf8_lossy(&l));
+            }
+        }
+        assert!(fast_taken > 1000, "{fast_taken}");
     }
 
     #[test]

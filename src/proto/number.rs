@@ -113,6 +113,43 @@ const POW10: [f64; 16] = [
     1.0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
 ];
 
+/// The exact `%0.7f` shape, `[digits].ddddddd` with at most 8 integer digits: the value
+/// [`parse_f64`]'s digit loop computes (the same `m / 10^7`), the seven decimals converted
+/// eight bytes at a time.
+#[inline]
+fn parse_f7(body: &[u8]) -> Option<f64> {
+    const ZEROS: u64 = 0x3030_3030_3030_3030;
+    let split = body.len().checked_sub(8)?;
+    let (int, frac) = body.split_at(split);
+    if int.len() > 8 {
+        return None;
+    }
+    let mut b = [0u8; 8];
+    b.copy_from_slice(frac);
+    if b[0] != b'.' {
+        return None;
+    }
+    // ".ddddddd" read as the eight digits "0ddddddd" (first byte most significant)
+    let w = (u64::from_le_bytes(b) & !0xFF) | 0x30;
+    let d = w.wrapping_sub(ZEROS);
+    // every byte a digit: no borrow out of any byte, and each digit value below 10
+    if (w & 0xF0F0_F0F0_F0F0_F0F0) != ZEROS || (d.wrapping_add(0x0606_0606_0606_0606) & 0xF0F0_F0F0_F0F0_F0F0) != 0 {
+        return None;
+    }
+    let d = (d.wrapping_mul(10) + (d >> 8)) & 0x00FF_00FF_00FF_00FF;
+    let d = (d.wrapping_mul(100) + (d >> 16)) & 0x0000_FFFF_0000_FFFF;
+    let f = (d.wrapping_mul(10_000) + (d >> 32)) & 0xFFFF_FFFF;
+    let mut m: u64 = 0;
+    for &c in int {
+        let x = c.wrapping_sub(b'0');
+        if x > 9 {
+            return None;
+        }
+        m = m * 10 + u64::from(x);
+    }
+    Some((m * 10_000_000 + f) as f64 / POW10[7])
+}
+
 /// A double as `strtod` reads it: decimal, exponent, `nan`/`inf`/`infinity` in any case.
 /// `None` if the whole word is not a number.
 #[inline]
@@ -123,6 +160,9 @@ pub fn parse_f64(w: &[u8]) -> Option<f64> {
         Some(b'-') => (true, &w[1..]),
         _ => (false, w),
     };
+    if let Some(v) = parse_f7(body) {
+        return Some(if neg { -v } else { v });
+    }
     if !body.is_empty() && body.len() <= 16 {
         let mut m: u64 = 0;
         let mut frac: Option<usize> = None;
@@ -254,6 +294,26 @@ mod tests {
             let s = format!("{x:.7}");
             assert_eq!(parse_f64(s.as_bytes()), s.parse::<f64>().ok(), "{s}");
         }
+    }
+
+    #[test]
+    fn seven_decimals_parse_like_the_general_path() {
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        for i in 0..300_000u64 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let mag = 10f64.powi((x % 19) as i32 - 8);
+            let v = ((x >> 11) as f64 / (1u64 << 53) as f64) * mag * if i % 3 == 0 { -1.0 } else { 1.0 };
+            let s = format!("{v:.7}");
+            assert_eq!(parse_f64(s.as_bytes()).map(f64::to_bits), s.parse::<f64>().ok().map(f64::to_bits), "{s}");
+        }
+        for s in ["0.0000000", "-0.0000000", ".0000001", "-.5000000", "99999999.9999999", "123456789.1234567", "1.23456789", "1.234567", "12.34a6789", "12.3456:89", "1.3456/89", "1..345678", "a.1234567", "1/.1234567", "+1.1234567", "1.123456 "] {
+            let general = std::str::from_utf8(s.as_bytes()).ok().and_then(|t| t.parse::<f64>().ok());
+            assert_eq!(parse_f64(s.as_bytes()).map(f64::to_bits), general.map(f64::to_bits), "{s}");
+        }
+        assert_eq!(parse_f7(b"12.3456789"), Some(12.3456789));
+        assert_eq!(parse_f7(b"12.345678"), None);
     }
 
     #[test]

@@ -405,25 +405,36 @@ fn word_to_decimal_unchecked(w: u32) -> Option<i64> {
     Some(if w & (1 << 31) != 0 { -mag } else { mag })
 }
 
-/// `word` → (N, flags) when the word is canonical.
+/// `word` → (N, flags) when the word is canonical, i.e. exactly the word
+/// [`decimal_to_word`]`(N, flags)` returns. Decided from the fields alone: factor 10, zero
+/// only as the bare flags, and otherwise `p` (N = ±m · 10^p: 7 − k dividing, 7 + k
+/// multiplying) is the smallest power that brings |N| within the 24-bit mantissa — `p` is 0
+/// (dividing by 10^7) or the mantissa times 10 would not fit; multiplying by 10^0 is spelled
+/// as dividing by 10^0; |N| must fit an `i64`.
 #[inline]
 pub fn word_to_decimal(w: u32) -> Option<(i64, u8)> {
-    if w == 0x0400_0000 {
-        return None;
-    }
-    let flags = ((w >> 24) & 3) as u8;
-    let m = i64::from(w & 0x00FF_FFFF);
-    let k = ((w >> 27) & 7) as usize;
     if w & (1 << 26) != 0 {
         return None;
     }
-    let mag = if w & (1 << 30) != 0 {
-        m.checked_mul(POW10[7 + k])?
+    let flags = ((w >> 24) & 3) as u8;
+    let m = w & 0x00FF_FFFF;
+    if m == 0 {
+        return (w & !(3 << 24) == 0).then_some((0, flags));
+    }
+    let k = ((w >> 27) & 7) as usize;
+    let p = if w & (1 << 30) != 0 {
+        if k == 0 {
+            return None;
+        }
+        7 + k
     } else {
-        m * POW10[7 - k]
+        7 - k
     };
-    let n = if w & (1 << 31) != 0 { -mag } else { mag };
-    (decimal_to_word(n, flags) == Some(w)).then_some((n, flags))
+    if p != 0 && u64::from(m) * 10 <= M_MAX as u64 {
+        return None;
+    }
+    let mag = i64::from(m).checked_mul(POW10[p])?;
+    Some((if w & (1 << 31) != 0 { -mag } else { mag }, flags))
 }
 
 #[inline]
@@ -488,14 +499,31 @@ fn unzigzag64(z: u64) -> i64 {
     ((z >> 1) as i64) ^ -((z & 1) as i64)
 }
 
-/// Largest `g` (<= 18) with every value divisible by 10^g (zeros do not constrain it).
-fn common_pow10(vals: impl Iterator<Item = i64>) -> usize {
+/// `(5^-g mod 2^64, ⌊(2^64 − 1) / 5^g⌋)`: `a` is divisible by 5^g iff
+/// `a · 5^-g mod 2^64 <= ⌊(2^64 − 1) / 5^g⌋` (the quotient, when exact, is that product).
+const DIV5: [(u64, u64); 19] = {
+    const INV5: u64 = 0xCCCC_CCCC_CCCC_CCCD; // 5 · INV5 ≡ 1 (mod 2^64)
+    let mut t = [(1u64, u64::MAX); 19];
+    let mut g = 1;
+    while g < 19 {
+        t[g] = (t[g - 1].0.wrapping_mul(INV5), t[g - 1].1 / 5);
+        g += 1;
+    }
+    t
+};
+
+/// Largest `g` (<= 17) with every value divisible by 10^g (zeros do not constrain it; 0 when
+/// all are zero or all divisible by 10^18). 10^g divides v iff 2^g and 5^g do: the trailing
+/// binary zeros bound `g`, then a multiplication tests 5^g (no division).
+fn common_pow10(vals: &[i64]) -> usize {
     let mut g = 18usize;
-    for v in vals {
+    for &v in vals {
         if v == 0 {
             continue;
         }
-        while g > 0 && v % POW10[g] != 0 {
+        let a = v.unsigned_abs();
+        g = g.min(a.trailing_zeros() as usize);
+        while g > 0 && a.wrapping_mul(DIV5[g].0) > DIV5[g].1 {
             g -= 1;
         }
         if g == 0 {
@@ -509,13 +537,30 @@ fn common_pow10(vals: impl Iterator<Item = i64>) -> usize {
     }
 }
 
-#[inline]
-fn scaled(v: i64, g: usize) -> u64 {
-    if g == 0 {
-        zigzag64(v)
-    } else {
-        zigzag64(v / POW10[g])
+/// `dst[i] = zigzag(src[i] / 10^g)`, with the division by a constant per `g`.
+fn scale_into(src: &[i64], g: usize, dst: &mut [u64]) {
+    macro_rules! by {
+        ($($p:literal)*) => {
+            match g {
+                0 => {
+                    for (d, &v) in dst.iter_mut().zip(src) {
+                        *d = zigzag64(v);
+                    }
+                }
+                $($p => {
+                    for (d, &v) in dst.iter_mut().zip(src) {
+                        *d = zigzag64(v / POW10[$p]);
+                    }
+                })*
+                _ => {
+                    for (d, &v) in dst.iter_mut().zip(src) {
+                        *d = zigzag64(v / POW10[g.min(18)]);
+                    }
+                }
+            }
+        };
     }
+    by!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17);
 }
 
 fn put_bits(vals: impl Iterator<Item = u64>, w: u32, out: &mut Vec<u8>) {
@@ -549,8 +594,13 @@ const MODE_WDICT: u8 = 5;
 /// The storage-number fields of `N` (sign, multiply, exponent, mantissa) as a 29-bit code.
 #[inline]
 fn decimal_code(n: i64) -> u64 {
-    let w = decimal_to_word(n, 0).unwrap_or(0);
-    u64::from(((w >> 31) << 28) | (((w >> 27) & 0xF) << 24) | (w & 0x00FF_FFFF))
+    u64::from(word_code(decimal_to_word(n, 0).unwrap_or(0)))
+}
+
+/// [`decimal_code`] of the N of a canonical word, read off the word.
+#[inline]
+fn word_code(w: u32) -> u32 {
+    ((w >> 31) << 28) | (((w >> 27) & 0xF) << 24) | (w & 0x00FF_FFFF)
 }
 
 #[inline]
@@ -560,105 +610,113 @@ fn code_decimal(c: u64) -> i64 {
     word_to_decimal(w).map_or(0, |x| x.0)
 }
 
-/// Packs one block given the value before it (`base`) and its deltas, choosing the smallest
-/// of: constant, deltas, raw values, or a bitmap of non-zero values plus those values.
-fn pack_block64(base: i64, deltas: &[i64], out: &mut Vec<u8>) {
+/// Packs one block: its values, their [`decimal_code`]s and their deltas (the first to the
+/// value before the block), choosing the smallest of: constant, deltas, raw values, a bitmap
+/// of non-zero values plus those values (scaled, as codes, or as mantissas with an exponent
+/// dictionary).
+fn pack_block64(vals: &[i64], codes: &[u32], deltas: &[i64], out: &mut Vec<u8>) {
     if deltas.iter().all(|&d| d == 0) {
         out.push(MODE_CONST);
         return;
     }
-    let mut vals = [0i64; BLOCK];
-    let mut v = base;
-    for (slot, &d) in vals.iter_mut().zip(deltas) {
-        v = v.wrapping_add(d);
-        *slot = v;
-    }
-    let vals = &vals[..deltas.len()];
     let n = deltas.len();
     let nnz = vals.iter().filter(|&&x| x != 0).count();
-    let gd = common_pow10(deltas.iter().copied());
-    let gr = common_pow10(vals.iter().copied());
-    let gs = gr;
-    let wd = width(deltas.iter().map(|&d| scaled(d, gd)));
-    let wr = width(vals.iter().map(|&x| scaled(x, gr)));
-    let ws = width(vals.iter().filter(|&&x| x != 0).map(|&x| scaled(x, gs)));
+    let gd = common_pow10(deltas);
+    let gr = common_pow10(vals);
+    let mut sd = [0u64; BLOCK];
+    let mut sr = [0u64; BLOCK];
+    scale_into(deltas, gd, &mut sd);
+    scale_into(vals, gr, &mut sr);
+    let (sd, sr) = (&sd[..n], &sr[..n]);
+    let wd = width(sd.iter().copied());
+    // zeros scale to 0: the width of the non-zero values (sparse) is that of all of them
+    let wr = width(sr.iter().copied());
     let cost_d = (n * wd as usize).div_ceil(8);
     let cost_r = (n * wr as usize).div_ceil(8);
-    let cost_s = n.div_ceil(8) + (nnz * ws as usize).div_ceil(8);
-    let ww = width(vals.iter().filter(|&&x| x != 0).map(|&x| decimal_code(x)));
+    let cost_s = n.div_ceil(8) + (nnz * wr as usize).div_ceil(8);
+    // the code of 0 is 0
+    let ww = width(codes.iter().map(|&c| u64::from(c)));
     let cost_w = n.div_ceil(8) + (nnz * ww as usize).div_ceil(8);
-    // exponent dictionary: (sign, multiply, k) of the non-zero values, then mantissas
-    let mut dict: Vec<u8> = Vec::new();
-    let mut wm = 0;
-    for &x in vals.iter().filter(|&&x| x != 0) {
-        let c = decimal_code(x);
-        let e = (c >> 24) as u8;
-        if !dict.contains(&e) {
-            dict.push(e);
+    // exponent dictionary: (sign, multiply, k) of the non-zero values in order of first
+    // appearance, then mantissas
+    let mut dict = [0u8; 32];
+    let mut slot = [0u8; 32];
+    let mut nd = 0usize;
+    let mut seen = 0u32;
+    let mut mant = 0u32;
+    for (&x, &c) in vals.iter().zip(codes) {
+        if x == 0 {
+            continue;
         }
-        wm = wm.max(64 - (c & 0x00FF_FFFF).leading_zeros());
+        let e = (c >> 24) & 31;
+        if seen & (1 << e) == 0 {
+            seen |= 1 << e;
+            dict[nd] = e as u8;
+            slot[e as usize] = nd as u8;
+            nd += 1;
+        }
+        mant |= c & 0x00FF_FFFF;
     }
-    let ib = if dict.len() <= 1 {
+    let dict = &dict[..nd];
+    let wm = 32 - mant.leading_zeros();
+    let ib = if nd <= 1 {
         0
     } else {
-        usize::BITS - (dict.len() - 1).leading_zeros()
+        usize::BITS - (nd - 1).leading_zeros()
     };
-    let cost_x = 1 + dict.len() + n.div_ceil(8) + (nnz * (ib + wm) as usize).div_ceil(8);
-    if !dict.is_empty() && cost_x + 2 < cost_w.min(cost_s).min(cost_d).min(cost_r) {
+    let cost_x = 1 + nd + n.div_ceil(8) + (nnz * (ib + wm) as usize).div_ceil(8);
+    let nonzero = || vals.iter().map(|&x| u64::from(x != 0));
+    let nz_codes = || {
+        vals.iter()
+            .zip(codes)
+            .filter(|(&x, _)| x != 0)
+            .map(|(_, &c)| c)
+    };
+    if nd > 0 && cost_x + 2 < cost_w.min(cost_s).min(cost_d).min(cost_r) {
         out.push(MODE_WDICT);
         out.push(wm as u8);
-        out.push(dict.len() as u8);
-        out.extend_from_slice(&dict);
-        put_bits(vals.iter().map(|&x| u64::from(x != 0)), 1, out);
-        let nz: Vec<u64> = vals
-            .iter()
-            .filter(|&&x| x != 0)
-            .map(|&x| decimal_code(x))
-            .collect();
+        out.push(nd as u8);
+        out.extend_from_slice(dict);
+        put_bits(nonzero(), 1, out);
         put_bits(
-            nz.iter().map(|c| {
-                dict.iter()
-                    .position(|&e| u64::from(e) == c >> 24)
-                    .unwrap_or(0) as u64
-            }),
+            nz_codes().map(|c| u64::from(slot[((c >> 24) & 31) as usize])),
             ib,
             out,
         );
-        put_bits(nz.iter().map(|c| c & 0x00FF_FFFF), wm, out);
+        put_bits(nz_codes().map(|c| u64::from(c & 0x00FF_FFFF)), wm, out);
         return;
     }
     if cost_w + 2 < cost_s.min(cost_d).min(cost_r) {
         out.push(MODE_WORDS);
         out.push(ww as u8);
         out.push(0);
-        put_bits(vals.iter().map(|&x| u64::from(x != 0)), 1, out);
-        put_bits(
-            vals.iter().filter(|&&x| x != 0).map(|&x| decimal_code(x)),
-            ww,
-            out,
-        );
+        put_bits(nonzero(), 1, out);
+        put_bits(nz_codes().map(u64::from), ww, out);
         return;
     }
     if cost_s < cost_d && cost_s < cost_r {
         out.push(MODE_SPARSE);
-        out.push(ws as u8);
-        out.push(gs as u8);
-        put_bits(vals.iter().map(|&x| u64::from(x != 0)), 1, out);
+        out.push(wr as u8);
+        out.push(gr as u8);
+        put_bits(nonzero(), 1, out);
         put_bits(
-            vals.iter().filter(|&&x| x != 0).map(|&x| scaled(x, gs)),
-            ws,
+            vals.iter()
+                .zip(sr)
+                .filter(|(&x, _)| x != 0)
+                .map(|(_, &z)| z),
+            wr,
             out,
         );
     } else if cost_r < cost_d {
         out.push(MODE_RAW);
         out.push(wr as u8);
         out.push(gr as u8);
-        put_bits(vals.iter().map(|&x| scaled(x, gr)), wr, out);
+        put_bits(sr.iter().copied(), wr, out);
     } else {
         out.push(MODE_DELTA);
         out.push(wd as u8);
         out.push(gd as u8);
-        put_bits(deltas.iter().map(|&d| scaled(d, gd)), wd, out);
+        put_bits(sd.iter().copied(), wd, out);
     }
 }
 
@@ -825,6 +883,11 @@ fn unpack_block64(
     Ok(())
 }
 
+thread_local! {
+    /// One packed block, reused across encoders.
+    static SCRATCH: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
 /// Incremental encoder of tier-0 words (see above). Keeps at most one block of words unpacked.
 #[derive(Clone, Debug, Default)]
 pub struct NumEncoder {
@@ -872,24 +935,40 @@ impl NumEncoder {
         self.prev = val;
         self.pending.push(w);
         if self.pending.len() == BLOCK {
-            let mut blk = Vec::with_capacity(3 + BLOCK * 8);
-            self.pack_pending(&mut blk);
-            self.out.reserve_exact(blk.len());
-            self.out.extend_from_slice(&blk);
+            // packed into a per-thread scratch buffer, then appended with an exact reserve so
+            // an open page holds no spare capacity
+            SCRATCH.with(|b| {
+                let mut blk = b.take();
+                blk.clear();
+                self.pack_pending(&mut blk);
+                self.out.reserve_exact(blk.len());
+                self.out.extend_from_slice(&blk);
+                b.set(blk);
+            });
             self.base = self.prev;
             self.pending.clear();
         }
     }
 
     fn pack_pending(&self, out: &mut Vec<u8>) {
+        let n = self.pending.len().min(BLOCK);
+        let mut vals = [0i64; BLOCK];
+        let mut codes = [0u32; BLOCK];
         let mut deltas = [0i64; BLOCK];
         let mut p = self.base;
-        for (d, &w) in deltas.iter_mut().zip(&self.pending) {
-            let v = word_to_decimal_unchecked(w).unwrap_or(p);
-            *d = v.wrapping_sub(p);
-            p = v;
+        let mut pc = decimal_code(p) as u32;
+        for (i, &w) in self.pending[..n].iter().enumerate() {
+            // canonical words give N and their code directly; an exception repeats the
+            // previous value
+            if let Some(v) = word_to_decimal_unchecked(w) {
+                pc = word_code(w);
+                deltas[i] = v.wrapping_sub(p);
+                p = v;
+            }
+            vals[i] = p;
+            codes[i] = pc;
         }
-        pack_block64(self.base, &deltas[..self.pending.len()], out);
+        pack_block64(&vals[..n], &codes[..n], &deltas[..n], out);
     }
 
     pub fn len(&self) -> u32 {
@@ -1020,6 +1099,26 @@ mod num_tests {
         }
     }
     use crate::storage::number::{StorageNumber, FLAG_NOT_ANOMALOUS, FLAG_RESET};
+
+    #[test]
+    fn common_power_of_ten_matches_remainders() {
+        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+        for i in 0..200_000u64 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            // many trailing decimal zeros, both signs, the extremes
+            let v = match i % 4 {
+                0 => ((x as i64) / POW10[(x % 19) as usize]).wrapping_mul(POW10[(x >> 7) as usize % 19]),
+                1 => -((x % 1_000_000) as i64) * POW10[(x >> 20) as usize % 13],
+                2 => [i64::MIN, i64::MAX, 0, 1, -1, POW10[18], -POW10[18]][(x % 7) as usize],
+                _ => x as i64,
+            };
+            let by_rem = (0..18).rev().find(|&g| v != 0 && v % POW10[g] == 0).unwrap_or(0);
+            let by_rem = if v != 0 && v % POW10[18] == 0 { 0 } else { by_rem };
+            assert_eq!(common_pow10(&[v]), by_rem, "{v}");
+        }
+    }
 
     #[test]
     fn canonical_words_map_to_decimals_and_back() {
