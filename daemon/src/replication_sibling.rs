@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 use ndcluster::api::http::{Request, Response};
 use ndcluster::replication_out::{answer_range, ReplyLimits};
 use ndcluster::replication_sibling::{
-    answer_tier, apply_aggregates, apply_reply, clip, ensure_chart, ensure_host, host_inventory, missing, node_inventory, union, upper_limit, Edges, HostInventory, NodeInventory, SiblingError, MAX_HOLES, MAX_HOSTS,
+    answer_tier, apply_aggregates, apply_reply, Asked, clip, ensure_chart, ensure_host, host_inventory, missing, node_inventory, union, upper_limit, Edges, HostInventory, NodeInventory, SiblingError, MAX_HOLES, MAX_HOSTS,
 };
 use ndcluster::storage::{SeriesId, Store};
 
@@ -50,6 +50,19 @@ pub const MAX_REQUESTS: u64 = 100_000;
 const MAX_SIBLINGS: usize = 16;
 /// Most passes one runner thread does back to back (requests merged while one runs).
 const MAX_PASSES_PER_RUN: u32 = 64;
+/// Widest tier-0 range one `GET /api/v1/replicate` may ask (steps of the chart).
+const MAX_ASK_STEPS: i64 = 86_400;
+/// Oldest upper-tier history asked of a sibling when the tier has no time-based retention.
+const MAX_UPPER_SECS: i64 = 10 * 365 * 86_400;
+
+/// The longest `seconds to replicate` of `netdata.conf` and every `stream.conf` section (a
+/// child's replication may write tier 0 that far back).
+fn max_replicate_secs(shared: &Shared) -> i64 {
+    let sc = shared.stream_conf();
+    let per_section = sc.sections.values().flat_map(|s| [s.as_api_key.seconds_to_replicate, s.as_machine.seconds_to_replicate]).flatten();
+    let m = per_section.chain(sc.stream.seconds_to_replicate).fold(shared.settings.netdata.db.seconds_to_replicate, u64::max);
+    m.min(MAX_UPPER_SECS as u64) as i64
+}
 
 fn js(s: &str) -> String {
     serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into())
@@ -90,6 +103,9 @@ pub fn handle(shared: &Shared, req: &Request) -> Response {
     let (Some(host), Some(chart), Some(after), Some(before)) = (req.param("host"), req.param("chart"), num("after"), num("before")) else {
         return Response::text(400, "host, chart, after and before are required");
     };
+    if before <= after {
+        return Response::text(400, format!("before ({before}) must be later than after ({after})"));
+    }
     let tier = match req.param("tier").map(str::parse::<usize>) {
         None => 0,
         Some(Ok(t)) if t < store.config().tiers.len() => t,
@@ -111,7 +127,11 @@ pub fn handle(shared: &Shared, req: &Request) -> Response {
             Err(e) => Response::text(500, format!("reading tier {tier} of {chart}: {e}")),
         };
     }
-    answer_range(store.as_ref(), chart, &series, &metas, i64::from(meta.update_every), after, before, now_s(), ReplyLimits { max_steps: CHUNK_STEPS as usize, max_bytes: 8 << 20 }, &mut out);
+    let ue = i64::from(meta.update_every.max(1));
+    if before.checked_sub(after).is_none_or(|span| span > MAX_ASK_STEPS * ue) {
+        return Response::text(400, format!("at most {MAX_ASK_STEPS} steps of {ue} s may be asked at once"));
+    }
+    answer_range(store.as_ref(), chart, &series, &metas, ue, after, before, now_s(), ReplyLimits { max_steps: CHUNK_STEPS as usize, max_bytes: 8 << 20 }, &mut out);
     Response::new(200, "text/plain; charset=utf-8", out)
 }
 
@@ -302,6 +322,9 @@ impl Sibling<'_> {
 
     /// Fills one host from this sibling.
     fn sync_host(&mut self, inv: &HostInventory, seconds: i64) -> Result<(), PeerFailure> {
+        // With no tier-0 point of ours, upper-tier slots are filled only before the longest
+        // window any child's replication may write tier 0 in.
+        let replicate_secs = max_replicate_secs(self.shared).max(seconds);
         let store: &dyn Store = self.shared.store.as_ref();
         let guid = inv.host.guid.clone();
         let (hid, added) = match ensure_host(store, &inv.host) {
@@ -339,8 +362,10 @@ impl Sibling<'_> {
             let id = &chart.chart.id;
             // Tier 0: holes of any dimension, history before ours, the tail of archived hosts.
             let sib0 = chart.tiers.first().copied().flatten();
-            if let Some(sp) = sib0 {
-                let (from, to) = (sp.first.max(now - seconds.max(0)), sp.last);
+            // The sibling's times are clamped to what we may hold: the last `seconds`, not
+            // later than now.
+            let span0 = sib0.map(|sp| (sp.first.max(now.saturating_sub(seconds.max(0))), sp.last.min(now))).filter(|(a, b)| a <= b);
+            if let Some((from, to)) = span0 {
                 let mut all = Vec::new();
                 for s in ec.series.values() {
                     if let Ok(m) = missing(store, *s, 0, uei, from, to, Edges { leading: true, trailing: !live_here }) {
@@ -359,7 +384,7 @@ impl Sibling<'_> {
                         if !body.starts_with(b"RBEGIN") {
                             return Err(PeerFailure::NotOurs(format!("GET {path}: not a replication reply")));
                         }
-                        match apply_reply(store, &ec.series, &body) {
+                        match apply_reply(store, &ec.series, Asked { after, before, update_every: ue, now: now_s() }, &body) {
                             Ok(r) => {
                                 self.totals.points += r.stored as u64;
                                 self.totals.skipped += r.skipped as u64;
@@ -379,17 +404,21 @@ impl Sibling<'_> {
             for k in 1..tiers {
                 let Some(sp) = chart.tiers.get(k).copied().flatten() else { continue };
                 let width = cfg.tier_width(k, ue);
+                // Clamped to our retention of this tier (a sibling's first may be anything).
+                let keep = cfg.tiers.get(k).map_or(0, |t| t.retention_secs);
+                let keep = if keep == 0 { MAX_UPPER_SECS } else { (keep as i64).min(MAX_UPPER_SECS) };
+                let first = sp.first.max(now.saturating_sub(keep));
                 let limits: HashMap<SeriesId, i64> = ec
                     .series
                     .values()
                     .map(|&s| {
-                        let first0 = store.retention(s, 0).map_or(now - seconds.max(0), |r| r.first);
+                        let first0 = store.retention(s, 0).map_or(now.saturating_sub(replicate_secs), |r| r.first);
                         (s, upper_limit(first0, ue, width))
                     })
                     .collect();
                 let mut all = Vec::new();
                 for (&s, &limit) in &limits {
-                    if let Ok(m) = missing(store, s, k, width, sp.first, sp.last.min(limit), Edges { leading: true, trailing: true }) {
+                    if let Ok(m) = missing(store, s, k, width, first, sp.last.min(limit).min(now), Edges { leading: true, trailing: true }) {
                         all.extend(m);
                     }
                 }
