@@ -50,6 +50,10 @@ pub const MAX_REQUESTS: u64 = 100_000;
 const MAX_SIBLINGS: usize = 16;
 /// Most passes one runner thread does back to back (requests merged while one runs).
 const MAX_PASSES_PER_RUN: u32 = 64;
+/// Longest one request to a sibling may take, its whole answer read.
+const REQUEST_DEADLINE: Duration = Duration::from_secs(120);
+/// Wait before the passes left over by a runner that did [`MAX_PASSES_PER_RUN`] go on.
+const RESUME_DELAY: Duration = Duration::from_secs(30);
 /// Widest tier-0 range one `GET /api/v1/replicate` may ask (steps of the chart).
 const MAX_ASK_STEPS: i64 = 86_400;
 /// Oldest upper-tier history asked of a sibling when the tier has no time-based retention.
@@ -163,18 +167,24 @@ impl Scope {
 /// What we know of one sibling.
 #[derive(Clone, Debug, Default)]
 struct Peer {
-    /// `ok`, `self`, `not_ours`, `unreachable`.
+    /// `ok`, `self`, `upstream`, `not_ours`, `unreachable`.
     state: &'static str,
+    /// Its machine GUID, once it answered.
+    guid: Option<String>,
     failures: u32,
     /// Not asked again before this (seconds since the epoch).
     retry_at: Option<i64>,
     last_ok: Option<i64>,
     last_error: Option<String>,
+    /// A pass over this scope ran out of requests at this host: the next one resumes there.
+    cursor: Option<(Scope, String)>,
 }
 
 #[derive(Default)]
 struct SyncState {
     running: bool,
+    /// The daemon is stopping: no request is made any more.
+    stopping: bool,
     queued: Option<(Scope, i64)>,
     passes: u64,
     last_pass_start: Option<i64>,
@@ -200,6 +210,15 @@ pub struct SiblingSync {
 impl SiblingSync {
     fn lock(&self) -> std::sync::MutexGuard<'_, SyncState> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The daemon is stopping: a running pass ends before its next request, none starts.
+    pub fn stop(&self) {
+        self.lock().stopping = true;
+    }
+
+    fn stopping(&self) -> bool {
+        self.lock().stopping
     }
 
     /// The `sibling_sync` object of `/api/v1/streaming`.
@@ -231,30 +250,53 @@ impl SiblingSync {
             }
             let _ = write!(
                 out,
-                "{{\"destination\": {}, \"state\": \"{}\", \"failures\": {}, \"retry_at\": {}, \"last_ok\": {}, \"last_error\": {}}}",
+                "{{\"destination\": {}, \"state\": \"{}\", \"guid\": {}, \"failures\": {}, \"retry_at\": {}, \"last_ok\": {}, \"last_error\": {}, \"resume_at_host\": {}}}",
                 js(dest),
                 p.state,
+                p.guid.as_deref().map_or_else(|| "null".into(), js),
                 p.failures,
                 opt(p.retry_at),
                 opt(p.last_ok),
-                p.last_error.as_deref().map_or_else(|| "null".into(), js)
+                p.last_error.as_deref().map_or_else(|| "null".into(), js),
+                p.cursor.as_ref().map_or_else(|| "null".into(), |c| js(&c.1))
             );
         }
         out.push_str("]}");
     }
 }
 
-fn http_get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, Vec<u8>)> {
+/// What one GET got.
+enum Got {
+    Answer(u16, Vec<u8>),
+    /// The answer is larger than [`MAX_BODY`].
+    TooLarge,
+}
+
+fn http_get(addr: SocketAddr, path: &str) -> std::io::Result<Got> {
     let bad = |m: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, m.to_string());
+    let deadline = Instant::now() + REQUEST_DEADLINE;
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
     s.set_read_timeout(Some(Duration::from_secs(30)))?;
     s.set_write_timeout(Some(Duration::from_secs(5)))?;
     write!(s, "GET {path} HTTP/1.1\r\nHost: sibling\r\nConnection: close\r\n\r\n")?;
     let mut buf = Vec::new();
-    s.take(MAX_BODY).read_to_end(&mut buf)?;
+    let mut chunk = vec![0u8; 256 * 1024];
+    loop {
+        if Instant::now() > deadline {
+            return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, format!("no complete answer within {} s", REQUEST_DEADLINE.as_secs())));
+        }
+        let n = s.read(&mut chunk)?;
+        if n == 0 {
+            break;
+        }
+        if buf.len() as u64 + n as u64 > MAX_BODY {
+            return Ok(Got::TooLarge);
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
     let head_end = buf.windows(4).position(|w| w == b"\r\n\r\n").ok_or_else(|| bad("no HTTP header"))?;
     let status = std::str::from_utf8(&buf[..head_end]).ok().and_then(|h| h.split_whitespace().nth(1)?.parse().ok()).ok_or_else(|| bad("bad status line"))?;
-    Ok((status, buf[head_end + 4..].to_vec()))
+    Ok(Got::Answer(status, buf[head_end + 4..].to_vec()))
 }
 
 /// Percent-encodes a query value.
@@ -274,8 +316,12 @@ fn q(v: &str) -> String {
 enum PeerFailure {
     Unreachable(String),
     NotOurs(String),
+    /// An answer over [`MAX_BODY`] (one host's inventory: that host is left out).
+    TooLarge(String),
     /// This pass made [`MAX_REQUESTS`] requests; the next pass goes on.
     Budget,
+    /// The daemon is stopping.
+    Stopping,
 }
 
 /// A sibling in a pass.
@@ -286,6 +332,10 @@ struct Sibling<'a> {
     /// Requests left in this pass (shared by all siblings).
     budget: &'a mut u64,
     totals: Totals,
+    /// Its machine GUID, once it answered.
+    guid: Option<String>,
+    /// The host being synced (where a pass out of requests resumes).
+    at_host: Option<String>,
 }
 
 #[derive(Default, Clone, Copy)]
@@ -302,15 +352,21 @@ struct Totals {
 impl Sibling<'_> {
     /// GET `path`; `Ok(None)` for our daemon's 404 of an unknown host or chart.
     fn get(&mut self, path: &str) -> Result<Option<Vec<u8>>, PeerFailure> {
+        if self.shared.repl.siblings.stopping() {
+            return Err(PeerFailure::Stopping);
+        }
         if *self.budget == 0 {
             return Err(PeerFailure::Budget);
         }
         *self.budget -= 1;
         self.totals.requests += 1;
         match http_get(self.addr, path) {
-            Ok((200, body)) => Ok(Some(body)),
-            Ok((404, body)) if body.starts_with(b"no host ") || body.windows(14).any(|w| w == b" has no chart ") => Ok(None),
-            Ok((status, _)) => Err(PeerFailure::NotOurs(format!("GET {path} answered {status}"))),
+            Ok(Got::Answer(200, body)) => Ok(Some(body)),
+            Ok(Got::Answer(404, body)) if body.starts_with(b"no host ") || body.windows(14).any(|w| w == b" has no chart ") => Ok(None),
+            // Overloaded or failing for now: tried again soon, like an unreachable one.
+            Ok(Got::Answer(status @ 500..=599, _)) => Err(PeerFailure::Unreachable(format!("GET {path} answered {status}"))),
+            Ok(Got::Answer(status, _)) => Err(PeerFailure::NotOurs(format!("GET {path} answered {status}"))),
+            Ok(Got::TooLarge) => Err(PeerFailure::TooLarge(format!("GET {path}: the answer is larger than {MAX_BODY} bytes"))),
             Err(e) => Err(PeerFailure::Unreachable(format!("GET {path}: {e}"))),
         }
     }
@@ -456,6 +512,9 @@ fn request(shared: &Arc<Shared>, scope: Scope, seconds: i64) {
     let sync = &shared.repl.siblings;
     {
         let mut g = sync.lock();
+        if g.stopping {
+            return;
+        }
         if g.running {
             g.queued = Some(match g.queued.take() {
                 Some((s, secs)) => (s.merge(scope), secs.max(seconds)),
@@ -467,16 +526,25 @@ fn request(shared: &Arc<Shared>, scope: Scope, seconds: i64) {
     }
     let sh = shared.clone();
     let spawned = std::thread::Builder::new().name("sibling-sync".into()).spawn(move || {
+        // `running` is reset however the thread ends (a panic included).
+        let _running = Running(sh.clone());
         let mut next = Some((scope, seconds));
         let mut runs = 0;
         while let Some((scope, secs)) = next.take() {
             runs += 1;
             pass(&sh, &scope, secs);
             let mut g = sh.repl.siblings.lock();
+            if g.stopping {
+                g.queued = None;
+                return;
+            }
             next = g.queued.take();
-            if next.is_none() || runs >= MAX_PASSES_PER_RUN {
-                g.running = false;
-                break;
+            if next.is_some() && runs >= MAX_PASSES_PER_RUN {
+                // Left for a new runner after a while (the scope is kept, not dropped).
+                g.queued = next.take();
+                drop(g);
+                resume_later(&sh);
+                return;
             }
         }
     });
@@ -486,13 +554,46 @@ fn request(shared: &Arc<Shared>, scope: Scope, seconds: i64) {
     }
 }
 
+/// Resets `running` when the runner thread ends.
+struct Running(Arc<Shared>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.repl.siblings.lock().running = false;
+    }
+}
+
+/// After [`RESUME_DELAY`], runs the queued pass (if nobody did meanwhile). The thread holds no
+/// reference to the daemon while it sleeps.
+fn resume_later(shared: &Arc<Shared>) {
+    let weak: Weak<Shared> = Arc::downgrade(shared);
+    let _ = std::thread::Builder::new().name("sibling-resume".into()).spawn(move || {
+        std::thread::sleep(RESUME_DELAY);
+        let Some(sh) = weak.upgrade() else { return };
+        let queued = {
+            let mut g = sh.repl.siblings.lock();
+            if g.running || g.stopping {
+                return;
+            }
+            g.queued.take()
+        };
+        if let Some((scope, secs)) = queued {
+            request(&sh, scope, secs);
+        }
+    });
+}
+
 /// Once a host's replication from its sender is done: fill its remaining holes (tier 0 within
 /// the last `seconds`, older upper-tier slots) from the siblings.
 pub fn spawn_backfill(shared: Arc<Shared>, guid: String, seconds: i64) {
     if shared.stream_conf().stream.destinations.is_empty() {
         return;
     }
-    request(&shared, Scope::Hosts([guid].into()), seconds);
+    // A destination we took for upstream has streamed to us: it is a sibling now, and
+    // everything it holds is synced.
+    let became_sibling = shared.repl.siblings.lock().peers.values().any(|p| p.state == "upstream" && p.guid.as_deref().is_some_and(|g| g.eq_ignore_ascii_case(&guid)));
+    let scope = if became_sibling { Scope::All } else { Scope::Hosts([guid].into()) };
+    request(&shared, scope, seconds);
 }
 
 /// At daemon start (a restored parent): one pass over everything the siblings hold; while a
@@ -514,6 +615,9 @@ pub fn start(shared: &Arc<Shared>) {
         for _ in 0..8 {
             std::thread::sleep(delay);
             let Some(sh) = weak.upgrade() else { return };
+            if sh.repl.siblings.stopping() {
+                return;
+            }
             let (running, unreachable) = {
                 let g = sh.repl.siblings.lock();
                 (g.running, g.peers.values().any(|p| p.state == "unreachable") || g.passes == 0)
@@ -551,19 +655,28 @@ fn pass(shared: &Arc<Shared>, scope: &Scope, seconds: i64) {
     let mut budget = MAX_REQUESTS;
     let mut total = Totals::default();
     let mut last_error = None;
+    let mut resume = false;
     for (name, addr) in resolve(shared) {
         // Backing off: a destination that is not ours always; an unreachable one only for the
         // start pass (a host's replication just finished: worth one connection attempt).
-        let skip = shared.repl.siblings.lock().peers.get(&name).is_some_and(|p| {
-            let waiting = p.retry_at.is_some_and(|t| t > now);
-            p.state == "self" || (waiting && (p.state == "not_ours" || *scope == Scope::All))
-        });
+        let (skip, cursor) = {
+            let g = shared.repl.siblings.lock();
+            let p = g.peers.get(&name);
+            let skip = p.is_some_and(|p| {
+                let waiting = p.retry_at.is_some_and(|t| t > now);
+                p.state == "self" || (waiting && (p.state == "not_ours" || p.state == "too_large" || *scope == Scope::All))
+            });
+            (skip, p.and_then(|p| p.cursor.clone()).filter(|c| c.0 == *scope).map(|c| c.1))
+        };
         if skip {
             continue;
         }
-        let mut sib = Sibling { name: name.clone(), addr, shared, budget: &mut budget, totals: Totals::default() };
-        let res = sync_sibling(&mut sib, scope, seconds);
-        let t = sib.totals;
+        if shared.repl.siblings.stopping() {
+            break;
+        }
+        let mut sib = Sibling { name: name.clone(), addr, shared, budget: &mut budget, totals: Totals::default(), guid: None, at_host: None };
+        let res = sync_sibling(&mut sib, scope, seconds, cursor.as_deref());
+        let (t, guid, at_host) = (sib.totals, sib.guid.take(), sib.at_host.take());
         for (a, b) in [(&mut total.points, t.points), (&mut total.aggregates, t.aggregates), (&mut total.skipped, t.skipped), (&mut total.hosts, t.hosts), (&mut total.charts, t.charts), (&mut total.dims, t.dims), (&mut total.requests, t.requests)] {
             *a += b;
         }
@@ -577,24 +690,38 @@ fn pass(shared: &Arc<Shared>, scope: &Scope, seconds: i64) {
         }
         let mut g = shared.repl.siblings.lock();
         let p = g.peers.entry(name.clone()).or_default();
+        if guid.is_some() {
+            p.guid = guid;
+        }
         match res {
-            Ok(true) => {
-                *p = Peer { state: "ok", last_ok: Some(now_s()), ..Default::default() };
+            Ok(Role::Synced) => {
+                *p = Peer { state: "ok", guid: p.guid.take(), last_ok: Some(now_s()), ..Default::default() };
             }
-            Ok(false) => {
+            Ok(Role::IsSelf) => {
                 tracing::info!(peer = %name, "a stream destination is this node itself; not a sibling");
-                *p = Peer { state: "self", ..Default::default() };
+                *p = Peer { state: "self", guid: p.guid.take(), ..Default::default() };
+            }
+            Ok(Role::Upstream) => {
+                if p.state != "upstream" {
+                    tracing::info!(peer = %name, guid = ?p.guid, "a stream destination never streamed to us: upstream, not a sibling; its hosts are not copied");
+                }
+                *p = Peer { state: "upstream", guid: p.guid.take(), ..Default::default() };
+            }
+            Err(PeerFailure::Stopping) => break,
+            Err(PeerFailure::Budget) => {
+                let msg = format!("{name}: the pass's budget of {MAX_REQUESTS} requests is used up; a next pass resumes at host {}", at_host.as_deref().unwrap_or("?"));
+                tracing::info!(peer = %name, "{msg}");
+                p.cursor = at_host.map(|h| (scope.clone(), h));
+                last_error = Some(msg);
+                resume = true;
+                break;
             }
             Err(f) => {
                 let (state, msg, base, max) = match f {
                     PeerFailure::Unreachable(m) => ("unreachable", m, 15, 600),
                     PeerFailure::NotOurs(m) => ("not_ours", m, 600, 6 * 3600),
-                    PeerFailure::Budget => {
-                        let msg = format!("{name}: the pass's budget of {MAX_REQUESTS} requests is used up; the next pass goes on");
-                        tracing::info!(peer = %name, "{msg}");
-                        last_error = Some(msg);
-                        continue;
-                    }
+                    PeerFailure::TooLarge(m) => ("too_large", m, 600, 3600),
+                    PeerFailure::Budget | PeerFailure::Stopping => continue,
                 };
                 p.failures = p.failures.saturating_add(1);
                 let wait = (base << p.failures.min(10).saturating_sub(1)).min(max);
@@ -622,24 +749,71 @@ fn pass(shared: &Arc<Shared>, scope: &Scope, seconds: i64) {
     if last_error.is_some() {
         g.last_error = last_error;
     }
+    if resume && !g.stopping {
+        // The follow-up pass (the runner picks it up; the cursor says where to go on).
+        g.queued = Some(match g.queued.take() {
+            Some((s, secs)) => (s.merge(scope.clone()), secs.max(seconds)),
+            None => (scope.clone(), seconds),
+        });
+    }
 }
 
-/// One sibling over `scope`; `Ok(false)` when the destination is this node itself.
-fn sync_sibling(sib: &mut Sibling<'_>, scope: &Scope, seconds: i64) -> Result<bool, PeerFailure> {
-    let guids: Vec<String> = match scope {
+/// What a destination turned out to be.
+enum Role {
+    /// A sibling; synced.
+    Synced,
+    /// This node itself.
+    IsSelf,
+    /// Our daemon that never streamed to us (its machine GUID is no host of ours): a parent
+    /// higher up, whose fleet is not ours to copy.
+    Upstream,
+}
+
+/// Whether `guid` is a host of our store (it streamed to us at least once).
+fn held_here(shared: &Shared, guid: &str) -> bool {
+    shared.store.hosts().iter().any(|(_, m)| m.guid.eq_ignore_ascii_case(guid))
+}
+
+/// One sibling over `scope`, from host `cursor` on (sorted by GUID) when given.
+fn sync_sibling(sib: &mut Sibling<'_>, scope: &Scope, seconds: i64, cursor: Option<&str>) -> Result<Role, PeerFailure> {
+    let (node, mut guids): (String, Vec<String>) = match scope {
         Scope::All => {
             let body = sib.get("/api/v1/replicate/inventory")?.ok_or_else(|| PeerFailure::NotOurs("inventory answered 404".into()))?;
             let inv: NodeInventory = serde_json::from_slice(&body).map_err(|e| PeerFailure::NotOurs(format!("inventory: {e}")))?;
-            if inv.guid.eq_ignore_ascii_case(&sib.shared.guid) {
-                return Ok(false);
-            }
-            inv.hosts.into_iter().take(MAX_HOSTS).map(|h| h.guid).collect()
+            (inv.guid, inv.hosts.into_iter().take(MAX_HOSTS).map(|h| h.guid).collect())
         }
-        Scope::Hosts(h) => h.iter().cloned().collect(),
+        Scope::Hosts(h) => {
+            let body = sib.get("/api/v1/info")?.ok_or_else(|| PeerFailure::NotOurs("/api/v1/info answered 404".into()))?;
+            let info: serde_json::Value = serde_json::from_slice(&body).map_err(|e| PeerFailure::NotOurs(format!("/api/v1/info: {e}")))?;
+            let uid = info["uid"].as_str().ok_or_else(|| PeerFailure::NotOurs("/api/v1/info has no uid".into()))?;
+            (uid.to_string(), h.iter().cloned().collect())
+        }
     };
+    sib.guid = Some(node.clone());
+    if node.eq_ignore_ascii_case(&sib.shared.guid) {
+        return Ok(Role::IsSelf);
+    }
+    if !held_here(sib.shared, &node) {
+        return Ok(Role::Upstream);
+    }
+    guids.sort();
     for guid in guids {
-        let Some(inv) = sib.host_inventory(&guid)? else { continue };
+        if cursor.is_some_and(|c| guid.as_str() < c) {
+            continue;
+        }
+        sib.at_host = Some(guid.clone());
+        let inv = match sib.host_inventory(&guid) {
+            Ok(Some(inv)) => inv,
+            Ok(None) => continue,
+            Err(PeerFailure::TooLarge(m)) => {
+                // That host alone is left out; the others go on.
+                tracing::warn!(peer = %sib.name, host = %guid, reason = %m, "a sibling's host inventory is too large; host not synced");
+                sib.shared.repl.siblings.lock().last_error = Some(format!("{}: {m}", sib.name));
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
         sib.sync_host(&inv, seconds)?;
     }
-    Ok(true)
+    Ok(Role::Synced)
 }
