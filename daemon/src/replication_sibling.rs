@@ -10,14 +10,20 @@
 //!   per-tier first/last), or one host's metadata, charts, dimensions and per-tier first/last.
 //! * A **sync pass** ([`spawn_backfill`] once a host's replication from its sender is done,
 //!   for that host; [`start`] at daemon start, for every host the siblings hold): for each
-//!   `[stream] destination` that is our daemon, read its inventory, create the hosts, charts
+//!   `[stream] destination` that is our daemon *and a sibling* (its machine GUID is a host of
+//!   ours: it streamed to us at least once; else it is `upstream`, a parent higher up whose
+//!   fleet is not ours to copy), read its inventory, create the hosts, charts
 //!   and dimensions we lack (archived: nobody collects them here), then per chart fill tier 0
 //!   (holes of any dimension, history before our first point within `seconds to replicate`,
 //!   and the tail of hosts not live here), then tiers ≥ 1 for slots older than our tier 0.
 //!
 //! **Invariants:** a pass only ever writes into holes (the store refuses overlaps and the
 //! library refuses double counting); one pass at a time (requests during a pass are merged
-//! into one next pass); bounded requests per pass ([`MAX_REQUESTS`]); a destination that is
+//! into one next pass; `running` is reset by a drop guard); bounded requests per pass
+//! ([`MAX_REQUESTS`]; a pass out of them queues one that resumes at the same host), each
+//! within [`REQUEST_DEADLINE`], none once the daemon stops; every time a request or a sibling
+//! gives is clamped (served ranges to the stored range, at most [`MAX_ASK_STEPS`] steps, else
+//! 400; a sibling's first/last to our retention and now); a destination that is
 //! not our daemon (a real Netdata answers 404 or something else) or is unreachable is left
 //! alone for a growing while. State and totals are in `GET /api/v1/streaming` (`sibling_sync`).
 
@@ -51,11 +57,11 @@ const MAX_SIBLINGS: usize = 16;
 /// Most passes one runner thread does back to back (requests merged while one runs).
 const MAX_PASSES_PER_RUN: u32 = 64;
 /// Longest one request to a sibling may take, its whole answer read.
-const REQUEST_DEADLINE: Duration = Duration::from_secs(120);
+pub const REQUEST_DEADLINE: Duration = Duration::from_secs(120);
 /// Wait before the passes left over by a runner that did [`MAX_PASSES_PER_RUN`] go on.
 const RESUME_DELAY: Duration = Duration::from_secs(30);
 /// Widest tier-0 range one `GET /api/v1/replicate` may ask (steps of the chart).
-const MAX_ASK_STEPS: i64 = 86_400;
+pub const MAX_ASK_STEPS: i64 = 86_400;
 /// Oldest upper-tier history asked of a sibling when the tier has no time-based retention.
 const MAX_UPPER_SECS: i64 = 10 * 365 * 86_400;
 
