@@ -334,6 +334,16 @@ fn a_parent_does_not_copy_its_upstream_parents_fleet() {
     assert_eq!(sync["siblings"][0]["guid"], node_guid(&g).as_str(), "{sync}");
     assert_eq!((sync["hosts_added"].as_u64(), sync["points_filled"].as_u64()), (Some(0), Some(0)), "{sync}");
     assert!(ss["hosts"].as_array().is_some_and(|h| h.iter().all(|h| h["hostname"] != "fleethost")), "{ss}");
+    // The endpoint refuses empty, reversed and over-long ranges, and answers the widest
+    // accepted one from the stored points (at once: it reads only the stored range).
+    let ask = |a: i64, b: i64, tier: &str| g.get(&format!("/api/v1/replicate?host=fleethost&chart=fake.one&after={a}&before={b}{tier}")).0;
+    assert_eq!(ask(now(), now(), ""), 400);
+    assert_eq!(ask(now(), now() - 10, "&tier=1"), 400);
+    assert_eq!(ask(i64::MIN, i64::MAX, ""), 400);
+    assert_eq!(ask(now() - 86_400, now(), ""), 200);
+    assert_eq!(ask(i64::MIN, i64::MAX, "&tier=1"), 200);
+    let got = tier0(&g, "fleethost", now() - 86_400, now());
+    assert!(got.len() >= 90, "{got:?}");
 }
 
 /// The issue-5 scenario end to end: two of our parents streaming to each other; A is down while
