@@ -346,6 +346,43 @@ fn a_parent_does_not_copy_its_upstream_parents_fleet() {
     assert!(got.len() >= 90, "{got:?}");
 }
 
+/// A destination answering HTTP 5xx (overloaded, failing) is unreachable for now — asked
+/// again soon — not "not one of our daemons" (left alone for hours).
+#[test]
+fn a_destination_answering_5xx_is_retried_soon() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    listener.set_nonblocking(true).expect("nonblocking");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop2 = stop.clone();
+    let server = std::thread::spawn(move || {
+        let end = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < end && !stop2.load(std::sync::atomic::Ordering::Relaxed) {
+            match listener.accept() {
+                Ok((mut c, _)) => {
+                    let _ = c.set_read_timeout(Some(Duration::from_millis(500)));
+                    let mut buf = [0u8; 4096];
+                    let _ = std::io::Read::read(&mut c, &mut buf);
+                    let _ = c.write_all(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 4\r\nConnection: close\r\n\r\nbusy");
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(20)),
+            }
+        }
+    });
+    let sc = format!("{}[stream]\n  enabled = yes\n  destination = tcp:127.0.0.1:{port}\n  api key = {KEY}\n", key_section());
+    let ours = OurDaemon::start("behind-busy", "", Some(&sc));
+    let ss = wait_for(Duration::from_secs(30), || {
+        let ss = streaming(&ours)["sibling_sync"].clone();
+        (ss["state"] == "done").then_some(ss)
+    })
+    .unwrap_or_else(|| panic!("no sibling pass: {}; log:\n{}", streaming(&ours), ours.log_text()));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let _ = server.join();
+    let peer = &ss["siblings"][0];
+    assert_eq!(peer["state"], "unreachable", "{ss}");
+    assert!(peer["retry_at"].as_i64() <= Some(now() + 60), "{ss}");
+}
+
 /// The issue-5 scenario end to end: two of our parents streaming to each other; A is down while
 /// the child streams to B; A comes back (its start pass asks B) and the child reconnects to A
 /// with too little retention to cover A's downtime. A has no gap, in any tier.
