@@ -533,7 +533,7 @@ fn request(shared: &Arc<Shared>, scope: Scope, seconds: i64) {
     let sh = shared.clone();
     let spawned = std::thread::Builder::new().name("sibling-sync".into()).spawn(move || {
         // `running` is reset however the thread ends (a panic included).
-        let _running = Running(sh.clone());
+        let _running = Running(&sh.repl.siblings);
         let mut next = Some((scope, seconds));
         let mut runs = 0;
         while let Some((scope, secs)) = next.take() {
@@ -561,12 +561,20 @@ fn request(shared: &Arc<Shared>, scope: Scope, seconds: i64) {
 }
 
 /// Resets `running` when the runner thread ends.
-struct Running(Arc<Shared>);
+struct Running<'a>(&'a SiblingSync);
 
-impl Drop for Running {
+impl Drop for Running<'_> {
     fn drop(&mut self) {
-        self.0.repl.siblings.lock().running = false;
+        self.0.lock().running = false;
     }
+}
+
+/// The hosts of a pass in order (by GUID), from `cursor` on when a previous pass over the same
+/// scope stopped there.
+fn in_order(mut guids: Vec<String>, cursor: Option<&str>) -> Vec<String> {
+    guids.sort();
+    guids.retain(|g| cursor.is_none_or(|c| g.as_str() >= c));
+    guids
 }
 
 /// After [`RESUME_DELAY`], runs the queued pass (if nobody did meanwhile). The thread holds no
@@ -782,7 +790,7 @@ fn held_here(shared: &Shared, guid: &str) -> bool {
 
 /// One sibling over `scope`, from host `cursor` on (sorted by GUID) when given.
 fn sync_sibling(sib: &mut Sibling<'_>, scope: &Scope, seconds: i64, cursor: Option<&str>) -> Result<Role, PeerFailure> {
-    let (node, mut guids): (String, Vec<String>) = match scope {
+    let (node, guids): (String, Vec<String>) = match scope {
         Scope::All => {
             let body = sib.get("/api/v1/replicate/inventory")?.ok_or_else(|| PeerFailure::NotOurs("inventory answered 404".into()))?;
             let inv: NodeInventory = serde_json::from_slice(&body).map_err(|e| PeerFailure::NotOurs(format!("inventory: {e}")))?;
@@ -802,11 +810,7 @@ fn sync_sibling(sib: &mut Sibling<'_>, scope: &Scope, seconds: i64, cursor: Opti
     if !held_here(sib.shared, &node) {
         return Ok(Role::Upstream);
     }
-    guids.sort();
-    for guid in guids {
-        if cursor.is_some_and(|c| guid.as_str() < c) {
-            continue;
-        }
+    for guid in in_order(guids, cursor) {
         sib.at_host = Some(guid.clone());
         let inv = match sib.host_inventory(&guid) {
             Ok(Some(inv)) => inv,
@@ -822,4 +826,39 @@ fn sync_sibling(sib: &mut Sibling<'_>, scope: &Scope, seconds: i64, cursor: Opti
         sib.sync_host(&inv, seconds)?;
     }
     Ok(Role::Synced)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panicking_runner_does_not_leave_the_sync_running() {
+        let sync = SiblingSync::default();
+        sync.lock().running = true;
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _running = Running(&sync);
+            panic!("a pass failed");
+        }));
+        assert!(r.is_err());
+        assert!(!sync.lock().running);
+    }
+
+    #[test]
+    fn a_pass_resumes_at_the_host_where_the_last_one_stopped() {
+        let g = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(in_order(g(&["c", "a", "b"]), None), g(&["a", "b", "c"]));
+        assert_eq!(in_order(g(&["c", "a", "b"]), Some("b")), g(&["b", "c"]));
+        let hosts = Scope::Hosts(["x".to_string()].into());
+        assert_eq!(hosts.clone().merge(Scope::Hosts(["y".to_string()].into())), Scope::Hosts(["x".to_string(), "y".to_string()].into()));
+        assert_eq!(hosts.merge(Scope::All), Scope::All);
+    }
+
+    #[test]
+    fn stopping_is_remembered() {
+        let sync = SiblingSync::default();
+        assert!(!sync.stopping());
+        sync.stop();
+        assert!(sync.stopping());
+    }
 }
