@@ -199,11 +199,16 @@ pub fn answer_range(
     let ret = chart_retention(store, series);
     Command::Rbegin(Rbegin { id: chart_id.into(), span: None }).encode(out);
     let mut outcome = ReplyOutcome { start_streaming: false, steps: 0, points: 0, truncated: false };
+    // Only the stored part of the range, up to `now`, is read: nothing else can be sent, and a
+    // huge range never pins the reader.
     let mut sent_before = before;
-    if after < before {
-        let to = data_part(store, series, dims, after, before, ue, now, limits, out, &mut outcome);
-        if outcome.truncated {
-            sent_before = to;
+    if let Some(r) = ret.filter(|_| after < before) {
+        let (a, b) = (after.max(r.first.saturating_sub(ue)), before.min(r.last).min(now));
+        if a < b {
+            let to = data_part(store, series, dims, a, b, ue, now, limits, out, &mut outcome);
+            if outcome.truncated {
+                sent_before = to;
+            }
         }
     }
     Command::Rend(Rend {
@@ -236,7 +241,7 @@ fn data_part(
 ) -> UnixTime {
     let start_len = out.len();
     // Read in windows so a huge request never materializes more than `max_steps` per dim.
-    let mut from = after + 1;
+    let mut from = after.saturating_add(1);
     let mut last_sent = after;
     let mut cols: Vec<Vec<TierPoint>> = vec![Vec::new(); series.len()];
     let mut pos: Vec<usize> = vec![0; series.len()];
@@ -277,6 +282,9 @@ fn data_part(
             }
             outcome.steps += 1;
             last_sent = t;
+        }
+        if to >= before {
+            break;
         }
         from = to + 1;
     }

@@ -56,6 +56,13 @@ pub const MAX_HOSTS: usize = 10_000;
 pub const MAX_CHARTS: usize = 50_000;
 /// Most dimensions taken from one chart's inventory.
 pub const MAX_DIMS: usize = 10_000;
+/// Most windows (a day of points each) one [`missing`] scan reads.
+pub const MAX_WINDOWS: usize = 4096;
+/// Latest time (seconds since the epoch) any scan or answer considers; times from a sibling are
+/// clamped to `[0, MAX_TIME]` before any grid arithmetic.
+pub const MAX_TIME: UnixTime = 1 << 40;
+/// Widest grid step considered (a slot of the widest tier of the slowest chart is far less).
+const MAX_STEP: i64 = 1 << 30;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SiblingError {
@@ -92,7 +99,9 @@ fn floor_to(t: i64, step: i64) -> i64 {
 /// entirely when either edge is asked. At most [`MAX_HOLES`], oldest first; reads at most a day of points
 /// at a time.
 pub fn missing(store: &dyn Store, series: SeriesId, tier: usize, step: i64, from: UnixTime, to: UnixTime, edges: Edges) -> Result<Vec<(UnixTime, UnixTime)>, StoreError> {
-    let step = step.max(1);
+    let step = step.clamp(1, MAX_STEP);
+    // Times from a sibling are bounded here too: no grid arithmetic overflows.
+    let (from, to) = (from.clamp(0, MAX_TIME), to.clamp(0, MAX_TIME));
     let mut out = Vec::new();
     if from > to {
         return Ok(out);
@@ -130,9 +139,21 @@ pub fn missing(store: &dyn Store, series: SeriesId, tier: usize, step: i64, from
     let window = 86_400i64.saturating_mul(step);
     let mut pts: Vec<TierPoint> = Vec::new();
     let mut prev: Option<UnixTime> = None;
-    let mut start = c0;
-    'scan: while start <= cn {
-        let end = start.saturating_add(window - 1).min(cn);
+    // Only the stored part of the range is read (nothing is stored outside it), in at most
+    // MAX_WINDOWS windows; the rest of a longer range is left for a later scan.
+    let (mut start, scan_end) = match ret {
+        Some(r) => (c0.max(floor_to(r.first, step)), cn.min(r.last)),
+        None => (1, 0),
+    };
+    let mut windows = 0;
+    let mut complete = true;
+    'scan: while start <= scan_end {
+        if windows >= MAX_WINDOWS {
+            complete = false;
+            break;
+        }
+        windows += 1;
+        let end = start.saturating_add(window - 1).min(scan_end);
         pts.clear();
         store.read(series, tier, start, end, &mut pts)?;
         for p in &pts {
@@ -151,9 +172,12 @@ pub fn missing(store: &dyn Store, series: SeriesId, tier: usize, step: i64, from
             }
             prev = Some(p.time.max(prev.unwrap_or(i64::MIN)));
         }
-        start = end.saturating_add(1);
+        if end >= scan_end {
+            break;
+        }
+        start = end + 1;
     }
-    if out.len() < MAX_HOLES {
+    if out.len() < MAX_HOLES && complete {
         match prev {
             Some(t) if edges.trailing && cn > t => out.push((t, cn)),
             None if empty_missing => out.push((c0 - step, cn)),
@@ -209,7 +233,9 @@ pub fn blocked(store: &dyn Store, series: SeriesId, after: UnixTime, before: Uni
         if width <= uei {
             continue;
         }
-        let (lo, hi) = (tier_slot(after + uei, ue, width), tier_slot(before, ue, width));
+        // From the slot of the first time after `after`, on the grid or not (with ue > 1 the
+        // slot of `after + ue` can be one too late).
+        let (lo, hi) = (tier_slot(after.saturating_add(1), ue, width), tier_slot(before, ue, width));
         pts.clear();
         store.read(series, k, lo, hi, &mut pts)?;
         for p in &pts {
@@ -243,10 +269,30 @@ pub struct Applied {
     pub covered_to: Option<UnixTime>,
 }
 
+/// What a tier-0 request asked: the points of an answer must lie in `(after, before]`, on the
+/// `update_every` grid and not later than `now` (+ [`FUTURE_TOLERANCE`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Asked {
+    pub after: UnixTime,
+    pub before: UnixTime,
+    pub update_every: u32,
+    pub now: UnixTime,
+}
+
+/// Seconds a sibling's point may lie after our `now` (clock skew).
+pub const FUTURE_TOLERANCE: i64 = 60;
+
+impl Asked {
+    fn fits(&self, t: UnixTime) -> bool {
+        let ue = i64::from(self.update_every.max(1));
+        t > self.after && t <= self.before && t.rem_euclid(ue) == 0 && t <= self.now.saturating_add(FUTURE_TOLERANCE)
+    }
+}
+
 /// Stores the points of a replication reply (`RBEGIN ''`/`RSET` lines; everything else but
 /// `REND` is ignored) into `series` by dimension id, except where [`blocked`]. Malformed lines
-/// are skipped.
-pub fn apply_reply(store: &dyn Store, series: &HashMap<String, SeriesId>, text: &[u8]) -> Result<Applied, StoreError> {
+/// and points outside what was `asked` (see [`Asked`]) are skipped.
+pub fn apply_reply(store: &dyn Store, series: &HashMap<String, SeriesId>, asked: Asked, text: &[u8]) -> Result<Applied, StoreError> {
     let mut res = Applied::default();
     let mut at: Option<UnixTime> = None;
     let mut points: Vec<(SeriesId, UnixTime, StorageNumber)> = Vec::new();
@@ -259,6 +305,10 @@ pub fn apply_reply(store: &dyn Store, series: &HashMap<String, SeriesId>, text: 
             Command::Rset(rs) => {
                 let (Some(t), Some(&s)) = (at, series.get(rs.id.as_ref())) else { continue };
                 if rs.is_empty_slot() {
+                    continue;
+                }
+                if !asked.fits(t) {
+                    res.skipped += 1;
                     continue;
                 }
                 points.push((s, t, StorageNumber::pack(rs.value, if rs.is_reset() { FLAG_RESET } else { 0 })));
@@ -274,7 +324,7 @@ pub fn apply_reply(store: &dyn Store, series: &HashMap<String, SeriesId>, text: 
     if let (Some(lo), Some(hi)) = (points.iter().map(|p| p.1).min(), points.iter().map(|p| p.1).max()) {
         for &(s, _, _) in &points {
             if let std::collections::hash_map::Entry::Vacant(e) = guard.entry(s) {
-                e.insert(blocked(store, s, lo - 1, hi)?);
+                e.insert(blocked(store, s, lo.saturating_sub(1), hi)?);
             }
         }
     }
@@ -315,15 +365,22 @@ type AggLine<'a> = (std::borrow::Cow<'a, str>, i64, f64, f64, f64, u32, u32, boo
 pub fn answer_tier(store: &dyn Store, chart_id: &str, series: &[SeriesId], dims: &[DimMeta], tier: usize, ue: u32, after: UnixTime, before: UnixTime, max_points: usize, out: &mut Vec<u8>) -> Result<TierHeader, StoreError> {
     let width = store.config().tier_width(tier, ue).max(1);
     let per_dim = (max_points / series.len().max(1)).max(1) as i64;
-    let covered_to = if before > after { before.min(after.saturating_add(per_dim.saturating_mul(width))) } else { after };
+    // Read only from just before the tier's first stored slot: a range starting long before it
+    // is covered in one answer, not in many empty ones.
+    let first = series.iter().filter_map(|s| store.retention(*s, tier)).map(|r| r.first).min();
+    let from = match first {
+        Some(f) => after.max(f.saturating_sub(width)).min(before),
+        None => before,
+    };
+    let covered_to = if before > from { before.min(from.saturating_add(per_dim.saturating_mul(width))) } else { before.max(after) };
     let header = TierHeader { chart: chart_id.to_string(), tier, width, after, before, covered_to };
     out.extend_from_slice(serde_json::to_string(&header).unwrap_or_default().as_bytes());
     out.push(b'\n');
     let mut pts = Vec::new();
     for (s, d) in series.iter().zip(dims) {
         pts.clear();
-        if covered_to > after {
-            store.read(*s, tier, after + 1, covered_to, &mut pts)?;
+        if covered_to > from {
+            store.read(*s, tier, from + 1, covered_to, &mut pts)?;
         }
         for p in &pts {
             let line: AggLine = (d.id.as_str().into(), p.time, p.sum, p.min, p.max, p.count, p.anomalous, p.reset);
@@ -549,6 +606,10 @@ mod tests {
 
     const T: i64 = 1_800_000_000;
 
+    fn asked(after: i64, before: i64) -> Asked {
+        Asked { after, before, update_every: 1, now: T + 2000 }
+    }
+
     fn one_series(store: &dyn Store) -> (SeriesId, DimMeta) {
         let h = store.put_host(&HostMeta { guid: "g".into(), hostname: "h".into(), ..Default::default() }).expect("host");
         let c = store.put_chart(h, &ChartMeta { id: "t.c".into(), name: "t.c".into(), update_every: 1, ..Default::default() }).expect("chart");
@@ -662,14 +723,14 @@ mod tests {
         let mut reply = Vec::new();
         answer_range(&sibling, "t.c", &[sid], std::slice::from_ref(&dim), 1, a, b, T + 200, ReplyLimits::default(), &mut reply);
         let map: HashMap<String, SeriesId> = [("a".to_string(), oid)].into();
-        let r = apply_reply(&ours, &map, &reply).expect("apply");
+        let r = apply_reply(&ours, &map, asked(a, b), &reply).expect("apply");
         assert_eq!((r.stored, r.refused, r.skipped, r.covered_to), (20, 0, 0, Some(b)));
         assert!(holes(&ours, oid, 1, T, T + 100, false).expect("holes").is_empty());
         let mut p = Vec::new();
         ours.read(oid, 0, T + 45, T + 45, &mut p).expect("read");
         assert_eq!(p[0].sum, StorageNumber::pack((T + 45) as f64 / 7.0, 0).value());
         // Applying again changes nothing (no overwrite).
-        let r = apply_reply(&ours, &map, &reply).expect("apply");
+        let r = apply_reply(&ours, &map, asked(a, b), &reply).expect("apply");
         assert_eq!((r.stored, r.refused), (0, 20));
     }
 
@@ -693,7 +754,7 @@ mod tests {
         // Tier 0 of (T+400, T+700] only (say the sibling's tier 0 were that short).
         let mut reply = Vec::new();
         answer_range(&sib, "t.c", &[sid], std::slice::from_ref(&dim), 1, T + 400, T + 700, T + 2000, ReplyLimits::default(), &mut reply);
-        assert_eq!(apply_reply(ours, &map, &reply).expect("apply").stored, 300);
+        assert_eq!(apply_reply(ours, &map, asked(T + 400, T + 700), &reply).expect("apply").stored, 300);
         let first0 = ours.retention(oid, 0).expect("ret").first;
         assert_eq!(first0, T + 401);
         for tier in 1..=2 {
@@ -721,7 +782,7 @@ mod tests {
         // straddling slot's own window (T+392..=T+400) takes them.
         let mut old = Vec::new();
         answer_range(&sib, "t.c", &[sid], std::slice::from_ref(&dim), 1, T, T + 400, T + 2000, ReplyLimits::default(), &mut old);
-        let r = apply_reply(ours, &map, &old).expect("apply");
+        let r = apply_reply(ours, &map, asked(T, T + 400), &old).expect("apply");
         assert_eq!((r.stored, r.skipped), (9, 391), "{r:?}");
         assert_eq!(read(ours, oid, 0, T, T + 400).iter().map(|p| p.time).collect::<Vec<_>>(), (T + 392..=T + 400).collect::<Vec<_>>());
         for tier in 1..=2 {
@@ -758,7 +819,7 @@ mod tests {
         // partial slot they complete it.
         let mut reply = Vec::new();
         answer_range(&sib, "t.c", &[sid], std::slice::from_ref(&dim), 1, T, T + 100, T + 200, ReplyLimits::default(), &mut reply);
-        let r = apply_reply(ours, &map, &reply).expect("apply");
+        let r = apply_reply(ours, &map, asked(T, T + 100), &reply).expect("apply");
         // T+47..=T+51 complete our slot, T+1 (slot T, held by nobody) is new; 5 are ours.
         assert_eq!((r.stored, r.refused, r.skipped), (6, 5, 89), "{r:?}");
         let mine = read(ours, oid, 1, slot, slot)[0];
@@ -831,5 +892,77 @@ mod tests {
         assert!(c.chart_added && c.dims_added == 1);
         let again = ensure_chart(&ours, h, &inv.charts[0]).expect("chart");
         assert!(!again.chart_added && again.dims_added == 0 && again.series == c.series);
+    }
+
+    /// Times a sibling (or a request) sends are never trusted: the widest range ends, with no
+    /// overflow, after reading only what is stored.
+    #[test]
+    fn extreme_ranges_end_and_do_not_overflow() {
+        let s = small_tiers();
+        let (id, dim) = one_series(&s);
+        fill(&s, id, (T + 1..=T + 10).chain(T + 21..=T + 30));
+        let both = Edges { leading: true, trailing: true };
+        for step in [1, 7, 60] {
+            let m = missing(&s, id, 0, step, i64::MIN, i64::MAX, both).expect("missing");
+            assert!(!m.is_empty() && m.len() <= MAX_HOLES, "step {step}: {m:?}");
+            assert!(m.iter().all(|&(a, b)| a < b && b <= MAX_TIME), "step {step}: {m:?}");
+        }
+        assert!(missing(&s, id, 1, 10, i64::MIN, i64::MIN + 5, both).expect("missing").len() <= 1);
+        // The answer side: the whole i64 range is answered from the stored points only.
+        let mut reply = Vec::new();
+        let o = answer_range(&s, "t.c", &[id], std::slice::from_ref(&dim), 1, i64::MIN, i64::MAX, T + 100, ReplyLimits::default(), &mut reply);
+        assert_eq!((o.points, o.truncated), (20, false));
+        let mut reply = Vec::new();
+        let o = answer_range(&s, "t.c", &[id], std::slice::from_ref(&dim), 1, T + 5, i64::MAX, T + 25, ReplyLimits::default(), &mut reply);
+        assert_eq!(o.points, 10, "points later than now are not sent");
+        let mut text = Vec::new();
+        let h = answer_tier(&s, "t.c", &[id], std::slice::from_ref(&dim), 1, 1, i64::MIN, i64::MAX, 4, &mut text).expect("answer");
+        assert!(text.split(|&b| b == b'\n').filter(|l| !l.is_empty()).count() > 1, "the first answer already holds points: {h:?}");
+    }
+
+    #[test]
+    fn a_reply_is_stored_only_within_what_was_asked() {
+        let sib = MemStore::new(Default::default());
+        let (sid, dim) = one_series(&sib);
+        fill(&sib, sid, T + 1..=T + 100);
+        let ours = MemStore::new(Default::default());
+        let (oid, _) = one_series(&ours);
+        let map: HashMap<String, SeriesId> = [("a".to_string(), oid)].into();
+        let mut reply = Vec::new();
+        answer_range(&sib, "t.c", &[sid], std::slice::from_ref(&dim), 1, T, T + 100, T + 200, ReplyLimits::default(), &mut reply);
+        // Asked (T+10, T+50], now T+40: 30 points fit.
+        let r = apply_reply(&ours, &map, Asked { after: T + 10, before: T + 50, update_every: 1, now: T + 40 - FUTURE_TOLERANCE }, &reply).expect("apply");
+        assert_eq!((r.stored, r.skipped), (30, 70), "{r:?}");
+        assert_eq!(ours.retention(oid, 0).map(|r| (r.first, r.last)), Some((T + 11, T + 40)));
+        // Off the grid of the chart (ue 3 asked): only multiples of 3.
+        let r = apply_reply(&ours, &map, Asked { after: T + 50, before: T + 60, update_every: 3, now: T + 200 }, &reply).expect("apply");
+        assert_eq!(r.stored, (T + 51..=T + 60).filter(|t| t % 3 == 0).count(), "{r:?}");
+    }
+
+    /// ue 2, tier 1 of 20 s: a slot taken from a sibling is not completed by a tier-0 point
+    /// at the end of its window (the first point of a reply).
+    #[test]
+    fn a_siblings_slot_blocks_every_point_of_its_window_with_update_every_2() {
+        let ours = small_tiers();
+        let h = ours.put_host(&HostMeta { guid: "g".into(), hostname: "h".into(), ..Default::default() }).expect("host");
+        let c = ours.put_chart(h, &ChartMeta { id: "t.c".into(), name: "t.c".into(), update_every: 2, ..Default::default() }).expect("chart");
+        let oid = ours.put_dimension(c, &DimMeta { id: "a".into(), name: "a".into(), multiplier: 1, divisor: 1, ..Default::default() }).expect("dim");
+        let w = ours.config().tier_width(1, 2);
+        assert_eq!(w, 20);
+        let slot = T + 100;
+        assert_eq!(tier_slot(slot + 2, 2, w), slot);
+        let full = TierPoint { time: slot, sum: 10.0, min: 1.0, max: 1.0, count: 10, reset: false, anomalous: 0 };
+        assert_eq!(ours.write_aggregate(oid, 1, full).expect("agg"), WriteOutcome::Stored);
+        // A reply from the last point of the slot's window (slot + 2) on.
+        let mut reply = Vec::new();
+        Command::Rbegin(crate::proto::command::Rbegin { id: "t.c".into(), span: None }).encode(&mut reply);
+        for t in [slot + 2, slot + 4] {
+            Command::Rbegin(crate::proto::command::Rbegin { id: "".into(), span: Some(crate::proto::command::RbeginSpan { start: t - 2, end: t, child_now: Some(t) }) }).encode(&mut reply);
+            Command::Rset(crate::proto::command::Rset { id: "a".into(), value: 1.0, flags: "".into() }).encode(&mut reply);
+        }
+        let map: HashMap<String, SeriesId> = [("a".to_string(), oid)].into();
+        let r = apply_reply(&ours, &map, Asked { after: slot, before: slot + 4, update_every: 2, now: T + 1000 }, &reply).expect("apply");
+        assert_eq!((r.stored, r.skipped), (1, 1), "{r:?}");
+        assert_eq!(read(&ours, oid, 1, slot, slot)[0].count, 10, "never an 11th value in the sibling's slot");
     }
 }

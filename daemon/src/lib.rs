@@ -187,6 +187,8 @@ impl Daemon {
     /// Stops accepting, ends every task, flushes the store.
     pub async fn stop(self) -> Result<()> {
         let _ = self.shutdown.send(true);
+        // The sibling sync makes no request any more (its thread ends at its next one).
+        self.shared.repl.siblings.stop();
         for t in self.tasks {
             let _ = tokio::time::timeout(Duration::from_secs(3), t).await;
         }

@@ -10,14 +10,20 @@
 //!   per-tier first/last), or one host's metadata, charts, dimensions and per-tier first/last.
 //! * A **sync pass** ([`spawn_backfill`] once a host's replication from its sender is done,
 //!   for that host; [`start`] at daemon start, for every host the siblings hold): for each
-//!   `[stream] destination` that is our daemon, read its inventory, create the hosts, charts
+//!   `[stream] destination` that is our daemon *and a sibling* (its machine GUID is a host of
+//!   ours: it streamed to us at least once; else it is `upstream`, a parent higher up whose
+//!   fleet is not ours to copy), read its inventory, create the hosts, charts
 //!   and dimensions we lack (archived: nobody collects them here), then per chart fill tier 0
 //!   (holes of any dimension, history before our first point within `seconds to replicate`,
 //!   and the tail of hosts not live here), then tiers ≥ 1 for slots older than our tier 0.
 //!
 //! **Invariants:** a pass only ever writes into holes (the store refuses overlaps and the
 //! library refuses double counting); one pass at a time (requests during a pass are merged
-//! into one next pass); bounded requests per pass ([`MAX_REQUESTS`]); a destination that is
+//! into one next pass; `running` is reset by a drop guard); bounded requests per pass
+//! ([`MAX_REQUESTS`]; a pass out of them queues one that resumes at the same host), each
+//! within [`REQUEST_DEADLINE`], none once the daemon stops; every time a request or a sibling
+//! gives is clamped (served ranges to the stored range, at most [`MAX_ASK_STEPS`] steps, else
+//! 400; a sibling's first/last to our retention and now); a destination that is
 //! not our daemon (a real Netdata answers 404 or something else) or is unreachable is left
 //! alone for a growing while. State and totals are in `GET /api/v1/streaming` (`sibling_sync`).
 
@@ -31,7 +37,7 @@ use std::time::{Duration, Instant};
 use ndcluster::api::http::{Request, Response};
 use ndcluster::replication_out::{answer_range, ReplyLimits};
 use ndcluster::replication_sibling::{
-    answer_tier, apply_aggregates, apply_reply, clip, ensure_chart, ensure_host, host_inventory, missing, node_inventory, union, upper_limit, Edges, HostInventory, NodeInventory, SiblingError, MAX_HOLES, MAX_HOSTS,
+    answer_tier, apply_aggregates, apply_reply, Asked, clip, ensure_chart, ensure_host, host_inventory, missing, node_inventory, union, upper_limit, Edges, HostInventory, NodeInventory, SiblingError, MAX_HOLES, MAX_HOSTS,
 };
 use ndcluster::storage::{SeriesId, Store};
 
@@ -50,6 +56,23 @@ pub const MAX_REQUESTS: u64 = 100_000;
 const MAX_SIBLINGS: usize = 16;
 /// Most passes one runner thread does back to back (requests merged while one runs).
 const MAX_PASSES_PER_RUN: u32 = 64;
+/// Longest one request to a sibling may take, its whole answer read.
+pub const REQUEST_DEADLINE: Duration = Duration::from_secs(120);
+/// Wait before the passes left over by a runner that did [`MAX_PASSES_PER_RUN`] go on.
+const RESUME_DELAY: Duration = Duration::from_secs(30);
+/// Widest tier-0 range one `GET /api/v1/replicate` may ask (steps of the chart).
+pub const MAX_ASK_STEPS: i64 = 86_400;
+/// Oldest upper-tier history asked of a sibling when the tier has no time-based retention.
+const MAX_UPPER_SECS: i64 = 10 * 365 * 86_400;
+
+/// The longest `seconds to replicate` of `netdata.conf` and every `stream.conf` section (a
+/// child's replication may write tier 0 that far back).
+fn max_replicate_secs(shared: &Shared) -> i64 {
+    let sc = shared.stream_conf();
+    let per_section = sc.sections.values().flat_map(|s| [s.as_api_key.seconds_to_replicate, s.as_machine.seconds_to_replicate]).flatten();
+    let m = per_section.chain(sc.stream.seconds_to_replicate).fold(shared.settings.netdata.db.seconds_to_replicate, u64::max);
+    m.min(MAX_UPPER_SECS as u64) as i64
+}
 
 fn js(s: &str) -> String {
     serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into())
@@ -90,6 +113,9 @@ pub fn handle(shared: &Shared, req: &Request) -> Response {
     let (Some(host), Some(chart), Some(after), Some(before)) = (req.param("host"), req.param("chart"), num("after"), num("before")) else {
         return Response::text(400, "host, chart, after and before are required");
     };
+    if before <= after {
+        return Response::text(400, format!("before ({before}) must be later than after ({after})"));
+    }
     let tier = match req.param("tier").map(str::parse::<usize>) {
         None => 0,
         Some(Ok(t)) if t < store.config().tiers.len() => t,
@@ -111,7 +137,11 @@ pub fn handle(shared: &Shared, req: &Request) -> Response {
             Err(e) => Response::text(500, format!("reading tier {tier} of {chart}: {e}")),
         };
     }
-    answer_range(store.as_ref(), chart, &series, &metas, i64::from(meta.update_every), after, before, now_s(), ReplyLimits { max_steps: CHUNK_STEPS as usize, max_bytes: 8 << 20 }, &mut out);
+    let ue = i64::from(meta.update_every.max(1));
+    if before.checked_sub(after).is_none_or(|span| span > MAX_ASK_STEPS * ue) {
+        return Response::text(400, format!("at most {MAX_ASK_STEPS} steps of {ue} s may be asked at once"));
+    }
+    answer_range(store.as_ref(), chart, &series, &metas, ue, after, before, now_s(), ReplyLimits { max_steps: CHUNK_STEPS as usize, max_bytes: 8 << 20 }, &mut out);
     Response::new(200, "text/plain; charset=utf-8", out)
 }
 
@@ -143,18 +173,24 @@ impl Scope {
 /// What we know of one sibling.
 #[derive(Clone, Debug, Default)]
 struct Peer {
-    /// `ok`, `self`, `not_ours`, `unreachable`.
+    /// `ok`, `self`, `upstream`, `not_ours`, `unreachable`.
     state: &'static str,
+    /// Its machine GUID, once it answered.
+    guid: Option<String>,
     failures: u32,
     /// Not asked again before this (seconds since the epoch).
     retry_at: Option<i64>,
     last_ok: Option<i64>,
     last_error: Option<String>,
+    /// A pass over this scope ran out of requests at this host: the next one resumes there.
+    cursor: Option<(Scope, String)>,
 }
 
 #[derive(Default)]
 struct SyncState {
     running: bool,
+    /// The daemon is stopping: no request is made any more.
+    stopping: bool,
     queued: Option<(Scope, i64)>,
     passes: u64,
     last_pass_start: Option<i64>,
@@ -180,6 +216,15 @@ pub struct SiblingSync {
 impl SiblingSync {
     fn lock(&self) -> std::sync::MutexGuard<'_, SyncState> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The daemon is stopping: a running pass ends before its next request, none starts.
+    pub fn stop(&self) {
+        self.lock().stopping = true;
+    }
+
+    fn stopping(&self) -> bool {
+        self.lock().stopping
     }
 
     /// The `sibling_sync` object of `/api/v1/streaming`.
@@ -211,30 +256,53 @@ impl SiblingSync {
             }
             let _ = write!(
                 out,
-                "{{\"destination\": {}, \"state\": \"{}\", \"failures\": {}, \"retry_at\": {}, \"last_ok\": {}, \"last_error\": {}}}",
+                "{{\"destination\": {}, \"state\": \"{}\", \"guid\": {}, \"failures\": {}, \"retry_at\": {}, \"last_ok\": {}, \"last_error\": {}, \"resume_at_host\": {}}}",
                 js(dest),
                 p.state,
+                p.guid.as_deref().map_or_else(|| "null".into(), js),
                 p.failures,
                 opt(p.retry_at),
                 opt(p.last_ok),
-                p.last_error.as_deref().map_or_else(|| "null".into(), js)
+                p.last_error.as_deref().map_or_else(|| "null".into(), js),
+                p.cursor.as_ref().map_or_else(|| "null".into(), |c| js(&c.1))
             );
         }
         out.push_str("]}");
     }
 }
 
-fn http_get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, Vec<u8>)> {
+/// What one GET got.
+enum Got {
+    Answer(u16, Vec<u8>),
+    /// The answer is larger than [`MAX_BODY`].
+    TooLarge,
+}
+
+fn http_get(addr: SocketAddr, path: &str) -> std::io::Result<Got> {
     let bad = |m: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, m.to_string());
+    let deadline = Instant::now() + REQUEST_DEADLINE;
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
     s.set_read_timeout(Some(Duration::from_secs(30)))?;
     s.set_write_timeout(Some(Duration::from_secs(5)))?;
     write!(s, "GET {path} HTTP/1.1\r\nHost: sibling\r\nConnection: close\r\n\r\n")?;
     let mut buf = Vec::new();
-    s.take(MAX_BODY).read_to_end(&mut buf)?;
+    let mut chunk = vec![0u8; 256 * 1024];
+    loop {
+        if Instant::now() > deadline {
+            return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, format!("no complete answer within {} s", REQUEST_DEADLINE.as_secs())));
+        }
+        let n = s.read(&mut chunk)?;
+        if n == 0 {
+            break;
+        }
+        if buf.len() as u64 + n as u64 > MAX_BODY {
+            return Ok(Got::TooLarge);
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
     let head_end = buf.windows(4).position(|w| w == b"\r\n\r\n").ok_or_else(|| bad("no HTTP header"))?;
     let status = std::str::from_utf8(&buf[..head_end]).ok().and_then(|h| h.split_whitespace().nth(1)?.parse().ok()).ok_or_else(|| bad("bad status line"))?;
-    Ok((status, buf[head_end + 4..].to_vec()))
+    Ok(Got::Answer(status, buf[head_end + 4..].to_vec()))
 }
 
 /// Percent-encodes a query value.
@@ -254,8 +322,12 @@ fn q(v: &str) -> String {
 enum PeerFailure {
     Unreachable(String),
     NotOurs(String),
+    /// An answer over [`MAX_BODY`] (one host's inventory: that host is left out).
+    TooLarge(String),
     /// This pass made [`MAX_REQUESTS`] requests; the next pass goes on.
     Budget,
+    /// The daemon is stopping.
+    Stopping,
 }
 
 /// A sibling in a pass.
@@ -266,6 +338,10 @@ struct Sibling<'a> {
     /// Requests left in this pass (shared by all siblings).
     budget: &'a mut u64,
     totals: Totals,
+    /// Its machine GUID, once it answered.
+    guid: Option<String>,
+    /// The host being synced (where a pass out of requests resumes).
+    at_host: Option<String>,
 }
 
 #[derive(Default, Clone, Copy)]
@@ -282,15 +358,21 @@ struct Totals {
 impl Sibling<'_> {
     /// GET `path`; `Ok(None)` for our daemon's 404 of an unknown host or chart.
     fn get(&mut self, path: &str) -> Result<Option<Vec<u8>>, PeerFailure> {
+        if self.shared.repl.siblings.stopping() {
+            return Err(PeerFailure::Stopping);
+        }
         if *self.budget == 0 {
             return Err(PeerFailure::Budget);
         }
         *self.budget -= 1;
         self.totals.requests += 1;
         match http_get(self.addr, path) {
-            Ok((200, body)) => Ok(Some(body)),
-            Ok((404, body)) if body.starts_with(b"no host ") || body.windows(14).any(|w| w == b" has no chart ") => Ok(None),
-            Ok((status, _)) => Err(PeerFailure::NotOurs(format!("GET {path} answered {status}"))),
+            Ok(Got::Answer(200, body)) => Ok(Some(body)),
+            Ok(Got::Answer(404, body)) if body.starts_with(b"no host ") || body.windows(14).any(|w| w == b" has no chart ") => Ok(None),
+            // Overloaded or failing for now: tried again soon, like an unreachable one.
+            Ok(Got::Answer(status @ 500..=599, _)) => Err(PeerFailure::Unreachable(format!("GET {path} answered {status}"))),
+            Ok(Got::Answer(status, _)) => Err(PeerFailure::NotOurs(format!("GET {path} answered {status}"))),
+            Ok(Got::TooLarge) => Err(PeerFailure::TooLarge(format!("GET {path}: the answer is larger than {MAX_BODY} bytes"))),
             Err(e) => Err(PeerFailure::Unreachable(format!("GET {path}: {e}"))),
         }
     }
@@ -302,6 +384,9 @@ impl Sibling<'_> {
 
     /// Fills one host from this sibling.
     fn sync_host(&mut self, inv: &HostInventory, seconds: i64) -> Result<(), PeerFailure> {
+        // With no tier-0 point of ours, upper-tier slots are filled only before the longest
+        // window any child's replication may write tier 0 in.
+        let replicate_secs = max_replicate_secs(self.shared).max(seconds);
         let store: &dyn Store = self.shared.store.as_ref();
         let guid = inv.host.guid.clone();
         let (hid, added) = match ensure_host(store, &inv.host) {
@@ -339,8 +424,10 @@ impl Sibling<'_> {
             let id = &chart.chart.id;
             // Tier 0: holes of any dimension, history before ours, the tail of archived hosts.
             let sib0 = chart.tiers.first().copied().flatten();
-            if let Some(sp) = sib0 {
-                let (from, to) = (sp.first.max(now - seconds.max(0)), sp.last);
+            // The sibling's times are clamped to what we may hold: the last `seconds`, not
+            // later than now.
+            let span0 = sib0.map(|sp| (sp.first.max(now.saturating_sub(seconds.max(0))), sp.last.min(now))).filter(|(a, b)| a <= b);
+            if let Some((from, to)) = span0 {
                 let mut all = Vec::new();
                 for s in ec.series.values() {
                     if let Ok(m) = missing(store, *s, 0, uei, from, to, Edges { leading: true, trailing: !live_here }) {
@@ -359,7 +446,7 @@ impl Sibling<'_> {
                         if !body.starts_with(b"RBEGIN") {
                             return Err(PeerFailure::NotOurs(format!("GET {path}: not a replication reply")));
                         }
-                        match apply_reply(store, &ec.series, &body) {
+                        match apply_reply(store, &ec.series, Asked { after, before, update_every: ue, now: now_s() }, &body) {
                             Ok(r) => {
                                 self.totals.points += r.stored as u64;
                                 self.totals.skipped += r.skipped as u64;
@@ -379,17 +466,21 @@ impl Sibling<'_> {
             for k in 1..tiers {
                 let Some(sp) = chart.tiers.get(k).copied().flatten() else { continue };
                 let width = cfg.tier_width(k, ue);
+                // Clamped to our retention of this tier (a sibling's first may be anything).
+                let keep = cfg.tiers.get(k).map_or(0, |t| t.retention_secs);
+                let keep = if keep == 0 { MAX_UPPER_SECS } else { (keep as i64).min(MAX_UPPER_SECS) };
+                let first = sp.first.max(now.saturating_sub(keep));
                 let limits: HashMap<SeriesId, i64> = ec
                     .series
                     .values()
                     .map(|&s| {
-                        let first0 = store.retention(s, 0).map_or(now - seconds.max(0), |r| r.first);
+                        let first0 = store.retention(s, 0).map_or(now.saturating_sub(replicate_secs), |r| r.first);
                         (s, upper_limit(first0, ue, width))
                     })
                     .collect();
                 let mut all = Vec::new();
                 for (&s, &limit) in &limits {
-                    if let Ok(m) = missing(store, s, k, width, sp.first, sp.last.min(limit), Edges { leading: true, trailing: true }) {
+                    if let Ok(m) = missing(store, s, k, width, first, sp.last.min(limit).min(now), Edges { leading: true, trailing: true }) {
                         all.extend(m);
                     }
                 }
@@ -427,6 +518,9 @@ fn request(shared: &Arc<Shared>, scope: Scope, seconds: i64) {
     let sync = &shared.repl.siblings;
     {
         let mut g = sync.lock();
+        if g.stopping {
+            return;
+        }
         if g.running {
             g.queued = Some(match g.queued.take() {
                 Some((s, secs)) => (s.merge(scope), secs.max(seconds)),
@@ -438,16 +532,25 @@ fn request(shared: &Arc<Shared>, scope: Scope, seconds: i64) {
     }
     let sh = shared.clone();
     let spawned = std::thread::Builder::new().name("sibling-sync".into()).spawn(move || {
+        // `running` is reset however the thread ends (a panic included).
+        let _running = Running(&sh.repl.siblings);
         let mut next = Some((scope, seconds));
         let mut runs = 0;
         while let Some((scope, secs)) = next.take() {
             runs += 1;
             pass(&sh, &scope, secs);
             let mut g = sh.repl.siblings.lock();
+            if g.stopping {
+                g.queued = None;
+                return;
+            }
             next = g.queued.take();
-            if next.is_none() || runs >= MAX_PASSES_PER_RUN {
-                g.running = false;
-                break;
+            if next.is_some() && runs >= MAX_PASSES_PER_RUN {
+                // Left for a new runner after a while (the scope is kept, not dropped).
+                g.queued = next.take();
+                drop(g);
+                resume_later(&sh);
+                return;
             }
         }
     });
@@ -457,13 +560,54 @@ fn request(shared: &Arc<Shared>, scope: Scope, seconds: i64) {
     }
 }
 
+/// Resets `running` when the runner thread ends.
+struct Running<'a>(&'a SiblingSync);
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.0.lock().running = false;
+    }
+}
+
+/// The hosts of a pass in order (by GUID), from `cursor` on when a previous pass over the same
+/// scope stopped there.
+fn in_order(mut guids: Vec<String>, cursor: Option<&str>) -> Vec<String> {
+    guids.sort();
+    guids.retain(|g| cursor.is_none_or(|c| g.as_str() >= c));
+    guids
+}
+
+/// After [`RESUME_DELAY`], runs the queued pass (if nobody did meanwhile). The thread holds no
+/// reference to the daemon while it sleeps.
+fn resume_later(shared: &Arc<Shared>) {
+    let weak: Weak<Shared> = Arc::downgrade(shared);
+    let _ = std::thread::Builder::new().name("sibling-resume".into()).spawn(move || {
+        std::thread::sleep(RESUME_DELAY);
+        let Some(sh) = weak.upgrade() else { return };
+        let queued = {
+            let mut g = sh.repl.siblings.lock();
+            if g.running || g.stopping {
+                return;
+            }
+            g.queued.take()
+        };
+        if let Some((scope, secs)) = queued {
+            request(&sh, scope, secs);
+        }
+    });
+}
+
 /// Once a host's replication from its sender is done: fill its remaining holes (tier 0 within
 /// the last `seconds`, older upper-tier slots) from the siblings.
 pub fn spawn_backfill(shared: Arc<Shared>, guid: String, seconds: i64) {
     if shared.stream_conf().stream.destinations.is_empty() {
         return;
     }
-    request(&shared, Scope::Hosts([guid].into()), seconds);
+    // A destination we took for upstream has streamed to us: it is a sibling now, and
+    // everything it holds is synced.
+    let became_sibling = shared.repl.siblings.lock().peers.values().any(|p| p.state == "upstream" && p.guid.as_deref().is_some_and(|g| g.eq_ignore_ascii_case(&guid)));
+    let scope = if became_sibling { Scope::All } else { Scope::Hosts([guid].into()) };
+    request(&shared, scope, seconds);
 }
 
 /// At daemon start (a restored parent): one pass over everything the siblings hold; while a
@@ -485,6 +629,9 @@ pub fn start(shared: &Arc<Shared>) {
         for _ in 0..8 {
             std::thread::sleep(delay);
             let Some(sh) = weak.upgrade() else { return };
+            if sh.repl.siblings.stopping() {
+                return;
+            }
             let (running, unreachable) = {
                 let g = sh.repl.siblings.lock();
                 (g.running, g.peers.values().any(|p| p.state == "unreachable") || g.passes == 0)
@@ -522,19 +669,28 @@ fn pass(shared: &Arc<Shared>, scope: &Scope, seconds: i64) {
     let mut budget = MAX_REQUESTS;
     let mut total = Totals::default();
     let mut last_error = None;
+    let mut resume = false;
     for (name, addr) in resolve(shared) {
         // Backing off: a destination that is not ours always; an unreachable one only for the
         // start pass (a host's replication just finished: worth one connection attempt).
-        let skip = shared.repl.siblings.lock().peers.get(&name).is_some_and(|p| {
-            let waiting = p.retry_at.is_some_and(|t| t > now);
-            p.state == "self" || (waiting && (p.state == "not_ours" || *scope == Scope::All))
-        });
+        let (skip, cursor) = {
+            let g = shared.repl.siblings.lock();
+            let p = g.peers.get(&name);
+            let skip = p.is_some_and(|p| {
+                let waiting = p.retry_at.is_some_and(|t| t > now);
+                p.state == "self" || (waiting && (p.state == "not_ours" || p.state == "too_large" || *scope == Scope::All))
+            });
+            (skip, p.and_then(|p| p.cursor.clone()).filter(|c| c.0 == *scope).map(|c| c.1))
+        };
         if skip {
             continue;
         }
-        let mut sib = Sibling { name: name.clone(), addr, shared, budget: &mut budget, totals: Totals::default() };
-        let res = sync_sibling(&mut sib, scope, seconds);
-        let t = sib.totals;
+        if shared.repl.siblings.stopping() {
+            break;
+        }
+        let mut sib = Sibling { name: name.clone(), addr, shared, budget: &mut budget, totals: Totals::default(), guid: None, at_host: None };
+        let res = sync_sibling(&mut sib, scope, seconds, cursor.as_deref());
+        let (t, guid, at_host) = (sib.totals, sib.guid.take(), sib.at_host.take());
         for (a, b) in [(&mut total.points, t.points), (&mut total.aggregates, t.aggregates), (&mut total.skipped, t.skipped), (&mut total.hosts, t.hosts), (&mut total.charts, t.charts), (&mut total.dims, t.dims), (&mut total.requests, t.requests)] {
             *a += b;
         }
@@ -548,24 +704,38 @@ fn pass(shared: &Arc<Shared>, scope: &Scope, seconds: i64) {
         }
         let mut g = shared.repl.siblings.lock();
         let p = g.peers.entry(name.clone()).or_default();
+        if guid.is_some() {
+            p.guid = guid;
+        }
         match res {
-            Ok(true) => {
-                *p = Peer { state: "ok", last_ok: Some(now_s()), ..Default::default() };
+            Ok(Role::Synced) => {
+                *p = Peer { state: "ok", guid: p.guid.take(), last_ok: Some(now_s()), ..Default::default() };
             }
-            Ok(false) => {
+            Ok(Role::IsSelf) => {
                 tracing::info!(peer = %name, "a stream destination is this node itself; not a sibling");
-                *p = Peer { state: "self", ..Default::default() };
+                *p = Peer { state: "self", guid: p.guid.take(), ..Default::default() };
+            }
+            Ok(Role::Upstream) => {
+                if p.state != "upstream" {
+                    tracing::info!(peer = %name, guid = ?p.guid, "a stream destination never streamed to us: upstream, not a sibling; its hosts are not copied");
+                }
+                *p = Peer { state: "upstream", guid: p.guid.take(), ..Default::default() };
+            }
+            Err(PeerFailure::Stopping) => break,
+            Err(PeerFailure::Budget) => {
+                let msg = format!("{name}: the pass's budget of {MAX_REQUESTS} requests is used up; a next pass resumes at host {}", at_host.as_deref().unwrap_or("?"));
+                tracing::info!(peer = %name, "{msg}");
+                p.cursor = at_host.map(|h| (scope.clone(), h));
+                last_error = Some(msg);
+                resume = true;
+                break;
             }
             Err(f) => {
                 let (state, msg, base, max) = match f {
                     PeerFailure::Unreachable(m) => ("unreachable", m, 15, 600),
                     PeerFailure::NotOurs(m) => ("not_ours", m, 600, 6 * 3600),
-                    PeerFailure::Budget => {
-                        let msg = format!("{name}: the pass's budget of {MAX_REQUESTS} requests is used up; the next pass goes on");
-                        tracing::info!(peer = %name, "{msg}");
-                        last_error = Some(msg);
-                        continue;
-                    }
+                    PeerFailure::TooLarge(m) => ("too_large", m, 600, 3600),
+                    PeerFailure::Budget | PeerFailure::Stopping => continue,
                 };
                 p.failures = p.failures.saturating_add(1);
                 let wait = (base << p.failures.min(10).saturating_sub(1)).min(max);
@@ -593,24 +763,102 @@ fn pass(shared: &Arc<Shared>, scope: &Scope, seconds: i64) {
     if last_error.is_some() {
         g.last_error = last_error;
     }
+    if resume && !g.stopping {
+        // The follow-up pass (the runner picks it up; the cursor says where to go on).
+        g.queued = Some(match g.queued.take() {
+            Some((s, secs)) => (s.merge(scope.clone()), secs.max(seconds)),
+            None => (scope.clone(), seconds),
+        });
+    }
 }
 
-/// One sibling over `scope`; `Ok(false)` when the destination is this node itself.
-fn sync_sibling(sib: &mut Sibling<'_>, scope: &Scope, seconds: i64) -> Result<bool, PeerFailure> {
-    let guids: Vec<String> = match scope {
+/// What a destination turned out to be.
+enum Role {
+    /// A sibling; synced.
+    Synced,
+    /// This node itself.
+    IsSelf,
+    /// Our daemon that never streamed to us (its machine GUID is no host of ours): a parent
+    /// higher up, whose fleet is not ours to copy.
+    Upstream,
+}
+
+/// Whether `guid` is a host of our store (it streamed to us at least once).
+fn held_here(shared: &Shared, guid: &str) -> bool {
+    shared.store.hosts().iter().any(|(_, m)| m.guid.eq_ignore_ascii_case(guid))
+}
+
+/// One sibling over `scope`, from host `cursor` on (sorted by GUID) when given.
+fn sync_sibling(sib: &mut Sibling<'_>, scope: &Scope, seconds: i64, cursor: Option<&str>) -> Result<Role, PeerFailure> {
+    let (node, guids): (String, Vec<String>) = match scope {
         Scope::All => {
             let body = sib.get("/api/v1/replicate/inventory")?.ok_or_else(|| PeerFailure::NotOurs("inventory answered 404".into()))?;
             let inv: NodeInventory = serde_json::from_slice(&body).map_err(|e| PeerFailure::NotOurs(format!("inventory: {e}")))?;
-            if inv.guid.eq_ignore_ascii_case(&sib.shared.guid) {
-                return Ok(false);
-            }
-            inv.hosts.into_iter().take(MAX_HOSTS).map(|h| h.guid).collect()
+            (inv.guid, inv.hosts.into_iter().take(MAX_HOSTS).map(|h| h.guid).collect())
         }
-        Scope::Hosts(h) => h.iter().cloned().collect(),
+        Scope::Hosts(h) => {
+            let body = sib.get("/api/v1/info")?.ok_or_else(|| PeerFailure::NotOurs("/api/v1/info answered 404".into()))?;
+            let info: serde_json::Value = serde_json::from_slice(&body).map_err(|e| PeerFailure::NotOurs(format!("/api/v1/info: {e}")))?;
+            let uid = info["uid"].as_str().ok_or_else(|| PeerFailure::NotOurs("/api/v1/info has no uid".into()))?;
+            (uid.to_string(), h.iter().cloned().collect())
+        }
     };
-    for guid in guids {
-        let Some(inv) = sib.host_inventory(&guid)? else { continue };
+    sib.guid = Some(node.clone());
+    if node.eq_ignore_ascii_case(&sib.shared.guid) {
+        return Ok(Role::IsSelf);
+    }
+    if !held_here(sib.shared, &node) {
+        return Ok(Role::Upstream);
+    }
+    for guid in in_order(guids, cursor) {
+        sib.at_host = Some(guid.clone());
+        let inv = match sib.host_inventory(&guid) {
+            Ok(Some(inv)) => inv,
+            Ok(None) => continue,
+            Err(PeerFailure::TooLarge(m)) => {
+                // That host alone is left out; the others go on.
+                tracing::warn!(peer = %sib.name, host = %guid, reason = %m, "a sibling's host inventory is too large; host not synced");
+                sib.shared.repl.siblings.lock().last_error = Some(format!("{}: {m}", sib.name));
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
         sib.sync_host(&inv, seconds)?;
     }
-    Ok(true)
+    Ok(Role::Synced)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panicking_runner_does_not_leave_the_sync_running() {
+        let sync = SiblingSync::default();
+        sync.lock().running = true;
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _running = Running(&sync);
+            panic!("a pass failed");
+        }));
+        assert!(r.is_err());
+        assert!(!sync.lock().running);
+    }
+
+    #[test]
+    fn a_pass_resumes_at_the_host_where_the_last_one_stopped() {
+        let g = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(in_order(g(&["c", "a", "b"]), None), g(&["a", "b", "c"]));
+        assert_eq!(in_order(g(&["c", "a", "b"]), Some("b")), g(&["b", "c"]));
+        let hosts = Scope::Hosts(["x".to_string()].into());
+        assert_eq!(hosts.clone().merge(Scope::Hosts(["y".to_string()].into())), Scope::Hosts(["x".to_string(), "y".to_string()].into()));
+        assert_eq!(hosts.merge(Scope::All), Scope::All);
+    }
+
+    #[test]
+    fn stopping_is_remembered() {
+        let sync = SiblingSync::default();
+        assert!(!sync.stopping());
+        sync.stop();
+        assert!(sync.stopping());
+    }
 }

@@ -25,9 +25,10 @@
 //!                   "hosts_added": 1, "charts_added": 40, "dimensions_added": 120,
 //!                   "requests": 90, "last_error": null,
 //!                   "siblings": [{"destination": "10.0.0.2:19999",
-//!                                 "state": "ok|self|not_ours|unreachable", "failures": 0,
+//!                                 "state": "ok|self|upstream|not_ours|too_large|unreachable",
+//!                                 "guid": "..", "failures": 0,
 //!                                 "retry_at": null, "last_ok": 1732560003,
-//!                                 "last_error": null}]}}
+//!                                 "last_error": null, "resume_at_host": null}]}}
 //! ```
 //!
 //! `sibling_sync` (beyond Netdata, [`crate::replication_sibling`]): the passes that fill this
@@ -37,9 +38,14 @@
 //! points stored, `points_skipped` offered but not written (they would have been counted
 //! twice in an upper tier, or were malformed), `hosts_added`/`charts_added`/
 //! `dimensions_added` created from a sibling's inventory (archived), `requests` HTTP requests
-//! made. Per destination, `state` is `ok`, `self` (this node), `not_ours` (not one of our
-//! daemons, e.g. a real Netdata: asked again after 10 min, doubling up to 6 h) or
-//! `unreachable` (again after 15 s, doubling up to 10 min); `retry_at` is when.
+//! made. Per destination, `state` is `ok`, `self` (this node), `upstream` (our daemon, but its
+//! machine GUID — `guid` — is no host of ours: it never streamed to us, so it is a parent
+//! higher up and its hosts are not copied; checked again at every pass), `not_ours` (not one
+//! of our daemons, e.g. a real Netdata: asked again after 10 min, doubling up to 6 h),
+//! `too_large` (its node inventory exceeded 64 MiB: again after 10 min, up to 1 h) or
+//! `unreachable` (no answer, or an HTTP 5xx: again after 15 s, doubling up to 10 min);
+//! `retry_at` is when. `resume_at_host` is the host GUID where a pass that used up its request
+//! budget stopped; the follow-up pass resumes there.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;

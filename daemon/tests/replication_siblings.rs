@@ -132,6 +132,18 @@ fn assert_tier_matches(ours: &[Agg], theirs: &[Agg], width: i64, partial_at: Opt
     assert!(ours.iter().all(|p| theirs.iter().any(|q| q.0 == p.0)), "{what}: slots the sibling does not have: ours {ours:?}");
 }
 
+/// The machine GUID of `d` (its `/api/v1/info` `uid`).
+fn node_guid(d: &OurDaemon) -> String {
+    let v: serde_json::Value = serde_json::from_str(&d.get("/api/v1/info").1).expect("info");
+    v["uid"].as_str().expect("uid").to_string()
+}
+
+/// `sibling` streamed to `ours` once (a destination is a sibling only then, else upstream):
+/// `ours` holds a host with `sibling`'s machine GUID.
+fn has_streamed_to(ours: &OurDaemon, sibling: &OurDaemon) {
+    drop(feed(ours, &node_guid(sibling), &format!("node-{}", sibling.port), now() - 20, now() - 2, None));
+}
+
 fn streaming(d: &OurDaemon) -> serde_json::Value {
     serde_json::from_str(&d.get("/api/v1/streaming").1).unwrap_or_default()
 }
@@ -141,6 +153,7 @@ fn a_hole_the_child_cannot_fill_is_backfilled_from_a_sibling_parent() {
     let sibling = OurDaemon::start("sibling", "", Some(&key_section()));
     let sc = format!("{}[stream]\n  enabled = yes\n  destination = tcp:127.0.0.1:{}\n  api key = {KEY}\n", key_section(), sibling.port);
     let restored = OurDaemon::start("restored", "", Some(&sc));
+    has_streamed_to(&restored, &sibling);
     let guid = "eeeeeeee-0000-0000-0000-000000000001";
     let t = now() - 5;
     // The sibling got the whole history while the host could still give it.
@@ -202,6 +215,7 @@ fn a_restored_parent_gets_archived_hosts_and_all_tiers_from_its_sibling() {
     // Before maintenance: the parent got (t-100, t-50] of X, with values of its own.
     let mut restored = OurDaemon::start_in(tmp.path(), free_port(), "par-a", &extra, Some(&key_section()));
     drop(feed_values(&restored, gx, "hostx", t - 100, t - 50, None, 1000.0));
+    has_streamed_to(&restored, &sibling);
     assert_eq!(restored.stop(), Some(0), "{}", restored.log_text());
     // Restored, now with the sibling as its stream destination.
     let sc = format!("{}[stream]\n  enabled = yes\n  destination = tcp:127.0.0.1:{}\n  api key = {KEY}\n", key_section(), sibling.port);
@@ -299,6 +313,76 @@ fn a_leaf_child_does_not_copy_its_parents_hosts() {
     assert!(v["hosts"].as_array().is_some_and(|h| h.iter().all(|h| h["hostname"] != "otherhost")), "{v}");
 }
 
+/// A hierarchy: regional parent P streams to central parent G, which holds other hosts. G never
+/// streamed to P (its machine GUID is no host of P), so it is upstream, not a sibling: P copies
+/// nothing of G's fleet, at start or after a child's replication.
+#[test]
+fn a_parent_does_not_copy_its_upstream_parents_fleet() {
+    let g = OurDaemon::start("central", "", Some(&key_section()));
+    drop(feed(&g, "eeeeeeee-0000-0000-0000-000000000010", "fleethost", now() - 100, now() - 2, None));
+    let sc = format!("{}[stream]\n  enabled = yes\n  destination = tcp:127.0.0.1:{}\n  api key = {KEY}\n", key_section(), g.port);
+    let p = OurDaemon::start("regional", "", Some(&sc));
+    let _child = feed(&p, "eeeeeeee-0000-0000-0000-000000000011", "regionchild", now() - 50, now() - 2, None);
+    let ss = wait_for(Duration::from_secs(30), || {
+        let v = streaming(&p);
+        let ss = v["sibling_sync"].clone();
+        (ss["passes"].as_u64() >= Some(2) && ss["state"] == "done").then_some(v)
+    })
+    .unwrap_or_else(|| panic!("no sibling passes: {}; log:\n{}", streaming(&p), p.log_text()));
+    let sync = &ss["sibling_sync"];
+    assert_eq!(sync["siblings"][0]["state"], "upstream", "{sync}");
+    assert_eq!(sync["siblings"][0]["guid"], node_guid(&g).as_str(), "{sync}");
+    assert_eq!((sync["hosts_added"].as_u64(), sync["points_filled"].as_u64()), (Some(0), Some(0)), "{sync}");
+    assert!(ss["hosts"].as_array().is_some_and(|h| h.iter().all(|h| h["hostname"] != "fleethost")), "{ss}");
+    // The endpoint refuses empty, reversed and over-long ranges, and answers the widest
+    // accepted one from the stored points (at once: it reads only the stored range).
+    let ask = |a: i64, b: i64, tier: &str| g.get(&format!("/api/v1/replicate?host=fleethost&chart=fake.one&after={a}&before={b}{tier}")).0;
+    assert_eq!(ask(now(), now(), ""), 400);
+    assert_eq!(ask(now(), now() - 10, "&tier=1"), 400);
+    assert_eq!(ask(i64::MIN, i64::MAX, ""), 400);
+    assert_eq!(ask(now() - 86_400, now(), ""), 200);
+    assert_eq!(ask(i64::MIN, i64::MAX, "&tier=1"), 200);
+    let got = tier0(&g, "fleethost", now() - 86_400, now());
+    assert!(got.len() >= 90, "{got:?}");
+}
+
+/// A destination answering HTTP 5xx (overloaded, failing) is unreachable for now — asked
+/// again soon — not "not one of our daemons" (left alone for hours).
+#[test]
+fn a_destination_answering_5xx_is_retried_soon() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    listener.set_nonblocking(true).expect("nonblocking");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop2 = stop.clone();
+    let server = std::thread::spawn(move || {
+        let end = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < end && !stop2.load(std::sync::atomic::Ordering::Relaxed) {
+            match listener.accept() {
+                Ok((mut c, _)) => {
+                    let _ = c.set_read_timeout(Some(Duration::from_millis(500)));
+                    let mut buf = [0u8; 4096];
+                    let _ = std::io::Read::read(&mut c, &mut buf);
+                    let _ = c.write_all(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 4\r\nConnection: close\r\n\r\nbusy");
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(20)),
+            }
+        }
+    });
+    let sc = format!("{}[stream]\n  enabled = yes\n  destination = tcp:127.0.0.1:{port}\n  api key = {KEY}\n", key_section());
+    let ours = OurDaemon::start("behind-busy", "", Some(&sc));
+    let ss = wait_for(Duration::from_secs(30), || {
+        let ss = streaming(&ours)["sibling_sync"].clone();
+        (ss["state"] == "done").then_some(ss)
+    })
+    .unwrap_or_else(|| panic!("no sibling pass: {}; log:\n{}", streaming(&ours), ours.log_text()));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let _ = server.join();
+    let peer = &ss["siblings"][0];
+    assert_eq!(peer["state"], "unreachable", "{ss}");
+    assert!(peer["retry_at"].as_i64() <= Some(now() + 60), "{ss}");
+}
+
 /// The issue-5 scenario end to end: two of our parents streaming to each other; A is down while
 /// the child streams to B; A comes back (its start pass asks B) and the child reconnects to A
 /// with too little retention to cover A's downtime. A has no gap, in any tier.
@@ -344,6 +428,7 @@ fn a_sibling_whose_history_ends_inside_our_hole_fills_its_part() {
     let sibling = OurDaemon::start("short-sib", "", Some(&key_section()));
     let sc = format!("{}[stream]\n  enabled = yes\n  destination = tcp:127.0.0.1:{}\n  api key = {KEY}\n", key_section(), sibling.port);
     let restored = OurDaemon::start("restored2", "", Some(&sc));
+    has_streamed_to(&restored, &sibling);
     let guid = "eeeeeeee-0000-0000-0000-00000000000e";
     let t = now() - 5;
     drop(feed(&sibling, guid, "shorthost", t - 300, t - 150, None));
