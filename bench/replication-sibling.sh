@@ -36,16 +36,25 @@ now_ms() { date +%s%3N; }
 
 PA=$(free_port); PB=$(free_port)
 while [ "$PB" = "$PA" ]; do PB=$(free_port); done
-mkconf() { # NAME PORT STREAM_SECTION
+mkconf() { # NAME PORT STREAM_SECTION [EXTRA KEY-SECTION LINES]
   local d=$TMP/$1; mkdir -p "$d"/{cache,lib,log}
   printf '[global]\n  hostname = sib-%s\n[directories]\n  config = %s\n  cache = %s/cache\n  lib = %s/lib\n  log = %s/log\n[web]\n  bind to = 127.0.0.1:%s\n[db]\n  mode = dbengine\n  seconds to replicate = 7200\n[plugins]\n  proc = no\n' "$1" "$d" "$d" "$d" "$d" "$2" >"$d/netdata.conf"
-  printf '%s\n[%s]\n  type = api\n  enabled = yes\n  allow from = *\n' "$3" "$KEY" >"$d/stream.conf"
+  printf '%s\n[%s]\n  type = api\n  enabled = yes\n  allow from = *\n%s' "$3" "$KEY" "${4:-}" >"$d/stream.conf"
 }
-mkconf a "$PA" ""
+# A and B are siblings: each has streamed to the other at least once (B only syncs from a
+# destination whose own host it holds). A streams its own host to B, but does not re-stream
+# the child (`default proxy enabled = no`), so B's history of the child comes only from the
+# child and from the back-fill.
+mkconf a "$PA" "$(printf '[stream]\n  enabled = yes\n  destination = tcp:127.0.0.1:%s\n  api key = %s\n' "$PB" "$KEY")" "$(printf '  default proxy enabled = no\n')"
 mkconf b "$PB" "$(printf '[stream]\n  enabled = no\n  destination = tcp:127.0.0.1:%s\n  api key = %s\n' "$PA" "$KEY")"
 "$BIN" -c "$TMP/a/netdata.conf" >"$TMP/a/log/stdout.log" 2>&1 & A_PID=$!
 "$BIN" -c "$TMP/b/netdata.conf" >"$TMP/b/log/stdout.log" 2>&1 & B_PID=$!
 wait_http "$PA" /api/v1/info 30 && wait_http "$PB" /api/v1/info 30 || { echo "a daemon did not answer" >&2; exit 1; }
+for _ in $(seq 1 100); do
+  curl -s "http://127.0.0.1:$PB/api/v1/info" | grep -q '"sib-a"' && break
+  sleep 0.2
+done
+curl -s "http://127.0.0.1:$PB/api/v1/info" | grep -q '"sib-a"' || { echo "A did not stream to B" >&2; exit 1; }
 
 gen() { timeout $(( CAP + 120 )) "$GEN" --key "$KEY" --charts "$CHARTS" --dims "$DIMS" --name sib --cap "$CAP" "$@"; }
 echo "sibling: A=$PA gets ${SECONDS_BACK}s of $CHARTS×$DIMS" >&2

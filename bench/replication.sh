@@ -160,7 +160,8 @@ if [ "$PERF" = 1 ] && command -v perf >/dev/null; then
   wait "$GEN_PID" 2>/dev/null || true; GEN_PID=""
   echo "profile pass: $(tail -n 1 "$TMP/prof.gen.out")" >&2; cat "$TMP/perf.err" >&2
   perf report -i "$TMP/perf.data" --stdio --no-children --sort symbol </dev/null >"$TMP/perf.txt" 2>"$TMP/perf.report.err" || true
-  PROFILE=$(grep -v '^#' "$TMP/perf.txt" | grep -v '^$' | head -30 | sed 's/ *-  *- *$//; s/  *$//')
+  # (awk reads all its input: `head` closing the pipe early would fail the script under pipefail)
+  PROFILE=$(grep -v '^#' "$TMP/perf.txt" | grep -v '^$' | awk 'NR <= 30' | sed 's/ *-  *- *$//; s/  *$//')
 fi
 kill "$OUR_PID" 2>/dev/null; wait "$OUR_PID" 2>/dev/null || true; OUR_PID=""
 
