@@ -99,7 +99,9 @@ Netdata 1.37.1 has no equivalent (a parent only replicates from its children). T
 parents on loopback, both \`[db] mode = dbengine\`, \`seconds to replicate = 7200\`, \`[plugins] proc = no\`:
 A received the whole ${SECONDS_BACK} s backlog from the synthetic child (\`ndreplgen\`); B (its
 \`[stream] destination\` is A, \`enabled = no\`) held 2 s from ${SECONDS_BACK} s ago, then the child reconnected
-to B offering only its last 2 s. B's back-fill (daemon/src/replication_sibling.rs) then asked A
+to B offering only its last 2 s. A streams its own host to B (`default proxy enabled = no`:
+not the child's), which makes A a sibling in B's eyes (B only syncs from destinations whose
+own host it holds). B's back-fill (daemon/src/replication_sibling.rs) then asked A
 \`GET /api/v1/replicate\` per chart (≤ 3600 steps per request) and stored the reply
 (\`ndcluster::replication_sibling::apply_reply\`). Timing starts when the child reconnects to B
 (handshake, the 2 s replication and the hole scan included) and ends when B logs
