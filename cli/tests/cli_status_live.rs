@@ -275,7 +275,6 @@ fn quarantine_keys_until_synced_lifts_itself_on_our_daemon() {
 }
 
 #[path = "../../daemon/tests/common/relay.rs"]
-#[allow(dead_code)]
 mod relay;
 
 fn now_s() -> i64 {
