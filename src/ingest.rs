@@ -17,6 +17,7 @@ use crate::collect::compute::{ChartState, ComputeError, ComputedPoint};
 use crate::model::{ChartMeta, DimMeta, HostMeta, Label};
 use crate::model::UnixTime;
 use crate::storage::{ChartId, HostId, SeriesId, StorageNumber, Store, StoreError, WriteCounts};
+use crate::storage::mmap;
 
 /// Deferred points are written once this many are pending (and at every
 /// [`HostIngest::flush_writes`]).
@@ -287,6 +288,15 @@ impl HostIngest {
             self.chart_index(chart).ok_or_else(|| IngestError::UnknownChart(chart.to_string()))?
         };
         self.chart_cursor = ci + 1;
+        // Senders go through their charts in the same order every interval: start loading the
+        // next charts' state now (cold by then), overlapping the cache misses with this one.
+        if let Some(c) = self.charts.get(ci + 2) {
+            c.state.prefetch_head();
+        }
+        if let Some(c) = self.charts.get(ci + 1) {
+            c.state.prefetch_dims();
+            mmap::prefetch_slice(&c.series, 4);
+        }
         self.charts[ci].state.begin(usec, now_us);
         self.in_sample = Some(ci);
         self.current = Some(ci);

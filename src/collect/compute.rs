@@ -339,6 +339,18 @@ impl ChartState {
         Some(i)
     }
 
+    /// Cache prefetch hints for this chart's scalar state (first stage, see
+    /// [`crate::ingest::HostIngest::begin`]).
+    #[inline]
+    pub fn prefetch_head(&self) {
+        crate::storage::mmap::prefetch_slice(std::slice::from_ref(self), 6);
+    }
+    /// Second stage: the dimensions' state (reads `self.dims`, loaded by the first stage).
+    #[inline]
+    pub fn prefetch_dims(&self) {
+        crate::storage::mmap::prefetch_slice(&self.dims, 40);
+    }
+
     /// Id of dimension `i` (empty when out of range).
     pub fn dim_id(&self, i: usize) -> &str {
         let end = self.name_ends.get(i).map_or(0, |&e| e as usize);

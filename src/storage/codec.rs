@@ -202,38 +202,70 @@ pub fn decode_column(
     Ok(())
 }
 
-/// Presence runs of a page being built: alternating present / absent slot counts.
-#[derive(Clone, Debug, Default)]
+/// Presence runs of a page being built: alternating present / absent slot counts, starting
+/// with a present run. The first run is held inline and the rest allocated only at the first
+/// gap, so the open page of a series without gaps (almost all of them) costs no heap block.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Runs {
-    pub runs: Vec<u32>,
+    /// Length of the first (present) run; with `rest` empty and 0 here, there are no runs.
+    first: u32,
+    /// The runs after the first: absent, present, absent, … (boxed: one word while unused).
+    rest: Option<Box<Vec<u32>>>,
 }
 
 impl Runs {
+    /// Builds runs from their alternating counts (present first).
+    pub fn from_counts(counts: &[u32]) -> Self {
+        match counts.split_first() {
+            None => Self::default(),
+            Some((&first, rest)) => Self {
+                first,
+                rest: (!rest.is_empty()).then(|| Box::new(rest.to_vec())),
+            },
+        }
+    }
+    fn rest(&self) -> &[u32] {
+        self.rest.as_deref().map_or(&[], Vec::as_slice)
+    }
+    fn is_empty(&self) -> bool {
+        self.first == 0 && self.rest().is_empty()
+    }
+    fn len(&self) -> usize {
+        if self.is_empty() { 0 } else { 1 + self.rest().len() }
+    }
+    /// The alternating counts, present first.
+    pub fn counts(&self) -> impl Iterator<Item = u32> + '_ {
+        let first = (!self.is_empty()).then_some(self.first);
+        first.into_iter().chain(self.rest().iter().copied())
+    }
     /// Adds a present slot after `gap` absent slots.
     pub fn push(&mut self, gap: u32) {
-        if self.runs.is_empty() {
-            self.runs.push(1);
+        if self.is_empty() {
+            self.first = 1;
             return;
         }
+        let last_present = self.rest().len() % 2 == 0;
+        if gap == 0 && last_present {
+            match self.rest.as_mut().and_then(|r| r.last_mut()) {
+                Some(l) => *l += 1,
+                None => self.first += 1,
+            }
+            return;
+        }
+        let rest = self.rest.get_or_insert_with(Box::default);
         if gap > 0 {
-            if self.runs.len() % 2 == 1 {
-                self.runs.push(gap);
-            } else if let Some(l) = self.runs.last_mut() {
+            if last_present {
+                rest.push(gap);
+            } else if let Some(l) = rest.last_mut() {
                 *l += gap;
             }
-            self.runs.push(1);
-        } else if self.runs.len() % 2 == 1 {
-            if let Some(l) = self.runs.last_mut() {
-                *l += 1;
-            }
-        } else {
-            self.runs.push(1);
         }
+        rest.push(1);
     }
     /// Whether slot `k` (0-based) is present.
     pub fn has(&self, k: u64) -> bool {
         let mut at = 0u64;
-        for (i, &r) in self.runs.iter().enumerate() {
+        for (i, r) in self.counts().enumerate() {
             let end = at + u64::from(r);
             if k < end {
                 return i % 2 == 0;
@@ -245,7 +277,7 @@ impl Runs {
     /// Slot index of every present point, in order.
     pub fn slots(&self, out: &mut Vec<u32>) {
         let mut at = 0u32;
-        for (i, &r) in self.runs.iter().enumerate() {
+        for (i, r) in self.counts().enumerate() {
             if i % 2 == 0 {
                 out.extend(at..at + r);
             }
@@ -253,8 +285,8 @@ impl Runs {
         }
     }
     pub fn encode(&self, out: &mut Vec<u8>) {
-        put_varint(out, self.runs.len() as u64);
-        for &r in &self.runs {
+        put_varint(out, self.len() as u64);
+        for r in self.counts() {
             put_varint(out, u64::from(r));
         }
     }
@@ -280,10 +312,17 @@ impl Runs {
         if present != npoints as u64 || total > u64::from(u32::MAX) {
             return Err(CodecError::Invalid("runs do not match the point count"));
         }
-        Ok(Self { runs })
+        Ok(Self::from_counts(&runs))
     }
     pub fn heap_bytes(&self) -> usize {
-        self.runs.capacity() * 4
+        self.rest.as_ref().map_or(0, |r| 24 + r.capacity() * 4)
+    }
+    /// Prefetch hint for the run the next [`Runs::push`] extends.
+    #[inline]
+    pub fn prefetch_tail(&self) {
+        if let Some(r) = &self.rest {
+            crate::storage::mmap::prefetch(&**r);
+        }
     }
 }
 
@@ -338,7 +377,7 @@ mod tests {
         r.push(3);
         r.push(0);
         r.push(1);
-        assert_eq!(r.runs, vec![2, 3, 2, 1, 1]);
+        assert_eq!(r.counts().collect::<Vec<_>>(), vec![2, 3, 2, 1, 1]);
         let mut slots = Vec::new();
         r.slots(&mut slots);
         assert_eq!(slots, vec![0, 1, 5, 6, 8]);
@@ -347,8 +386,8 @@ mod tests {
         r.encode(&mut buf);
         let mut pos = 0;
         assert_eq!(
-            Runs::decode(&buf, &mut pos, 5).expect("decodes").runs,
-            r.runs
+            Runs::decode(&buf, &mut pos, 5).expect("decodes"),
+            r
         );
         let mut pos = 0;
         assert!(Runs::decode(&buf, &mut pos, 4).is_err());
@@ -897,11 +936,48 @@ pub struct NumEncoder {
     pending: Vec<u32>,
     out: Vec<u8>,
     /// (flags, run length)
-    flags: Vec<(u8, u32)>,
+    flags: FlagRuns,
     /// (index, verbatim word)
     exc: Vec<(u32, u32)>,
     /// Value before the pending block.
     base: i64,
+}
+
+/// Runs of equal flags of a column, (flags, run length): the first run inline, the rest
+/// allocated only when the flags change (most series never raise one).
+#[derive(Clone, Debug, Default)]
+struct FlagRuns {
+    first: (u8, u32),
+    rest: Option<Box<Vec<(u8, u32)>>>,
+}
+
+impl FlagRuns {
+    fn rest(&self) -> &[(u8, u32)] {
+        self.rest.as_deref().map_or(&[], Vec::as_slice)
+    }
+    fn push(&mut self, fl: u8) {
+        let last = match self.rest.as_mut().and_then(|r| r.last_mut()) {
+            Some(l) => l,
+            None => &mut self.first,
+        };
+        if last.1 == 0 {
+            *last = (fl, 1);
+        } else if last.0 == fl {
+            last.1 += 1;
+        } else {
+            self.rest.get_or_insert_with(Box::default).push((fl, 1));
+        }
+    }
+    fn len(&self) -> usize {
+        if self.first.1 == 0 { 0 } else { 1 + self.rest().len() }
+    }
+    fn iter(&self) -> impl Iterator<Item = (u8, u32)> + '_ {
+        let first = (self.first.1 != 0).then_some(self.first);
+        first.into_iter().chain(self.rest().iter().copied())
+    }
+    fn heap_bytes(&self) -> usize {
+        self.rest.as_ref().map_or(0, |r| 24 + r.capacity() * 8)
+    }
 }
 
 impl NumEncoder {
@@ -916,10 +992,7 @@ impl NumEncoder {
                 (self.prev, 0, 0x0400_0000)
             }
         };
-        match self.flags.last_mut() {
-            Some((f, c)) if *f == fl => *c += 1,
-            _ => self.flags.push((fl, 1)),
-        }
+        self.flags.push(fl);
         if i == 0 {
             self.first = val;
             self.prev = val;
@@ -977,13 +1050,20 @@ impl NumEncoder {
     pub fn is_empty(&self) -> bool {
         self.n == 0
     }
+    /// Prefetch hint for the block the next [`NumEncoder::push`] appends to.
+    #[inline]
+    pub fn prefetch_tail(&self) {
+        if let Some(w) = self.pending.last() {
+            crate::storage::mmap::prefetch(w);
+        }
+    }
     pub fn encoded_len(&self) -> usize {
         10 + self.out.len() + self.pending.len() * 4 + self.flags.len() * 4 + self.exc.len() * 6
     }
     pub fn heap_bytes(&self) -> usize {
         self.out.capacity()
             + self.pending.capacity() * 4
-            + self.flags.capacity() * 8
+            + self.flags.heap_bytes()
             + self.exc.capacity() * 8
     }
     pub fn finish_into(&self, out: &mut Vec<u8>) {
@@ -993,7 +1073,7 @@ impl NumEncoder {
             self.pack_pending(out);
         }
         put_varint(out, self.flags.len() as u64);
-        for &(f, c) in &self.flags {
+        for (f, c) in self.flags.iter() {
             out.push(f);
             put_varint(out, u64::from(c));
         }

@@ -94,6 +94,9 @@ pub const SYNC_SECS: u64 = 30;
 /// WAL size that forces a checkpoint.
 pub const WAL_MAX_BYTES: u64 = 256 << 20;
 const WAL_BUF_MAX: usize = 1 << 20;
+/// How many points ahead a batch write starts loading a series' state (see
+/// [`Inner::prefetch_series`]).
+const PREFETCH_AHEAD: usize = 16;
 /// Largest metadata file / WAL chunk we accept.
 const META_MAX_BYTES: u64 = 1 << 30;
 const CHUNK_MAX_BYTES: usize = 64 << 20;
@@ -500,7 +503,6 @@ impl<V> BackMap<V> {
     }
 }
 
-#[derive(Default)]
 struct SeriesTier {
     /// Stored pages, sorted by `first`; entries of deleted files are skipped and pruned.
     pages: Vec<PageRef>,
@@ -509,8 +511,20 @@ struct SeriesTier {
     /// the next checkpoint.
     back0: BackMap<u32>,
     backk: BackMap<Agg>,
-    /// Newest time written to `pages`/`open` (the head).
-    head: Option<i64>,
+    /// Newest time written to `pages`/`open` (the head); `i64::MIN` before any.
+    head: i64,
+}
+
+impl Default for SeriesTier {
+    fn default() -> Self {
+        Self {
+            pages: Vec::new(),
+            open: None,
+            back0: BackMap::default(),
+            backk: BackMap::default(),
+            head: i64::MIN,
+        }
+    }
 }
 
 /// The in-memory state of every series, as one dense vector per tier and field (struct of
@@ -1156,7 +1170,7 @@ impl DiskStore {
                         off,
                         len: rlen,
                     });
-                    st.head = Some(st.head.map_or(h.last, |x| x.max(h.last)));
+                    st.head = st.head.max(h.last);
                 }
                 tf.sealed_bytes += df.bytes;
                 tf.sealed_points += df.points;
@@ -1489,7 +1503,7 @@ impl Inner {
             });
         };
         let t0 = &mut self.series.tiers[0][idx];
-        let at_head = t0.head.is_none_or(|h| time > h);
+        let at_head = time > t0.head;
         let mut seal = None;
         let stored0 = if at_head {
             if t0
@@ -1501,7 +1515,7 @@ impl Inner {
             }
             let o = t0.open.get_or_insert_with(|| OpenPage::new(time, ue, 1));
             o.push(time, &[word]);
-            t0.head = Some(time);
+            t0.head = time;
             self.mem_points[0] += 1;
             true
         } else if t0.back0.contains_key(&time) || t0.open.as_ref().is_some_and(|o| o.has(time)) {
@@ -1583,8 +1597,49 @@ impl Inner {
     fn roll_up_many(&mut self, config: &StoreConfig, queued: &[(u32, i64, u32)]) {
         self.tier_widths(config);
         for k in 1..config.tiers.len() {
-            for &(idx, time, word) in queued {
+            for (i, &(idx, time, word)) in queued.iter().enumerate() {
+                if let Some(p) = queued
+                    .get(i + 2 * PREFETCH_AHEAD)
+                    .and_then(|&(far, _, _)| self.series.partial[k - 1].get(far as usize))
+                {
+                    mmap::prefetch(p);
+                }
                 self.roll_up(idx as usize, k, time, word);
+            }
+        }
+    }
+
+    /// First prefetch stage of a batch write: the series' dense per-tier entries.
+    #[inline]
+    fn prefetch_series(&self, idx: usize) {
+        let s = &self.series;
+        if let Some(t) = s.tiers[0].get(idx) {
+            mmap::prefetch_slice(std::slice::from_ref(t), 3);
+        }
+        for p in &s.partial {
+            if let Some(p) = p.get(idx) {
+                mmap::prefetch(p);
+            }
+        }
+    }
+
+    /// Second stage: the heap blocks of the tier-0 open page (loaded by the first stage).
+    #[inline]
+    fn prefetch_open_page(&self, idx: usize) {
+        if let Some(o) = self.series.tiers[0].get(idx).and_then(|t| t.open.as_ref()) {
+            o.runs.prefetch_tail();
+            if let Cols::Num(e) = &o.cols {
+                mmap::prefetch_slice(std::slice::from_ref(&**e), 2);
+            }
+        }
+    }
+
+    /// Third stage: the block the tier-0 encoder appends to (its pointer loaded by the second).
+    #[inline]
+    fn prefetch_encoder_tail(&self, idx: usize) {
+        if let Some(o) = self.series.tiers[0].get(idx).and_then(|t| t.open.as_ref()) {
+            if let Cols::Num(e) = &o.cols {
+                e.prefetch_tail();
             }
         }
     }
@@ -1599,10 +1654,7 @@ impl Inner {
             }
             _ => {}
         }
-        let head = st
-            .head
-            .unwrap_or(i64::MIN)
-            .max(partial.map_or(i64::MIN, |(t, _)| t));
+        let head = st.head.max(partial.map_or(i64::MIN, |(t, _)| t));
         // Slots added to memory by this call (the running slot moving into the open page or a
         // back-fill map counts once, in its new place).
         let mut added = 0;
@@ -1613,7 +1665,7 @@ impl Inner {
                     .get_or_insert_with(|| OpenPage::new(t, width as u32, 6));
                 if o.can_take(t) {
                     o.push(t, &a.cols());
-                    st.head = Some(t);
+                    st.head = t;
                 } else {
                     let m = st.backk.map();
                     match m.get_mut(&t) {
@@ -1917,7 +1969,7 @@ impl Inner {
             runs,
             cols: Cols::Agg(Box::new(enc)),
         });
-        st.head = Some(st.head.map_or(last, |h| h.max(last)));
+        st.head = st.head.max(last);
         Ok(())
     }
 
@@ -2409,7 +2461,18 @@ impl Store for DiskStore {
         let mut queued = std::mem::take(&mut g.rollup_queue);
         queued.clear();
         let mut result = Ok(());
-        for &(id, time, value) in points {
+        for (i, &(id, time, value)) in points.iter().enumerate() {
+            // Start the cache misses of the series a few points ahead (their state is spread
+            // over the whole table and cold: every series is written once per interval).
+            if let Some(&(far, _, _)) = points.get(i + PREFETCH_AHEAD) {
+                g.prefetch_series(far.0 as usize);
+            }
+            if let Some(&(mid, _, _)) = points.get(i + PREFETCH_AHEAD / 2) {
+                g.prefetch_open_page(mid.0 as usize);
+            }
+            if let Some(&(near, _, _)) = points.get(i + PREFETCH_AHEAD / 4) {
+                g.prefetch_encoder_tail(near.0 as usize);
+            }
             let o = if value.value().is_finite() {
                 g.write_point_with(cfg, id, time, value.0, Some(&mut queued))
             } else if !g.series.exists(id.0 as usize) {
@@ -2642,5 +2705,17 @@ mod size_tests {
             std::mem::size_of::<AggEncoder>(),
             std::mem::size_of::<PageRef>()
         );
+    }
+}
+/// The per-series state is paid 100 k times on a big parent: keep its size from creeping up.
+#[cfg(all(test, target_pointer_width = "64"))]
+mod size_budget {
+    #[test]
+    fn per_series_state_stays_small() {
+        use std::mem::size_of;
+        assert!(size_of::<super::SeriesTier>() <= 104, "SeriesTier {}", size_of::<super::SeriesTier>());
+        assert!(size_of::<super::OpenPage>() <= 56, "OpenPage {}", size_of::<super::OpenPage>());
+        assert!(size_of::<super::NumEncoder>() <= 120, "NumEncoder {}", size_of::<super::NumEncoder>());
+        assert!(size_of::<Option<(i64, super::Agg)>>() <= 48);
     }
 }

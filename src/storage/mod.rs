@@ -15,7 +15,7 @@
 //!   interval); `flush()` and drop lose nothing.
 //! * **Retention:** per tier, bytes on disk never exceed the size limit plus one data file;
 //!   time retention drops whole files whose newest point is too old.
-//! * **Unsafe:** only [`mmap`] (read-only maps of sealed, never-truncated files; `flock`).
+//! * **Unsafe:** only [`mmap`] (read-only maps of sealed, never-truncated files; `flock`; prefetch hints).
 //!
 //! **Invariant:** gaps are absence. NaN / empty values are never stored, in any tier, so a
 //! gap can always be back-filled later. A write at a time that already holds a point is
