@@ -627,12 +627,26 @@ struct Wal {
     replaying: bool,
 }
 
+/// A fixed 64-bit hash of a dimension id (the index key; equal ids are still compared).
+fn id_hash(id: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    id.hash(&mut h);
+    h.finish()
+}
+
 struct Inner {
     dir: PathBuf,
     meta: MetaFile,
     host_by_guid: HashMap<String, u32>,
     chart_by_key: HashMap<(u32, String), u32>,
-    dim_by_key: HashMap<(u32, String), u32>,
+    /// (chart, hash of the dimension id) → series: no heap string per series. A second id
+    /// with the same hash in the same chart is not indexed; its chart goes to
+    /// `dim_hash_collided` and is searched through `chart_dims` instead.
+    dim_by_key: HashMap<(u32, u64), u32>,
+    dim_hash_collided: std::collections::HashSet<u32>,
+    /// Series of each chart (index = chart id), in definition order.
+    chart_dims: Vec<Vec<u32>>,
     series: SeriesTable,
     tiers: Vec<TierFiles>,
     wal: Wal,
@@ -1016,6 +1030,8 @@ impl DiskStore {
             host_by_guid: HashMap::new(),
             chart_by_key: HashMap::new(),
             dim_by_key: HashMap::new(),
+            dim_hash_collided: Default::default(),
+            chart_dims: Vec::new(),
             series: SeriesTable::new(config.tiers.len()),
             tiers: Vec::new(),
             wal: Wal {
@@ -1375,10 +1391,8 @@ impl Inner {
                 self.meta.charts[id as usize].1 = meta.clone();
                 // update_every of its series follows the chart
                 let ue = meta.update_every.max(1);
-                for (i, (c, _)) in self.meta.dims.iter().enumerate() {
-                    if *c == id {
-                        self.series.ue[i] = ue;
-                    }
+                for &i in self.chart_dims.get(id as usize).map_or(&[][..], Vec::as_slice) {
+                    self.series.ue[i as usize] = ue;
                 }
             }
             let _ = config;
@@ -1403,8 +1417,7 @@ impl Inner {
             });
         };
         let ue = cm.update_every.max(1);
-        let key = (chart.0, meta.id.clone());
-        if let Some(&id) = self.dim_by_key.get(&key) {
+        if let Some(id) = self.find_dim(chart.0, &meta.id) {
             let changed = self.meta.dims[id as usize].1 != *meta;
             if changed {
                 self.meta.dims[id as usize].1 = meta.clone();
@@ -1413,9 +1426,42 @@ impl Inner {
         }
         let id = self.meta.dims.len() as u32;
         self.meta.dims.push((chart.0, meta.clone()));
-        self.dim_by_key.insert(key, id);
+        match self.dim_by_key.entry((chart.0, id_hash(&meta.id))) {
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(id);
+            }
+            std::collections::hash_map::Entry::Occupied(_) => {
+                self.dim_hash_collided.insert(chart.0);
+            }
+        }
+        if self.chart_dims.len() <= chart.0 as usize {
+            self.chart_dims.resize_with(chart.0 as usize + 1, Vec::new);
+        }
+        self.chart_dims[chart.0 as usize].push(id);
         self.series.push(ue);
         Ok((SeriesId(id), true))
+    }
+
+    /// The series of dimension `dim` of `chart`, if defined.
+    fn find_dim(&self, chart: u32, dim: &str) -> Option<u32> {
+        if let Some(&id) = self.dim_by_key.get(&(chart, id_hash(dim))) {
+            if self.meta.dims.get(id as usize).is_some_and(|(_, d)| d.id == dim) {
+                return Some(id);
+            }
+        }
+        if !self.dim_hash_collided.contains(&chart) {
+            return None;
+        }
+        self.chart_dims
+            .get(chart as usize)?
+            .iter()
+            .copied()
+            .find(|&id| self.meta.dims.get(id as usize).is_some_and(|(_, d)| d.id == dim))
+    }
+
+    /// Series of `chart`, in definition order.
+    fn chart_series(&self, chart: u32) -> &[u32] {
+        self.chart_dims.get(chart as usize).map_or(&[], Vec::as_slice)
     }
 
     fn log(&mut self, rec: &[u8]) {
@@ -2420,12 +2466,9 @@ impl Store for DiskStore {
     }
     fn dimensions(&self, chart: ChartId) -> Vec<(SeriesId, DimMeta)> {
         let g = self.shared.read();
-        g.meta
-            .dims
+        g.chart_series(chart.0)
             .iter()
-            .enumerate()
-            .filter(|(_, (c, _))| *c == chart.0)
-            .map(|(i, (_, d))| (SeriesId(i as u32), d.clone()))
+            .filter_map(|&i| Some((SeriesId(i), g.meta.dims.get(i as usize)?.1.clone())))
             .collect()
     }
     fn series_update_every(&self, id: SeriesId) -> Option<u32> {
@@ -2692,21 +2735,6 @@ impl Drop for DiskStore {
     }
 }
 
-#[cfg(test)]
-mod size_tests {
-    use super::*;
-    #[test]
-    fn print_sizes() {
-        eprintln!(
-            "SeriesTier {} OpenPage {} NumEncoder {} AggEncoder {} PageRef {}",
-            std::mem::size_of::<SeriesTier>(),
-            std::mem::size_of::<OpenPage>(),
-            std::mem::size_of::<NumEncoder>(),
-            std::mem::size_of::<AggEncoder>(),
-            std::mem::size_of::<PageRef>()
-        );
-    }
-}
 /// The per-series state is paid 100 k times on a big parent: keep its size from creeping up.
 #[cfg(all(test, target_pointer_width = "64"))]
 mod size_budget {
@@ -2717,5 +2745,52 @@ mod size_budget {
         assert!(size_of::<super::OpenPage>() <= 56, "OpenPage {}", size_of::<super::OpenPage>());
         assert!(size_of::<super::NumEncoder>() <= 120, "NumEncoder {}", size_of::<super::NumEncoder>());
         assert!(size_of::<Option<(i64, super::Agg)>>() <= 48);
+    }
+}
+
+#[cfg(test)]
+mod dim_index_tests {
+    use super::*;
+
+    fn host_chart(store: &DiskStore) -> ChartId {
+        let h = store
+            .put_host(&HostMeta { guid: "g".into(), hostname: "h".into(), ..Default::default() })
+            .expect("host");
+        store
+            .put_chart(h, &ChartMeta { id: "a.b".into(), update_every: 1, ..Default::default() })
+            .expect("chart")
+    }
+
+    fn dim(id: &str) -> DimMeta {
+        DimMeta { id: id.into(), name: id.into(), multiplier: 1, divisor: 1, ..Default::default() }
+    }
+
+    #[test]
+    fn dimensions_of_a_chart_in_definition_order_and_found_again() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let store = DiskStore::open(tmp.path(), StoreConfig::default()).expect("open");
+        let c = host_chart(&store);
+        let ids: Vec<SeriesId> = (0..40).map(|i| store.put_dimension(c, &dim(&format!("d{i}"))).expect("dim")).collect();
+        let listed: Vec<SeriesId> = store.dimensions(c).into_iter().map(|(s, _)| s).collect();
+        assert_eq!(listed, ids);
+        assert_eq!(store.put_dimension(c, &dim("d7")).expect("again"), ids[7]);
+    }
+
+    #[test]
+    fn a_hash_collision_falls_back_to_the_charts_list() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let store = DiskStore::open(tmp.path(), StoreConfig::default()).expect("open");
+        let c = host_chart(&store);
+        let a = store.put_dimension(c, &dim("x")).expect("dim");
+        let b = store.put_dimension(c, &dim("y")).expect("dim");
+        {
+            // As if "y" had hashed like "x": its key is taken, so it is not indexed.
+            let mut g = store.shared.write();
+            g.dim_by_key.remove(&(c.0, id_hash("y")));
+            g.dim_hash_collided.insert(c.0);
+        }
+        assert_eq!(store.put_dimension(c, &dim("y")).expect("found by scan"), b);
+        assert_eq!(store.put_dimension(c, &dim("x")).expect("found by key"), a);
+        assert_eq!(store.dimensions(c).len(), 2);
     }
 }
