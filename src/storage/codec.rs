@@ -210,6 +210,7 @@ pub struct Runs {
     /// Length of the first (present) run; with `rest` empty and 0 here, there are no runs.
     first: u32,
     /// The runs after the first: absent, present, absent, … (boxed: one word while unused).
+    #[allow(clippy::box_collection, reason = "one word in every open page instead of three")]
     rest: Option<Box<Vec<u32>>>,
 }
 
@@ -244,7 +245,7 @@ impl Runs {
             self.first = 1;
             return;
         }
-        let last_present = self.rest().len() % 2 == 0;
+        let last_present = self.rest().len().is_multiple_of(2);
         if gap == 0 && last_present {
             match self.rest.as_mut().and_then(|r| r.last_mut()) {
                 Some(l) => *l += 1,
@@ -948,6 +949,7 @@ pub struct NumEncoder {
 #[derive(Clone, Debug, Default)]
 struct FlagRuns {
     first: (u8, u32),
+    #[allow(clippy::box_collection, reason = "one word in every open page instead of three")]
     rest: Option<Box<Vec<(u8, u32)>>>,
 }
 
