@@ -62,7 +62,8 @@ pub enum IngestError {
 pub struct ChartRt {
     pub id: ChartId,
     pub meta: ChartMeta,
-    pub dims: Vec<DimMeta>,
+    /// Series of each dimension, in the order of `state`'s dimensions (their definitions
+    /// live in the store: [`HostIngest::dim_metas`]).
     pub series: Vec<SeriesId>,
     pub state: ChartState,
     /// The stream receiver is still fetching this chart's history (replication in progress):
@@ -197,7 +198,7 @@ impl HostIngest {
             }
             let id = self.store.put_chart(self.host, &meta)?;
             let state = ChartState::new(&meta);
-            self.charts.push(ChartRt { id, meta, dims: Vec::new(), series: Vec::new(), state, replicating: false, pending_labels: None });
+            self.charts.push(ChartRt { id, meta, series: Vec::new(), state, replicating: false, pending_labels: None });
             let i = self.charts.len() - 1;
             self.by_id.insert(self.charts[i].meta.id.clone(), i);
             self.chart_names.push_str(&self.charts[i].meta.id);
@@ -213,24 +214,26 @@ impl HostIngest {
         let ci = self.current.ok_or(IngestError::NoCurrentChart("DIMENSION"))?;
         let limit = self.limits.max_dimensions_per_chart;
         let c = &mut self.charts[ci];
-        let existing = c.dims.iter().position(|d| d.id == meta.id);
-        if existing.is_none() && c.dims.len() >= limit {
+        let existing = c.state.dim_index(&meta.id);
+        if existing.is_none() && c.series.len() >= limit {
             return Err(IngestError::TooManyDimensions { chart: c.meta.id.clone(), limit });
         }
         let di = c.state.define_dimension(&meta)?;
         let series = self.store.put_dimension(c.id, &meta)?;
         match existing {
-            Some(i) => {
-                c.dims[i] = meta;
-                c.series[i] = series;
-            }
-            None => {
-                c.dims.push(meta);
-                c.series.push(series);
-            }
+            Some(i) => c.series[i] = series,
+            None => c.series.push(series),
         }
-        debug_assert_eq!(di, existing.unwrap_or(c.dims.len() - 1));
+        debug_assert_eq!(di, existing.unwrap_or(c.series.len() - 1));
         Ok(di)
+    }
+
+    /// The dimension definitions of chart `ci`, in the order of its state (read from the
+    /// store, which keeps the one copy of them).
+    pub fn dim_metas(&self, ci: usize) -> Vec<DimMeta> {
+        let Some(c) = self.charts.get(ci) else { return Vec::new() };
+        let mut stored: HashMap<SeriesId, DimMeta> = self.store.dimensions(c.id).into_iter().collect();
+        c.series.iter().filter_map(|s| stored.remove(s)).collect()
     }
 
     /// `CLABEL` for the current chart.

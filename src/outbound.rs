@@ -80,8 +80,8 @@ pub fn encode_host(meta: &HostMeta, caps: Capabilities, out: &mut Vec<u8>) {
 /// Everything an upstream parent needs on connect: host labels, claim, every chart.
 pub fn encode_definitions(h: &HostIngest, caps: Capabilities, out: &mut Vec<u8>) {
     encode_host(h.meta(), caps, out);
-    for c in h.charts() {
-        encode_chart(&c.meta, &c.dims, caps, out);
+    for (ci, c) in h.charts().iter().enumerate() {
+        encode_chart(&c.meta, &h.dim_metas(ci), caps, out);
     }
 }
 

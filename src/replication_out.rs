@@ -138,7 +138,7 @@ pub fn answer(h: &HostIngest, ci: usize, req: ReplayRequest, now: UnixTime, limi
             before = last;
         }
         if ret.is_some() && q_before > 0 {
-            let sent_to = data_part(store.as_ref(), &c.series, &c.dims, q_after, q_before, ue, now, limits, out, &mut outcome);
+            let sent_to = data_part(store.as_ref(), &c.series, &dim_ids(&c.state), q_after, q_before, ue, now, limits, out, &mut outcome);
             if outcome.truncated {
                 outcome.start_streaming = false;
                 before = sent_to;
@@ -205,7 +205,8 @@ pub fn answer_range(
     if let Some(r) = ret.filter(|_| after < before) {
         let (a, b) = (after.max(r.first.saturating_sub(ue)), before.min(r.last).min(now));
         if a < b {
-            let to = data_part(store, series, dims, a, b, ue, now, limits, out, &mut outcome);
+            let ids: Vec<&str> = dims.iter().map(|d| d.id.as_str()).collect();
+            let to = data_part(store, series, &ids, a, b, ue, now, limits, out, &mut outcome);
             if outcome.truncated {
                 sent_before = to;
             }
@@ -224,13 +225,18 @@ pub fn answer_range(
     outcome
 }
 
+/// The ids of a chart's dimensions, in their order.
+fn dim_ids(state: &crate::collect::compute::ChartState) -> Vec<&str> {
+    (0..state.dimensions().len()).map(|i| state.dim_id(i)).collect()
+}
+
 /// Steps from `after` (exclusive) to `before` (inclusive) on the `ue` grid; returns the last
 /// time sent (or `after` when nothing was).
 #[allow(clippy::too_many_arguments)]
 fn data_part(
     store: &dyn Store,
     series: &[SeriesId],
-    dims: &[crate::model::DimMeta],
+    ids: &[&str],
     after: UnixTime,
     before: UnixTime,
     ue: i64,
@@ -270,7 +276,7 @@ fn data_part(
             }
             Command::Rbegin(Rbegin { id: "".into(), span: Some(RbeginSpan { start: t - ue, end: t, child_now: Some(now) }) }).encode(out);
             for (i, col) in cols.iter().enumerate() {
-                let id = dims.get(i).map_or("", |d| d.id.as_str());
+                let id = ids.get(i).copied().unwrap_or("");
                 match col.get(pos[i]) {
                     Some(p) if p.time == t => {
                         pos[i] += 1;

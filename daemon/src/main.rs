@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    ndcluster::storage::mmap::limit_malloc_arenas(1);
     let args = netdatad::args::Args::parse();
     netdatad::logging::init(args.log_level.as_deref());
     match netdatad::run(netdatad::Options { config: args.config }) {

@@ -495,7 +495,7 @@ impl Session {
                 }
                 let ci = h.current_chart().ok_or("CHART_DEFINITION_END without a current chart")?;
                 let ours = Self::our_last(h, ci)?;
-                let has_dims = h.chart(ci).is_some_and(|c| !c.dims.is_empty());
+                let has_dims = h.chart(ci).is_some_and(|c| !c.series.is_empty());
                 let repl = self.repl;
                 let r = self.replication.entry(ci).or_insert_with(|| ChartReplication::new(repl));
                 if r.is_done() {

@@ -90,3 +90,25 @@ pub fn prefetch_slice<T>(s: &[T], max_lines: usize) {
         line += 64;
     }
 }
+
+/// Caps glibc's malloc arenas at `n` unless the user chose a value with `MALLOC_ARENA_MAX`.
+///
+/// glibc gives each thread that allocates under contention its own arena (up to 8 per core),
+/// and memory freed into one arena is not reused by another: a parent whose async workers
+/// take turns building the same long-lived per-series state ends up with several half-empty
+/// arenas. Measured on the 50-child load run (220 s, 100 k metrics): RSS 314 MB with glibc's
+/// default, 268 MB with two arenas, 254 MB with one, at the same CPU (small allocations
+/// mostly hit the per-thread cache without taking the arena lock).
+pub fn limit_malloc_arenas(n: i32) {
+    if std::env::var_os("MALLOC_ARENA_MAX").is_some() {
+        return;
+    }
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only reads its two integer arguments; it is called at start-up before
+    // the daemon spawns threads.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, n);
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    let _ = n;
+}
