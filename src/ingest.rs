@@ -95,6 +95,10 @@ pub struct HostIngest {
     chart_cursor: usize,
     current: Option<usize>,
     in_sample: Option<usize>,
+    /// A chart that got dimensions since its vectors were last trimmed to size (done when
+    /// its definition is over: the next `CHART` or `BEGIN`), so no chart keeps the spare
+    /// capacity of a doubling `Vec` for its lifetime.
+    unshrunk: Option<usize>,
     pending_host_labels: Vec<Label>,
     scratch: Vec<ComputedPoint>,
     /// Points computed but not yet handed to the store (see [`HostIngest::end_deferred`]).
@@ -118,6 +122,7 @@ impl HostIngest {
             chart_cursor: 0,
             current: None,
             in_sample: None,
+            unshrunk: None,
             pending_host_labels: Vec::new(),
             scratch: Vec::new(),
             pending: Vec::new(),
@@ -184,6 +189,7 @@ impl HostIngest {
             return Err(IngestError::BadChartId(meta.id));
         }
         self.in_sample = None;
+        self.shrink_defined();
         let idx = if let Some(&i) = self.by_id.get(&meta.id) {
             let c = &mut self.charts[i];
             c.state.redefine(&meta);
@@ -220,12 +226,21 @@ impl HostIngest {
         }
         let di = c.state.define_dimension(&meta)?;
         let series = self.store.put_dimension(c.id, &meta)?;
+        self.unshrunk = Some(ci);
         match existing {
             Some(i) => c.series[i] = series,
             None => c.series.push(series),
         }
         debug_assert_eq!(di, existing.unwrap_or(c.series.len() - 1));
         Ok(di)
+    }
+
+    /// Trims the vectors of the chart whose definition just ended (see `unshrunk`).
+    fn shrink_defined(&mut self) {
+        if let Some(c) = self.unshrunk.take().and_then(|i| self.charts.get_mut(i)) {
+            c.series.shrink_to_fit();
+            c.state.shrink_to_fit();
+        }
     }
 
     /// The dimension definitions of chart `ci`, in the order of its state (read from the
@@ -291,6 +306,9 @@ impl HostIngest {
             self.chart_index(chart).ok_or_else(|| IngestError::UnknownChart(chart.to_string()))?
         };
         self.chart_cursor = ci + 1;
+        if self.unshrunk.is_some() {
+            self.shrink_defined();
+        }
         // Senders go through their charts in the same order every interval: start loading the
         // next charts' state now (cold by then), overlapping the cache misses with this one.
         if let Some(c) = self.charts.get(ci + 2) {
@@ -444,6 +462,26 @@ mod tests {
         ing.begin("a.b", 0, 1_000_000).expect("begin");
         assert!(matches!(ing.set("zz", Some(1)), Err(IngestError::UnknownDimension { .. })));
         assert!(matches!(ing.define_chart(chart("nodot")), Err(IngestError::BadChartId(_))));
+    }
+
+    #[test]
+    fn definitions_leave_no_spare_capacity_and_dimension_metas_come_from_the_store() {
+        let (_s, mut ing) = setup();
+        for c in ["a.one", "a.two"] {
+            ing.define_chart(chart(c)).expect("chart");
+            for d in 0..10 {
+                let mut m = DimMeta { id: format!("d{d}"), name: format!("n{d}"), multiplier: 1, divisor: 1, ..Default::default() };
+                m.multiplier = d + 1;
+                ing.define_dimension(m).expect("dim");
+            }
+        }
+        // "a.one" was trimmed when "a.two" began; "a.two" at its first BEGIN
+        assert_eq!(ing.chart(0).expect("a.one").series.capacity(), 10);
+        ing.begin("a.two", 0, 1_000_000).expect("begin");
+        assert_eq!(ing.chart(1).expect("a.two").series.capacity(), 10);
+        let metas = ing.dim_metas(1);
+        assert_eq!(metas.iter().map(|m| m.multiplier).collect::<Vec<_>>(), (1..=10).collect::<Vec<i64>>());
+        assert_eq!(metas[3].name, "n3");
     }
 
     #[test]

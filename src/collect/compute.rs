@@ -339,6 +339,14 @@ impl ChartState {
         Some(i)
     }
 
+    /// Gives back the spare capacity of the per-dimension vectors (after a definition).
+    pub fn shrink_to_fit(&mut self) {
+        self.dims.shrink_to_fit();
+        self.names.shrink_to_fit();
+        self.name_ends.shrink_to_fit();
+        self.index.shrink_to_fit();
+    }
+
     /// Cache prefetch hints for this chart's scalar state (first stage, see
     /// [`crate::ingest::HostIngest::begin`]).
     #[inline]
