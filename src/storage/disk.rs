@@ -618,10 +618,56 @@ struct MetaFile {
     dims: Vec<(u32, DimMeta)>,
 }
 
+/// Records not yet written to the WAL file, behind room for their chunk header (magic, length,
+/// crc): a chunk is written straight from this buffer, without a copy.
+struct WalBuf(Vec<u8>);
+
+const WAL_CHUNK_HEADER: usize = 12;
+
+impl Default for WalBuf {
+    fn default() -> Self {
+        Self(vec![0; WAL_CHUNK_HEADER])
+    }
+}
+
+impl WalBuf {
+    fn extend_from_slice(&mut self, b: &[u8]) {
+        self.0.extend_from_slice(b);
+    }
+    fn push(&mut self, b: u8) {
+        self.0.push(b);
+    }
+    /// Bytes of records held.
+    fn len(&self) -> usize {
+        self.0.len() - WAL_CHUNK_HEADER
+    }
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    fn clear(&mut self) {
+        self.0.truncate(WAL_CHUNK_HEADER);
+        // A burst (definitions of a new fleet, a checkpoint's snapshot) must not pin its
+        // size in memory for good.
+        if self.0.capacity() > 2 * WAL_BUF_MAX {
+            self.0 = Vec::with_capacity(WAL_BUF_MAX);
+            self.0.resize(WAL_CHUNK_HEADER, 0);
+        }
+    }
+    /// The held records as one chunk, header filled in.
+    fn chunk(&mut self) -> &[u8] {
+        let len = self.len() as u32;
+        let crc = crc32fast::hash(&self.0[WAL_CHUNK_HEADER..]);
+        self.0[0..4].copy_from_slice(&CHUNK_MAGIC.to_le_bytes());
+        self.0[4..8].copy_from_slice(&len.to_le_bytes());
+        self.0[8..12].copy_from_slice(&crc.to_le_bytes());
+        &self.0
+    }
+}
+
 struct Wal {
     path: PathBuf,
     file: Option<Arc<File>>,
-    buf: Vec<u8>,
+    buf: WalBuf,
     file_len: u64,
     meta_unsynced: bool,
     replaying: bool,
@@ -1037,7 +1083,7 @@ impl DiskStore {
             wal: Wal {
                 path: PathBuf::new(),
                 file: None,
-                buf: Vec::new(),
+                buf: WalBuf::default(),
                 file_len: 0,
                 meta_unsynced: false,
                 replaying: true,
@@ -1490,14 +1536,12 @@ impl Inner {
             self.wal.buf.clear();
             return Ok(());
         };
-        let mut chunk = Vec::with_capacity(12 + self.wal.buf.len());
-        chunk.extend_from_slice(&CHUNK_MAGIC.to_le_bytes());
-        chunk.extend_from_slice(&(self.wal.buf.len() as u32).to_le_bytes());
-        chunk.extend_from_slice(&crc32fast::hash(&self.wal.buf).to_le_bytes());
-        chunk.extend_from_slice(&self.wal.buf);
+        let chunk = self.wal.buf.chunk();
+        let r = (&*f).write_all(chunk).map_err(io_err(&self.wal.path));
+        let n = chunk.len() as u64;
         self.wal.buf.clear();
-        (&*f).write_all(&chunk).map_err(io_err(&self.wal.path))?;
-        self.wal.file_len += chunk.len() as u64;
+        r?;
+        self.wal.file_len += n;
         Ok(())
     }
 
@@ -2792,5 +2836,32 @@ mod dim_index_tests {
         assert_eq!(store.put_dimension(c, &dim("y")).expect("found by scan"), b);
         assert_eq!(store.put_dimension(c, &dim("x")).expect("found by key"), a);
         assert_eq!(store.dimensions(c).len(), 2);
+    }
+}
+
+#[cfg(test)]
+mod wal_buf_tests {
+    use super::*;
+
+    #[test]
+    fn a_chunk_is_written_from_the_buffer_and_a_burst_does_not_stay_resident() {
+        let mut b = WalBuf::default();
+        assert!(b.is_empty());
+        b.extend_from_slice(&[1, 2, 3]);
+        b.push(4);
+        let c = b.chunk().to_vec();
+        assert_eq!(rd_u32(&c, 0), CHUNK_MAGIC);
+        assert_eq!(rd_u32(&c, 4), 4);
+        assert_eq!(rd_u32(&c, 8), crc32fast::hash(&[1, 2, 3, 4]));
+        assert_eq!(&c[12..], &[1, 2, 3, 4]);
+        b.clear();
+        assert!(b.is_empty());
+        b.extend_from_slice(&vec![7u8; 3 * WAL_BUF_MAX]);
+        assert_eq!(b.len(), 3 * WAL_BUF_MAX);
+        b.clear();
+        assert!(b.is_empty());
+        assert!(b.0.capacity() <= WAL_BUF_MAX + WAL_CHUNK_HEADER, "{}", b.0.capacity());
+        b.push(9);
+        assert_eq!(&b.chunk()[12..], &[9]);
     }
 }
