@@ -928,20 +928,58 @@ thread_local! {
     static SCRATCH: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
 }
 
-/// Incremental encoder of tier-0 words (see above). Keeps at most one block of words unpacked.
+/// Incremental encoder of tier-0 words (see above). Keeps at most one block of words unpacked,
+/// inline: an open page is one heap block plus its packed bytes. `repr(C)`: the fields a push
+/// reads come first, in the first cache lines, before the block.
 #[derive(Clone, Debug, Default)]
+#[repr(C)]
 pub struct NumEncoder {
     n: u32,
     first: i64,
     prev: i64,
-    pending: Vec<u32>,
+    /// Value before the pending block.
+    base: i64,
     out: Vec<u8>,
     /// (flags, run length)
     flags: FlagRuns,
     /// (index, verbatim word)
     exc: Vec<(u32, u32)>,
-    /// Value before the pending block.
-    base: i64,
+    pending: Block,
+}
+
+/// Up to [`BLOCK`] words waiting to be packed.
+#[derive(Clone, Debug)]
+struct Block {
+    len: u32,
+    words: [u32; BLOCK],
+}
+
+impl Default for Block {
+    fn default() -> Self {
+        Self { len: 0, words: [0; BLOCK] }
+    }
+}
+
+impl Block {
+    fn push(&mut self, w: u32) {
+        // callers pack and clear a full block before the next push
+        if let Some(slot) = self.words.get_mut(self.len as usize) {
+            *slot = w;
+            self.len += 1;
+        }
+    }
+    fn as_slice(&self) -> &[u32] {
+        &self.words[..self.len as usize]
+    }
+    fn len(&self) -> usize {
+        self.len as usize
+    }
+    fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+    fn clear(&mut self) {
+        self.len = 0;
+    }
 }
 
 /// Runs of equal flags of a column, (flags, run length): the first run inline, the rest
@@ -1032,7 +1070,7 @@ impl NumEncoder {
         let mut deltas = [0i64; BLOCK];
         let mut p = self.base;
         let mut pc = decimal_code(p) as u32;
-        for (i, &w) in self.pending[..n].iter().enumerate() {
+        for (i, &w) in self.pending.as_slice()[..n].iter().enumerate() {
             // canonical words give N and their code directly; an exception repeats the
             // previous value
             if let Some(v) = word_to_decimal_unchecked(w) {
@@ -1055,7 +1093,7 @@ impl NumEncoder {
     /// Prefetch hint for the block the next [`NumEncoder::push`] appends to.
     #[inline]
     pub fn prefetch_tail(&self) {
-        if let Some(w) = self.pending.last() {
+        if let Some(w) = self.pending.as_slice().last() {
             crate::storage::mmap::prefetch(w);
         }
     }
@@ -1064,7 +1102,6 @@ impl NumEncoder {
     }
     pub fn heap_bytes(&self) -> usize {
         self.out.capacity()
-            + self.pending.capacity() * 4
             + self.flags.heap_bytes()
             + self.exc.capacity() * 8
     }
