@@ -929,56 +929,41 @@ thread_local! {
 }
 
 /// Incremental encoder of tier-0 words (see above). Keeps at most one block of words unpacked,
-/// inline: an open page is one heap block plus its packed bytes. `repr(C)`: the fields a push
-/// reads come first, in the first cache lines, before the block.
-#[derive(Clone, Debug, Default)]
+/// inline: an open page is one heap block plus its packed bytes. `repr(C)`: what a push reads
+/// and writes (`n`, `plen`, `prev`, `base`, `flags`) fills the first 40 bytes, so a push
+/// touches that line and the one of its word.
+#[derive(Clone, Debug)]
 #[repr(C)]
 pub struct NumEncoder {
     n: u32,
-    first: i64,
+    /// Words in `pending`.
+    plen: u32,
     prev: i64,
     /// Value before the pending block.
     base: i64,
-    out: Vec<u8>,
     /// (flags, run length)
     flags: FlagRuns,
+    first: i64,
+    out: Vec<u8>,
     /// (index, verbatim word)
     exc: Vec<(u32, u32)>,
-    pending: Block,
+    /// The words of the block being filled (`plen` of them).
+    pending: [u32; BLOCK],
 }
 
-/// Up to [`BLOCK`] words waiting to be packed.
-#[derive(Clone, Debug)]
-struct Block {
-    len: u32,
-    words: [u32; BLOCK],
-}
-
-impl Default for Block {
+impl Default for NumEncoder {
     fn default() -> Self {
-        Self { len: 0, words: [0; BLOCK] }
-    }
-}
-
-impl Block {
-    fn push(&mut self, w: u32) {
-        // callers pack and clear a full block before the next push
-        if let Some(slot) = self.words.get_mut(self.len as usize) {
-            *slot = w;
-            self.len += 1;
+        Self {
+            n: 0,
+            plen: 0,
+            prev: 0,
+            base: 0,
+            flags: FlagRuns::default(),
+            first: 0,
+            out: Vec::new(),
+            exc: Vec::new(),
+            pending: [0; BLOCK],
         }
-    }
-    fn as_slice(&self) -> &[u32] {
-        &self.words[..self.len as usize]
-    }
-    fn len(&self) -> usize {
-        self.len as usize
-    }
-    fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-    fn clear(&mut self) {
-        self.len = 0;
     }
 }
 
@@ -1046,8 +1031,11 @@ impl NumEncoder {
     /// the empty word and stand for the previous value.
     fn push_delta(&mut self, val: i64, w: u32) {
         self.prev = val;
-        self.pending.push(w);
-        if self.pending.len() == BLOCK {
+        if let Some(slot) = self.pending.get_mut(self.plen as usize) {
+            *slot = w;
+            self.plen += 1;
+        }
+        if self.plen as usize == BLOCK {
             // packed into a per-thread scratch buffer, then appended with an exact reserve so
             // an open page holds no spare capacity
             SCRATCH.with(|b| {
@@ -1059,18 +1047,18 @@ impl NumEncoder {
                 b.set(blk);
             });
             self.base = self.prev;
-            self.pending.clear();
+            self.plen = 0;
         }
     }
 
     fn pack_pending(&self, out: &mut Vec<u8>) {
-        let n = self.pending.len().min(BLOCK);
+        let n = (self.plen as usize).min(BLOCK);
         let mut vals = [0i64; BLOCK];
         let mut codes = [0u32; BLOCK];
         let mut deltas = [0i64; BLOCK];
         let mut p = self.base;
         let mut pc = decimal_code(p) as u32;
-        for (i, &w) in self.pending.as_slice()[..n].iter().enumerate() {
+        for (i, &w) in self.pending[..n].iter().enumerate() {
             // canonical words give N and their code directly; an exception repeats the
             // previous value
             if let Some(v) = word_to_decimal_unchecked(w) {
@@ -1093,12 +1081,12 @@ impl NumEncoder {
     /// Prefetch hint for the block the next [`NumEncoder::push`] appends to.
     #[inline]
     pub fn prefetch_tail(&self) {
-        if let Some(w) = self.pending.as_slice().last() {
+        if let Some(w) = self.pending.get(self.plen as usize) {
             crate::storage::mmap::prefetch(w);
         }
     }
     pub fn encoded_len(&self) -> usize {
-        10 + self.out.len() + self.pending.len() * 4 + self.flags.len() * 4 + self.exc.len() * 6
+        10 + self.out.len() + self.plen as usize * 4 + self.flags.len() * 4 + self.exc.len() * 6
     }
     pub fn heap_bytes(&self) -> usize {
         self.out.capacity()
@@ -1108,7 +1096,7 @@ impl NumEncoder {
     pub fn finish_into(&self, out: &mut Vec<u8>) {
         put_varint(out, zigzag64(self.first));
         out.extend_from_slice(&self.out);
-        if !self.pending.is_empty() {
+        if self.plen > 0 {
             self.pack_pending(out);
         }
         put_varint(out, self.flags.len() as u64);
