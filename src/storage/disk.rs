@@ -673,6 +673,25 @@ struct Wal {
     replaying: bool,
 }
 
+/// A dimension's definition as the store keeps it: a name equal to the id (nearly all of
+/// them; Netdata's default) is kept empty, one heap string less per series.
+fn stored_dim(meta: &DimMeta) -> DimMeta {
+    let mut d = meta.clone();
+    if d.name == d.id {
+        d.name = String::new();
+    }
+    d
+}
+
+/// The inverse of [`stored_dim`] (Netdata names an unnamed dimension by its id).
+fn loaded_dim(stored: &DimMeta) -> DimMeta {
+    let mut d = stored.clone();
+    if d.name.is_empty() {
+        d.name.clone_from(&d.id);
+    }
+    d
+}
+
 /// A fixed 64-bit hash of a dimension id (the index key; equal ids are still compared).
 fn id_hash(id: &str) -> u64 {
     use std::hash::{Hash, Hasher};
@@ -1463,15 +1482,16 @@ impl Inner {
             });
         };
         let ue = cm.update_every.max(1);
+        let stored = stored_dim(meta);
         if let Some(id) = self.find_dim(chart.0, &meta.id) {
-            let changed = self.meta.dims[id as usize].1 != *meta;
+            let changed = self.meta.dims[id as usize].1 != stored;
             if changed {
-                self.meta.dims[id as usize].1 = meta.clone();
+                self.meta.dims[id as usize].1 = stored;
             }
             return Ok((SeriesId(id), changed));
         }
         let id = self.meta.dims.len() as u32;
-        self.meta.dims.push((chart.0, meta.clone()));
+        self.meta.dims.push((chart.0, stored));
         match self.dim_by_key.entry((chart.0, id_hash(&meta.id))) {
             std::collections::hash_map::Entry::Vacant(v) => {
                 v.insert(id);
@@ -2512,7 +2532,7 @@ impl Store for DiskStore {
         let g = self.shared.read();
         g.chart_series(chart.0)
             .iter()
-            .filter_map(|&i| Some((SeriesId(i), g.meta.dims.get(i as usize)?.1.clone())))
+            .filter_map(|&i| Some((SeriesId(i), loaded_dim(&g.meta.dims.get(i as usize)?.1))))
             .collect()
     }
     fn series_update_every(&self, id: SeriesId) -> Option<u32> {
