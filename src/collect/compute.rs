@@ -129,6 +129,22 @@ impl IdKey {
         // Whole fixed-size arrays compare inline (two words), not through memcmp.
         *self == Self::of(id) && (id.len() <= 16 || full())
     }
+    /// [`Self::matches`] on bytes, without building a key (no copy of the id).
+    #[inline]
+    fn matches_bytes(&self, id: &[u8], full: impl FnOnce() -> bool) -> bool {
+        if self.len as usize != id.len() {
+            return false;
+        }
+        let n = id.len().min(16);
+        let mut i = 0;
+        while i < n {
+            if self.head[i] != id[i] {
+                return false;
+            }
+            i += 1;
+        }
+        id.len() <= 16 || full()
+    }
 }
 
 impl DimState {
@@ -661,27 +677,65 @@ impl ChartState {
     /// Unlike dbengine, a point older than the dimension's last stored time is still returned:
     /// the store accepts it only into a hole of the history (back-fill) and rejects it as an
     /// overlap otherwise, so history is never overwritten either way.
-    pub fn replay_set_value(&mut self, dim: usize, mut value: f64, flags: &str) -> Result<Option<ComputedPoint>, ComputeError> {
-        let count = self.dims.len();
-        let d = self.dims.get_mut(dim).ok_or_else(|| ComputeError::UnknownDimension { chart: self.id.clone(), index: dim, count })?;
-        let Replay::At(time) = self.replay else { return Ok(None) };
+    pub fn replay_set_value(&mut self, dim: usize, value: f64, flags: &str) -> Result<Option<ComputedPoint>, ComputeError> {
+        if dim >= self.dims.len() {
+            return Err(ComputeError::UnknownDimension { chart: self.id.clone(), index: dim, count: self.dims.len() });
+        }
+        // flags are matched byte by byte: `E` and `R` are ASCII, which never occurs inside a
+        // multi-byte UTF-8 sequence, so this is the same as going through the chars
+        Ok(self.replay_point(dim, value, flags.as_bytes()))
+    }
+
+    /// `RSET` of a replication reply in one call, the dimension given by its id's bytes (as
+    /// read from the line, not checked for UTF-8: equal bytes are a valid id): the dimension
+    /// after the previous lookup is tried first (senders list a chart's dimensions in the same
+    /// order every row). Outer `None` when no dimension has exactly these bytes as its id (the
+    /// caller then goes the general way, [`Self::dim_index_next`] + [`Self::replay_set_value`],
+    /// which also knows ids that were not valid UTF-8); otherwise what `replay_set_value` gives.
+    #[inline]
+    pub fn replay_set_by_id(&mut self, id: &[u8], value: f64, flags: &[u8]) -> Option<Option<ComputedPoint>> {
+        let dim = self.dim_index_next_bytes(id)?;
+        Some(self.replay_point(dim, value, flags))
+    }
+
+    /// [`Self::dim_index_next`] on the id's bytes; `None` also for bytes that are not UTF-8.
+    #[inline]
+    fn dim_index_next_bytes(&mut self, id: &[u8]) -> Option<usize> {
+        let c = if self.cursor < self.dims.len() { self.cursor } else { 0 };
+        let hit = self.dims.get(c).is_some_and(|d| d.key.matches_bytes(id, || self.dim_id(c).as_bytes() == id));
+        let i = if hit {
+            c
+        } else if self.dims.len() > LINEAR_LOOKUP_MAX {
+            *self.index.get(std::str::from_utf8(id).ok()?)?
+        } else {
+            (0..self.name_ends.len()).find(|&i| self.dim_id(i).as_bytes() == id)?
+        };
+        self.cursor = i + 1;
+        Some(i)
+    }
+
+    /// The replay part of `RSET` for an existing dimension `dim` (see [`Self::replay_set`]).
+    #[inline]
+    fn replay_point(&mut self, dim: usize, mut value: f64, flags: &[u8]) -> Option<ComputedPoint> {
+        let Replay::At(time) = self.replay else { return None };
+        let d = self.dims.get_mut(dim)?;
         let mut bits = 0;
-        for c in flags.chars() {
+        for &c in flags {
             match c {
-                'E' => value = f64::NAN,
-                'R' => bits |= FLAG_RESET,
+                b'E' => value = f64::NAN,
+                b'R' => bits |= FLAG_RESET,
                 _ => {}
             }
         }
         d.collections = d.collections.saturating_add(1);
         if time <= 0 {
-            return Ok(None);
+            return None;
         }
         if d.last_stored_time.is_none_or(|last| time > last) {
             d.last_collected_time_us = time.saturating_mul(USEC_PER_SEC);
             d.last_stored_time = Some(time);
         }
-        Ok(Some(ComputedPoint { dim, time, value: StorageNumber::pack(value, bits) }))
+        Some(ComputedPoint { dim, time, value: StorageNumber::pack(value, bits) })
     }
 
     /// `RDSTATE "<dim>" <last_collected_us> <last_collected> <last_calculated> <last_stored>`:

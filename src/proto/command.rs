@@ -1132,12 +1132,26 @@ fn fast_set(rest: &[u8]) -> Option<Command<'_>> {
     Some(Command::Set(Set { id: text(id), value }))
 }
 
-/// `RSET` in its usual shape, `RSET "<id>" <value> ""` (the flags quoted, possibly empty),
-/// without the general tokenizer; `rest` follows `RSET "`. `None` for any other shape
-/// (backslashes, quoted or missing value, unquoted flags, more words): the general parser then
-/// decides, so the result is always the one [`Rset::parse`] gives.
+/// The raw words of an `RSET` line in its usual shape (see [`rset_parts`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RsetParts<'a> {
+    /// The dimension id between the quotes (non-empty, no backslash; not checked for UTF-8).
+    pub id: &'a [u8],
+    /// The value word (not empty, not quoted, no backslash); parse it with [`parse_f64`]
+    /// (not a number → a gap, as [`Rset::parse`] does).
+    pub value: &'a [u8],
+    /// The flags between their quotes (possibly empty; not checked for UTF-8).
+    pub flags: &'a [u8],
+}
+
+/// `RSET` in its usual shape, `RSET "<id>" <value> "<flags>"` (the flags quoted, possibly
+/// empty, or absent), split without the general tokenizer, without copying and without UTF-8
+/// checks; `rest` is what follows `RSET "`. `None` for any other shape (backslashes, quoted or
+/// missing value, unquoted flags, more words): the general parser then decides. Wherever this
+/// gives `Some`, [`Command::parse`] gives an `RSET` with the same id, value and flags (after
+/// the UTF-8 conversion of the bytes); the length limit ([`MAX_LINE_LEN`]) is the caller's.
 #[inline]
-fn fast_rset(rest: &[u8]) -> Option<Rset<'_>> {
+pub fn rset_parts(rest: &[u8]) -> Option<RsetParts<'_>> {
     use super::tokenizer::find_quote_or_backslash;
     let k = find_quote_or_backslash(rest, b'"')?;
     if rest[k] != b'"' || k == 0 {
@@ -1156,9 +1170,13 @@ fn fast_rset(rest: &[u8]) -> Option<Rset<'_>> {
         }
         i += 1;
     }
-    let word = &tail[start..i];
-    if matches!(word.first(), None | Some(b'"' | b'\'')) {
+    let value = &tail[start..i];
+    if matches!(value.first(), None | Some(b'"' | b'\'')) {
         return None;
+    }
+    // the usual end: ` ""` and nothing after it
+    if tail.len() == i + 3 && tail[i..] == *b" \"\"" {
+        return Some(RsetParts { id, value, flags: b"" });
     }
     while i < tail.len() && is_separator(tail[i]) {
         i += 1;
@@ -1175,14 +1193,34 @@ fn fast_rset(rest: &[u8]) -> Option<Rset<'_>> {
         }
         Some(_) => return None,
     };
+    Some(RsetParts { id, value, flags })
+}
+
+/// [`rset_parts`] made an [`Rset`] (what [`Command::parse`] returns for that shape).
+#[inline]
+fn fast_rset(rest: &[u8]) -> Option<Rset<'_>> {
+    let p = rset_parts(rest)?;
     Some(Rset {
-        id: text(id),
-        value: parse_f64(word).unwrap_or(f64::NAN),
-        flags: match flags {
+        id: text(p.id),
+        value: parse_f64(p.value).unwrap_or(f64::NAN),
+        flags: match p.flags {
             b"" => Cow::Borrowed(""),
-            _ => text(flags),
+            f => text(f),
         },
     })
+}
+
+/// The span of `RBEGIN '' <start_s> <end_s> <child_now_s>` in exactly the shape a 1.37.1
+/// sender writes (single spaces, three integers, nothing after them); `rest` is what follows
+/// `RBEGIN '' `. `None` for any other shape: the general parser then decides. Wherever this
+/// gives `Some`, [`Command::parse`] gives an `RBEGIN` with an empty id and this span.
+#[inline]
+pub fn rbegin_span_fast(rest: &[u8]) -> Option<RbeginSpan> {
+    let mut it = rest.splitn(3, |&b| b == b' ');
+    let start = parse_i64(it.next()?)?;
+    let end = parse_i64(it.next()?)?;
+    let child_now = parse_i64(it.next()?)?;
+    Some(RbeginSpan { start, end, child_now: Some(child_now) })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1662,6 +1700,83 @@ mod tests {
             }
         }
         assert!(fast_taken > 1000, "{fast_taken}");
+    }
+
+    #[test]
+    fn rset_parts_are_the_raw_bytes_of_the_general_parse() {
+        // the receiver uses the parts without UTF-8 conversion: on valid UTF-8 they are the
+        // very words, on invalid bytes the general parse is their lossy conversion
+        for l in [&b"RSET \"user\" 9.4310010 \"\""[..], b"RSET \"d7\" 1.0000000 \"R\"", b"RSET \"a\xffb\" 1 \"\xffE\"", b"RSET \"x\" NAN \"E\""] {
+            let p = rset_parts(&l[6..]).expect("usual shape");
+            let (id, value, flags) = rset_general(l).expect("parses");
+            assert_eq!(String::from_utf8_lossy(p.id), id);
+            assert_eq!(String::from_utf8_lossy(p.flags), flags);
+            assert_eq!(parse_f64(p.value).unwrap_or(f64::NAN).to_bits(), value);
+        }
+        let p = rset_parts(b"d1\" 12.5000000 \"\"").expect("usual shape");
+        assert_eq!((p.id, p.value, p.flags), (&b"d1"[..], &b"12.5000000"[..], &b""[..]));
+    }
+
+    fn rbegin_general(l: &[u8]) -> Result<(String, Option<RbeginSpan>), ParseError> {
+        match Command::parse_tokenized(l)? {
+            Command::Rbegin(r) => Ok((r.id.into_owned(), r.span)),
+            c => panic!("not RBEGIN: {c:?}"),
+        }
+    }
+
+    #[test]
+    fn rbegin_fast_path_agrees_with_the_tokenizer() {
+        let mut fast_taken = 0;
+        for l in [
+            &b"RBEGIN '' 1795633847 1795633848 1795633848"[..],
+            b"RBEGIN '' -5 +6 0",
+            b"RBEGIN '' 1795633847 1795633848",
+            b"RBEGIN '' 1795633847 1795633848 ",
+            b"RBEGIN '' 1795633847  1795633848 1795633848",
+            b"RBEGIN '' 1795633847 1795633848 1795633848\r",
+            b"RBEGIN '' 1795633847 1795633848 1795633848 extra",
+            b"RBEGIN '' 1795633847 1795633848 x",
+            b"RBEGIN '' 1795633847 99999999999999999999 1",
+            b"RBEGIN '' 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21",
+            b"RBEGIN '' '1' 2 3",
+            b"RBEGIN '' ",
+            b"RBEGIN '' 1=2=3",
+        ] {
+            let general = rbegin_general(l);
+            if let Some(span) = l.strip_prefix(b"RBEGIN '' ").and_then(rbegin_span_fast) {
+                fast_taken += 1;
+                assert_eq!(general, Ok((String::new(), Some(span))), "{:?}", String::from_utf8_lossy(l));
+            }
+        }
+        assert_eq!(fast_taken, 2);
+        // random lines: three numbers, some with a byte replaced or inserted from a small
+        // alphabet; wherever the fast path answers, it agrees
+        let alphabet = b"0123456789 -+'=x\r\"";
+        let mut x: u64 = 0x1234_5678_9abc_def1;
+        let mut fast_taken = 0;
+        for _ in 0..50_000 {
+            let mut next = || {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x
+            };
+            let mut l = format!("RBEGIN '' {} {} {}", next() % 2_000_000_000, next() as i64 >> (next() % 64), next() % 100).into_bytes();
+            for _ in 0..next() % 3 {
+                let at = 10 + (next() as usize) % (l.len() - 9);
+                let b = alphabet[(next() as usize) % alphabet.len()];
+                if next() % 2 == 0 && at < l.len() {
+                    l[at] = b;
+                } else {
+                    l.insert(at, b);
+                }
+            }
+            if let Some(span) = rbegin_span_fast(&l[10..]) {
+                fast_taken += 1;
+                assert_eq!(rbegin_general(&l), Ok((String::new(), Some(span))), "{:?}", String::from_utf8_lossy(&l));
+            }
+        }
+        assert!((5_000..45_000).contains(&fast_taken), "{fast_taken}");
     }
 
     #[test]
