@@ -13,7 +13,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::collect::compute::{ChartState, ComputeError, ComputedPoint};
+use crate::collect::compute::{ChartState, ComputeError, ComputedPoint, ReplayValue};
 use crate::model::{ChartMeta, DimMeta, HostMeta, Label};
 use crate::model::UnixTime;
 use crate::storage::{ChartId, HostId, SeriesId, StorageNumber, Store, StoreError, WriteCounts};
@@ -363,7 +363,7 @@ impl HostIngest {
     /// general way (which reports the error). `Some(true)` when a point was produced (stored
     /// or a gap), `Some(false)` when the `RSET` was ignored (no accepted timed `RBEGIN`).
     #[inline]
-    pub fn replay_set_by_id(&mut self, ci: usize, id: &[u8], value: f64, flags: &[u8]) -> Option<bool> {
+    pub fn replay_set_by_id(&mut self, ci: usize, id: &[u8], value: ReplayValue, flags: &[u8]) -> Option<bool> {
         let c = self.charts.get_mut(ci)?;
         let Some(p) = c.state.replay_set_by_id(id, value, flags)? else { return Some(false) };
         if !p.value.is_empty() {
@@ -451,18 +451,19 @@ mod tests {
             for id in ["a", "b", "c"] {
                 ing.define_dimension(DimMeta { id: id.into(), name: id.into(), algorithm: Algorithm::Absolute, multiplier: 1, divisor: 1, options: String::new() }).expect("dim");
             }
-            assert_eq!(ing.replay_set_by_id(ci + 1, b"a", 1.0, b""), None, "no such chart");
-            assert_eq!(ing.replay_set_by_id(ci, b"zz", 1.0, b""), None, "no such dimension");
+            assert_eq!(ing.replay_set_by_id(ci + 1, b"a", ReplayValue::F64(1.0), b""), None, "no such chart");
+            assert_eq!(ing.replay_set_by_id(ci, b"zz", ReplayValue::F64(1.0), b""), None, "no such dimension");
             let c = ing.chart_mut(ci).expect("chart");
             c.state.replay_start();
-            assert_eq!(ing.replay_set_by_id(ci, b"a", 1.0, b""), Some(false), "no timed RBEGIN yet");
+            assert_eq!(ing.replay_set_by_id(ci, b"a", ReplayValue::Fixed7 { neg: false, m: 1 }, b""), Some(false), "no timed RBEGIN yet");
             let mut produced = 0;
             for t in 1..=20i64 {
                 let c = ing.chart_mut(ci).expect("chart");
                 assert!(c.state.replay_begin(base + t - 1, base + t, Some(base + 30), 0));
                 for (id, v, f) in [("a", t as f64 * 1.25, ""), ("b", f64::NAN, "E"), ("c", -(t as f64), if t % 4 == 0 { "R" } else { "" })] {
                     if fast {
-                        produced += usize::from(ing.replay_set_by_id(ci, id.as_bytes(), v, f.as_bytes()).expect("known dimension"));
+                        let value = if t % 2 == 0 { ReplayValue::F64(v) } else { ReplayValue::Fixed7 { neg: v < 0.0, m: (v.abs() * 1e7) as u64 } };
+                        produced += usize::from(ing.replay_set_by_id(ci, id.as_bytes(), value, f.as_bytes()).expect("known dimension"));
                     } else {
                         let c = ing.chart_mut(ci).expect("chart");
                         let di = c.state.dim_index_next(id).expect("known dimension");

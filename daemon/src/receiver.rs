@@ -16,9 +16,11 @@ use std::time::Duration;
 
 use ndcluster::config::stream_conf::{self, HostStreamSettings, ParentState, Refusal, StreamConf};
 use ndcluster::config::WebAcl;
+use ndcluster::collect::compute::ReplayValue;
 use ndcluster::ingest::{HostIngest, IngestError};
 use ndcluster::model::{Algorithm, ChartMeta, ChartType, DimMeta, HostMeta, Label, UnixTime};
-use ndcluster::proto::command::{Command, ReplayChart};
+use ndcluster::proto::command::{rbegin_span_fast, rset_fixed7, rset_parts, Command, ReplayChart};
+use ndcluster::proto::number::{parse_f64, parse_fixed7};
 use ndcluster::proto::handshake::{negotiate_parent, Capabilities, Reply};
 use ndcluster::proto::reader::LineReader;
 use ndcluster::proto::request::StreamRequest;
@@ -44,6 +46,13 @@ pub const PARENT_CAPABILITIES: Capabilities = Capabilities(
 
 /// Netdata's receive timeout once streaming: 600 s without a byte ends the session.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// Bytes asked for per read of the stream (a replication backlog arrives as fast as we take it).
+const READ_CHUNK: usize = 256 * 1024;
+
+/// Longest a host's replication status (`/api/v1/streaming`) lags behind the points received
+/// when no chart changed phase.
+const PROGRESS_EVERY: Duration = Duration::from_millis(250);
 
 /// Is an attached stream still allowed by a (reloaded) stream.conf?
 pub fn still_allowed(conf: &StreamConf, a: &Attachment) -> bool {
@@ -232,12 +241,16 @@ pub async fn serve_stream(mut stream: TcpStream, peer: SocketAddr, shared: Arc<S
     if caps.contains(Capabilities::COMPRESSION) {
         reader.enable_compression();
     }
-    let mut chunk = vec![0u8; 64 * 1024];
+    // compressed bytes are read here and fed through the decompressor; plain ones are read
+    // straight into the line reader's buffer
+    let mut chunk = if reader.is_compressed() { vec![0u8; READ_CHUNK] } else { Vec::new() };
     let mut out: Vec<u8> = Vec::new();
     let mut siblings_asked = false;
+    let mut progress_at: Option<std::time::Instant> = None;
     let result: Result<(), String> = loop {
+        let into = if reader.is_compressed() { &mut chunk[..] } else { reader.spare(READ_CHUNK) };
         let n = tokio::select! {
-            r = tokio::time::timeout(IDLE_TIMEOUT, stream.read(&mut chunk)) => match r {
+            r = tokio::time::timeout(IDLE_TIMEOUT, stream.read(into)) => match r {
                 Ok(Ok(0)) => break match reader.finish() { Ok(()) => Ok(()), Err(e) => Err(e.to_string()) },
                 Ok(Ok(n)) => n,
                 Ok(Err(e)) => break Err(format!("read error: {e}")),
@@ -246,8 +259,12 @@ pub async fn serve_stream(mut stream: TcpStream, peer: SocketAddr, shared: Arc<S
             _ = kick.changed() => break Err("session ended by the daemon (key disabled or replaced)".into()),
             _ = shutdown.changed() => break Ok(()),
         };
-        if let Err(e) = reader.feed(&chunk[..n]) {
-            break Err(e.to_string());
+        if reader.is_compressed() {
+            if let Err(e) = reader.feed(&chunk[..n]) {
+                break Err(e.to_string());
+            }
+        } else {
+            reader.commit(n);
         }
         let r = {
             let mut h = ing.lock().unwrap_or_else(|p| p.into_inner());
@@ -281,7 +298,10 @@ pub async fn serve_stream(mut stream: TcpStream, peer: SocketAddr, shared: Arc<S
                 }
             }
             sess.forward.clear();
-            if caps.contains(Capabilities::REPLICATION) {
+            // the status is refreshed when a chart's replication changed phase, else at most
+            // every PROGRESS_EVERY (it walks every chart)
+            if caps.contains(Capabilities::REPLICATION) && (std::mem::take(&mut sess.phase_changed) || progress_at.is_none_or(|t| t.elapsed() >= PROGRESS_EVERY)) {
+                progress_at = Some(std::time::Instant::now());
                 let p = sess.progress();
                 // Beyond Netdata: once the sender has given what it has, siblings fill holes.
                 if !siblings_asked && p.charts_total > 0 && p.status() == "done" {
@@ -364,6 +384,8 @@ struct Session {
     started: std::time::Instant,
     /// Our wall clock (s), read at most once per received chunk (see [`Session::now`]).
     now: Option<UnixTime>,
+    /// A chart's replication changed phase since the status was last refreshed.
+    phase_changed: bool,
 }
 
 fn label(name: &str, value: &str, source: u32) -> Label {
@@ -402,7 +424,7 @@ fn chart_meta(c: &ndcluster::proto::command::Chart<'_>, host_ue: u32) -> ChartMe
 
 impl Session {
     fn new(caps: Capabilities, repl: ReplicationSettings) -> Self {
-        Self { caps, repl, replication: HashMap::new(), replay_chart: None, in_function_result: None, samples: 0, forward_caps: None, forward: Vec::new(), points_replicated: 0, started: std::time::Instant::now(), now: None }
+        Self { caps, repl, replication: HashMap::new(), replay_chart: None, in_function_result: None, samples: 0, forward_caps: None, forward: Vec::new(), points_replicated: 0, started: std::time::Instant::now(), now: None, phase_changed: false }
     }
 
     /// Replication progress of this session, for `/api/v1/streaming`.
@@ -455,9 +477,18 @@ impl Session {
     fn apply(&mut self, h: &mut HostIngest, line: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
         if self.in_function_result.is_none() && line.len() <= ndcluster::proto::MAX_LINE_LEN {
             if let (Some(ci), Some(rest)) = (self.replay_chart, line.strip_prefix(b"RSET \"")) {
-                if let Some(p) = ndcluster::proto::command::rset_parts(rest) {
-                    let value = ndcluster::proto::number::parse_f64(p.value).unwrap_or(f64::NAN);
-                    if let Some(produced) = h.replay_set_by_id(ci, p.id, value, p.flags) {
+                let parts = match rset_fixed7(rest) {
+                    Some((id, neg, m)) => Some((id, ReplayValue::Fixed7 { neg, m }, &b""[..])),
+                    None => rset_parts(rest).map(|p| {
+                        let value = match parse_fixed7(p.value) {
+                            Some((neg, m)) => ReplayValue::Fixed7 { neg, m },
+                            None => ReplayValue::F64(parse_f64(p.value).unwrap_or(f64::NAN)),
+                        };
+                        (p.id, value, p.flags)
+                    }),
+                };
+                if let Some((id, value, flags)) = parts {
+                    if let Some(produced) = h.replay_set_by_id(ci, id, value, flags) {
                         if produced {
                             self.samples += 1;
                             self.points_replicated += 1;
@@ -469,7 +500,7 @@ impl Session {
                     }
                 }
             } else if let (Some(ci), Some(rest)) = (self.replay_chart, line.strip_prefix(b"RBEGIN '' ")) {
-                if let Some(span) = ndcluster::proto::command::rbegin_span_fast(rest) {
+                if let Some(span) = rbegin_span_fast(rest) {
                     let now = self.now();
                     if let Some(c) = h.chart_mut(ci) {
                         c.state.replay_begin(span.start, span.end, trusted_clock(span.child_now, now), now);
@@ -541,6 +572,7 @@ impl Session {
                 if !self.caps.contains(Capabilities::REPLICATION) {
                     return Ok(());
                 }
+                self.phase_changed = true;
                 let ci = h.current_chart().ok_or("CHART_DEFINITION_END without a current chart")?;
                 let ours = Self::our_last(h, ci)?;
                 let now = self.now();
@@ -614,6 +646,7 @@ impl Session {
                 c.state.replay_chart_state(s.last_collected_us.min(i64::MAX as u64) as i64, s.last_updated_us.min(i64::MAX as u64) as i64);
             }
             Command::Rend(r) => {
+                self.phase_changed = true;
                 let ci = self.replay_chart.take().ok_or("REND outside a replication reply")?;
                 let ue = r.update_every.clamp(1, 86_400) as u32;
                 let c = h.chart_mut(ci).ok_or("replay chart vanished")?;
@@ -699,7 +732,9 @@ mod tests {
             l(format!("RSET \"a\" {}.1234567 \"\"", t % 1000));
             l(format!("RSET \"b\" NAN \"E\""));
             l(format!("RSET \"long_dimension_name_y\" -{}.5000000 \"R\"", t % 7));
-            l(format!("RSET \"long_dimension_name_x\" 7.0000000 \"\""));
+            // values at the edges of the storage-number packing (ties, scaling boundaries)
+            let edge = ["7.0000000", "0.1677726", "16777215.5000000", "99999999.9999999", "2.5000000", "0.0000005", "-1677726.0000000", "16777200.0000000", "0.0000000", "-0.0000000"];
+            l(format!("RSET \"long_dimension_name_x\" {} \"\"", edge[(t - b) as usize % edge.len()]));
             l(format!("RSET  \"a\"  8.0000000  \"\"")); // another shape: the general way
             l(format!("RSET \"zz\" 1.0000000 \"\"")); // unknown dimension: same error both ways
             l(format!("RSET \"a\u{1}\" 1.0000000 \"\"")); // \u{1} becomes an invalid byte below

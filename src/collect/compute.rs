@@ -683,7 +683,7 @@ impl ChartState {
         }
         // flags are matched byte by byte: `E` and `R` are ASCII, which never occurs inside a
         // multi-byte UTF-8 sequence, so this is the same as going through the chars
-        Ok(self.replay_point(dim, value, flags.as_bytes()))
+        Ok(self.replay_point(dim, ReplayValue::F64(value), flags.as_bytes()))
     }
 
     /// `RSET` of a replication reply in one call, the dimension given by its id's bytes (as
@@ -693,7 +693,7 @@ impl ChartState {
     /// caller then goes the general way, [`Self::dim_index_next`] + [`Self::replay_set_value`],
     /// which also knows ids that were not valid UTF-8); otherwise what `replay_set_value` gives.
     #[inline]
-    pub fn replay_set_by_id(&mut self, id: &[u8], value: f64, flags: &[u8]) -> Option<Option<ComputedPoint>> {
+    pub fn replay_set_by_id(&mut self, id: &[u8], value: ReplayValue, flags: &[u8]) -> Option<Option<ComputedPoint>> {
         let dim = self.dim_index_next_bytes(id)?;
         Some(self.replay_point(dim, value, flags))
     }
@@ -716,13 +716,14 @@ impl ChartState {
 
     /// The replay part of `RSET` for an existing dimension `dim` (see [`Self::replay_set`]).
     #[inline]
-    fn replay_point(&mut self, dim: usize, mut value: f64, flags: &[u8]) -> Option<ComputedPoint> {
+    fn replay_point(&mut self, dim: usize, value: ReplayValue, flags: &[u8]) -> Option<ComputedPoint> {
         let Replay::At(time) = self.replay else { return None };
         let d = self.dims.get_mut(dim)?;
         let mut bits = 0;
+        let mut empty = false;
         for &c in flags {
             match c {
-                b'E' => value = f64::NAN,
+                b'E' => empty = true,
                 b'R' => bits |= FLAG_RESET,
                 _ => {}
             }
@@ -735,7 +736,15 @@ impl ChartState {
             d.last_collected_time_us = time.saturating_mul(USEC_PER_SEC);
             d.last_stored_time = Some(time);
         }
-        Some(ComputedPoint { dim, time, value: StorageNumber::pack(value, bits) })
+        let value = match value {
+            _ if empty => StorageNumber::EMPTY,
+            ReplayValue::F64(v) => StorageNumber::pack(v, bits),
+            ReplayValue::Fixed7 { neg, m } => pack_fixed7(neg, m, bits).unwrap_or_else(|| {
+                let v = m as f64 / 1e7;
+                StorageNumber::pack(if neg { -v } else { v }, bits)
+            }),
+        };
+        Some(ComputedPoint { dim, time, value })
     }
 
     /// `RDSTATE "<dim>" <last_collected_us> <last_collected> <last_calculated> <last_stored>`:
@@ -780,6 +789,82 @@ impl ChartState {
         }
         false
     }
+}
+
+/// An `RSET` value as read from the line.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum ReplayValue {
+    /// Parsed as C `strtod` does (NaN for a gap or a non-number).
+    F64(f64),
+    /// The `%0.7f` text of a 1.37.1 sender as its exact decimal, `±m / 10^7`
+    /// ([`crate::proto::number::parse_fixed7`]): packed into the storage number straight from the
+    /// digits, with the result of packing the parsed `f64`.
+    Fixed7 { neg: bool, m: u64 },
+}
+
+/// Storage-number layout (`netdata-values.md` §3.1, as in [`crate::storage::number`]).
+const SN_SIGN: u32 = 1 << 31;
+const SN_MULTIPLY: u32 = 1 << 30;
+const SN_EXP_SHIFT: u32 = 27;
+const SN_MANTISSA_MAX: u64 = 16_777_215;
+
+/// `StorageNumber::pack(±m / 10^7, bits)` computed on the exact decimal instead of through
+/// the double, without divisions or the multiply-by-ten loop; `m < 10^15`.
+///
+/// `pack` scales `|x|` by ten (exponent `k`) until it reaches 1 677 726 (at most 7 times), or
+/// divides it by ten once above the mantissa's maximum, then rounds half to even. The double
+/// path carries a relative error below 10^-15 (one rounding for `m / 10^7`, one per scaling),
+/// i.e. under 2·10^-8 on a mantissa below 2^24, while on the exact decimal every comparison
+/// and rounding is decided by at least one unit of the last decimal (≥ 10^-7 once scaled): the
+/// two agree everywhere except at exact ties and exact or near boundaries, where this returns
+/// `None` and the caller packs the double (a test compares both on boundary and random values).
+fn pack_fixed7(neg: bool, m: u64, bits: u32) -> Option<StorageNumber> {
+    let flags = bits & (FLAG_RESET | FLAG_NOT_ANOMALOUS);
+    if m == 0 {
+        return Some(StorageNumber(flags));
+    }
+    let sign = if neg { SN_SIGN } else { 0 };
+    if m > SN_MANTISSA_MAX * 10_000_000 {
+        // above the mantissa: one division by ten (for |x| < 10^8), the mantissa is m / 10^8
+        if m >= 1_000_000_000_000_000 {
+            return None;
+        }
+        let (q, r) = (m / 100_000_000, m % 100_000_000);
+        if r == 50_000_000 {
+            return None;
+        }
+        let mant = q + u64::from(r > 50_000_000);
+        return Some(StorageNumber(flags | sign | SN_MULTIPLY | (1 << SN_EXP_SHIFT) | mant as u32));
+    }
+    // |x| = m / 10^(7 - k), k = how often pack multiplies by ten: the first k with
+    // |x|·10^k ≥ 1 677 726, at most 7 (the thresholds T[j] = 1 677 726 · 10^(7 - j) fall)
+    const T: [u64; 7] = [16_777_260_000_000, 1_677_726_000_000, 167_772_600_000, 16_777_260_000, 1_677_726_000, 167_772_600, 16_777_260];
+    let mut k = 0u32;
+    for t in T {
+        if m == t {
+            return None; // exactly on the scaling boundary
+        }
+        k += u32::from(m < t);
+    }
+    // constant divisors: multiplications, not divisions
+    let (q, r, half) = match k {
+        0 => (m / 10_000_000, m % 10_000_000, 5_000_000),
+        1 => (m / 1_000_000, m % 1_000_000, 500_000),
+        2 => (m / 100_000, m % 100_000, 50_000),
+        3 => (m / 10_000, m % 10_000, 5_000),
+        4 => (m / 1_000, m % 1_000, 500),
+        5 => (m / 100, m % 100, 50),
+        6 => (m / 10, m % 10, 5),
+        _ => (m, 0, 1),
+    };
+    if q >= 16_777_200 {
+        return None; // at or near the top of the mantissa: pack may scale back once
+    }
+    if r == half {
+        return None; // a tie
+    }
+    let mant = q + u64::from(r > half);
+    Some(StorageNumber(flags | sign | (k << SN_EXP_SHIFT) | mant as u32))
 }
 
 /// Appends a point unless it is not after the dimension's last stored time.

@@ -15,7 +15,8 @@
 use std::borrow::Cow;
 
 use super::number::{
-    parse_f64, parse_i64, parse_ndd, parse_strtoll, parse_u64, put_f7, put_i64, put_u64,
+    parse_f64, parse_fixed7, parse_i64, parse_ndd, parse_strtoll, parse_u64, put_f7, put_i64,
+    put_u64,
 };
 use super::tokenizer::{is_separator, Words, MAX_WORDS};
 use super::MAX_LINE_LEN;
@@ -1196,6 +1197,24 @@ pub fn rset_parts(rest: &[u8]) -> Option<RsetParts<'_>> {
     Some(RsetParts { id, value, flags })
 }
 
+/// `RSET "<id>" <%0.7f value> ""` exactly as a 1.37.1 sender writes a normal stored value
+/// (single spaces, empty flags, nothing after them): the id bytes (not checked for UTF-8) and
+/// the value as [`parse_fixed7`] gives it; `rest` is what follows `RSET "`. `None` for
+/// anything else (then try [`rset_parts`]). The value is made of digits, `.` and a leading
+/// `-` only, so the tokenizer splits the line the same way, and wherever this gives
+/// `Some((id, neg, m))`, [`rset_parts`] gives that id, a value word that [`parse_fixed7`]
+/// reads as `(neg, m)` and empty flags.
+#[inline]
+pub fn rset_fixed7(rest: &[u8]) -> Option<(&[u8], bool, u64)> {
+    let k = super::tokenizer::find_quote_or_backslash(rest, b'"')?;
+    if rest[k] != b'"' || k == 0 {
+        return None;
+    }
+    let value = rest[k + 1..].strip_prefix(b" ")?.strip_suffix(b" \"\"")?;
+    let (neg, m) = parse_fixed7(value)?;
+    Some((&rest[..k], neg, m))
+}
+
 /// [`rset_parts`] made an [`Rset`] (what [`Command::parse`] returns for that shape).
 #[inline]
 fn fast_rset(rest: &[u8]) -> Option<Rset<'_>> {
@@ -1698,8 +1717,76 @@ mod tests {
                 fast_taken += 1;
                 assert_eq!(Ok(rset_fields(f)), rset_general(&l), "{:?}", String::from_utf8_lossy(&l));
             }
+            check_rset_fixed7(&l);
         }
         assert!(fast_taken > 1000, "{fast_taken}");
+    }
+
+    /// Wherever [`rset_fixed7`] answers, the general parser gives the same id, value and no
+    /// flags. Returns whether it answered.
+    fn check_rset_fixed7(l: &[u8]) -> bool {
+        let Some((id, neg, m)) = l.strip_prefix(b"RSET \"").and_then(rset_fixed7) else { return false };
+        let (gid, value, flags) = rset_general(l).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(gid, String::from_utf8_lossy(id), "{:?}", String::from_utf8_lossy(l));
+        let v = m as f64 / 1e7;
+        assert_eq!(value, if neg { -v } else { v }.to_bits(), "{:?}", String::from_utf8_lossy(l));
+        assert_eq!(flags, "");
+        true
+    }
+
+    #[test]
+    fn rset_in_the_senders_exact_shape_parses_like_the_tokenizer() {
+        let mut taken = 0;
+        for l in [
+            &b"RSET \"user\" 9.4310010 \"\""[..],
+            b"RSET \"user\" -9.4310010 \"\"",
+            b"RSET \"a b\" 0.0000000 \"\"",
+            b"RSET \"a\xff\" 12345678.0000001 \"\"",
+            b"RSET \"a\" 123456789.0000001 \"\"",
+            b"RSET \"a\" 1.0000000 \"R\"",
+            b"RSET \"a\" 1.0000000 \"\" ",
+            b"RSET \"a\" 1.0000000 \"\"\r",
+            b"RSET \"a\"  1.0000000 \"\"",
+            b"RSET \"a\" 1.0000000  \"\"",
+            b"RSET \"a\" 1.000000 \"\"",
+            b"RSET \"a\" +1.0000000 \"\"",
+            b"RSET \"a\" 1e0000000 \"\"",
+            b"RSET \"a\" NAN \"E\"",
+            b"RSET \"a\\\" 1.0000000 \"\"",
+            b"RSET \"\" 1.0000000 \"\"",
+            b"RSET \"a\"1.0000000 \"\"",
+            b"RSET \"a\" 1.0000000\"\"",
+            b"RSET \"a\" 1.0000000 \"\"\"",
+            b"RSET \"a\" 1.000=000 \"\"",
+        ] {
+            taken += usize::from(check_rset_fixed7(l));
+        }
+        assert_eq!(taken, 4);
+        // the sender's lines with random values, some with a byte replaced or inserted
+        let alphabet = b"0123456789 .-+'=x\r\"\\E";
+        let mut x: u64 = 0x5851_f42d_4c95_7f2d;
+        let mut taken = 0;
+        for _ in 0..50_000 {
+            let mut next = || {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x
+            };
+            let v = (next() % 1_000_000_000_000_000) as f64 / 1e7 * if next() % 3 == 0 { -1.0 } else { 1.0 };
+            let mut l = format!("RSET \"d{}\" {v:.7} \"\"", next() % 100).into_bytes();
+            for _ in 0..next() % 3 {
+                let at = 6 + (next() as usize) % (l.len() - 5);
+                let b = alphabet[(next() as usize) % alphabet.len()];
+                if next() % 2 == 0 && at < l.len() {
+                    l[at] = b;
+                } else {
+                    l.insert(at, b);
+                }
+            }
+            taken += usize::from(check_rset_fixed7(&l));
+        }
+        assert!((5_000..45_000).contains(&taken), "{taken}");
     }
 
     #[test]

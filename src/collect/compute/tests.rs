@@ -707,7 +707,7 @@ fn rset_by_id_bytes_is_the_lookup_plus_replay_set_value() {
             }
             for (id, v, f) in &rows {
                 let value = strtod(v);
-                let got = fast.replay_set_by_id(id, value, f.as_bytes());
+                let got = fast.replay_set_by_id(id, ReplayValue::F64(value), f.as_bytes());
                 let text = String::from_utf8_lossy(id);
                 let want = slow.dim_index_next(&text).map(|di| slow.replay_set_value(di, value, f).expect("known dimension"));
                 match got {
@@ -727,4 +727,70 @@ fn rset_by_id_bytes_is_the_lookup_plus_replay_set_value() {
         }
         assert_eq!(fast.dimension(0).map(DimState::collections), Some(if extra == 0 { 18 } else { 12 }));
     }
+}
+
+#[test]
+fn fixed7_packing_is_the_packing_of_the_parsed_double() {
+    use crate::proto::number::{parse_f64, parse_fixed7};
+    let check = |m: u64, neg: bool, bits: u32| {
+        let text = format!("{}{}.{:07}", if neg { "-" } else { "" }, m / 10_000_000, m % 10_000_000);
+        assert_eq!(parse_fixed7(text.as_bytes()), Some((neg, m)), "{text}");
+        let want = StorageNumber::pack(parse_f64(text.as_bytes()).expect("number"), bits);
+        let direct = pack_fixed7(neg, m, bits);
+        if let Some(got) = direct {
+            assert_eq!(got, want, "{text}: {:#x} vs {:#x}", got.0, want.0);
+        }
+        // and what the replay stores, whichever way it packs
+        let mut c = ChartState::with_dimensions(&chart(1, ""), &[abs("v")]).expect("chart");
+        c.replay_start();
+        assert!(c.replay_begin(B - 1, B, Some(B), 0));
+        let flags = if bits & FLAG_RESET != 0 { "R" } else { "" };
+        let p = c.replay_set_by_id(b"v", ReplayValue::Fixed7 { neg, m }, flags.as_bytes()).expect("dimension").expect("point");
+        assert_eq!(p.value, want, "{text}");
+        direct.is_some()
+    };
+    // every boundary of the scaling, ties, the top of the mantissa, the division branch
+    let mut edges = vec![0u64, 1, 5, 15, 25, 35, 45, 999_999_999_999_999, 167_772_150_000_000, 167_772_150_000_001, 167_772_160_000_000, 167_772_155_000_000];
+    for i in 0..=7u32 {
+        let p = 10u64.pow(i);
+        for base in [1_677_726u64, 1_677_725, 1_677_727, 16_777_215, 16_777_216, 16_777_200, 16_777_199, 16_777_260, 16_777_259] {
+            for d in [0u64, 1, 2, 5, p / 2, p.saturating_sub(1)] {
+                for m in [(base * p).saturating_sub(d), base * p + d] {
+                    edges.push(m);
+                }
+            }
+        }
+        for q in [1u64, 2, 3, 4, 1_234_567, 9_999_999] {
+            for d in [0u64, 1] {
+                edges.push(q * p * 10 + 5 * p - d); // ties one digit below p (and next to them)
+                edges.push(q * p * 10 + 5 * p + d);
+            }
+        }
+    }
+    for i in 0..8 {
+        edges.push(50_000_000 + i * 100_000_000 + 167_772_150_000_000); // ties of the division branch
+    }
+    let mut direct = 0;
+    for &m in &edges {
+        if m < 1_000_000_000_000_000 {
+            for (neg, bits) in [(false, 0), (true, 0), (false, FLAG_RESET)] {
+                direct += usize::from(check(m, neg, bits));
+            }
+        }
+    }
+    // random values at every magnitude
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut total = 0;
+    let mut random_direct = 0;
+    for i in 0..400_000u64 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let digits = 1 + (x % 15) as u32;
+        let m = (x >> 8) % 10u64.pow(digits);
+        total += 1;
+        random_direct += usize::from(check(m, i % 5 == 0, 0));
+    }
+    assert!(direct > 300, "{direct}");
+    assert!(random_direct * 100 > total * 99, "{random_direct} of {total} packed from the digits");
 }
