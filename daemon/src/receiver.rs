@@ -273,20 +273,7 @@ pub async fn serve_stream(mut stream: TcpStream, peer: SocketAddr, shared: Arc<S
             let fwd_to = upstream.as_ref().map(|u| &u.outbox).filter(|o| o.is_connected());
             sess.forward_caps = fwd_to.map(|o| o.caps());
             sess.now = None;
-            let mut r = Ok(());
-            while let Some(line) = reader.next_line() {
-                let line = match line {
-                    Ok(l) => l,
-                    Err(e) => {
-                        r = Err(e.to_string());
-                        break;
-                    }
-                };
-                if let Err(e) = sess.apply(&mut h, line, &mut out) {
-                    r = Err(e);
-                    break;
-                }
-            }
+            let mut r = sess.apply_lines(&mut h, &mut reader, &mut out);
             // One store write for the whole chunk's points (and before anything below reads
             // the store: the forwarder, the replication status).
             if let Err(e) = h.flush_writes() {
@@ -476,7 +463,7 @@ impl Session {
     #[inline]
     fn apply(&mut self, h: &mut HostIngest, line: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
         if self.in_function_result.is_none() && line.len() <= ndcluster::proto::MAX_LINE_LEN {
-            if let (Some(ci), Some(rest)) = (self.replay_chart, line.strip_prefix(b"RSET \"")) {
+            if let (Some(_), Some(rest)) = (self.replay_chart, line.strip_prefix(b"RSET \"")) {
                 let parts = match rset_fixed7(rest) {
                     Some((id, neg, m)) => Some((id, ReplayValue::Fixed7 { neg, m }, &b""[..])),
                     None => rset_parts(rest).map(|p| {
@@ -488,15 +475,8 @@ impl Session {
                     }),
                 };
                 if let Some((id, value, flags)) = parts {
-                    if let Some(produced) = h.replay_set_by_id(ci, id, value, flags) {
-                        if produced {
-                            self.samples += 1;
-                            self.points_replicated += 1;
-                            if h.pending_writes() >= 8192 {
-                                h.flush_writes().map_err(|e| e.to_string())?;
-                            }
-                        }
-                        return Ok(());
+                    if let Some(applied) = self.apply_rset(h, id, value, flags) {
+                        return applied;
                     }
                 }
             } else if let (Some(ci), Some(rest)) = (self.replay_chart, line.strip_prefix(b"RBEGIN '' ")) {
@@ -510,6 +490,36 @@ impl Session {
             }
         }
         self.apply_command(h, line, out)
+    }
+
+    /// Applies every complete line `reader` holds; stops at the first error (the session
+    /// ends then).
+    fn apply_lines(&mut self, h: &mut HostIngest, reader: &mut LineReader, out: &mut Vec<u8>) -> Result<(), String> {
+        while let Some(line) = reader.next_line() {
+            let line = line.map_err(|e| e.to_string())?;
+            self.apply(h, line, out)?;
+        }
+        Ok(())
+    }
+
+    /// An `RSET` of the reply in progress, from its parts (the fast path of [`Session::apply`]).
+    /// `None` when this way cannot tell (inside a function result, no reply in progress, no
+    /// dimension with exactly these id bytes): nothing changed, the line must go the general
+    /// way.
+    #[inline]
+    fn apply_rset(&mut self, h: &mut HostIngest, id: &[u8], value: ReplayValue, flags: &[u8]) -> Option<Result<(), String>> {
+        if self.in_function_result.is_some() {
+            return None;
+        }
+        let produced = h.replay_set_by_id(self.replay_chart?, id, value, flags)?;
+        if produced {
+            self.samples += 1;
+            self.points_replicated += 1;
+            if h.pending_writes() >= 8192 {
+                return Some(h.flush_writes().map(|_| ()).map_err(|e| e.to_string()));
+            }
+        }
+        Some(Ok(()))
     }
 
     /// [`Session::apply`] for any line, through [`Command::parse`].
@@ -683,20 +693,57 @@ mod tests {
     use ndcluster::storage::mem::MemStore;
     use ndcluster::storage::{Store, TierPoint};
 
-    /// Applies `lines` to a fresh host through [`Session::apply`] (with the fast paths) or only
-    /// through [`Session::apply_command`]; returns each line's outcome, the bytes written back,
+    /// How a transcript is applied.
+    #[derive(Clone, Copy)]
+    enum Way {
+        /// Every line through [`Session::apply_command`] (the general parser).
+        General,
+        /// Line by line through [`Session::apply`] (with its fast paths).
+        Lines,
+        /// Received in pieces of pseudo-random sizes (this seed) and applied with
+        /// [`Session::apply_lines`], as the receiver loop does.
+        Chunks(u64),
+    }
+
+    /// Applies `lines` to a fresh host; returns the errors (in order), the bytes written back,
     /// the sample count and every stored point.
-    fn run(lines: &[Vec<u8>], fast: bool) -> (Vec<Result<(), String>>, Vec<u8>, u64, Vec<Vec<TierPoint>>) {
+    fn run(lines: &[Vec<u8>], way: Way) -> (Vec<String>, Vec<u8>, u64, Vec<Vec<TierPoint>>) {
         let store: Arc<dyn Store> = Arc::new(MemStore::new(Default::default()));
         let meta = HostMeta { guid: "g".into(), hostname: "h".into(), update_every: 1, ..Default::default() };
         let mut h = HostIngest::new(store.clone(), meta, Limits::default()).expect("host");
         let repl = ReplicationSettings { enabled: true, seconds_to_replicate: 86_400, seconds_per_step: 600 };
         let mut s = Session::new(PARENT_CAPABILITIES, repl);
         let mut out = Vec::new();
-        let mut results = Vec::new();
-        for l in lines {
-            let r = if fast { s.apply(&mut h, l, &mut out) } else { s.apply_command(&mut h, l, &mut out) };
-            results.push(r);
+        let mut errors = Vec::new();
+        match way {
+            Way::General | Way::Lines => {
+                for l in lines {
+                    let r = if matches!(way, Way::Lines) { s.apply(&mut h, l, &mut out) } else { s.apply_command(&mut h, l, &mut out) };
+                    errors.extend(r.err());
+                }
+            }
+            Way::Chunks(mut x) => {
+                let bytes: Vec<u8> = lines.iter().flat_map(|l| l.iter().copied().chain([b'\n'])).collect();
+                let mut reader = LineReader::new(ndcluster::proto::MAX_LINE_LEN);
+                let mut at = 0;
+                while at < bytes.len() {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    let n = (1 + x % 300) as usize;
+                    let piece = &bytes[at..(at + n).min(bytes.len())];
+                    reader.spare(n)[..piece.len()].copy_from_slice(piece);
+                    reader.commit(piece.len());
+                    at += piece.len();
+                    s.now = None;
+                    // an error ends a real session; here the next lines go on
+                    while let Err(e) = s.apply_lines(&mut h, &mut reader, &mut out) {
+                        errors.push(e);
+                    }
+                }
+                assert_eq!(reader.finish(), Ok(()));
+                assert_eq!(reader.lines(), lines.len() as u64);
+            }
         }
         h.flush_writes().expect("flush");
         let mut points = Vec::new();
@@ -707,7 +754,7 @@ mod tests {
                 points.push(v);
             }
         }
-        (results, out, s.samples, points)
+        (errors, out, s.samples, points)
     }
 
     #[test]
@@ -741,6 +788,11 @@ mod tests {
             l(format!("RSET \"b\" 1.0000000"));
             l(format!("RSET \"b\" x \"\""));
         }
+        // a function result in the middle of a reply: its lines are not commands
+        l("FUNCTION_RESULT_BEGIN \"tx\" 200 \"application/json\" 0".into());
+        l("RSET \"a\" 9.0000000 \"\"".into());
+        l("RSET \"zz\" 9.0000000 \"\"".into());
+        l("FUNCTION_RESULT_END".into());
         l(format!("RBEGIN '' {} {} {now}", now + 50, now + 51)); // in the child's future: rejected
         l("RSET \"a\" 1.0000000 \"\"".into());
         l(format!("RBEGIN '' {} x {now}", e));
@@ -761,20 +813,18 @@ mod tests {
                 *c = 0xff;
             }
         }
-        let fast = run(&lines, true);
-        let general = run(&lines, false);
-        assert_eq!(fast.0, general.0);
-        assert_eq!(String::from_utf8_lossy(&fast.1), String::from_utf8_lossy(&general.1));
-        assert_eq!(fast.2, general.2);
-        assert_eq!(fast.3.len(), general.3.len());
-        for (f, g) in fast.3.iter().zip(&general.3) {
-            let key = |v: &Vec<TierPoint>| v.iter().map(|p| (p.time, p.sum.to_bits(), p.reset)).collect::<Vec<_>>();
-            assert_eq!(key(f), key(g));
+        let general = run(&lines, Way::General);
+        let key = |v: &Vec<TierPoint>| v.iter().map(|p| (p.time, p.sum.to_bits(), p.reset)).collect::<Vec<_>>();
+        for way in [Way::Lines, Way::Chunks(1), Way::Chunks(0x9e37_79b9_7f4a_7c15), Way::Chunks(7)] {
+            let fast = run(&lines, way);
+            assert_eq!(fast.0, general.0);
+            assert_eq!(String::from_utf8_lossy(&fast.1), String::from_utf8_lossy(&general.1));
+            assert_eq!(fast.2, general.2);
+            assert_eq!(fast.3.iter().map(key).collect::<Vec<_>>(), general.3.iter().map(key).collect::<Vec<_>>());
         }
         // the transcript did what it says: 10 rows of 3 values (+ the late one) stored, errors
-        assert_eq!(fast.3.iter().map(Vec::len).sum::<usize>(), 10 * 3 + 1 + 1 + 10);
-        let errors = fast.0.iter().filter(|r| r.is_err()).count();
-        assert_eq!(errors, 2 + 10 * 2 + 2 + 1, "{:?}", fast.0);
-        assert!(String::from_utf8_lossy(&fast.1).contains("REPLAY_CHART \"t.one\""));
+        assert_eq!(general.3.iter().map(Vec::len).sum::<usize>(), 10 * 3 + 1 + 1 + 10);
+        assert_eq!(general.0.len(), 2 + 10 * 2 + 2 + 1, "{:?}", general.0);
+        assert!(String::from_utf8_lossy(&general.1).contains("REPLAY_CHART \"t.one\""));
     }
 }
