@@ -763,7 +763,7 @@ mod tests {
         let (b, e) = (now - 100, now - 90);
         let mut lines: Vec<Vec<u8>> = Vec::new();
         let mut l = |s: String| lines.push(s.into_bytes());
-        l(format!("RSET \"a\" 1.0000000 \"\"")); // before any reply: an error
+        l("RSET \"a\" 1.0000000 \"\"".into()); // before any reply: an error
         l(format!("RBEGIN '' {} {} {now}", b, b + 1)); // idem
         for c in ["t.one", "t.two"] {
             l(format!("CHART {c} '' 'x' 'u' f c line 1 1 '' p m"));
@@ -777,16 +777,16 @@ mod tests {
         for t in b + 1..=e {
             l(format!("RBEGIN '' {} {t} {now}", t - 1));
             l(format!("RSET \"a\" {}.1234567 \"\"", t % 1000));
-            l(format!("RSET \"b\" NAN \"E\""));
+            l("RSET \"b\" NAN \"E\"".into());
             l(format!("RSET \"long_dimension_name_y\" -{}.5000000 \"R\"", t % 7));
             // values at the edges of the storage-number packing (ties, scaling boundaries)
             let edge = ["7.0000000", "0.1677726", "16777215.5000000", "99999999.9999999", "2.5000000", "0.0000005", "-1677726.0000000", "16777200.0000000", "0.0000000", "-0.0000000"];
             l(format!("RSET \"long_dimension_name_x\" {} \"\"", edge[(t - b) as usize % edge.len()]));
-            l(format!("RSET  \"a\"  8.0000000  \"\"")); // another shape: the general way
-            l(format!("RSET \"zz\" 1.0000000 \"\"")); // unknown dimension: same error both ways
-            l(format!("RSET \"a\u{1}\" 1.0000000 \"\"")); // \u{1} becomes an invalid byte below
-            l(format!("RSET \"b\" 1.0000000"));
-            l(format!("RSET \"b\" x \"\""));
+            l("RSET  \"a\"  8.0000000  \"\"".into()); // another shape: the general way
+            l("RSET \"zz\" 1.0000000 \"\"".into()); // unknown dimension: same error both ways
+            l("RSET \"a\u{1}\" 1.0000000 \"\"".into()); // \u{1} becomes an invalid byte below
+            l("RSET \"b\" 1.0000000".into());
+            l("RSET \"b\" x \"\"".into());
         }
         // a function result in the middle of a reply: its lines are not commands
         l("FUNCTION_RESULT_BEGIN \"tx\" 200 \"application/json\" 0".into());

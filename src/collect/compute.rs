@@ -17,7 +17,9 @@
 //! * live: [`ChartState::begin`], [`ChartState::set`] per `SET` (text via
 //!   [`parse_set_value`]), [`ChartState::end`].
 //! * replication reply: `RBEGIN "<id>"` → [`ChartState::replay_start`]; `RBEGIN '' s e now` →
-//!   [`ChartState::replay_begin`]; `RSET` → [`ChartState::replay_set`]; `RDSTATE` →
+//!   [`ChartState::replay_begin`]; `RSET` → [`ChartState::replay_set`] (or, with the id as
+//!   read from the line and the `%0.7f` value as its exact decimal,
+//!   [`ChartState::replay_set_by_id`]); `RDSTATE` →
 //!   [`ChartState::replay_dim_state`]; `RSSTATE` → [`ChartState::replay_chart_state`]; `REND` →
 //!   [`ChartState::replay_end`].
 
