@@ -296,27 +296,11 @@ $( if [ -n "$PROFILE" ]; then
   echo; echo '```'; echo "$PROFILE"; echo '```'
 else echo "(not profiled: PERF=0 or no perf)"; fi )
 
-### Reading of the profile (netdatad at the commit below; bugs/hotspots for the daemon owners)
+### Reading of the profile
 
 At the measured rate one sample costs about 1 s ÷ (samples/s per core) ≈ $(python3 -c "r=$(v ours_rate_core); print(f'{1e9/r:.0f}')") ns of CPU; the
-20 M/s goal is a budget of 50 ns per sample (≈ 29 bytes of \`RSET\` text each). Where it goes:
-
-1. **A clock read per line**: \`Session::apply\` (daemon/src/receiver.rs) starts with
-   \`let now_u = now_us();\` for *every* line, though only \`BEGIN\`/\`END\` use it, and every
-   \`RBEGIN ''\` adds two more \`now_s()\` (\`trusted_clock\` and \`replay_begin\`). This is the
-   \`__vdso_clock_gettime\` + \`Timespec::sub_timespec\` share above (≈ 12 %). Take the time lazily
-   (only for BEGIN/END/RBEGIN) or once per read chunk.
-2. **One store-wide write lock per sample**: every \`RSET\` goes \`HostIngest::store_points(ci, &[p])\`
-   → \`DiskStore::write\` → \`self.shared.write().write_point(..)\` (src/storage/disk.rs), i.e. a
-   \`RwLock\` write-lock, series lookup and \`fold_upper\` per value (≈ 12 % with \`write_point\`).
-   A batch write (all dims of one \`RBEGIN ''\` point, or the whole reply) under one lock would remove it.
-3. **Encoding**: \`NumEncoder::pack_pending\` + \`decimal_to_word\` + \`NumEncoder::push\` ≈ 19 %.
-4. **Parsing**: \`Rset::parse\` ≈ 12 % (+ \`from_utf8\`); \`ChartState::dim_index\` hashes the dimension id
-   with SipHash on every \`RSET\` (≈ 3 % with \`hash_one\`/\`sip::Hasher\`) although replies list the
-   dimensions in a stable order (checking the next expected index first would avoid the hash).
-
-Fixing 1 and the hashing in 4 is worth roughly 15 % (≈ 5 M samples/s per core); the 20 M goal needs a
-batched path (parse a whole \`RBEGIN ''\` + \`RSET\`×n block, store the row in one call, encode in bulk).
+20 M/s goal is a budget of 50 ns per sample (≈ 29 bytes of \`RSET\` text each). (The reading of
+each profile and the history of the changes are written by hand below this line after a run.)
 
 ## How it was measured
 

@@ -13,7 +13,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::collect::compute::{ChartState, ComputeError, ComputedPoint};
+use crate::collect::compute::{ChartState, ComputeError, ComputedPoint, ReplayValue};
 use crate::model::{ChartMeta, DimMeta, HostMeta, Label};
 use crate::model::UnixTime;
 use crate::storage::{ChartId, HostId, SeriesId, StorageNumber, Store, StoreError, WriteCounts};
@@ -387,6 +387,24 @@ impl HostIngest {
         self.pending.len() - before
     }
 
+    /// `RSET` of a replication reply of chart `ci`, with the dimension id as read from the line
+    /// (see [`ChartState::replay_set_by_id`]): the point joins the pending batch like
+    /// [`HostIngest::defer_points`] (the caller flushes). `None` when the chart or a dimension
+    /// with exactly these id bytes does not exist — nothing changed; the caller then takes the
+    /// general way (which reports the error). `Some(true)` when a point was produced (stored
+    /// or a gap), `Some(false)` when the `RSET` was ignored (no accepted timed `RBEGIN`).
+    #[inline]
+    pub fn replay_set_by_id(&mut self, ci: usize, id: &[u8], value: ReplayValue, flags: &[u8]) -> Option<bool> {
+        let c = self.charts.get_mut(ci)?;
+        let Some(p) = c.state.replay_set_by_id(id, value, flags)? else { return Some(false) };
+        if !p.value.is_empty() {
+            if let Some(&series) = c.series.get(p.dim) {
+                self.pending.push((series, p.time, p.value));
+            }
+        }
+        Some(true)
+    }
+
     /// Points deferred and not written yet.
     pub fn pending_writes(&self) -> usize {
         self.pending.len()
@@ -452,6 +470,57 @@ mod tests {
         assert!(values.len() >= 3, "{values:?}");
         // Steady state: 100 per second.
         assert!((values.last().expect("last") - 100.0).abs() < 1e-9, "{values:?}");
+    }
+
+    #[test]
+    fn replayed_rows_by_id_bytes_store_what_the_general_way_stores() {
+        let base: i64 = 1_700_000_000;
+        let mut stored = Vec::new();
+        for fast in [true, false] {
+            let (store, mut ing) = setup();
+            let ci = ing.define_chart(chart("r.c")).expect("chart");
+            for id in ["a", "b", "c"] {
+                ing.define_dimension(DimMeta { id: id.into(), name: id.into(), algorithm: Algorithm::Absolute, multiplier: 1, divisor: 1, options: String::new() }).expect("dim");
+            }
+            assert_eq!(ing.replay_set_by_id(ci + 1, b"a", ReplayValue::F64(1.0), b""), None, "no such chart");
+            assert_eq!(ing.replay_set_by_id(ci, b"zz", ReplayValue::F64(1.0), b""), None, "no such dimension");
+            let c = ing.chart_mut(ci).expect("chart");
+            c.state.replay_start();
+            assert_eq!(ing.replay_set_by_id(ci, b"a", ReplayValue::Fixed7 { neg: false, m: 1 }, b""), Some(false), "no timed RBEGIN yet");
+            let mut produced = 0;
+            for t in 1..=20i64 {
+                let c = ing.chart_mut(ci).expect("chart");
+                assert!(c.state.replay_begin(base + t - 1, base + t, Some(base + 30), 0));
+                for (id, v, f) in [("a", t as f64 * 1.25, ""), ("b", f64::NAN, "E"), ("c", -(t as f64), if t % 4 == 0 { "R" } else { "" })] {
+                    if fast {
+                        let value = if t % 2 == 0 { ReplayValue::F64(v) } else { ReplayValue::Fixed7 { neg: v < 0.0, m: (v.abs() * 1e7) as u64 } };
+                        produced += usize::from(ing.replay_set_by_id(ci, id.as_bytes(), value, f.as_bytes()).expect("known dimension"));
+                    } else {
+                        let c = ing.chart_mut(ci).expect("chart");
+                        let di = c.state.dim_index_next(id).expect("known dimension");
+                        if let Some(p) = c.state.replay_set_value(di, v, f).expect("rset") {
+                            produced += 1;
+                            ing.defer_points(ci, &[p]);
+                        }
+                    }
+                }
+            }
+            assert_eq!(produced, 60, "gaps count as produced points");
+            assert_eq!(ing.pending_writes(), 40, "gaps are not written");
+            assert_eq!(ing.flush_writes().expect("flush"), 40);
+            let (cid, _) = store.charts(ing.host_id())[0].clone();
+            let mut all = Vec::new();
+            for (sid, _) in store.dimensions(cid) {
+                let mut out = Vec::new();
+                store.read(sid, 0, base, base + 100, &mut out).expect("read");
+                all.push(out.iter().map(|p| (p.time, p.sum.to_bits(), p.reset)).collect::<Vec<_>>());
+            }
+            stored.push(all);
+        }
+        assert_eq!(stored[0], stored[1]);
+        assert_eq!(stored[0][0].len(), 20);
+        assert!(stored[0][1].is_empty());
+        assert_eq!(stored[0][2].iter().filter(|p| p.2).count(), 5);
     }
 
     #[test]

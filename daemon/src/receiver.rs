@@ -16,9 +16,11 @@ use std::time::Duration;
 
 use ndcluster::config::stream_conf::{self, HostStreamSettings, ParentState, Refusal, StreamConf};
 use ndcluster::config::WebAcl;
+use ndcluster::collect::compute::ReplayValue;
 use ndcluster::ingest::{HostIngest, IngestError};
 use ndcluster::model::{Algorithm, ChartMeta, ChartType, DimMeta, HostMeta, Label, UnixTime};
-use ndcluster::proto::command::{Command, ReplayChart};
+use ndcluster::proto::command::{rbegin_span_fast, rset_fixed7, rset_parts, Command, ReplayChart};
+use ndcluster::proto::number::{parse_f64, parse_fixed7};
 use ndcluster::proto::handshake::{negotiate_parent, Capabilities, Reply};
 use ndcluster::proto::reader::LineReader;
 use ndcluster::proto::request::StreamRequest;
@@ -28,7 +30,7 @@ use tokio::net::TcpStream;
 use tokio::sync::watch;
 
 use crate::live::{AttachError, Attachment};
-use crate::local::{now_s, now_us};
+use crate::local::now_us;
 use crate::Shared;
 
 /// What we implement as a parent.
@@ -44,6 +46,13 @@ pub const PARENT_CAPABILITIES: Capabilities = Capabilities(
 
 /// Netdata's receive timeout once streaming: 600 s without a byte ends the session.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// Bytes asked for per read of the stream (a replication backlog arrives as fast as we take it).
+const READ_CHUNK: usize = 256 * 1024;
+
+/// Longest a host's replication status (`/api/v1/streaming`) lags behind the points received
+/// when no chart changed phase.
+const PROGRESS_EVERY: Duration = Duration::from_millis(250);
 
 /// Is an attached stream still allowed by a (reloaded) stream.conf?
 pub fn still_allowed(conf: &StreamConf, a: &Attachment) -> bool {
@@ -232,12 +241,16 @@ pub async fn serve_stream(mut stream: TcpStream, peer: SocketAddr, shared: Arc<S
     if caps.contains(Capabilities::COMPRESSION) {
         reader.enable_compression();
     }
-    let mut chunk = vec![0u8; 64 * 1024];
+    // compressed bytes are read here and fed through the decompressor; plain ones are read
+    // straight into the line reader's buffer
+    let mut chunk = if reader.is_compressed() { vec![0u8; READ_CHUNK] } else { Vec::new() };
     let mut out: Vec<u8> = Vec::new();
     let mut siblings_asked = false;
+    let mut progress_at: Option<std::time::Instant> = None;
     let result: Result<(), String> = loop {
+        let into = if reader.is_compressed() { &mut chunk[..] } else { reader.spare(READ_CHUNK) };
         let n = tokio::select! {
-            r = tokio::time::timeout(IDLE_TIMEOUT, stream.read(&mut chunk)) => match r {
+            r = tokio::time::timeout(IDLE_TIMEOUT, stream.read(into)) => match r {
                 Ok(Ok(0)) => break match reader.finish() { Ok(()) => Ok(()), Err(e) => Err(e.to_string()) },
                 Ok(Ok(n)) => n,
                 Ok(Err(e)) => break Err(format!("read error: {e}")),
@@ -246,8 +259,12 @@ pub async fn serve_stream(mut stream: TcpStream, peer: SocketAddr, shared: Arc<S
             _ = kick.changed() => break Err("session ended by the daemon (key disabled or replaced)".into()),
             _ = shutdown.changed() => break Ok(()),
         };
-        if let Err(e) = reader.feed(&chunk[..n]) {
-            break Err(e.to_string());
+        if reader.is_compressed() {
+            if let Err(e) = reader.feed(&chunk[..n]) {
+                break Err(e.to_string());
+            }
+        } else {
+            reader.commit(n);
         }
         let r = {
             let mut h = ing.lock().unwrap_or_else(|p| p.into_inner());
@@ -255,20 +272,8 @@ pub async fn serve_stream(mut stream: TcpStream, peer: SocketAddr, shared: Arc<S
             // definitions snapshot, so nothing is sent before its definition.
             let fwd_to = upstream.as_ref().map(|u| &u.outbox).filter(|o| o.is_connected());
             sess.forward_caps = fwd_to.map(|o| o.caps());
-            let mut r = Ok(());
-            while let Some(line) = reader.next_line() {
-                let line = match line {
-                    Ok(l) => l,
-                    Err(e) => {
-                        r = Err(e.to_string());
-                        break;
-                    }
-                };
-                if let Err(e) = sess.apply(&mut h, line, &mut out) {
-                    r = Err(e);
-                    break;
-                }
-            }
+            sess.clock_us = None;
+            let mut r = sess.apply_lines(&mut h, &mut reader, &mut out);
             // One store write for the whole chunk's points (and before anything below reads
             // the store: the forwarder, the replication status).
             if let Err(e) = h.flush_writes() {
@@ -280,7 +285,10 @@ pub async fn serve_stream(mut stream: TcpStream, peer: SocketAddr, shared: Arc<S
                 }
             }
             sess.forward.clear();
-            if caps.contains(Capabilities::REPLICATION) {
+            // the status is refreshed when a chart's replication changed phase, else at most
+            // every PROGRESS_EVERY (it walks every chart)
+            if caps.contains(Capabilities::REPLICATION) && (std::mem::take(&mut sess.phase_changed) || progress_at.is_none_or(|t| t.elapsed() >= PROGRESS_EVERY)) {
+                progress_at = Some(std::time::Instant::now());
                 let p = sess.progress();
                 // Beyond Netdata: once the sender has given what it has, siblings fill holes.
                 if !siblings_asked && p.charts_total > 0 && p.status() == "done" {
@@ -361,6 +369,10 @@ struct Session {
     forward: Vec<u8>,
     points_replicated: u64,
     started: std::time::Instant,
+    /// Our wall clock (µs), read at most once per received chunk (see [`Session::now`]).
+    clock_us: Option<i64>,
+    /// A chart's replication changed phase since the status was last refreshed.
+    phase_changed: bool,
 }
 
 fn label(name: &str, value: &str, source: u32) -> Label {
@@ -399,7 +411,7 @@ fn chart_meta(c: &ndcluster::proto::command::Chart<'_>, host_ue: u32) -> ChartMe
 
 impl Session {
     fn new(caps: Capabilities, repl: ReplicationSettings) -> Self {
-        Self { caps, repl, replication: HashMap::new(), replay_chart: None, in_function_result: None, samples: 0, forward_caps: None, forward: Vec::new(), points_replicated: 0, started: std::time::Instant::now() }
+        Self { caps, repl, replication: HashMap::new(), replay_chart: None, in_function_result: None, samples: 0, forward_caps: None, forward: Vec::new(), points_replicated: 0, started: std::time::Instant::now(), clock_us: None, phase_changed: false }
     }
 
     /// Replication progress of this session, for `/api/v1/streaming`.
@@ -435,7 +447,89 @@ impl Session {
         ndcluster::proto::command::Downstream::ReplayChart(ReplayChart { id: chart.into(), start_streaming: r.start_streaming, after: r.after, before: r.before }).encode(out);
     }
 
+    /// Our wall clock in seconds, read once per received chunk: a chunk is applied in far less
+    /// than a second, and a replication reply has a row (`RBEGIN ''`) every few lines.
+    fn now(&mut self) -> UnixTime {
+        self.now_us().div_euclid(1_000_000)
+    }
+
+    /// [`Session::now`] in microseconds (the parent clock of `BEGIN`/`END`).
+    fn now_us(&mut self) -> i64 {
+        *self.clock_us.get_or_insert_with(now_us)
+    }
+
+    /// One received line. The two lines that make up almost all of a replication reply,
+    /// `RSET "<id>" <value> "<flags>"` and `RBEGIN '' <start> <end> <now>`, are handled here
+    /// in their usual shape without building a [`Command`] (no UTF-8 check of the id, which is
+    /// compared as bytes with the dimension expected next); anything else, and any line the
+    /// fast path does not fully understand (other shapes, unknown dimension, no reply in
+    /// progress), goes through [`Session::apply_command`], which gives the same result and the
+    /// same errors.
+    #[inline]
     fn apply(&mut self, h: &mut HostIngest, line: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
+        if self.in_function_result.is_none() && line.len() <= ndcluster::proto::MAX_LINE_LEN {
+            if let (Some(_), Some(rest)) = (self.replay_chart, line.strip_prefix(b"RSET \"")) {
+                let parts = match rset_fixed7(rest) {
+                    Some((id, neg, m)) => Some((id, ReplayValue::Fixed7 { neg, m }, &b""[..])),
+                    None => rset_parts(rest).map(|p| {
+                        let value = match parse_fixed7(p.value) {
+                            Some((neg, m)) => ReplayValue::Fixed7 { neg, m },
+                            None => ReplayValue::F64(parse_f64(p.value).unwrap_or(f64::NAN)),
+                        };
+                        (p.id, value, p.flags)
+                    }),
+                };
+                if let Some((id, value, flags)) = parts {
+                    if let Some(applied) = self.apply_rset(h, id, value, flags) {
+                        return applied;
+                    }
+                }
+            } else if let (Some(ci), Some(rest)) = (self.replay_chart, line.strip_prefix(b"RBEGIN '' ")) {
+                if let Some(span) = rbegin_span_fast(rest) {
+                    let now = self.now();
+                    if let Some(c) = h.chart_mut(ci) {
+                        c.state.replay_begin(span.start, span.end, trusted_clock(span.child_now, now), now);
+                        return Ok(());
+                    }
+                }
+            }
+        }
+        self.apply_command(h, line, out)
+    }
+
+    /// Applies every complete line `reader` holds; stops at the first error (the session
+    /// ends then).
+    fn apply_lines(&mut self, h: &mut HostIngest, reader: &mut LineReader, out: &mut Vec<u8>) -> Result<(), String> {
+        while let Some(line) = reader.next_line() {
+            let line = line.map_err(|e| e.to_string())?;
+            self.apply(h, line, out)?;
+        }
+        Ok(())
+    }
+
+    /// An `RSET` of the reply in progress, from its parts (the fast path of [`Session::apply`]).
+    /// `None` when this way cannot tell (inside a function result, no reply in progress, no
+    /// dimension with exactly these id bytes): nothing changed, the line must go the general
+    /// way.
+    #[inline]
+    fn apply_rset(&mut self, h: &mut HostIngest, id: &[u8], value: ReplayValue, flags: &[u8]) -> Option<Result<(), String>> {
+        if self.in_function_result.is_some() {
+            return None;
+        }
+        let produced = h.replay_set_by_id(self.replay_chart?, id, value, flags)?;
+        if produced {
+            self.samples += 1;
+            self.points_replicated += 1;
+            if h.pending_writes() >= 8192 {
+                return Some(h.flush_writes().map(|_| ()).map_err(|e| e.to_string()));
+            }
+        }
+        Some(Ok(()))
+    }
+
+    /// [`Session::apply`] for any line, through [`Command::parse`].
+    #[inline(never)]
+    fn apply_command(&mut self, h: &mut HostIngest, line: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
         if let Some(n) = self.in_function_result.as_mut() {
             if line.split(|b| b.is_ascii_whitespace()).next() == Some(b"FUNCTION_RESULT_END".as_slice()) {
                 self.in_function_result = None;
@@ -493,8 +587,10 @@ impl Session {
                 if !self.caps.contains(Capabilities::REPLICATION) {
                     return Ok(());
                 }
+                self.phase_changed = true;
                 let ci = h.current_chart().ok_or("CHART_DEFINITION_END without a current chart")?;
                 let ours = Self::our_last(h, ci)?;
+                let now = self.now();
                 let has_dims = h.chart(ci).is_some_and(|c| !c.series.is_empty());
                 let repl = self.repl;
                 let r = self.replication.entry(ci).or_insert_with(|| ChartReplication::new(repl));
@@ -502,7 +598,7 @@ impl Session {
                     *r = ChartReplication::new(repl);
                 }
                 let sender = SenderRetention { first: d.first_entry, last: d.last_entry, now: d.child_now };
-                if let Some(req) = r.on_definition_end(sender, ours, has_dims, now_s()) {
+                if let Some(req) = r.on_definition_end(sender, ours, has_dims, now) {
                     let id = h.chart(ci).map(|c| c.meta.id.clone()).unwrap_or_default();
                     Self::write_replay(out, &id, req);
                 }
@@ -512,28 +608,28 @@ impl Session {
                 }
             }
             Command::Begin(b) => {
-                h.begin(&b.id, b.microseconds, now_us()).map_err(e)?;
+                h.begin(&b.id, b.microseconds, self.now_us()).map_err(e)?;
             }
             Command::Set(s) => h.set(&s.id, s.value).map_err(e)?,
             Command::End => {
-                h.end_deferred(now_us()).map_err(e)?;
+                h.end_deferred(self.now_us()).map_err(e)?;
                 self.samples += 1;
             }
             Command::Rbegin(rb) => {
                 if rb.id.is_empty() {
                     let ci = self.replay_chart.ok_or("RBEGIN '' without a chart")?;
                     if let Some(span) = rb.span {
+                        let now = self.now();
                         let c = h.chart_mut(ci).ok_or("replay chart vanished")?;
-                        let now = now_s();
                         c.state.replay_begin(span.start, span.end, trusted_clock(span.child_now, now), now);
                     }
                 } else {
                     let ci = h.chart_index(&rb.id).ok_or_else(|| format!("RBEGIN for undefined chart '{}'", rb.id))?;
                     self.replay_chart = Some(ci);
+                    let now = self.now();
                     let c = h.chart_mut(ci).ok_or("replay chart vanished")?;
                     c.state.replay_start();
                     if let Some(span) = rb.span {
-                        let now = now_s();
                         c.state.replay_begin(span.start, span.end, trusted_clock(span.child_now, now), now);
                     }
                 }
@@ -565,14 +661,16 @@ impl Session {
                 c.state.replay_chart_state(s.last_collected_us.min(i64::MAX as u64) as i64, s.last_updated_us.min(i64::MAX as u64) as i64);
             }
             Command::Rend(r) => {
+                self.phase_changed = true;
                 let ci = self.replay_chart.take().ok_or("REND outside a replication reply")?;
                 let ue = r.update_every.clamp(1, 86_400) as u32;
                 let c = h.chart_mut(ci).ok_or("replay chart vanished")?;
                 c.state.replay_end(ue, r.start_streaming);
                 let ours = Self::our_last(h, ci)?;
+                let now = self.now();
                 let sender = SenderRetention { first: r.first_entry_child, last: r.last_entry_child, now: r.child_now.unwrap_or(0) };
                 if let Some(rep) = self.replication.get_mut(&ci) {
-                    if let Some(req) = rep.on_reply_end(sender, r.start_streaming, r.after, r.before, ours, now_s()) {
+                    if let Some(req) = rep.on_reply_end(sender, r.start_streaming, r.after, r.before, ours, now) {
                         let id = h.chart(ci).map(|c| c.meta.id.clone()).unwrap_or_default();
                         Self::write_replay(out, &id, req);
                     }
@@ -590,5 +688,148 @@ impl Session {
             Command::Disable => return Err("peer sent DISABLE".into()),
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndcluster::ingest::Limits;
+    use ndcluster::storage::mem::MemStore;
+    use ndcluster::storage::{Store, TierPoint};
+
+    /// How a transcript is applied.
+    #[derive(Clone, Copy)]
+    enum Way {
+        /// Every line through [`Session::apply_command`] (the general parser).
+        General,
+        /// Line by line through [`Session::apply`] (with its fast paths).
+        Lines,
+        /// Received in pieces of pseudo-random sizes (this seed) and applied with
+        /// [`Session::apply_lines`], as the receiver loop does.
+        Chunks(u64),
+    }
+
+    /// Applies `lines` to a fresh host; returns the errors (in order), the bytes written back,
+    /// the sample count and every stored point.
+    fn run(lines: &[Vec<u8>], way: Way) -> (Vec<String>, Vec<u8>, u64, Vec<Vec<TierPoint>>) {
+        let store: Arc<dyn Store> = Arc::new(MemStore::new(Default::default()));
+        let meta = HostMeta { guid: "g".into(), hostname: "h".into(), update_every: 1, ..Default::default() };
+        let mut h = HostIngest::new(store.clone(), meta, Limits::default()).expect("host");
+        let repl = ReplicationSettings { enabled: true, seconds_to_replicate: 86_400, seconds_per_step: 600 };
+        let mut s = Session::new(PARENT_CAPABILITIES, repl);
+        let mut out = Vec::new();
+        let mut errors = Vec::new();
+        match way {
+            Way::General | Way::Lines => {
+                for l in lines {
+                    let r = if matches!(way, Way::Lines) { s.apply(&mut h, l, &mut out) } else { s.apply_command(&mut h, l, &mut out) };
+                    errors.extend(r.err());
+                }
+            }
+            Way::Chunks(mut x) => {
+                let bytes: Vec<u8> = lines.iter().flat_map(|l| l.iter().copied().chain([b'\n'])).collect();
+                let mut reader = LineReader::new(ndcluster::proto::MAX_LINE_LEN);
+                let mut at = 0;
+                while at < bytes.len() {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    let n = (1 + x % 300) as usize;
+                    let piece = &bytes[at..(at + n).min(bytes.len())];
+                    reader.spare(n)[..piece.len()].copy_from_slice(piece);
+                    reader.commit(piece.len());
+                    at += piece.len();
+                    s.clock_us = None;
+                    // an error ends a real session; here the next lines go on
+                    while let Err(e) = s.apply_lines(&mut h, &mut reader, &mut out) {
+                        errors.push(e);
+                    }
+                }
+                assert_eq!(reader.finish(), Ok(()));
+                assert_eq!(reader.lines(), lines.len() as u64);
+            }
+        }
+        h.flush_writes().expect("flush");
+        let mut points = Vec::new();
+        for (cid, _) in store.charts(h.host_id()) {
+            for (sid, _) in store.dimensions(cid) {
+                let mut v = Vec::new();
+                store.read(sid, 0, 0, i64::MAX / 2, &mut v).expect("read");
+                points.push(v);
+            }
+        }
+        (errors, out, s.samples, points)
+    }
+
+    #[test]
+    fn replication_fast_paths_agree_with_the_general_parser() {
+        let now = now_s();
+        let (b, e) = (now - 100, now - 90);
+        let mut lines: Vec<Vec<u8>> = Vec::new();
+        let mut l = |s: String| lines.push(s.into_bytes());
+        l("RSET \"a\" 1.0000000 \"\"".into()); // before any reply: an error
+        l(format!("RBEGIN '' {} {} {now}", b, b + 1)); // idem
+        for c in ["t.one", "t.two"] {
+            l(format!("CHART {c} '' 'x' 'u' f c line 1 1 '' p m"));
+            for d in ["a", "b", "long_dimension_name_x", "long_dimension_name_y"] {
+                l(format!("DIMENSION '{d}' '{d}' absolute 1 1 ''"));
+            }
+            l(format!("CHART_DEFINITION_END {b} {e} {now}"));
+        }
+        l("RBEGIN \"t.one\"".into());
+        l("RSET \"a\" 5.0000000 \"\"".into()); // no timed RBEGIN yet: ignored
+        for t in b + 1..=e {
+            l(format!("RBEGIN '' {} {t} {now}", t - 1));
+            l(format!("RSET \"a\" {}.1234567 \"\"", t % 1000));
+            l("RSET \"b\" NAN \"E\"".into());
+            l(format!("RSET \"long_dimension_name_y\" -{}.5000000 \"R\"", t % 7));
+            // values at the edges of the storage-number packing (ties, scaling boundaries)
+            let edge = ["7.0000000", "0.1677726", "16777215.5000000", "99999999.9999999", "2.5000000", "0.0000005", "-1677726.0000000", "16777200.0000000", "0.0000000", "-0.0000000"];
+            l(format!("RSET \"long_dimension_name_x\" {} \"\"", edge[(t - b) as usize % edge.len()]));
+            l("RSET  \"a\"  8.0000000  \"\"".into()); // another shape: the general way
+            l("RSET \"zz\" 1.0000000 \"\"".into()); // unknown dimension: same error both ways
+            l("RSET \"a\u{1}\" 1.0000000 \"\"".into()); // \u{1} becomes an invalid byte below
+            l("RSET \"b\" 1.0000000".into());
+            l("RSET \"b\" x \"\"".into());
+        }
+        // a function result in the middle of a reply: its lines are not commands
+        l("FUNCTION_RESULT_BEGIN \"tx\" 200 \"application/json\" 0".into());
+        l("RSET \"a\" 9.0000000 \"\"".into());
+        l("RSET \"zz\" 9.0000000 \"\"".into());
+        l("FUNCTION_RESULT_END".into());
+        l(format!("RBEGIN '' {} {} {now}", now + 50, now + 51)); // in the child's future: rejected
+        l("RSET \"a\" 1.0000000 \"\"".into());
+        l(format!("RBEGIN '' {} x {now}", e));
+        l(format!("RBEGIN '' {e}  {} {now}", e + 1));
+        l(format!("RBEGIN '' {} {} {}", e, e + 1, now + 1000)); // untrusted child clock: ours
+        l("RSET \"a\" 2.0000000 \"\"".into());
+        l(format!("RDSTATE \"a\" {} 2 2.0 2.0", (e + 1) * 1_000_000));
+        l(format!("RSSTATE {} {}", (e + 1) * 1_000_000, (e + 1) * 1_000_000));
+        l(format!("REND 1 {b} {e} true {b} {e} {now}"));
+        l("RSET \"a\" 1.0000000 \"\"".into()); // after REND: an error
+        l("RBEGIN \"t.two\"".into());
+        l(format!("RBEGIN '' {} {} {now}", b, b + 1));
+        l("RSET \"long_dimension_name_x\" 3.0000000 \"\"".into());
+        l("FLUSH".into());
+        l("RSET \"a\" 1.0000000 \"\"".into());
+        for line in &mut lines {
+            for c in line.iter_mut().filter(|c| **c == 1) {
+                *c = 0xff;
+            }
+        }
+        let general = run(&lines, Way::General);
+        let key = |v: &Vec<TierPoint>| v.iter().map(|p| (p.time, p.sum.to_bits(), p.reset)).collect::<Vec<_>>();
+        for way in [Way::Lines, Way::Chunks(1), Way::Chunks(0x9e37_79b9_7f4a_7c15), Way::Chunks(7)] {
+            let fast = run(&lines, way);
+            assert_eq!(fast.0, general.0);
+            assert_eq!(String::from_utf8_lossy(&fast.1), String::from_utf8_lossy(&general.1));
+            assert_eq!(fast.2, general.2);
+            assert_eq!(fast.3.iter().map(key).collect::<Vec<_>>(), general.3.iter().map(key).collect::<Vec<_>>());
+        }
+        // the transcript did what it says: 10 rows of 3 values (+ the late one) stored, errors
+        assert_eq!(general.3.iter().map(Vec::len).sum::<usize>(), 10 * 3 + 1 + 1 + 10);
+        assert_eq!(general.0.len(), 2 + 10 * 2 + 2 + 1, "{:?}", general.0);
+        assert!(String::from_utf8_lossy(&general.1).contains("REPLAY_CHART \"t.one\""));
     }
 }

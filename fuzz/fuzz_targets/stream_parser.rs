@@ -9,6 +9,7 @@
 use libfuzzer_sys::fuzz_target;
 use ndcluster::proto::handshake::Reply;
 use ndcluster::proto::request::{is_stream_request, StreamRequest};
+use ndcluster::proto::command::{rbegin_span_fast, rset_fixed7};
 use ndcluster::proto::{Command, Downstream, LineReader, MAX_LINE_LEN};
 
 fn lines(reader: &mut LineReader, data: &[u8]) {
@@ -34,9 +35,34 @@ fn lines(reader: &mut LineReader, data: &[u8]) {
                 }
             }
             let _ = Downstream::parse(line);
+            fast_paths_agree(line);
         }
     }
     let _ = reader.finish();
+}
+
+/// The receiver's replication fast paths answer only where the parser agrees.
+fn fast_paths_agree(line: &[u8]) {
+    if line.len() > MAX_LINE_LEN {
+        return;
+    }
+    if let Some((id, neg, m)) = line.strip_prefix(b"RSET \"").and_then(rset_fixed7) {
+        match Command::parse(line) {
+            Ok(Command::Rset(r)) => {
+                let v = m as f64 / 1e7;
+                assert_eq!(r.id, String::from_utf8_lossy(id));
+                assert_eq!(r.value.to_bits(), if neg { -v } else { v }.to_bits());
+                assert_eq!(r.flags, "");
+            }
+            other => panic!("rset_fixed7 took {line:?}, the parser gives {other:?}"),
+        }
+    }
+    if let Some(span) = line.strip_prefix(b"RBEGIN '' ").and_then(rbegin_span_fast) {
+        match Command::parse(line) {
+            Ok(Command::Rbegin(r)) => assert_eq!((r.id.as_ref(), r.span), ("", Some(span))),
+            other => panic!("rbegin_span_fast took {line:?}, the parser gives {other:?}"),
+        }
+    }
 }
 
 fuzz_target!(|data: &[u8]| {

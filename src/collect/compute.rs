@@ -17,7 +17,9 @@
 //! * live: [`ChartState::begin`], [`ChartState::set`] per `SET` (text via
 //!   [`parse_set_value`]), [`ChartState::end`].
 //! * replication reply: `RBEGIN "<id>"` → [`ChartState::replay_start`]; `RBEGIN '' s e now` →
-//!   [`ChartState::replay_begin`]; `RSET` → [`ChartState::replay_set`]; `RDSTATE` →
+//!   [`ChartState::replay_begin`]; `RSET` → [`ChartState::replay_set`] (or, with the id as
+//!   read from the line and the `%0.7f` value as its exact decimal,
+//!   [`ChartState::replay_set_by_id`]); `RDSTATE` →
 //!   [`ChartState::replay_dim_state`]; `RSSTATE` → [`ChartState::replay_chart_state`]; `REND` →
 //!   [`ChartState::replay_end`].
 
@@ -128,6 +130,22 @@ impl IdKey {
     fn matches(&self, id: &str, full: impl FnOnce() -> bool) -> bool {
         // Whole fixed-size arrays compare inline (two words), not through memcmp.
         *self == Self::of(id) && (id.len() <= 16 || full())
+    }
+    /// [`Self::matches`] on bytes, without building a key (no copy of the id).
+    #[inline]
+    fn matches_bytes(&self, id: &[u8], full: impl FnOnce() -> bool) -> bool {
+        if self.len as usize != id.len() {
+            return false;
+        }
+        let n = id.len().min(16);
+        let mut i = 0;
+        while i < n {
+            if self.head[i] != id[i] {
+                return false;
+            }
+            i += 1;
+        }
+        id.len() <= 16 || full()
     }
 }
 
@@ -681,27 +699,74 @@ impl ChartState {
     /// Unlike dbengine, a point older than the dimension's last stored time is still returned:
     /// the store accepts it only into a hole of the history (back-fill) and rejects it as an
     /// overlap otherwise, so history is never overwritten either way.
-    pub fn replay_set_value(&mut self, dim: usize, mut value: f64, flags: &str) -> Result<Option<ComputedPoint>, ComputeError> {
-        let count = self.dims.len();
-        let d = self.dims.get_mut(dim).ok_or_else(|| ComputeError::UnknownDimension { chart: self.id.clone(), index: dim, count })?;
-        let Replay::At(time) = self.replay else { return Ok(None) };
+    pub fn replay_set_value(&mut self, dim: usize, value: f64, flags: &str) -> Result<Option<ComputedPoint>, ComputeError> {
+        if dim >= self.dims.len() {
+            return Err(ComputeError::UnknownDimension { chart: self.id.clone(), index: dim, count: self.dims.len() });
+        }
+        // flags are matched byte by byte: `E` and `R` are ASCII, which never occurs inside a
+        // multi-byte UTF-8 sequence, so this is the same as going through the chars
+        Ok(self.replay_point(dim, ReplayValue::F64(value), flags.as_bytes()))
+    }
+
+    /// `RSET` of a replication reply in one call, the dimension given by its id's bytes (as
+    /// read from the line, not checked for UTF-8: equal bytes are a valid id): the dimension
+    /// after the previous lookup is tried first (senders list a chart's dimensions in the same
+    /// order every row). Outer `None` when no dimension has exactly these bytes as its id (the
+    /// caller then goes the general way, [`Self::dim_index_next`] + [`Self::replay_set_value`],
+    /// which also knows ids that were not valid UTF-8); otherwise what `replay_set_value` gives.
+    #[inline]
+    pub fn replay_set_by_id(&mut self, id: &[u8], value: ReplayValue, flags: &[u8]) -> Option<Option<ComputedPoint>> {
+        let dim = self.dim_index_next_bytes(id)?;
+        Some(self.replay_point(dim, value, flags))
+    }
+
+    /// [`Self::dim_index_next`] on the id's bytes; `None` also for bytes that are not UTF-8.
+    #[inline]
+    fn dim_index_next_bytes(&mut self, id: &[u8]) -> Option<usize> {
+        let c = if self.cursor < self.dims.len() { self.cursor } else { 0 };
+        let hit = self.dims.get(c).is_some_and(|d| d.key.matches_bytes(id, || self.dim_id(c).as_bytes() == id));
+        let i = if hit {
+            c
+        } else if self.dims.len() > LINEAR_LOOKUP_MAX {
+            *self.index.get(std::str::from_utf8(id).ok()?)?
+        } else {
+            (0..self.name_ends.len()).find(|&i| self.dim_id(i).as_bytes() == id)?
+        };
+        self.cursor = i + 1;
+        Some(i)
+    }
+
+    /// The replay part of `RSET` for an existing dimension `dim` (see [`Self::replay_set`]).
+    #[inline]
+    fn replay_point(&mut self, dim: usize, value: ReplayValue, flags: &[u8]) -> Option<ComputedPoint> {
+        let Replay::At(time) = self.replay else { return None };
+        let d = self.dims.get_mut(dim)?;
         let mut bits = 0;
-        for c in flags.chars() {
+        let mut empty = false;
+        for &c in flags {
             match c {
-                'E' => value = f64::NAN,
-                'R' => bits |= FLAG_RESET,
+                b'E' => empty = true,
+                b'R' => bits |= FLAG_RESET,
                 _ => {}
             }
         }
         d.collections = d.collections.saturating_add(1);
         if time <= 0 {
-            return Ok(None);
+            return None;
         }
         if d.last_stored_time.is_none_or(|last| time > last) {
             d.last_collected_time_us = time.saturating_mul(USEC_PER_SEC);
             d.last_stored_time = Some(time);
         }
-        Ok(Some(ComputedPoint { dim, time, value: StorageNumber::pack(value, bits) }))
+        let value = match value {
+            _ if empty => StorageNumber::EMPTY,
+            ReplayValue::F64(v) => StorageNumber::pack(v, bits),
+            ReplayValue::Fixed7 { neg, m } => pack_fixed7(neg, m, bits).unwrap_or_else(|| {
+                let v = m as f64 / 1e7;
+                StorageNumber::pack(if neg { -v } else { v }, bits)
+            }),
+        };
+        Some(ComputedPoint { dim, time, value })
     }
 
     /// `RDSTATE "<dim>" <last_collected_us> <last_collected> <last_calculated> <last_stored>`:
@@ -746,6 +811,82 @@ impl ChartState {
         }
         false
     }
+}
+
+/// An `RSET` value as read from the line.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum ReplayValue {
+    /// Parsed as C `strtod` does (NaN for a gap or a non-number).
+    F64(f64),
+    /// The `%0.7f` text of a 1.37.1 sender as its exact decimal, `±m / 10^7`
+    /// ([`crate::proto::number::parse_fixed7`]): packed into the storage number straight from the
+    /// digits, with the result of packing the parsed `f64`.
+    Fixed7 { neg: bool, m: u64 },
+}
+
+/// Storage-number layout (`netdata-values.md` §3.1, as in [`crate::storage::number`]).
+const SN_SIGN: u32 = 1 << 31;
+const SN_MULTIPLY: u32 = 1 << 30;
+const SN_EXP_SHIFT: u32 = 27;
+const SN_MANTISSA_MAX: u64 = 16_777_215;
+
+/// `StorageNumber::pack(±m / 10^7, bits)` computed on the exact decimal instead of through
+/// the double, without divisions or the multiply-by-ten loop; `m < 10^15`.
+///
+/// `pack` scales `|x|` by ten (exponent `k`) until it reaches 1 677 726 (at most 7 times), or
+/// divides it by ten once above the mantissa's maximum, then rounds half to even. The double
+/// path carries a relative error below 10^-15 (one rounding for `m / 10^7`, one per scaling),
+/// i.e. under 2·10^-8 on a mantissa below 2^24, while on the exact decimal every comparison
+/// and rounding is decided by at least one unit of the last decimal (≥ 10^-7 once scaled): the
+/// two agree everywhere except at exact ties and exact or near boundaries, where this returns
+/// `None` and the caller packs the double (a test compares both on boundary and random values).
+fn pack_fixed7(neg: bool, m: u64, bits: u32) -> Option<StorageNumber> {
+    let flags = bits & (FLAG_RESET | FLAG_NOT_ANOMALOUS);
+    if m == 0 {
+        return Some(StorageNumber(flags));
+    }
+    let sign = if neg { SN_SIGN } else { 0 };
+    if m > SN_MANTISSA_MAX * 10_000_000 {
+        // above the mantissa: one division by ten (for |x| < 10^8), the mantissa is m / 10^8
+        if m >= 1_000_000_000_000_000 {
+            return None;
+        }
+        let (q, r) = (m / 100_000_000, m % 100_000_000);
+        if r == 50_000_000 {
+            return None;
+        }
+        let mant = q + u64::from(r > 50_000_000);
+        return Some(StorageNumber(flags | sign | SN_MULTIPLY | (1 << SN_EXP_SHIFT) | mant as u32));
+    }
+    // |x| = m / 10^(7 - k), k = how often pack multiplies by ten: the first k with
+    // |x|·10^k ≥ 1 677 726, at most 7 (the thresholds T[j] = 1 677 726 · 10^(7 - j) fall)
+    const T: [u64; 7] = [16_777_260_000_000, 1_677_726_000_000, 167_772_600_000, 16_777_260_000, 1_677_726_000, 167_772_600, 16_777_260];
+    let mut k = 0u32;
+    for t in T {
+        if m == t {
+            return None; // exactly on the scaling boundary
+        }
+        k += u32::from(m < t);
+    }
+    // constant divisors: multiplications, not divisions
+    let (q, r, half) = match k {
+        0 => (m / 10_000_000, m % 10_000_000, 5_000_000),
+        1 => (m / 1_000_000, m % 1_000_000, 500_000),
+        2 => (m / 100_000, m % 100_000, 50_000),
+        3 => (m / 10_000, m % 10_000, 5_000),
+        4 => (m / 1_000, m % 1_000, 500),
+        5 => (m / 100, m % 100, 50),
+        6 => (m / 10, m % 10, 5),
+        _ => (m, 0, 1),
+    };
+    if q >= 16_777_200 {
+        return None; // at or near the top of the mantissa: pack may scale back once
+    }
+    if r == half {
+        return None; // a tie
+    }
+    let mant = q + u64::from(r > half);
+    Some(StorageNumber(flags | sign | (k << SN_EXP_SHIFT) | mant as u32))
 }
 
 /// Appends a point unless it is not after the dimension's last stored time.

@@ -15,7 +15,8 @@
 use std::borrow::Cow;
 
 use super::number::{
-    parse_f64, parse_i64, parse_ndd, parse_strtoll, parse_u64, put_f7, put_i64, put_u64,
+    parse_f64, parse_fixed7, parse_i64, parse_ndd, parse_strtoll, parse_u64, put_f7, put_i64,
+    put_u64,
 };
 use super::tokenizer::{is_separator, Words, MAX_WORDS};
 use super::MAX_LINE_LEN;
@@ -1132,12 +1133,26 @@ fn fast_set(rest: &[u8]) -> Option<Command<'_>> {
     Some(Command::Set(Set { id: text(id), value }))
 }
 
-/// `RSET` in its usual shape, `RSET "<id>" <value> ""` (the flags quoted, possibly empty),
-/// without the general tokenizer; `rest` follows `RSET "`. `None` for any other shape
-/// (backslashes, quoted or missing value, unquoted flags, more words): the general parser then
-/// decides, so the result is always the one [`Rset::parse`] gives.
+/// The raw words of an `RSET` line in its usual shape (see [`rset_parts`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RsetParts<'a> {
+    /// The dimension id between the quotes (non-empty, no backslash; not checked for UTF-8).
+    pub id: &'a [u8],
+    /// The value word (not empty, not quoted, no backslash); parse it with [`parse_f64`]
+    /// (not a number → a gap, as [`Rset::parse`] does).
+    pub value: &'a [u8],
+    /// The flags between their quotes (possibly empty; not checked for UTF-8).
+    pub flags: &'a [u8],
+}
+
+/// `RSET` in its usual shape, `RSET "<id>" <value> "<flags>"` (the flags quoted, possibly
+/// empty, or absent), split without the general tokenizer, without copying and without UTF-8
+/// checks; `rest` is what follows `RSET "`. `None` for any other shape (backslashes, quoted or
+/// missing value, unquoted flags, more words): the general parser then decides. Wherever this
+/// gives `Some`, [`Command::parse`] gives an `RSET` with the same id, value and flags (after
+/// the UTF-8 conversion of the bytes); the length limit ([`MAX_LINE_LEN`]) is the caller's.
 #[inline]
-fn fast_rset(rest: &[u8]) -> Option<Rset<'_>> {
+pub fn rset_parts(rest: &[u8]) -> Option<RsetParts<'_>> {
     use super::tokenizer::find_quote_or_backslash;
     let k = find_quote_or_backslash(rest, b'"')?;
     if rest[k] != b'"' || k == 0 {
@@ -1156,9 +1171,13 @@ fn fast_rset(rest: &[u8]) -> Option<Rset<'_>> {
         }
         i += 1;
     }
-    let word = &tail[start..i];
-    if matches!(word.first(), None | Some(b'"' | b'\'')) {
+    let value = &tail[start..i];
+    if matches!(value.first(), None | Some(b'"' | b'\'')) {
         return None;
+    }
+    // the usual end: ` ""` and nothing after it
+    if tail.len() == i + 3 && tail[i..] == *b" \"\"" {
+        return Some(RsetParts { id, value, flags: b"" });
     }
     while i < tail.len() && is_separator(tail[i]) {
         i += 1;
@@ -1175,14 +1194,68 @@ fn fast_rset(rest: &[u8]) -> Option<Rset<'_>> {
         }
         Some(_) => return None,
     };
+    Some(RsetParts { id, value, flags })
+}
+
+/// `RSET "<id>" <%0.7f value> ""` exactly as a 1.37.1 sender writes a normal stored value
+/// (single spaces, empty flags, nothing after them): the id bytes (not checked for UTF-8) and
+/// the value as [`parse_fixed7`] gives it; `rest` is what follows `RSET "`. `None` for
+/// anything else (then try [`rset_parts`]). The value is made of digits, `.` and a leading
+/// `-` only, so the tokenizer splits the line the same way, and wherever this gives
+/// `Some((id, neg, m))`, [`rset_parts`] gives that id, a value word that [`parse_fixed7`]
+/// reads as `(neg, m)` and empty flags.
+#[inline]
+pub fn rset_fixed7(rest: &[u8]) -> Option<(&[u8], bool, u64)> {
+    let k = super::tokenizer::find_quote_or_backslash(rest, b'"')?;
+    if rest[k] != b'"' || k == 0 {
+        return None;
+    }
+    let value = rest[k + 1..].strip_prefix(b" ")?.strip_suffix(b" \"\"")?;
+    let (neg, m) = parse_fixed7(value)?;
+    Some((&rest[..k], neg, m))
+}
+
+/// [`rset_parts`] made an [`Rset`] (what [`Command::parse`] returns for that shape).
+#[inline]
+fn fast_rset(rest: &[u8]) -> Option<Rset<'_>> {
+    let p = rset_parts(rest)?;
     Some(Rset {
-        id: text(id),
-        value: parse_f64(word).unwrap_or(f64::NAN),
-        flags: match flags {
+        id: text(p.id),
+        value: parse_f64(p.value).unwrap_or(f64::NAN),
+        flags: match p.flags {
             b"" => Cow::Borrowed(""),
-            _ => text(flags),
+            f => text(f),
         },
     })
+}
+
+/// The span of `RBEGIN '' <start_s> <end_s> <child_now_s>` in exactly the shape a 1.37.1
+/// sender writes (single spaces, three integers, nothing after them); `rest` is what follows
+/// `RBEGIN '' `. `None` for any other shape: the general parser then decides. Wherever this
+/// gives `Some`, [`Command::parse`] gives an `RBEGIN` with an empty id and this span.
+#[inline]
+pub fn rbegin_span_fast(rest: &[u8]) -> Option<RbeginSpan> {
+    // each word: at most 18 plain digits here (no sign, cannot overflow), else parse_i64
+    #[inline(always)]
+    fn int(w: &[u8]) -> Option<i64> {
+        if w.is_empty() || w.len() > 18 {
+            return parse_i64(w);
+        }
+        let mut v: i64 = 0;
+        for &c in w {
+            let d = c.wrapping_sub(b'0');
+            if d > 9 {
+                return parse_i64(w);
+            }
+            v = v * 10 + i64::from(d);
+        }
+        Some(v)
+    }
+    let mut it = rest.splitn(3, |&b| b == b' ');
+    let start = int(it.next()?)?;
+    let end = int(it.next()?)?;
+    let child_now = int(it.next()?)?;
+    Some(RbeginSpan { start, end, child_now: Some(child_now) })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1660,8 +1733,157 @@ mod tests {
                 fast_taken += 1;
                 assert_eq!(Ok(rset_fields(f)), rset_general(&l), "{:?}", String::from_utf8_lossy(&l));
             }
+            check_rset_fixed7(&l);
         }
         assert!(fast_taken > 1000, "{fast_taken}");
+    }
+
+    /// Wherever [`rset_fixed7`] answers, the general parser gives the same id, value and no
+    /// flags. Returns whether it answered.
+    fn check_rset_fixed7(l: &[u8]) -> bool {
+        let Some((id, neg, m)) = l.strip_prefix(b"RSET \"").and_then(rset_fixed7) else { return false };
+        let (gid, value, flags) = rset_general(l).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(gid, String::from_utf8_lossy(id), "{:?}", String::from_utf8_lossy(l));
+        let v = m as f64 / 1e7;
+        assert_eq!(value, if neg { -v } else { v }.to_bits(), "{:?}", String::from_utf8_lossy(l));
+        assert_eq!(flags, "");
+        true
+    }
+
+    #[test]
+    fn rset_in_the_senders_exact_shape_parses_like_the_tokenizer() {
+        let mut taken = 0;
+        for l in [
+            &b"RSET \"user\" 9.4310010 \"\""[..],
+            b"RSET \"user\" -9.4310010 \"\"",
+            b"RSET \"a b\" 0.0000000 \"\"",
+            b"RSET \"a\xff\" 12345678.0000001 \"\"",
+            b"RSET \"a\" 123456789.0000001 \"\"",
+            b"RSET \"a\" 1.0000000 \"R\"",
+            b"RSET \"a\" 1.0000000 \"\" ",
+            b"RSET \"a\" 1.0000000 \"\"\r",
+            b"RSET \"a\"  1.0000000 \"\"",
+            b"RSET \"a\" 1.0000000  \"\"",
+            b"RSET \"a\" 1.000000 \"\"",
+            b"RSET \"a\" +1.0000000 \"\"",
+            b"RSET \"a\" 1e0000000 \"\"",
+            b"RSET \"a\" NAN \"E\"",
+            b"RSET \"a\\\" 1.0000000 \"\"",
+            b"RSET \"\" 1.0000000 \"\"",
+            b"RSET \"a\"1.0000000 \"\"",
+            b"RSET \"a\" 1.0000000\"\"",
+            b"RSET \"a\" 1.0000000 \"\"\"",
+            b"RSET \"a\" 1.000=000 \"\"",
+            b"RSET \"a\nb\" 1.0000000 \"\"",
+            b"RSET \"a\" 1.0000000 \"\nb\"",
+            b"RSET \"a\" 1.00\n00000 \"\"",
+            b"RSET \"a",
+        ] {
+            taken += usize::from(check_rset_fixed7(l));
+        }
+        assert_eq!(taken, 5, "the four usual ones, and the newline inside an id (never in a line)");
+        // the sender's lines with random values, some with a byte replaced or inserted
+        let alphabet = b"0123456789 .-+'=x\r\"\\E";
+        let mut x: u64 = 0x5851_f42d_4c95_7f2d;
+        let mut taken = 0;
+        for _ in 0..50_000 {
+            let mut next = || {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x
+            };
+            let v = (next() % 1_000_000_000_000_000) as f64 / 1e7 * if next() % 3 == 0 { -1.0 } else { 1.0 };
+            let mut l = format!("RSET \"d{}\" {v:.7} \"\"", next() % 100).into_bytes();
+            for _ in 0..next() % 3 {
+                let at = 6 + (next() as usize) % (l.len() - 5);
+                let b = alphabet[(next() as usize) % alphabet.len()];
+                if next() % 2 == 0 && at < l.len() {
+                    l[at] = b;
+                } else {
+                    l.insert(at, b);
+                }
+            }
+            taken += usize::from(check_rset_fixed7(&l));
+        }
+        assert!((5_000..45_000).contains(&taken), "{taken}");
+    }
+
+    #[test]
+    fn rset_parts_are_the_raw_bytes_of_the_general_parse() {
+        // the receiver uses the parts without UTF-8 conversion: on valid UTF-8 they are the
+        // very words, on invalid bytes the general parse is their lossy conversion
+        for l in [&b"RSET \"user\" 9.4310010 \"\""[..], b"RSET \"d7\" 1.0000000 \"R\"", b"RSET \"a\xffb\" 1 \"\xffE\"", b"RSET \"x\" NAN \"E\""] {
+            let p = rset_parts(&l[6..]).expect("usual shape");
+            let (id, value, flags) = rset_general(l).expect("parses");
+            assert_eq!(String::from_utf8_lossy(p.id), id);
+            assert_eq!(String::from_utf8_lossy(p.flags), flags);
+            assert_eq!(parse_f64(p.value).unwrap_or(f64::NAN).to_bits(), value);
+        }
+        let p = rset_parts(b"d1\" 12.5000000 \"\"").expect("usual shape");
+        assert_eq!((p.id, p.value, p.flags), (&b"d1"[..], &b"12.5000000"[..], &b""[..]));
+    }
+
+    fn rbegin_general(l: &[u8]) -> Result<(String, Option<RbeginSpan>), ParseError> {
+        match Command::parse_tokenized(l)? {
+            Command::Rbegin(r) => Ok((r.id.into_owned(), r.span)),
+            c => panic!("not RBEGIN: {c:?}"),
+        }
+    }
+
+    #[test]
+    fn rbegin_fast_path_agrees_with_the_tokenizer() {
+        let mut fast_taken = 0;
+        for l in [
+            &b"RBEGIN '' 1795633847 1795633848 1795633848"[..],
+            b"RBEGIN '' -5 +6 0",
+            b"RBEGIN '' 1795633847 1795633848",
+            b"RBEGIN '' 1795633847 1795633848 ",
+            b"RBEGIN '' 1795633847  1795633848 1795633848",
+            b"RBEGIN '' 1795633847 1795633848 1795633848\r",
+            b"RBEGIN '' 1795633847 1795633848 1795633848 extra",
+            b"RBEGIN '' 1795633847 1795633848 x",
+            b"RBEGIN '' 1795633847 99999999999999999999 1",
+            b"RBEGIN '' 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21",
+            b"RBEGIN '' '1' 2 3",
+            b"RBEGIN '' ",
+            b"RBEGIN '' 1=2=3",
+        ] {
+            let general = rbegin_general(l);
+            if let Some(span) = l.strip_prefix(b"RBEGIN '' ").and_then(rbegin_span_fast) {
+                fast_taken += 1;
+                assert_eq!(general, Ok((String::new(), Some(span))), "{:?}", String::from_utf8_lossy(l));
+            }
+        }
+        assert_eq!(fast_taken, 2);
+        // random lines: three numbers, some with a byte replaced or inserted from a small
+        // alphabet; wherever the fast path answers, it agrees
+        let alphabet = b"0123456789 -+'=x\r\"";
+        let mut x: u64 = 0x1234_5678_9abc_def1;
+        let mut fast_taken = 0;
+        for _ in 0..50_000 {
+            let mut next = || {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x
+            };
+            let mut l = format!("RBEGIN '' {} {} {}", next() % 2_000_000_000, next() as i64 >> (next() % 64), next() % 100).into_bytes();
+            for _ in 0..next() % 3 {
+                let at = 10 + (next() as usize) % (l.len() - 9);
+                let b = alphabet[(next() as usize) % alphabet.len()];
+                if next() % 2 == 0 && at < l.len() {
+                    l[at] = b;
+                } else {
+                    l.insert(at, b);
+                }
+            }
+            if let Some(span) = rbegin_span_fast(&l[10..]) {
+                fast_taken += 1;
+                assert_eq!(rbegin_general(&l), Ok((String::new(), Some(span))), "{:?}", String::from_utf8_lossy(&l));
+            }
+        }
+        assert!((5_000..45_000).contains(&fast_taken), "{fast_taken}");
     }
 
     #[test]

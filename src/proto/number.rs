@@ -113,11 +113,10 @@ const POW10: [f64; 16] = [
     1.0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
 ];
 
-/// The exact `%0.7f` shape, `[digits].ddddddd` with at most 8 integer digits: the value
-/// [`parse_f64`]'s digit loop computes (the same `m / 10^7`), the seven decimals converted
-/// eight bytes at a time.
+/// The exact `%0.7f` shape, `[digits].ddddddd` with at most 8 integer digits, as the integer
+/// `value · 10^7` (the seven decimals converted eight bytes at a time).
 #[inline]
-fn parse_f7(body: &[u8]) -> Option<f64> {
+fn parse_f7(body: &[u8]) -> Option<u64> {
     const ZEROS: u64 = 0x3030_3030_3030_3030;
     let split = body.len().checked_sub(8)?;
     let (int, frac) = body.split_at(split);
@@ -147,7 +146,19 @@ fn parse_f7(body: &[u8]) -> Option<f64> {
         }
         m = m * 10 + u64::from(x);
     }
-    Some((m * 10_000_000 + f) as f64 / POW10[7])
+    Some(m * 10_000_000 + f)
+}
+
+/// A word in the exact `%0.7f` shape a 1.37.1 sender writes for `RSET` values
+/// (`[-][digits].ddddddd`, at most 8 integer digits) as its exact decimal value: the sign and
+/// `|value| · 10^7` (below 10^15). `None` for any other word. Wherever this gives
+/// `Some((neg, m))`, [`parse_f64`] gives `±(m as f64 / 1e7)` (correctly rounded).
+#[inline]
+pub fn parse_fixed7(w: &[u8]) -> Option<(bool, u64)> {
+    match w.first() {
+        Some(b'-') => parse_f7(&w[1..]).map(|m| (true, m)),
+        _ => parse_f7(w).map(|m| (false, m)),
+    }
 }
 
 /// A double as `strtod` reads it: decimal, exponent, `nan`/`inf`/`infinity` in any case.
@@ -156,13 +167,14 @@ fn parse_f7(body: &[u8]) -> Option<f64> {
 pub fn parse_f64(w: &[u8]) -> Option<f64> {
     // fast path for the `%0.7f` shape: [-]digits[.digits], at most 15 significant digits;
     // m / 10^k with both exact is correctly rounded, i.e. identical to a full decimal parse.
+    if let Some((neg, m)) = parse_fixed7(w) {
+        let v = m as f64 / POW10[7];
+        return Some(if neg { -v } else { v });
+    }
     let (neg, body) = match w.first() {
         Some(b'-') => (true, &w[1..]),
         _ => (false, w),
     };
-    if let Some(v) = parse_f7(body) {
-        return Some(if neg { -v } else { v });
-    }
     if !body.is_empty() && body.len() <= 16 {
         let mut m: u64 = 0;
         let mut frac: Option<usize> = None;
@@ -312,8 +324,13 @@ mod tests {
             let general = std::str::from_utf8(s.as_bytes()).ok().and_then(|t| t.parse::<f64>().ok());
             assert_eq!(parse_f64(s.as_bytes()).map(f64::to_bits), general.map(f64::to_bits), "{s}");
         }
-        assert_eq!(parse_f7(b"12.3456789"), Some(12.3456789));
+        assert_eq!(parse_f7(b"12.3456789"), Some(123_456_789));
         assert_eq!(parse_f7(b"12.345678"), None);
+        assert_eq!(parse_fixed7(b"-0.0000001"), Some((true, 1)));
+        assert_eq!(parse_fixed7(b"99999999.9999999"), Some((false, 999_999_999_999_999)));
+        for s in [&b"+1.0000000"[..], b"1e3", b"nan", b"-", b"", b"123456789.0000000", b"1.00000000", b"--1.0000000"] {
+            assert_eq!(parse_fixed7(s), None, "{}", String::from_utf8_lossy(s));
+        }
     }
 
     #[test]

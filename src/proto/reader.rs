@@ -32,7 +32,11 @@ pub enum ReadError {
 /// tokenizer treats it as a separator).
 #[derive(Debug)]
 pub struct LineReader {
+    /// Plain bytes in `buf[..end]`; `buf[end..]` is initialized room for [`Self::spare`].
     buf: Vec<u8>,
+    end: usize,
+    /// End of the room handed out by the last [`Self::spare`].
+    room_end: usize,
     /// Start of the first unreturned byte in `buf`.
     start: usize,
     /// Where the newline search resumes (everything in `start..scan` has no `\n`).
@@ -51,6 +55,8 @@ impl LineReader {
     pub fn new(max_line: usize) -> Self {
         LineReader {
             buf: Vec::with_capacity(64 * 1024),
+            end: 0,
+            room_end: 0,
             start: 0,
             scan: 0,
             max_line,
@@ -81,7 +87,44 @@ impl LineReader {
 
     /// Bytes buffered but not yet returned as lines (plain side).
     pub fn buffered(&self) -> usize {
-        self.buf.len() - self.start
+        self.end - self.start
+    }
+
+    /// Moves the unreturned bytes to the front of the buffer.
+    fn compact(&mut self) {
+        if self.start > 0 {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.scan -= self.start;
+            self.start = 0;
+        }
+        self.room_end = self.end;
+    }
+
+    /// Room for `want` more bytes at the end of the plain buffer, to receive into directly
+    /// (saves the copy [`Self::feed`] makes); report how many were written with
+    /// [`Self::commit`]. Only for a plain stream: with compression on, received bytes go
+    /// through [`Self::feed`] (this returns an empty slice then). The same rule as for
+    /// `feed` keeps the buffer bounded: drain [`Self::next_line`] before asking again.
+    pub fn spare(&mut self, want: usize) -> &mut [u8] {
+        if self.decompressor.is_some() || self.failed.is_some() {
+            self.room_end = self.end;
+            return &mut [];
+        }
+        self.compact();
+        let need = self.end + want;
+        if self.buf.len() < need {
+            self.buf.resize(need, 0);
+        }
+        self.room_end = need;
+        &mut self.buf[self.end..need]
+    }
+
+    /// `n` bytes were written at the start of the last [`Self::spare`] slice (`n` is clamped
+    /// to that room).
+    pub fn commit(&mut self, n: usize) {
+        self.end = (self.end + n).min(self.room_end.max(self.end));
+        self.room_end = self.end;
     }
 
     /// Adds received bytes. Call [`Self::next_line`] until it returns `None` before feeding
@@ -90,14 +133,15 @@ impl LineReader {
         if let Some(e) = &self.failed {
             return Err(e.clone());
         }
-        if self.start > 0 {
-            self.buf.drain(..self.start);
-            self.scan -= self.start;
-            self.start = 0;
-        }
+        self.compact();
         match &mut self.decompressor {
-            None => self.buf.extend_from_slice(bytes),
+            None => {
+                self.buf.truncate(self.end);
+                self.buf.extend_from_slice(bytes);
+                self.end = self.buf.len();
+            }
             Some(d) => {
+                self.buf.truncate(self.end);
                 let result = if self.pending.is_empty() {
                     d.decode(bytes, &mut self.buf).map(|used| {
                         self.pending.extend_from_slice(&bytes[used..]);
@@ -108,6 +152,7 @@ impl LineReader {
                         self.pending.drain(..used);
                     })
                 };
+                self.end = self.buf.len();
                 if let Err(e) = result {
                     let e = ReadError::from(e);
                     self.failed = Some(e.clone());
@@ -124,7 +169,7 @@ impl LineReader {
         if let Some(e) = &self.failed {
             return Some(Err(e.clone()));
         }
-        let hay = &self.buf[self.scan..];
+        let hay = &self.buf[self.scan..self.end];
         match super::tokenizer::find_byte(hay, b'\n') {
             Some(i) => {
                 let end = self.scan + i;
@@ -141,8 +186,8 @@ impl LineReader {
                 Some(Ok(&self.buf[start..end]))
             }
             None => {
-                self.scan = self.buf.len();
-                let len = self.buf.len() - self.start;
+                self.scan = self.end;
+                let len = self.end - self.start;
                 if len > self.max_line {
                     let e = ReadError::LineTooLong { len, max: self.max_line };
                     self.failed = Some(e.clone());
@@ -156,7 +201,7 @@ impl LineReader {
     /// Takes up to `n` raw bytes that follow the last returned line (e.g. a payload that is not
     /// line-oriented). Rarely needed; the 1.37.1 protocol is all lines.
     pub fn take_raw(&mut self, n: usize) -> &[u8] {
-        let n = n.min(self.buf.len() - self.start);
+        let n = n.min(self.end - self.start);
         let s = self.start;
         self.start += n;
         self.scan = self.scan.max(self.start);
@@ -169,7 +214,7 @@ impl LineReader {
         if let Some(e) = &self.failed {
             return Err(e.clone());
         }
-        let partial_line = self.buf.len() - self.start;
+        let partial_line = self.end - self.start;
         let partial_frame = self.pending.len();
         if partial_line == 0 && partial_frame == 0 {
             Ok(())
@@ -202,6 +247,59 @@ mod tests {
         assert_eq!(drain(&mut r), ["SET \"x\" = 1\r", "END"]);
         assert_eq!(r.finish(), Ok(()));
         assert_eq!(r.lines(), 3);
+    }
+
+    #[test]
+    fn receiving_in_place_frames_like_feed() {
+        let mut text = Vec::new();
+        for i in 0..3000 {
+            text.extend_from_slice(format!("RSET \"d{}\" {i}.0000000 \"\"\n", i % 10).as_bytes());
+            if i % 7 == 0 {
+                text.extend_from_slice(b"\n\r\n");
+            }
+        }
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for round in 0..20 {
+            let (mut a, mut b) = (LineReader::new(MAX_LINE_LEN), LineReader::new(MAX_LINE_LEN));
+            let (mut got_a, mut got_b) = (Vec::new(), Vec::new());
+            let mut at = 0;
+            while at < text.len() {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let n = (1 + (x % [7, 100, 5000, 70_000][round % 4])) as usize;
+                let piece = &text[at..(at + n).min(text.len())];
+                a.feed(piece).expect("feed");
+                got_a.extend(drain(&mut a));
+                // ask for more room than arrives, as a socket read does
+                let room = b.spare(n + 100);
+                room[..piece.len()].copy_from_slice(piece);
+                b.commit(piece.len());
+                got_b.extend(drain(&mut b));
+                assert!(b.buffered() < 200, "only a partial line stays buffered");
+                at += piece.len();
+            }
+            assert_eq!(got_a, got_b);
+            assert_eq!(got_b.len(), 3000 + 2 * 429);
+            assert_eq!(b.finish(), Ok(()));
+        }
+        // limits and end of stream as with feed
+        let mut r = LineReader::new(10);
+        r.spare(100)[..12].copy_from_slice(b"0123456789AB");
+        r.commit(12);
+        assert!(matches!(r.next_line(), Some(Err(ReadError::LineTooLong { .. }))));
+        assert!(r.spare(10).is_empty(), "a failed reader takes nothing more");
+        let mut r = LineReader::new(MAX_LINE_LEN);
+        r.spare(8)[..6].copy_from_slice(b"END\nEN");
+        r.commit(6);
+        assert_eq!(drain(&mut r), ["END"]);
+        assert_eq!(r.finish(), Err(ReadError::Truncated { partial_line: 2, partial_frame: 0 }));
+        r.spare(4);
+        r.commit(1_000); // clamped to the room given
+        assert_eq!(r.buffered(), 6);
+        let mut r = LineReader::new(MAX_LINE_LEN);
+        r.enable_compression();
+        assert!(r.spare(100).is_empty(), "compressed bytes go through feed");
     }
 
     #[test]

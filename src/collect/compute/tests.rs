@@ -671,3 +671,126 @@ fn dimension_lookup_with_long_ids_sharing_a_prefix() {
     assert_eq!(c.dim_index_next("interface_bond0_xx_drops"), None);
     assert_eq!(c.dim_index_next("interface_bond0_rx_drop"), None);
 }
+
+#[test]
+fn rset_by_id_bytes_is_the_lookup_plus_replay_set_value() {
+    // ids of every kind: short, exactly 16 bytes, longer (sharing the first 16 bytes), one
+    // holding U+FFFD (what a lossy conversion of invalid bytes gives); with 3 and with 20
+    // dimensions (the latter looked up through the hash index)
+    let long_a = "abcdefghijklmnop_a";
+    let long_b = "abcdefghijklmnop_b";
+    for extra in [0usize, 17] {
+        let mut dims = vec![abs("x"), abs("abcdefghijklmnop"), abs(long_a), abs(long_b), abs("a\u{fffd}b")];
+        dims.extend((0..extra).map(|i| abs(&format!("e{i}"))));
+        let mut fast = ChartState::with_dimensions(&chart(1, ""), &dims).expect("chart");
+        let mut slow = fast.clone();
+        let mut rows: Vec<(Vec<u8>, &str, &str)> = Vec::new();
+        for t in 0..6 {
+            // in definition order, then shuffled, with unknown ids and odd bytes mixed in
+            let order: Vec<usize> = if t % 2 == 0 { (0..dims.len()).collect() } else { (0..dims.len()).rev().collect() };
+            for i in order {
+                rows.push((dims[i].id.as_bytes().to_vec(), "12.5000000", if i % 3 == 0 { "R" } else { "" }));
+            }
+            rows.push((b"nope".to_vec(), "1", ""));
+            rows.push((b"a\xffb".to_vec(), "2", "E"));
+            rows.push((b"abcdefghijklmnop_c".to_vec(), "3", ""));
+            rows.push((b"abcdefghijklmno".to_vec(), "3", ""));
+            rows.push((b"X".to_vec(), "3", "\u{e9}E"));
+        }
+        for (round, t) in [(0, B - 2), (1, B - 1), (2, B)] {
+            let begin = round != 1 || extra == 0; // one row without a timed RBEGIN: ignored
+            fast.replay_start();
+            slow.replay_start();
+            if begin {
+                assert!(fast.replay_begin(t - 1, t, Some(B), 0));
+                assert!(slow.replay_begin(t - 1, t, Some(B), 0));
+            }
+            for (id, v, f) in &rows {
+                let value = strtod(v);
+                let got = fast.replay_set_by_id(id, ReplayValue::F64(value), f.as_bytes());
+                let text = String::from_utf8_lossy(id);
+                let want = slow.dim_index_next(&text).map(|di| slow.replay_set_value(di, value, f).expect("known dimension"));
+                match got {
+                    Some(g) => assert_eq!(Some(g), want, "{text:?}"),
+                    None => {
+                        // only ids that are not valid UTF-8 may need the general way; the
+                        // fast side then takes it too, so both stay in step
+                        assert!(std::str::from_utf8(id).is_err() || want.is_none(), "{text:?}");
+                        let again = fast.dim_index_next(&text).map(|di| fast.replay_set_value(di, value, f).expect("known dimension"));
+                        assert_eq!(again, want, "{text:?}");
+                    }
+                }
+            }
+        }
+        for i in 0..dims.len() {
+            assert_eq!(fast.dimension(i).map(DimState::collections), slow.dimension(i).map(DimState::collections));
+        }
+        assert_eq!(fast.dimension(0).map(DimState::collections), Some(if extra == 0 { 18 } else { 12 }));
+    }
+}
+
+#[test]
+fn fixed7_packing_is_the_packing_of_the_parsed_double() {
+    use crate::proto::number::{parse_f64, parse_fixed7};
+    let check = |m: u64, neg: bool, bits: u32| {
+        let text = format!("{}{}.{:07}", if neg { "-" } else { "" }, m / 10_000_000, m % 10_000_000);
+        assert_eq!(parse_fixed7(text.as_bytes()), Some((neg, m)), "{text}");
+        let want = StorageNumber::pack(parse_f64(text.as_bytes()).expect("number"), bits);
+        let direct = pack_fixed7(neg, m, bits);
+        if let Some(got) = direct {
+            assert_eq!(got, want, "{text}: {:#x} vs {:#x}", got.0, want.0);
+        }
+        // and what the replay stores, whichever way it packs
+        let mut c = ChartState::with_dimensions(&chart(1, ""), &[abs("v")]).expect("chart");
+        c.replay_start();
+        assert!(c.replay_begin(B - 1, B, Some(B), 0));
+        let flags = if bits & FLAG_RESET != 0 { "R" } else { "" };
+        let p = c.replay_set_by_id(b"v", ReplayValue::Fixed7 { neg, m }, flags.as_bytes()).expect("dimension").expect("point");
+        assert_eq!(p.value, want, "{text}");
+        direct.is_some()
+    };
+    // every boundary of the scaling, ties, the top of the mantissa, the division branch
+    let mut edges = vec![0u64, 1, 5, 15, 25, 35, 45, 999_999_999_999_999, 167_772_150_000_000, 167_772_150_000_001, 167_772_160_000_000, 167_772_155_000_000];
+    for i in 0..=7u32 {
+        let p = 10u64.pow(i);
+        for base in [1_677_726u64, 1_677_725, 1_677_727, 16_777_215, 16_777_216, 16_777_200, 16_777_199, 16_777_260, 16_777_259] {
+            for d in [0u64, 1, 2, 5, p / 2, p.saturating_sub(1)] {
+                for m in [(base * p).saturating_sub(d), base * p + d] {
+                    edges.push(m);
+                }
+            }
+        }
+        for q in [1u64, 2, 3, 4, 1_234_567, 9_999_999] {
+            for d in [0u64, 1] {
+                edges.push(q * p * 10 + 5 * p - d); // ties one digit below p (and next to them)
+                edges.push(q * p * 10 + 5 * p + d);
+            }
+        }
+    }
+    for i in 0..8 {
+        edges.push(50_000_000 + i * 100_000_000 + 167_772_150_000_000); // ties of the division branch
+    }
+    let mut direct = 0;
+    for &m in &edges {
+        if m < 1_000_000_000_000_000 {
+            for (neg, bits) in [(false, 0), (true, 0), (false, FLAG_RESET)] {
+                direct += usize::from(check(m, neg, bits));
+            }
+        }
+    }
+    // random values at every magnitude
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut total = 0;
+    let mut random_direct = 0;
+    for i in 0..400_000u64 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let digits = 1 + (x % 15) as u32;
+        let m = (x >> 8) % 10u64.pow(digits);
+        total += 1;
+        random_direct += usize::from(check(m, i % 5 == 0, 0));
+    }
+    assert!(direct > 300, "{direct}");
+    assert!(random_direct * 100 > total * 99, "{random_direct} of {total} packed from the digits");
+}
