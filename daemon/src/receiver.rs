@@ -764,7 +764,7 @@ mod tests {
 
     #[test]
     fn replication_fast_paths_agree_with_the_general_parser() {
-        let now = now_s();
+        let now = crate::local::now_s();
         let (b, e) = (now - 100, now - 90);
         let mut lines: Vec<Vec<u8>> = Vec::new();
         let mut l = |s: String| lines.push(s.into_bytes());
