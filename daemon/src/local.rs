@@ -238,11 +238,12 @@ fn collector_loop(shared: Arc<Shared>, stop: &StopSignal) {
                 }
             }
             let usec = sent.collected(at, &c.meta.id, c.version, now);
+            // The points join one batch, stored below with one store lock for the pass.
             let r = g.begin(&c.meta.id, usec, now).and_then(|_| {
                 for (i, v) in c.values.iter().enumerate() {
                     g.set_index(i, *v)?;
                 }
-                g.end(now)
+                g.end_deferred(now)
             });
             if let Some(o) = upstream {
                 if changed {
@@ -254,6 +255,9 @@ fn collector_loop(shared: Arc<Shared>, stop: &StopSignal) {
                 Ok(_) => samples += c.values.len() as u64,
                 Err(e) => tracing::warn!(chart = %c.meta.id, error = %e, "local collection failed"),
             }
+        }
+        if let Err(e) = g.flush_writes() {
+            tracing::warn!(error = %e, "storing local collection failed");
         }
         if let Some(o) = upstream {
             o.push(&g, &wire);

@@ -140,18 +140,22 @@ impl CollectedChart {
         self.values.iter_mut().for_each(|v| *v = None);
     }
 
-    /// Whether a chart with a longer update every than the collector is due at `now`.
-    fn due(&mut self, now: UnixTime, base_update_every: u32) -> bool {
+    /// Whether a chart with a longer update every than the collector is due at `now`
+    /// (without recording it: see [`CollectedChart::due`]).
+    pub(crate) fn is_due(&self, now: UnixTime, base_update_every: u32) -> bool {
         let ue = i64::from(self.meta.update_every.max(1));
-        if self.meta.update_every <= base_update_every {
+        self.meta.update_every <= base_update_every
+            || now.rem_euclid(ue) == 0
+            || now.saturating_sub(self.last_emit) >= ue
+    }
+
+    /// [`CollectedChart::is_due`], recording `now` as the last emission when due.
+    fn due(&mut self, now: UnixTime, base_update_every: u32) -> bool {
+        let due = self.is_due(now, base_update_every);
+        if due {
             self.last_emit = now;
-            return true;
         }
-        if now.rem_euclid(ue) == 0 || now.saturating_sub(self.last_emit) >= ue {
-            self.last_emit = now;
-            return true;
-        }
-        false
+        due
     }
 }
 
@@ -245,7 +249,7 @@ impl ProcCollector {
         self.interrupts.collect();
         self.softirqs.collect();
         self.softnet.collect();
-        self.pressure.collect();
+        self.pressure.collect(now, ue);
         self.netstat.collect();
         self.conntrack.collect();
         self.ipc.collect();
