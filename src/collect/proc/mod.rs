@@ -45,11 +45,13 @@
 //! net_speed, net_duplex, net_operstate, net_carrier, net_mtu, disk.DEV and the 15 other
 //! disk_*.DEV charts, disk_space.MOUNT, disk_inodes.MOUNT, ipv4.*, ipv6.*, ip.ecnpkts,
 //! ip.tcpconnaborts, netfilter.conntrack_*; and once their counters are non-zero:
-//! net_errors, net_drops, net_fifo, net_compressed, net_events, disk_qops, ipv4.tcperrors.
+//! net_errors, net_drops, net_fifo, net_compressed, net_events, disk_qops, ipv4.tcperrors,
+//! ip.tcpmemorypressures, ip.tcpreorders, ip.tcpofo, ip.tcpsyncookies, ip.tcp_syn_queue,
+//! ip.tcp_accept_queue.
 //! Not produced: `system.clock_*` (timex.plugin, needs `adjtimex`), `netfilter.netlink_*`
 //! (nfacct.plugin), Netdata's internal `netdata.*` charts other than those of
-//! [`NetdataSelf`], the rarer "auto" protocol charts (fragments, UDP errors, TCP extended
-//! statistics...). Device-mapper disks keep their kernel name (`disk.dm-0`).
+//! [`NetdataSelf`], the rarer "auto" protocol charts (fragments, UDP errors...).
+//! Device-mapper disks keep their kernel name (`disk.dm-0`).
 
 mod diskspace;
 mod diskstats;

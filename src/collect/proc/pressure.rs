@@ -159,7 +159,12 @@ mod tests {
             .expect("write");
         }
         let mut p = Pressure::new(dir.path(), 1);
-        let reads = |p: &Pressure| p.resources.iter().map(|r| r.file.reads()).collect::<Vec<_>>();
+        let reads = |p: &Pressure| {
+            p.resources
+                .iter()
+                .map(|r| r.file.reads())
+                .collect::<Vec<_>>()
+        };
         let mut out = Vec::new();
         // Even second: due (update every 2), read and handed out; the collector records the
         // emission (what `ProcCollector::collect_at` does for every chart handed out).

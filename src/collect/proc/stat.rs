@@ -293,7 +293,10 @@ impl Stat {
 /// Milliseconds since boot, suspend included: `CLOCK_BOOTTIME`, what `/proc/uptime` shows.
 fn boottime_ms() -> Option<i64> {
     let t = rustix::time::clock_gettime(rustix::time::ClockId::Boottime);
-    let ms = t.tv_sec.checked_mul(1000)?.checked_add(t.tv_nsec / 1_000_000)?;
+    let ms = t
+        .tv_sec
+        .checked_mul(1000)?
+        .checked_add(t.tv_nsec / 1_000_000)?;
     (ms >= 0).then_some(ms)
 }
 
@@ -333,14 +336,21 @@ mod tests {
         let mut s = Stat::new(Path::new("/"), 1);
         s.collect();
         assert_eq!(s.uptime_file.reads(), 1);
-        assert_eq!(s.uptime_clock, Some(true), "CLOCK_BOOTTIME disagrees with /proc/uptime");
+        assert_eq!(
+            s.uptime_clock,
+            Some(true),
+            "CLOCK_BOOTTIME disagrees with /proc/uptime"
+        );
         for _ in 0..3 {
             let before = uptime_of_proc().expect("uptime");
             s.collect();
             let after = uptime_of_proc().expect("uptime");
             let v = s.uptime.values[0].expect("uptime value");
             // /proc/uptime shows hundredths: the clock's milliseconds lie within a read apart.
-            assert!((before..=after + 10).contains(&v), "{before} <= {v} <= {after}");
+            assert!(
+                (before..=after + 10).contains(&v),
+                "{before} <= {v} <= {after}"
+            );
             assert!(s.have_uptime);
         }
         assert_eq!(s.uptime_file.reads(), 1, "/proc/uptime read again");
@@ -351,7 +361,10 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         std::fs::create_dir_all(dir.path().join("proc")).expect("mkdir");
         let mut s = Stat::new(dir.path(), 1);
-        for (text, ms) in [("1500.68 2000.00\n", 1_500_680), ("1501.70 2001.00\n", 1_501_700)] {
+        for (text, ms) in [
+            ("1500.68 2000.00\n", 1_500_680),
+            ("1501.70 2001.00\n", 1_501_700),
+        ] {
             std::fs::write(dir.path().join("proc/uptime"), text).expect("write");
             s.collect();
             assert_eq!(s.uptime.values[0], Some(ms));
