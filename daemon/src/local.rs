@@ -1,10 +1,11 @@
 //! This host: its ingest (local collection through the same computation as received
 //! streams) and the HTTP API context.
 //!
-//! There is no periodic flush here: the disk store writes and `fdatasync`s its WAL itself every
-//! `[db] dbengine flush interval` / 2 (the kill -9 loss bound, see `storage::disk`), the memory
+//! There is no periodic flush here: the disk store writes its WAL itself often enough for the
+//! `[db] dbengine flush interval` (the kill -9 loss bound, see `storage::disk`), the memory
 //! store has nothing to flush, and [`crate::Daemon::stop`] flushes once at shutdown. (A second
-//! flusher here used to repeat the store's write + fdatasync every 5 s.)
+//! flusher here used to repeat the store's write + fdatasync every 5 s.) Each pass hands its
+//! points to the store as one batch (one store lock per pass, not one per chart).
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Condvar, Mutex};

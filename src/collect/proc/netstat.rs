@@ -1009,12 +1009,12 @@ fn key_value_lines(
 mod tests {
     use super::{header_value_pairs, key_value_lines, HashMap, KeyLayout, Layout};
 
+    /// (dimension id, name, multiplier, value)
+    type TestDim = (String, String, i64, Option<i64>);
+
     /// Charts handed out by a [`super::NetStat`] over a tree whose /proc/net/netstat has
     /// `TcpExt` `keys` = `values`: (id, [(dimension id, name, multiplier, value)]).
-    fn tcpext_charts(
-        keys: &str,
-        values: &str,
-    ) -> Vec<(String, Vec<(String, String, i64, Option<i64>)>)> {
+    fn tcpext_charts(keys: &str, values: &str) -> Vec<(String, Vec<TestDim>)> {
         let dir = tempfile::tempdir().expect("temp dir");
         std::fs::create_dir_all(dir.path().join("proc/net")).expect("mkdir");
         let text = format!("TcpExt: {keys}\nTcpExt: {values}\n");
