@@ -371,7 +371,8 @@ impl SoftNet {
     }
 }
 
-fn parse_hex(w: &[u8]) -> Option<u64> {
+/// Hexadecimal digits (no prefix) as u64, wrapping; `None` when empty or not hexadecimal.
+pub(crate) fn parse_hex(w: &[u8]) -> Option<u64> {
     let mut v: u64 = 0;
     for &b in w {
         let d = (b as char).to_digit(16)?;
