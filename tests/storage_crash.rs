@@ -194,3 +194,18 @@ fn kill_9_during_writes_loses_only_the_last_seconds() {
         }
     }
 }
+
+#[test]
+fn wal_is_written_often_enough_for_the_kill_9_bound() {
+    use ndcluster::storage::disk::wal_write_period;
+    for secs in 1..=10u32 {
+        let p = wal_write_period(secs);
+        let interval = Duration::from_secs(u64::from(secs));
+        // A second of margin for a late wake-up, or half the interval when that is more.
+        assert!(p + Duration::from_secs(1) <= interval || p <= interval / 2, "{secs} s: {p:?}");
+        assert!(p >= interval / 2 && p >= Duration::from_millis(500), "{secs} s: {p:?}");
+    }
+    assert_eq!(wal_write_period(5), Duration::from_secs(4));
+    assert_eq!(wal_write_period(1), Duration::from_millis(500));
+    assert_eq!(wal_write_period(0), Duration::from_millis(500));
+}

@@ -22,9 +22,9 @@
 //!
 //! # Durability
 //! Every accepted point and metadata change is appended to an in-memory WAL buffer; a
-//! background thread writes it to the WAL file every `flush_interval_secs / 2` seconds (at
-//! least every 0.5 s), so `kill -9` loses at most the points accepted in the last
-//! `flush_interval_secs` (default 5 s). The same thread `fdatasync`s the WAL and the active data
+//! background thread writes it to the WAL file every [`wal_write_period`] (the flush interval
+//! less a second of margin for a late wake-up, at least half of it), so `kill -9` loses at
+//! most the points accepted in the last `flush_interval_secs` (default 5 s). The same thread `fdatasync`s the WAL and the active data
 //! files that grew at most every [`SYNC_SECS`] (30 s: what a power loss can lose), and
 //! `flush()` (clean shutdown) syncs everything.
 //!
@@ -88,7 +88,7 @@ pub const PAGE_BYTES: usize = 640;
 pub const UPPER_PAGE_BYTES: usize = 192;
 /// Seconds between checkpoints.
 pub const CHECKPOINT_SECS: u64 = 1800;
-/// The flusher hands the WAL to the kernel every half flush interval (what `kill -9` can
+/// The flusher hands the WAL to the kernel every [`wal_write_period`] (what `kill -9` can
 /// lose) and fdatasyncs the grown files at most this often (what a power loss can lose).
 pub const SYNC_SECS: u64 = 30;
 /// WAL size that forces a checkpoint.
@@ -1351,9 +1351,18 @@ impl DiskStore {
     }
 }
 
+/// How often the flusher writes the WAL buffer to the file for a flush interval of
+/// `flush_interval_secs`: one second less (the margin for a wake-up delayed by a busy machine
+/// or a long store lock), but at least half the interval (so at least 0.5 s): 0.5 s for 1 s,
+/// 4 s for the default 5 s. Each write is a wake-up and a `write` of a few KB whose cost is
+/// mostly per call, so fewer, larger writes cost a small daemon less.
+pub fn wal_write_period(flush_interval_secs: u32) -> Duration {
+    let ms = u64::from(flush_interval_secs.max(1)) * 1000;
+    Duration::from_millis(ms.saturating_sub(1000).max(ms / 2))
+}
+
 fn flusher_loop(shared: &Shared, stop: &(Mutex<bool>, Condvar)) {
-    let period =
-        Duration::from_millis((u64::from(shared.config.flush_interval_secs.max(1)) * 500).max(500));
+    let period = wal_write_period(shared.config.flush_interval_secs);
     // Length of each file at its last fsync: an unchanged file is not synced again (an idle
     // store costs no fdatasync every period).
     let mut synced: HashMap<PathBuf, u64> = HashMap::new();

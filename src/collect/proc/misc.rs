@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use crate::model::{ChartType, DimMeta};
 
+use super::percpu::parse_hex;
 use super::util::{
     cn, dim, join, lines, parse_u64, words, ChartSpec, ProcFile, ABS, INC, LABEL_SOURCE_AUTO,
 };
@@ -116,6 +117,10 @@ pub(crate) struct Conntrack {
     count_file: ProcFile,
     charts: Vec<CollectedChart>,
     columns: Vec<Vec<u8>>,
+    /// Learnt with `columns`: the position of `entries` and of each dimension of
+    /// [`CT_CHARTS`] (`None`: the kernel has no such column).
+    entries_col: Option<usize>,
+    dim_cols: Vec<Vec<Option<usize>>>,
     sums: Vec<u64>,
     ok: bool,
 }
@@ -154,6 +159,8 @@ impl Conntrack {
             count_file: ProcFile::new(root, "/proc/sys/net/netfilter/nf_conntrack_count"),
             charts,
             columns: Vec::new(),
+            entries_col: None,
+            dim_cols: Vec::new(),
             sums: Vec::new(),
             ok: false,
         }
@@ -166,6 +173,12 @@ impl Conntrack {
         let Some(header) = it.next() else { return };
         if self.columns.is_empty() || !words(header).eq(self.columns.iter().map(Vec::as_slice)) {
             self.columns = words(header).take(64).map(<[u8]>::to_vec).collect();
+            let col = |name: &str| self.columns.iter().position(|c| c == name.as_bytes());
+            self.entries_col = col("entries");
+            self.dim_cols = CT_CHARTS
+                .iter()
+                .map(|(_, _, _, _, _, cols)| cols.iter().map(|(_, c, _)| col(c)).collect())
+                .collect();
         }
         self.sums.clear();
         self.sums.resize(self.columns.len(), 0);
@@ -173,8 +186,8 @@ impl Conntrack {
         for line in it {
             let mut any = false;
             for (i, w) in words(line).take(self.sums.len()).enumerate() {
-                let v = u64::from_str_radix(std::str::from_utf8(w).unwrap_or(""), 16).unwrap_or(0);
-                if self.columns[i] == b"entries" {
+                let v = parse_hex(w).unwrap_or(0);
+                if Some(i) == self.entries_col {
                     entries.get_or_insert(v);
                 } else {
                     self.sums[i] = self.sums[i].wrapping_add(v);
@@ -193,15 +206,9 @@ impl Conntrack {
                 .and_then(|b| words(b).next().and_then(parse_u64))
         });
         self.charts[0].set_all(&[count.and_then(cn)]);
-        for (k, (_, _, _, _, _, cols)) in CT_CHARTS.iter().enumerate() {
-            let chart = &mut self.charts[k + 1];
-            for (slot, (_, col, _)) in chart.values.iter_mut().zip(cols.iter()) {
-                let v = self
-                    .columns
-                    .iter()
-                    .position(|c| c == col.as_bytes())
-                    .map_or(0, |i| self.sums[i]);
-                *slot = cn(v);
+        for (chart, cols) in self.charts[1..].iter_mut().zip(&self.dim_cols) {
+            for (slot, col) in chart.values.iter_mut().zip(cols) {
+                *slot = cn(col.map_or(0, |i| self.sums[i]));
             }
         }
         self.ok = true;

@@ -45,11 +45,13 @@
 //! net_speed, net_duplex, net_operstate, net_carrier, net_mtu, disk.DEV and the 15 other
 //! disk_*.DEV charts, disk_space.MOUNT, disk_inodes.MOUNT, ipv4.*, ipv6.*, ip.ecnpkts,
 //! ip.tcpconnaborts, netfilter.conntrack_*; and once their counters are non-zero:
-//! net_errors, net_drops, net_fifo, net_compressed, net_events, disk_qops, ipv4.tcperrors.
+//! net_errors, net_drops, net_fifo, net_compressed, net_events, disk_qops, ipv4.tcperrors,
+//! ip.tcpmemorypressures, ip.tcpreorders, ip.tcpofo, ip.tcpsyncookies, ip.tcp_syn_queue,
+//! ip.tcp_accept_queue.
 //! Not produced: `system.clock_*` (timex.plugin, needs `adjtimex`), `netfilter.netlink_*`
 //! (nfacct.plugin), Netdata's internal `netdata.*` charts other than those of
-//! [`NetdataSelf`], the rarer "auto" protocol charts (fragments, UDP errors, TCP extended
-//! statistics...). Device-mapper disks keep their kernel name (`disk.dm-0`).
+//! [`NetdataSelf`], the rarer "auto" protocol charts (fragments, UDP errors...).
+//! Device-mapper disks keep their kernel name (`disk.dm-0`).
 
 mod diskspace;
 mod diskstats;
@@ -140,18 +142,22 @@ impl CollectedChart {
         self.values.iter_mut().for_each(|v| *v = None);
     }
 
-    /// Whether a chart with a longer update every than the collector is due at `now`.
-    fn due(&mut self, now: UnixTime, base_update_every: u32) -> bool {
+    /// Whether a chart with a longer update every than the collector is due at `now`
+    /// (without recording it: see [`CollectedChart::due`]).
+    pub(crate) fn is_due(&self, now: UnixTime, base_update_every: u32) -> bool {
         let ue = i64::from(self.meta.update_every.max(1));
-        if self.meta.update_every <= base_update_every {
+        self.meta.update_every <= base_update_every
+            || now.rem_euclid(ue) == 0
+            || now.saturating_sub(self.last_emit) >= ue
+    }
+
+    /// [`CollectedChart::is_due`], recording `now` as the last emission when due.
+    fn due(&mut self, now: UnixTime, base_update_every: u32) -> bool {
+        let due = self.is_due(now, base_update_every);
+        if due {
             self.last_emit = now;
-            return true;
         }
-        if now.rem_euclid(ue) == 0 || now.saturating_sub(self.last_emit) >= ue {
-            self.last_emit = now;
-            return true;
-        }
-        false
+        due
     }
 }
 
@@ -245,7 +251,7 @@ impl ProcCollector {
         self.interrupts.collect();
         self.softirqs.collect();
         self.softnet.collect();
-        self.pressure.collect();
+        self.pressure.collect(now, ue);
         self.netstat.collect();
         self.conntrack.collect();
         self.ipc.collect();

@@ -126,6 +126,23 @@ static SPECS: &[Spec] = &[
         also: &[],
     },
     Spec {
+        id: "ip.tcpmemorypressures",
+        title: "TCP Memory Pressures",
+        units: "events/s",
+        family: "tcp",
+        ct: L,
+        priority: 4290,
+        detail: false,
+        module: NETSTAT,
+        dims: &[d!(
+            "TcpExt:TCPMemoryPressures",
+            "TCPMemoryPressures",
+            "pressures",
+            1
+        )],
+        also: &[],
+    },
+    Spec {
         id: "ip.tcpconnaborts",
         title: "TCP Connection Aborts",
         units: "connections/s",
@@ -146,6 +163,91 @@ static SPECS: &[Spec] = &[
             ),
             d!("TcpExt:TCPAbortOnLinger", "TCPAbortOnLinger", "linger", 1),
             d!("TcpExt:TCPAbortFailed", "TCPAbortFailed", "failed", -1),
+        ],
+        also: &[],
+    },
+    Spec {
+        id: "ip.tcpreorders",
+        title: "TCP Reordered Packets by Detection Method",
+        units: "packets/s",
+        family: "tcp",
+        ct: L,
+        priority: 4220,
+        detail: false,
+        module: NETSTAT,
+        dims: &[
+            d!("TcpExt:TCPTSReorder", "TCPTSReorder", "timestamp", 1),
+            d!("TcpExt:TCPSACKReorder", "TCPSACKReorder", "sack", 1),
+            d!("TcpExt:TCPFACKReorder", "TCPFACKReorder", "fack", 1),
+            d!("TcpExt:TCPRenoReorder", "TCPRenoReorder", "reno", 1),
+        ],
+        also: &[],
+    },
+    Spec {
+        id: "ip.tcpofo",
+        title: "TCP Out-Of-Order Queue",
+        units: "packets/s",
+        family: "tcp",
+        ct: L,
+        priority: 4250,
+        detail: false,
+        module: NETSTAT,
+        dims: &[
+            d!("TcpExt:TCPOFOQueue", "TCPOFOQueue", "inqueue", 1),
+            d!("TcpExt:TCPOFODrop", "TCPOFODrop", "dropped", -1),
+            d!("TcpExt:TCPOFOMerge", "TCPOFOMerge", "merged", 1),
+            d!("TcpExt:OfoPruned", "OfoPruned", "pruned", -1),
+        ],
+        also: &[],
+    },
+    Spec {
+        id: "ip.tcpsyncookies",
+        title: "TCP SYN Cookies",
+        units: "packets/s",
+        family: "tcp",
+        ct: L,
+        priority: 4260,
+        detail: false,
+        module: NETSTAT,
+        dims: &[
+            d!("TcpExt:SyncookiesRecv", "SyncookiesRecv", "received", 1),
+            d!("TcpExt:SyncookiesSent", "SyncookiesSent", "sent", -1),
+            d!("TcpExt:SyncookiesFailed", "SyncookiesFailed", "failed", -1),
+        ],
+        also: &[],
+    },
+    Spec {
+        id: "ip.tcp_syn_queue",
+        title: "TCP SYN Queue Issues",
+        units: "packets/s",
+        family: "tcp",
+        ct: L,
+        priority: 4215,
+        detail: false,
+        module: NETSTAT,
+        dims: &[
+            d!("TcpExt:TCPReqQFullDrop", "TCPReqQFullDrop", "drops", 1),
+            d!(
+                "TcpExt:TCPReqQFullDoCookies",
+                "TCPReqQFullDoCookies",
+                "cookies",
+                1
+            ),
+        ],
+        also: &[],
+    },
+    Spec {
+        id: "ip.tcp_accept_queue",
+        title: "TCP Accept Queue Issues",
+        units: "packets/s",
+        family: "tcp",
+        ct: L,
+        priority: 4216,
+        detail: false,
+        module: NETSTAT,
+        dims: &[
+            d!("TcpExt:ListenOverflows", "ListenOverflows", "overflows", 1),
+            d!("TcpExt:ListenDrops", "ListenDrops", "drops", 1),
         ],
         also: &[],
     },
@@ -515,6 +617,10 @@ static SPECS: &[Spec] = &[
     },
 ];
 
+/// Dimension keys whose value alone does not make their chart appear (Netdata 1.37.1 creates
+/// `ip.tcpofo` on TCPOFOQueue, TCPOFODrop or TCPOFOMerge, not on OfoPruned).
+const NOT_TRIGGERS: &[&str] = &["TcpExt:OfoPruned"];
+
 /// Divisor of a dimension (all 1 except the KiB/kilobit conversions).
 fn divisor(spec: &Spec) -> i64 {
     match spec.units {
@@ -528,11 +634,33 @@ struct Slot {
     spec: &'static Spec,
     /// Value slots of the dims.
     keys: Vec<usize>,
-    /// Value slots of [`Spec::also`].
+    /// Value slots whose non-zero value makes the chart appear: its dims' (less
+    /// [`NOT_TRIGGERS`]) and [`Spec::also`].
     triggers: Vec<usize>,
     chart: Option<CollectedChart>,
     /// Whether the chart's source file was read this pass.
     fresh: bool,
+    /// Its source: sockstat, snmp6, or snmp/netstat ([`source_of`]).
+    source: Source,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Source {
+    Sockstat,
+    Snmp6,
+    SnmpNetstat,
+}
+
+/// Which file a chart's keys come from: `Section:Key` of sockstat, bare `Key` of snmp6, else
+/// `Section:Key` of snmp or netstat.
+fn source_of(spec: &Spec) -> Source {
+    if spec.module == SOCKSTAT {
+        Source::Sockstat
+    } else if spec.dims.first().is_some_and(|d| !d.0.contains(':')) {
+        Source::Snmp6
+    } else {
+        Source::SnmpNetstat
+    }
 }
 
 pub(crate) struct NetStat {
@@ -549,6 +677,7 @@ pub(crate) struct NetStat {
     /// lines stay the same.
     snmp_layout: Layout,
     netstat_layout: Layout,
+    snmp6_layout: KeyLayout,
 }
 
 impl NetStat {
@@ -566,8 +695,11 @@ impl NetStat {
                     })
                     .collect();
                 let triggers = spec
-                    .also
+                    .dims
                     .iter()
+                    .map(|d| d.0)
+                    .filter(|key| !NOT_TRIGGERS.contains(key))
+                    .chain(spec.also.iter().copied())
                     .map(|key| {
                         let n = index.len();
                         *index.entry(key.as_bytes().to_vec()).or_insert(n)
@@ -579,6 +711,7 @@ impl NetStat {
                     triggers,
                     chart: None,
                     fresh: false,
+                    source: source_of(spec),
                 }
             })
             .collect();
@@ -594,6 +727,7 @@ impl NetStat {
             have: [false; 4],
             snmp_layout: Layout::default(),
             netstat_layout: Layout::default(),
+            snmp6_layout: KeyLayout::default(),
         }
     }
 
@@ -609,6 +743,7 @@ impl NetStat {
             have,
             snmp_layout,
             netstat_layout,
+            snmp6_layout,
             ..
         } = self;
         *have = [false; 4];
@@ -622,16 +757,7 @@ impl NetStat {
         }
         if let Some(buf) = snmp6.read() {
             have[2] = true;
-            for line in lines(buf) {
-                let mut w = words(line);
-                let (Some(k), Some(v)) = (w.next(), w.next()) else {
-                    continue;
-                };
-                let Some(v) = parse_u64(v) else { continue };
-                if let Some(&i) = index.get(k) {
-                    values[i] = v;
-                }
-            }
+            key_value_lines(buf, index, values, snmp6_layout);
         }
         if let Some(buf) = sockstat.read() {
             have[3] = true;
@@ -657,25 +783,17 @@ impl NetStat {
         let ue = self.update_every;
         for slot in &mut self.slots {
             let spec = slot.spec;
-            let src = if spec.module == SOCKSTAT {
-                self.have[3]
-            } else if spec.dims.first().is_some_and(|d| !d.0.contains(':')) {
-                self.have[2]
-            } else {
-                self.have[0] || self.have[1]
+            let src = match slot.source {
+                Source::Sockstat => self.have[3],
+                Source::Snmp6 => self.have[2],
+                Source::SnmpNetstat => self.have[0] || self.have[1],
             };
             slot.fresh = src;
             if !src {
                 continue;
             }
             let values = &self.values;
-            if slot.chart.is_none()
-                && slot
-                    .keys
-                    .iter()
-                    .chain(&slot.triggers)
-                    .any(|&k| values[k] != 0)
-            {
+            if slot.chart.is_none() && slot.triggers.iter().any(|&k| values[k] != 0) {
                 slot.chart = Some(build(spec, ue));
             }
             if let Some(c) = slot.chart.as_mut() {
@@ -825,15 +943,216 @@ fn values_by_layout(buf: &[u8], layout: &Layout, values: &mut [u64]) -> bool {
     pos == layout.headers.len() && pairs.next().is_none()
 }
 
+/// What [`key_value_lines`] learnt of a `Key value` file (/proc/net/snmp6): the key of
+/// each line and where its value goes (`None`: not charted). The kernel prints the same
+/// keys in the same order every time, so a pass compares each line's key with the one
+/// learnt at its position (no hashing); from the first difference on, keys are looked up
+/// and learnt again.
+#[derive(Default)]
+struct KeyLayout {
+    /// The keys, back to back; key `i` ends at `ends[i]`.
+    keys: Vec<u8>,
+    ends: Vec<usize>,
+    targets: Vec<Option<usize>>,
+}
+
+impl KeyLayout {
+    fn key(&self, i: usize) -> Option<&[u8]> {
+        let end = *self.ends.get(i)?;
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        self.keys.get(start..end)
+    }
+
+    /// Forgets line `i` and the ones after it.
+    fn truncate(&mut self, i: usize) {
+        if i < self.ends.len() {
+            self.keys
+                .truncate(if i == 0 { 0 } else { self.ends[i - 1] });
+            self.ends.truncate(i);
+            self.targets.truncate(i);
+        }
+    }
+}
+
+/// `Key value` lines (snmp6) into `values` by `index`.
+fn key_value_lines(
+    buf: &[u8],
+    index: &HashMap<Vec<u8>, usize>,
+    values: &mut [u64],
+    layout: &mut KeyLayout,
+) {
+    let mut n = 0usize;
+    for line in lines(buf) {
+        let mut w = words(line);
+        let (Some(k), Some(v)) = (w.next(), w.next()) else {
+            continue;
+        };
+        let target = if layout.key(n) == Some(k) {
+            layout.targets[n]
+        } else {
+            layout.truncate(n);
+            let t = index.get(k).copied();
+            layout.keys.extend_from_slice(k);
+            layout.ends.push(layout.keys.len());
+            layout.targets.push(t);
+            t
+        };
+        n += 1;
+        if let (Some(i), Some(v)) = (target, parse_u64(v)) {
+            values[i] = v;
+        }
+    }
+    layout.truncate(n);
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{header_value_pairs, HashMap, Layout};
+    use super::{header_value_pairs, key_value_lines, HashMap, KeyLayout, Layout};
+
+    /// (dimension id, name, multiplier, value)
+    type TestDim = (String, String, i64, Option<i64>);
+
+    /// Charts handed out by a [`super::NetStat`] over a tree whose /proc/net/netstat has
+    /// `TcpExt` `keys` = `values`: (id, [(dimension id, name, multiplier, value)]).
+    fn tcpext_charts(keys: &str, values: &str) -> Vec<(String, Vec<TestDim>)> {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::create_dir_all(dir.path().join("proc/net")).expect("mkdir");
+        let text = format!("TcpExt: {keys}\nTcpExt: {values}\n");
+        std::fs::write(dir.path().join("proc/net/netstat"), text).expect("write");
+        let mut n = super::NetStat::new(dir.path(), 1);
+        n.collect();
+        let mut out = Vec::new();
+        n.charts(&mut out);
+        out.iter()
+            .map(|c| {
+                let dims = c.dims.iter().zip(&c.values);
+                let dims = dims.map(|(d, v)| (d.id.clone(), d.name.clone(), d.multiplier, *v));
+                (c.meta.id.clone(), dims.collect())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn tcpext_auto_charts_appear_once_their_counters_are_non_zero() {
+        let keys = "TCPMemoryPressures TCPTSReorder TCPSACKReorder TCPFACKReorder TCPRenoReorder \
+                    TCPOFOQueue TCPOFODrop TCPOFOMerge OfoPruned SyncookiesRecv SyncookiesSent \
+                    SyncookiesFailed TCPReqQFullDrop TCPReqQFullDoCookies ListenOverflows ListenDrops";
+        // All zero: none of them (OfoPruned alone does not make ip.tcpofo appear).
+        let zero = tcpext_charts(keys, "0 0 0 0 0 0 0 0 7 0 0 0 0 0 0 0");
+        assert!(zero.is_empty(), "{zero:?}");
+        let all = tcpext_charts(keys, "1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16");
+        let d = |id: &str, name: &str, mul: i64, v: i64| {
+            (id.to_string(), name.to_string(), mul, Some(v))
+        };
+        let want = vec![
+            (
+                "ip.tcpmemorypressures",
+                vec![d("TCPMemoryPressures", "pressures", 1, 1)],
+            ),
+            (
+                "ip.tcpreorders",
+                vec![
+                    d("TCPTSReorder", "timestamp", 1, 2),
+                    d("TCPSACKReorder", "sack", 1, 3),
+                    d("TCPFACKReorder", "fack", 1, 4),
+                    d("TCPRenoReorder", "reno", 1, 5),
+                ],
+            ),
+            (
+                "ip.tcpofo",
+                vec![
+                    d("TCPOFOQueue", "inqueue", 1, 6),
+                    d("TCPOFODrop", "dropped", -1, 7),
+                    d("TCPOFOMerge", "merged", 1, 8),
+                    d("OfoPruned", "pruned", -1, 9),
+                ],
+            ),
+            (
+                "ip.tcpsyncookies",
+                vec![
+                    d("SyncookiesRecv", "received", 1, 10),
+                    d("SyncookiesSent", "sent", -1, 11),
+                    d("SyncookiesFailed", "failed", -1, 12),
+                ],
+            ),
+            (
+                "ip.tcp_syn_queue",
+                vec![
+                    d("TCPReqQFullDrop", "drops", 1, 13),
+                    d("TCPReqQFullDoCookies", "cookies", 1, 14),
+                ],
+            ),
+            (
+                "ip.tcp_accept_queue",
+                vec![
+                    d("ListenOverflows", "overflows", 1, 15),
+                    d("ListenDrops", "drops", 1, 16),
+                ],
+            ),
+        ];
+        let want: Vec<_> = want
+            .into_iter()
+            .map(|(id, dims)| (id.to_string(), dims))
+            .collect();
+        assert_eq!(all, want);
+        // Each one on any of its trigger counters.
+        let ofo = tcpext_charts(keys, "0 0 0 0 0 0 0 1 0 0 0 0 0 0 0 0");
+        assert_eq!(
+            ofo.iter().map(|c| c.0.as_str()).collect::<Vec<_>>(),
+            ["ip.tcpofo"]
+        );
+        let accept = tcpext_charts(keys, "0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 3");
+        assert_eq!(
+            accept.iter().map(|c| c.0.as_str()).collect::<Vec<_>>(),
+            ["ip.tcp_accept_queue"]
+        );
+    }
+
+    #[test]
+    fn key_value_layout_gives_the_same_values_and_relearns_when_keys_change() {
+        let index: HashMap<Vec<u8>, usize> = [
+            ("Ip6InReceives", 0),
+            ("Icmp6InMsgs", 1),
+            ("Udp6InErrors", 2),
+        ]
+        .into_iter()
+        .map(|(k, i)| (k.as_bytes().to_vec(), i))
+        .collect();
+        let mut layout = KeyLayout::default();
+        let parse = |buf: &str, layout: &mut KeyLayout| {
+            let mut values = vec![0; 3];
+            key_value_lines(buf.as_bytes(), &index, &mut values, layout);
+            values
+        };
+        let a = "Ip6InReceives 10\nIp6InHdrErrors 1\nIcmp6InMsgs 5\n";
+        assert_eq!(parse(a, &mut layout), vec![10, 5, 0]);
+        assert_eq!(layout.ends.len(), 3);
+        let b = "Ip6InReceives 11\nIp6InHdrErrors 1\nIcmp6InMsgs 6\n";
+        assert_eq!(parse(b, &mut layout), vec![11, 6, 0]);
+        // A key appears in the middle, one at the end: learnt again from there.
+        let c = "Ip6InReceives 12\nIp6New 3\nIp6InHdrErrors 1\nIcmp6InMsgs 7\nUdp6InErrors 2\n";
+        assert_eq!(parse(c, &mut layout), vec![12, 7, 2]);
+        assert_eq!(parse(c, &mut layout), vec![12, 7, 2]);
+        assert_eq!(layout.key(1), Some(&b"Ip6New"[..]));
+        // Lines disappear: the shorter file is learnt.
+        let d = "Icmp6InMsgs 8\n";
+        assert_eq!(parse(d, &mut layout), vec![0, 8, 0]);
+        assert_eq!(layout.ends.len(), 1);
+        assert_eq!(parse(d, &mut layout), vec![0, 8, 0]);
+        assert_eq!(parse("", &mut layout), vec![0, 0, 0]);
+        assert!(layout.keys.is_empty() && layout.targets.is_empty());
+    }
 
     fn index() -> HashMap<Vec<u8>, usize> {
-        [("Ip:Forwarding", 0), ("Tcp:ActiveOpens", 1), ("Tcp:InSegs", 2), ("Udp:InDatagrams", 3)]
-            .into_iter()
-            .map(|(k, i)| (k.as_bytes().to_vec(), i))
-            .collect()
+        [
+            ("Ip:Forwarding", 0),
+            ("Tcp:ActiveOpens", 1),
+            ("Tcp:InSegs", 2),
+            ("Udp:InDatagrams", 3),
+        ]
+        .into_iter()
+        .map(|(k, i)| (k.as_bytes().to_vec(), i))
+        .collect()
     }
 
     fn parse(buf: &str, layout: &mut Layout) -> Vec<u64> {
@@ -855,7 +1174,8 @@ mod tests {
         assert_eq!(parse(c, &mut layout), vec![2, 7, 72, 33]);
         assert_eq!(parse(c, &mut layout), vec![2, 7, 72, 33]);
         // A section disappears; a values line whose section differs is ignored as before.
-        let d = "Ip: Forwarding TTL\nIp: 3 64\nTcp: MaxConn New ActiveOpens InSegs\nXyz: -1 9 7 72\n";
+        let d =
+            "Ip: Forwarding TTL\nIp: 3 64\nTcp: MaxConn New ActiveOpens InSegs\nXyz: -1 9 7 72\n";
         assert_eq!(parse(d, &mut layout), vec![3, 0, 0, 0]);
         assert_eq!(parse(d, &mut layout), vec![3, 0, 0, 0]);
     }

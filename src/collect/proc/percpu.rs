@@ -58,7 +58,8 @@ const SOFTIRQS: Kind = Kind {
 };
 
 struct Row {
-    id: String,
+    /// Where the row's id (`LOC`, `24`...) lies in [`Table::ids`].
+    id: std::ops::Range<usize>,
     sys_dim: Option<usize>,
     cpu_dims: Vec<Option<usize>>,
 }
@@ -69,6 +70,9 @@ pub(crate) struct Table {
     update_every: u32,
     file: ProcFile,
     rows: Vec<Row>,
+    /// The ids of `rows`, back to back: a pass compares each line's id with the learnt one
+    /// read from a few adjacent cache lines, not from one allocation per row.
+    ids: String,
     system: CollectedChart,
     cpus: Vec<Option<CollectedChart>>,
     ok: bool,
@@ -104,6 +108,7 @@ impl Table {
             update_every,
             file: ProcFile::new(root, kind.module),
             rows: Vec::new(),
+            ids: String::new(),
             system,
             cpus: Vec::new(),
             ok: false,
@@ -117,6 +122,7 @@ impl Table {
             update_every,
             file,
             rows,
+            ids,
             system,
             cpus,
             ok,
@@ -159,13 +165,16 @@ impl Table {
                 total = total.wrapping_add(v);
                 vals.push(v);
             }
+            let id_of = |r: &Row| ids.as_bytes().get(r.id.clone());
             let idx = match rows.get(hint) {
-                Some(r) if r.id.as_bytes() == id => hint,
-                _ => match rows.iter().position(|r| r.id.as_bytes() == id) {
+                Some(r) if id_of(r) == Some(id) => hint,
+                _ => match rows.iter().position(|r| id_of(r) == Some(id)) {
                     Some(p) => p,
                     None if rows.len() < MAX_ROWS => {
+                        let start = ids.len();
+                        ids.push_str(&String::from_utf8_lossy(id));
                         rows.push(Row {
-                            id: String::from_utf8_lossy(id).into_owned(),
+                            id: start..ids.len(),
                             sys_dim: None,
                             cpu_dims: Vec::new(),
                         });
@@ -176,16 +185,17 @@ impl Table {
             };
             hint = idx + 1;
             let row = &mut rows[idx];
+            let row_id = ids.get(row.id.clone()).unwrap_or("");
             let make_dim = || {
-                if kind.named_irqs && row.id.bytes().all(|b| b.is_ascii_digit()) {
+                if kind.named_irqs && row_id.bytes().all(|b| b.is_ascii_digit()) {
                     let device = line[colon + 1..]
                         .split(|b| b.is_ascii_whitespace() || *b == b':')
                         .rfind(|w| !w.is_empty())
                         .map(String::from_utf8_lossy)
                         .unwrap_or_default();
-                    dim_named(&row.id, &format!("{device}_{}", row.id), INC, 1, 1)
+                    dim_named(row_id, &format!("{device}_{row_id}"), INC, 1, 1)
                 } else {
-                    dim(&row.id, INC, 1, 1)
+                    dim(row_id, INC, 1, 1)
                 }
             };
             if row.sys_dim.is_none() && total != 0 {
@@ -371,7 +381,8 @@ impl SoftNet {
     }
 }
 
-fn parse_hex(w: &[u8]) -> Option<u64> {
+/// Hexadecimal digits (no prefix) as u64, wrapping; `None` when empty or not hexadecimal.
+pub(crate) fn parse_hex(w: &[u8]) -> Option<u64> {
     let mut v: u64 = 0;
     for &b in w {
         let d = (b as char).to_digit(16)?;

@@ -1,10 +1,11 @@
 //! `/proc/pressure/{cpu,memory,io}`: `system.<res>_<some|full>_pressure` (avg10/60/300 × 100,
 //! divisor 100 → percentage) and `..._stall_time` (total µs / 1000 = ms, incremental), every
-//! 2 s at least (the kernel's PSI period), as Netdata 1.37.1.
+//! 2 s at least (the kernel's PSI period), as Netdata 1.37.1. The files are read only in the
+//! passes where those charts are due.
 
 use std::path::Path;
 
-use crate::model::ChartType;
+use crate::model::{ChartType, UnixTime};
 
 use super::util::{cn, dim, lines, parse_u64, words, ChartSpec, ProcFile, ABS, INC};
 use super::CollectedChart;
@@ -84,9 +85,14 @@ impl Pressure {
         Self { resources }
     }
 
-    pub(crate) fn collect(&mut self) {
+    /// Reads the files when the charts are due at `now` (seconds) for a collector of update
+    /// every `base_update_every`; in other passes no chart is handed out.
+    pub(crate) fn collect(&mut self, now: UnixTime, base_update_every: u32) {
         for r in &mut self.resources {
             r.have = [false; 2];
+            if !r.charts.iter().any(|c| c.is_due(now, base_update_every)) {
+                continue;
+            }
             let Some(buf) = r.file.read() else { continue };
             for line in lines(buf) {
                 let mut w = words(line);
@@ -134,4 +140,52 @@ fn share(val: &[u8]) -> Option<i64> {
     let s = std::str::from_utf8(val).ok()?;
     let x: f64 = s.parse().ok()?;
     x.is_finite().then_some((x * 100.0) as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Pressure;
+
+    #[test]
+    fn files_are_read_only_in_the_passes_their_charts_are_due() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::create_dir_all(dir.path().join("proc/pressure")).expect("mkdir");
+        for name in ["cpu", "memory", "io"] {
+            std::fs::write(
+                dir.path().join("proc/pressure").join(name),
+                "some avg10=1.00 avg60=2.00 avg300=3.00 total=4000\n\
+                 full avg10=0.00 avg60=0.00 avg300=0.00 total=0\n",
+            )
+            .expect("write");
+        }
+        let mut p = Pressure::new(dir.path(), 1);
+        let reads = |p: &Pressure| {
+            p.resources
+                .iter()
+                .map(|r| r.file.reads())
+                .collect::<Vec<_>>()
+        };
+        let mut out = Vec::new();
+        // Even second: due (update every 2), read and handed out; the collector records the
+        // emission (what `ProcCollector::collect_at` does for every chart handed out).
+        p.collect(1_000, 1);
+        p.charts(&mut out);
+        assert_eq!(out.len(), 12);
+        out.into_iter().for_each(|c| assert!(c.due(1_000, 1)));
+        assert_eq!(reads(&p), [1, 1, 1]);
+        // Odd second right after: not due, not read, nothing handed out.
+        p.collect(1_001, 1);
+        let mut out = Vec::new();
+        p.charts(&mut out);
+        assert!(out.is_empty());
+        assert_eq!(reads(&p), [1, 1, 1]);
+        // Next even second: read again.
+        p.collect(1_002, 1);
+        assert_eq!(reads(&p), [2, 2, 2]);
+        // A collector of update every 2 or more reads every pass.
+        let mut p = Pressure::new(dir.path(), 2);
+        p.collect(1_001, 2);
+        p.collect(1_003, 2);
+        assert_eq!(reads(&p), [2, 2, 2]);
+    }
 }

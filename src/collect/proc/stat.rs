@@ -76,6 +76,9 @@ pub(crate) struct Stat {
     have_stat: bool,
     have_uptime: bool,
     have_entropy: bool,
+    /// Whether `system.uptime` comes from `CLOCK_BOOTTIME` instead of `/proc/uptime`
+    /// (`None`: not decided yet). See [`Stat::collect_uptime`].
+    uptime_clock: Option<bool>,
 }
 
 impl Stat {
@@ -185,6 +188,8 @@ impl Stat {
             have_stat: false,
             have_uptime: false,
             have_entropy: false,
+            // A fixture tree's /proc/uptime is never replaced by this machine's clock.
+            uptime_clock: (root != Path::new("/")).then_some(false),
         }
     }
 
@@ -229,20 +234,41 @@ impl Stat {
             self.processes.set_all(&[running, blocked]);
         }
 
-        self.have_uptime = false;
-        if let Some(buf) = self.uptime_file.read() {
-            let v = words(buf)
-                .next()
-                .and_then(|w| parse_fixed(w, 3))
-                .and_then(cn);
-            self.uptime.values[0] = v;
-            self.have_uptime = v.is_some();
-        }
+        self.collect_uptime();
         self.have_entropy = false;
         if let Some(buf) = self.entropy_file.read() {
             let v = words(buf).next().and_then(parse_u64).and_then(cn);
             self.entropy.values[0] = v;
             self.have_entropy = v.is_some();
+        }
+    }
+
+    /// `system.uptime` in milliseconds, as Netdata's `uptime_msec()`: the first pass reads
+    /// `/proc/uptime` and compares it with `CLOCK_BOOTTIME` (the clock the kernel renders it
+    /// from); when they agree within a second, later passes take the clock (a vDSO call)
+    /// instead of having the file rendered, else they keep reading the file.
+    fn collect_uptime(&mut self) {
+        if self.uptime_clock == Some(true) {
+            self.uptime.values[0] = boottime_ms();
+            self.have_uptime = true;
+            return;
+        }
+        self.have_uptime = false;
+        let Some(buf) = self.uptime_file.read() else {
+            return;
+        };
+        let v = words(buf)
+            .next()
+            .and_then(|w| parse_fixed(w, 3))
+            .and_then(cn);
+        self.uptime.values[0] = v;
+        self.have_uptime = v.is_some();
+        if self.uptime_clock.is_none() {
+            if let (Some(file), Some(clock)) = (v, boottime_ms()) {
+                let agree = file.abs_diff(clock) <= 1000;
+                self.uptime_clock = Some(agree);
+                tracing::debug!(file, clock, agree, "system.uptime from CLOCK_BOOTTIME");
+            }
         }
     }
 
@@ -264,6 +290,16 @@ impl Stat {
     }
 }
 
+/// Milliseconds since boot, suspend included: `CLOCK_BOOTTIME`, what `/proc/uptime` shows.
+fn boottime_ms() -> Option<i64> {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::Boottime);
+    let ms = t
+        .tv_sec
+        .checked_mul(1000)?
+        .checked_add(t.tv_nsec / 1_000_000)?;
+    (ms >= 0).then_some(ms)
+}
+
 fn core_chart(n: usize, update_every: u32) -> CollectedChart {
     let id = format!("cpu.cpu{n}");
     ChartSpec {
@@ -280,4 +316,60 @@ fn core_chart(n: usize, update_every: u32) -> CollectedChart {
         module: MODULE,
     }
     .build(update_every, &[], cpu_dims())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::Stat;
+
+    fn uptime_of_proc() -> Option<i64> {
+        let text = std::fs::read_to_string("/proc/uptime").ok()?;
+        let secs: f64 = text.split_whitespace().next()?.parse().ok()?;
+        Some((secs * 1000.0) as i64)
+    }
+
+    #[test]
+    fn uptime_of_this_machine_comes_from_the_clock_after_the_first_pass() {
+        let Some(_) = uptime_of_proc() else { return };
+        let mut s = Stat::new(Path::new("/"), 1);
+        s.collect();
+        assert_eq!(s.uptime_file.reads(), 1);
+        assert_eq!(
+            s.uptime_clock,
+            Some(true),
+            "CLOCK_BOOTTIME disagrees with /proc/uptime"
+        );
+        for _ in 0..3 {
+            let before = uptime_of_proc().expect("uptime");
+            s.collect();
+            let after = uptime_of_proc().expect("uptime");
+            let v = s.uptime.values[0].expect("uptime value");
+            // /proc/uptime shows hundredths: the clock's milliseconds lie within a read apart.
+            assert!(
+                (before..=after + 10).contains(&v),
+                "{before} <= {v} <= {after}"
+            );
+            assert!(s.have_uptime);
+        }
+        assert_eq!(s.uptime_file.reads(), 1, "/proc/uptime read again");
+    }
+
+    #[test]
+    fn uptime_of_a_fixture_tree_comes_from_its_file() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::create_dir_all(dir.path().join("proc")).expect("mkdir");
+        let mut s = Stat::new(dir.path(), 1);
+        for (text, ms) in [
+            ("1500.68 2000.00\n", 1_500_680),
+            ("1501.70 2001.00\n", 1_501_700),
+        ] {
+            std::fs::write(dir.path().join("proc/uptime"), text).expect("write");
+            s.collect();
+            assert_eq!(s.uptime.values[0], Some(ms));
+        }
+        assert_eq!(s.uptime_file.reads(), 2);
+        assert_eq!(s.uptime_clock, Some(false));
+    }
 }

@@ -41,6 +41,8 @@ pub(crate) struct ProcFile {
     /// Reads to skip before the next attempt after a failure.
     backoff: u32,
     logged: bool,
+    /// Read attempts so far (tests check which passes read a file).
+    reads: u64,
 }
 
 impl ProcFile {
@@ -53,12 +55,20 @@ impl ProcFile {
             whole: renders_whole(rel),
             backoff: 0,
             logged: false,
+            reads: 0,
         }
+    }
+
+    /// How many times [`ProcFile::read`] was called.
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) fn reads(&self) -> u64 {
+        self.reads
     }
 
     /// Reads the whole file; `None` when it is missing or unreadable (the caller skips the
     /// charts fed by it this pass).
     pub(crate) fn read(&mut self) -> Option<&[u8]> {
+        self.reads += 1;
         self.len = 0;
         if let Some(f) = self.file.as_ref() {
             match read_all_at(f, &mut self.buf, self.whole) {
@@ -113,6 +123,7 @@ pub(crate) fn renders_whole(rel: &str) -> bool {
         "/proc/net/snmp6",
         "/proc/net/sockstat",
         "/proc/self/stat",
+        "/proc/self/statm",
         "/proc/self/status",
     ];
     SINGLE.contains(&rel) || ["/sys/", "/proc/sys/", "/proc/pressure/"].iter().any(|p| rel.starts_with(p))
