@@ -47,8 +47,12 @@ pub const PARENT_CAPABILITIES: Capabilities = Capabilities(
 /// Netdata's receive timeout once streaming: 600 s without a byte ends the session.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(600);
 
-/// Bytes asked for per read of the stream (a replication backlog arrives as fast as we take it).
-const READ_CHUNK: usize = 256 * 1024;
+/// Bytes asked for per read of a live stream (a second of a big child fits).
+const READ_CHUNK: usize = 64 * 1024;
+/// Bytes asked for per read while reads come back full (a replication backlog arrives as fast
+/// as we take it); back to [`READ_CHUNK`], and the buffer trimmed, once a read is short, so an
+/// idle or live session does not keep a backlog-sized buffer resident.
+const READ_CHUNK_BACKLOG: usize = 256 * 1024;
 
 /// Longest a host's replication status (`/api/v1/streaming`) lags behind the points received
 /// when no chart changed phase.
@@ -247,8 +251,9 @@ pub async fn serve_stream(mut stream: TcpStream, peer: SocketAddr, shared: Arc<S
     let mut out: Vec<u8> = Vec::new();
     let mut siblings_asked = false;
     let mut progress_at: Option<std::time::Instant> = None;
+    let mut read_size = READ_CHUNK;
     let result: Result<(), String> = loop {
-        let into = if reader.is_compressed() { &mut chunk[..] } else { reader.spare(READ_CHUNK) };
+        let into = if reader.is_compressed() { &mut chunk[..] } else { reader.spare(read_size) };
         let n = tokio::select! {
             r = tokio::time::timeout(IDLE_TIMEOUT, stream.read(into)) => match r {
                 Ok(Ok(0)) => break match reader.finish() { Ok(()) => Ok(()), Err(e) => Err(e.to_string()) },
@@ -265,6 +270,12 @@ pub async fn serve_stream(mut stream: TcpStream, peer: SocketAddr, shared: Arc<S
             }
         } else {
             reader.commit(n);
+            if n == read_size {
+                read_size = READ_CHUNK_BACKLOG;
+            } else if read_size != READ_CHUNK && n < READ_CHUNK {
+                read_size = READ_CHUNK;
+                reader.trim(READ_CHUNK);
+            }
         }
         let r = {
             let mut h = ing.lock().unwrap_or_else(|p| p.into_inner());

@@ -120,6 +120,16 @@ impl LineReader {
         &mut self.buf[self.end..need]
     }
 
+    /// Gives back buffer memory beyond the unread bytes plus `room` (after a burst).
+    pub fn trim(&mut self, room: usize) {
+        self.compact();
+        let keep = self.end + room;
+        if self.buf.len() > keep {
+            self.buf.truncate(keep);
+            self.buf.shrink_to(keep);
+        }
+    }
+
     /// `n` bytes were written at the start of the last [`Self::spare`] slice (`n` is clamped
     /// to that room).
     pub fn commit(&mut self, n: usize) {
@@ -236,6 +246,21 @@ mod tests {
             v.push(String::from_utf8_lossy(l.expect("line")).into_owned());
         }
         v
+    }
+
+    #[test]
+    fn trim_keeps_unread_bytes_and_gives_back_the_rest() {
+        let mut r = LineReader::new(1000);
+        let room = r.spare(256 * 1024);
+        room[..9].copy_from_slice(b"END\nBEGIN");
+        r.commit(9);
+        assert_eq!(r.next_line().map(|l| l.map(<[u8]>::to_vec)), Some(Ok(b"END".to_vec())));
+        r.trim(1024);
+        assert!(r.buf.capacity() <= 5 + 1024, "{}", r.buf.capacity());
+        let room = r.spare(10);
+        room[..4].copy_from_slice(b" x\n\n");
+        r.commit(3);
+        assert_eq!(r.next_line().map(|l| l.map(<[u8]>::to_vec)), Some(Ok(b"BEGIN x".to_vec())));
     }
 
     #[test]
