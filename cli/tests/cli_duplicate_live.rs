@@ -7,123 +7,19 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use netdatactl::http::{self, Url};
+use common::peers::{free_port, netdatad, now, Daemon};
+use netdatactl::http;
 
 const KEY: &str = "6c1f0b9e-5d2a-4e7b-9a43-1f0e2d3c4b5a";
 
-fn netdatad() -> Option<PathBuf> {
-    let p = PathBuf::from(common::BIN).with_file_name("netdatad");
-    if p.exists() {
-        return Some(p);
-    }
-    let msg = format!("SKIPPING duplicate-from-a-running-parent test: {} not built (run `cargo build -p netdatad`)", p.display());
-    assert!(std::env::var_os("CI").is_none(), "{msg} (CI is set, so this is a failure)");
-    eprintln!("\n!!!!!!!! {msg} !!!!!!!!\n");
-    None
-}
+/// The running source's hostname: its data keeps it in the copy.
+const HOST: &str = "livesrc";
+const CHART: &str = "system.load";
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
-}
-
-struct Parent {
-    dir: PathBuf,
-    port: u16,
-    child: Option<Child>,
-}
-
-impl Parent {
-    fn new(dir: &Path, hostname: &str, extra: &str) -> Self {
-        std::fs::create_dir_all(dir).expect("mkdir");
-        let port = free_port();
-        std::fs::write(
-            dir.join("netdata.conf"),
-            format!(
-                "[global]\n\thostname = {hostname}\n[directories]\n\tconfig = {0}\n\tcache = {0}/cache\n\tlib = {0}/lib\n\tlog = {0}/log\n[web]\n\tbind to = 127.0.0.1:{port}\n{extra}",
-                dir.display()
-            ),
-        )
-        .expect("conf");
-        Self { dir: dir.to_path_buf(), port, child: None }
-    }
-    fn conf(&self) -> String {
-        self.dir.join("netdata.conf").display().to_string()
-    }
-    fn base(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-    fn url(&self, path: &str) -> Url {
-        Url::parse(&format!("{}{path}", self.base())).expect("url")
-    }
-    fn start(&mut self, bin: &Path) {
-        let log = std::fs::File::create(self.dir.join("netdatad.log")).expect("log");
-        let child = Command::new(bin).args(["-c", &self.conf()]).stdout(Stdio::null()).stderr(log).spawn().expect("netdatad");
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while Instant::now() < deadline {
-            if http::get_json(&self.url("/api/v1/info"), Duration::from_secs(2)).is_ok() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        panic!("netdatad on port {} did not answer", self.port);
-    }
-    fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = Command::new("kill").args(["-TERM", &c.id().to_string()]).status();
-            let deadline = Instant::now() + Duration::from_secs(30);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = c.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-    fn uid(&self) -> String {
-        http::get_json(&self.url("/api/v1/info"), Duration::from_secs(5)).expect("info")["uid"].as_str().expect("uid").to_string()
-    }
-    fn try_data(&self, after: i64, before: i64) -> String {
-        match http::get(&self.url(&format!("/host/livesrc/api/v1/data?chart=system.load&after={after}&before={before}&format=csv")), Duration::from_secs(5)) {
-            Ok((200, body)) => String::from_utf8_lossy(&body).to_string(),
-            _ => String::new(),
-        }
-    }
-    fn data(&self, after: i64, before: i64) -> String {
-        let (status, body) =
-            http::get(&self.url(&format!("/host/livesrc/api/v1/data?chart=system.load&after={after}&before={before}&format=csv")), Duration::from_secs(5))
-                .expect("data");
-        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
-        String::from_utf8_lossy(&body).to_string()
-    }
-    /// Waits (bounded) until the window from `t` has at least `rows` data rows.
-    fn wait_rows(&self, t: i64, rows: usize) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while Instant::now() < deadline && self.try_data(t, now()).lines().count() < rows + 1 {
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-}
-
-impl Drop for Parent {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-fn now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs() as i64
-}
-
-fn duplicate(dst: &Parent, from: &str, key: &str) -> (i32, serde_json::Value, String, Duration) {
+fn duplicate(dst: &Daemon, from: &str, key: &str) -> (i32, serde_json::Value, String, Duration) {
     let to = dst.dir.join("cache").display().to_string();
     let t = Instant::now();
     let (code, out, err) = common::ctl(&["-c", &dst.conf(), "--json", "duplicate", "--from", from, "--key", key, "--to", &to]);
@@ -135,12 +31,12 @@ fn duplicate(dst: &Parent, from: &str, key: &str) -> (i32, serde_json::Value, St
 fn snapshot_endpoints_are_off_without_a_key_and_refuse_a_wrong_one() {
     let Some(bin) = netdatad() else { return };
     let tmp = tempfile::tempdir().expect("tempdir");
-    let mut off = Parent::new(&tmp.path().join("off"), "livesrc", "");
-    let mut on = Parent::new(&tmp.path().join("on"), "livesrc", &format!("[cluster]\n\tsnapshot key = {KEY}\n"));
-    let dst = Parent::new(&tmp.path().join("dst"), "livedst", "");
+    let mut off = Daemon::new(&tmp.path().join("off"), "livesrc", free_port(), "");
+    let mut on = Daemon::new(&tmp.path().join("on"), "livesrc", free_port(), &format!("[cluster]\n\tsnapshot key = {KEY}\n"));
+    let dst = Daemon::new(&tmp.path().join("dst"), "livedst", free_port(), "");
     off.start(&bin);
     on.start(&bin);
-    let status = |p: &Parent, q: &str| http::get(&p.url(q), Duration::from_secs(10)).expect("get").0;
+    let status = |p: &Daemon, q: &str| http::get(&p.url(q), Duration::from_secs(10)).expect("get").0;
     assert_eq!(status(&off, &format!("/api/v1/cluster/snapshot?key={KEY}")), 404);
     assert_eq!(status(&on, "/api/v1/cluster/snapshot?key=wrong-key-wrong-key"), 403);
     assert_eq!(status(&on, "/api/v1/cluster/snapshot"), 403);
@@ -170,11 +66,11 @@ fn snapshot_endpoints_are_off_without_a_key_and_refuse_a_wrong_one() {
 fn duplicate_from_a_running_ingesting_parent() {
     let Some(bin) = netdatad() else { return };
     let tmp = tempfile::tempdir().expect("tempdir");
-    let mut src = Parent::new(&tmp.path().join("src"), "livesrc", &format!("[cluster]\n\tsnapshot key = {KEY}\n"));
-    let mut dst = Parent::new(&tmp.path().join("dst"), "livedst", "");
+    let mut src = Daemon::new(&tmp.path().join("src"), "livesrc", free_port(), &format!("[cluster]\n\tsnapshot key = {KEY}\n"));
+    let mut dst = Daemon::new(&tmp.path().join("dst"), "livedst", free_port(), "");
     src.start(&bin);
     let started = now();
-    src.wait_rows(started, 4);
+    src.wait_rows(HOST, CHART, started, 4);
     let src_uid = src.uid();
 
     // First copy, while the source keeps collecting.
@@ -189,7 +85,7 @@ fn duplicate_from_a_running_ingesting_parent() {
     // The source goes on collecting; the second run (the catch-up just before the new parent
     // starts) moves only what changed: appended tails and deltas.
     let t = now();
-    src.wait_rows(t, 3);
+    src.wait_rows(HOST, CHART, t, 3);
     let (code, second, err, took2) = duplicate(&dst, &src.base(), KEY);
     assert_eq!(code, 0, "{err}");
     let moved2 = second["bytes_transferred"].as_u64().expect("bytes_transferred");
@@ -207,13 +103,13 @@ fn duplicate_from_a_running_ingesting_parent() {
 
     // A new parent on the copy: the same values as the running source for both past windows,
     // and its own GUID.
-    let original = src.data(after, before);
-    let fresh = src.data(window.0, window.1);
+    let original = src.csv(HOST, CHART, after, before);
+    let fresh = src.csv(HOST, CHART, window.0, window.1);
     assert!(original.lines().count() >= 4, "the source has data: {original}");
     assert!(fresh.lines().count() >= 2, "the source has newer data: {fresh}");
     dst.start(&bin);
-    assert_eq!(dst.data(after, before), original, "the copy serves what the running source serves");
-    assert_eq!(dst.data(window.0, window.1), fresh, "including what the second run brought");
+    assert_eq!(dst.csv(HOST, CHART, after, before), original, "the copy serves what the running source serves");
+    assert_eq!(dst.csv(HOST, CHART, window.0, window.1), fresh, "including what the second run brought");
     assert_ne!(dst.uid(), src_uid, "the copy has its own machine GUID");
     dst.stop();
     src.stop();
@@ -290,13 +186,13 @@ fn measure_duplicate_of_a_populated_running_parent() {
     let env = |k: &str, d: i64| std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(d);
     let (series, seconds) = (env("MEASURE_SERIES", 2000) as usize, env("MEASURE_SECONDS", 7200));
     let tmp = tempfile::tempdir().expect("tempdir");
-    let mut src = Parent::new(&tmp.path().join("src"), "livesrc", &format!("[cluster]\n\tsnapshot key = {KEY}\n"));
-    let dst = Parent::new(&tmp.path().join("dst"), "livedst", "");
+    let mut src = Daemon::new(&tmp.path().join("src"), "livesrc", free_port(), &format!("[cluster]\n\tsnapshot key = {KEY}\n"));
+    let dst = Daemon::new(&tmp.path().join("dst"), "livedst", free_port(), "");
     let t = Instant::now();
     populate(&src.dir.join("cache"), series, seconds);
     eprintln!("populated {series} series x {seconds} s: {} bytes in {:.1}s", dir_bytes(&src.dir.join("cache")), t.elapsed().as_secs_f64());
     src.start(&netdatad);
-    src.wait_rows(now() - 1, 3);
+    src.wait_rows(HOST, CHART, now() - 1, 3);
     let run = || {
         let to = dst.dir.join("cache").display().to_string();
         let t = Instant::now();
@@ -324,7 +220,7 @@ fn measure_duplicate_of_a_populated_running_parent() {
     let (b1, total1, s1, _) = run();
     let r1 = rsync();
     let t = now();
-    src.wait_rows(t, 10);
+    src.wait_rows(HOST, CHART, t, 10);
     let (b2, total2, s2, v2) = run();
     let r2 = rsync();
     eprintln!("MEASURED duplicate from a running parent ({series} series x {seconds} s of history + live ingest):");

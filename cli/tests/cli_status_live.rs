@@ -6,69 +6,24 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use netdatactl::http::{self, Url};
+use common::peers::{free_port, netdatad, real_netdata, Daemon, RealAgent};
+use netdatactl::http;
 
 const CHILD_KEY: &str = "7b0c1d2e-aaaa-4bbb-8ccc-000000000001";
 const PARENT_KEY: &str = "7b0c1d2e-aaaa-4bbb-8ccc-000000000002";
 
-fn skip(msg: &str) {
-    assert!(std::env::var_os("CI").is_none(), "SKIPPING: {msg} (CI is set, so this is a failure)");
-    eprintln!("\n!!!!!!!! SKIPPING: {msg} !!!!!!!!\n");
-}
-
-fn netdatad() -> Option<PathBuf> {
-    let p = PathBuf::from(common::BIN).with_file_name("netdatad");
-    if p.exists() {
-        return Some(p);
-    }
-    skip(&format!("{} not built (run `cargo build -p netdatad`)", p.display()));
-    None
-}
-
-fn real_netdata() -> Option<PathBuf> {
-    let installed = Command::new("sh").args(["-c", "command -v netdata"]).output().map(|o| o.status.success()).unwrap_or(false);
-    let script = std::env::var_os("NETDATA_REAL").map(PathBuf::from).or_else(|| {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).ancestors().map(|a| a.join("shared/real-netdata/netdata-real")).find(|p| p.exists())
-    });
-    match script.filter(|_| installed) {
-        Some(s) => Some(s),
-        None => {
-            skip("netdata (Debian's netdata-core) or shared/real-netdata/netdata-real not found");
-            None
-        }
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
-}
-
-/// One of our parents, with its own netdata.conf and stream.conf.
-struct Parent {
-    dir: PathBuf,
-    port: u16,
-    child: Option<Child>,
-}
-
-impl Parent {
-    fn new(dir: &Path, hostname: &str, port: u16) -> Self {
-        std::fs::create_dir_all(dir).expect("mkdir");
-        std::fs::write(
-            dir.join("netdata.conf"),
-            format!(
-                "[global]\n\thostname = {hostname}\n[directories]\n\tconfig = {0}\n\tcache = {0}/cache\n\tlib = {0}/lib\n\tlog = {0}/log\n[web]\n\tbind to = 127.0.0.1:{port}\n",
-                dir.display()
-            ),
-        )
-        .expect("conf");
-        Self { dir: dir.to_path_buf(), port, child: None }
-    }
+/// What these tests need of a daemon beyond the shared harness.
+trait Sibling {
     /// stream.conf: the children key (role children, re-streamed upstream) and the parents key
     /// (role parents, not re-streamed: siblings stream their own hosts), and optionally an
     /// upstream sibling.
+    fn stream_conf(&self, upstream: Option<u16>) -> String;
+    fn streaming(&self) -> serde_json::Value;
+}
+
+impl Sibling for Daemon {
     fn stream_conf(&self, upstream: Option<u16>) -> String {
         let stream = match upstream {
             Some(p) => format!("[stream]\n\tenabled = yes\n\tdestination = tcp:127.0.0.1:{p}\n\tapi key = {PARENT_KEY}\n\treconnect delay seconds = 1\n"),
@@ -80,76 +35,14 @@ impl Parent {
         std::fs::write(self.dir.join("stream.conf"), &text).expect("stream.conf");
         text
     }
-    fn conf(&self) -> String {
-        self.dir.join("netdata.conf").display().to_string()
-    }
-    fn base(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-    fn url(&self, path: &str) -> Url {
-        Url::parse(&format!("{}{path}", self.base())).expect("url")
-    }
-    fn start(&mut self, bin: &Path) {
-        let log = std::fs::File::create(self.dir.join("netdatad.log")).expect("log");
-        let child = Command::new(bin).args(["-c", &self.conf()]).stdout(Stdio::null()).stderr(log).spawn().expect("netdatad");
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while Instant::now() < deadline {
-            if http::get_json(&self.url("/api/v1/info"), Duration::from_secs(2)).is_ok() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        panic!("netdatad on port {} did not answer", self.port);
-    }
     fn streaming(&self) -> serde_json::Value {
         http::get_json(&self.url("/api/v1/streaming"), Duration::from_secs(5)).unwrap_or(serde_json::Value::Null)
-    }
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.join("netdatad.log")).unwrap_or_default()
-    }
-}
-
-impl Drop for Parent {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = Command::new("kill").args(["-TERM", &c.id().to_string()]).status();
-            let deadline = Instant::now() + Duration::from_secs(20);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = c.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-struct RealAgent {
-    script: PathBuf,
-    dir: PathBuf,
-}
-
-impl Drop for RealAgent {
-    fn drop(&mut self) {
-        let _ = Command::new("bash").arg(&self.script).arg("stop").arg(&self.dir).output();
     }
 }
 
 fn real_child(script: &Path, dir: PathBuf, dest: u16, name: &str) -> RealAgent {
-    let port = free_port();
-    let o = Command::new("bash")
-        .arg(script)
-        .arg("child")
-        .arg(&dir)
-        .args([&port.to_string(), &format!("tcp:127.0.0.1:{dest}"), CHILD_KEY, "--hostname", name])
-        .output()
-        .expect("netdata-real");
-    let agent = RealAgent { script: script.to_path_buf(), dir };
-    assert!(o.status.success(), "netdata-real child: {}", String::from_utf8_lossy(&o.stderr));
-    agent
+    let port = free_port().to_string();
+    RealAgent::start(script, "child", dir, &[&port, &format!("tcp:127.0.0.1:{dest}"), CHILD_KEY, "--hostname", name])
 }
 
 /// Two of our parents streaming to each other (their own hosts), a real child on the first
@@ -161,8 +54,8 @@ fn status_of_two_real_parents_and_a_real_netdata_child_is_in_sync() {
     let Some(script) = real_netdata() else { return };
     let tmp = tempfile::tempdir().expect("tempdir");
     let (port1, port2) = (free_port(), free_port());
-    let mut p1 = Parent::new(&tmp.path().join("p1"), "stp1", port1);
-    let mut p2 = Parent::new(&tmp.path().join("p2"), "stp2", port2);
+    let mut p1 = Daemon::new(&tmp.path().join("p1"), "stp1", port1, "");
+    let mut p2 = Daemon::new(&tmp.path().join("p2"), "stp2", port2, "");
     p1.stream_conf(Some(port2));
     p2.stream_conf(Some(port1));
     p1.start(&bin);
@@ -212,8 +105,8 @@ fn quarantine_keys_until_synced_lifts_itself_on_our_daemon() {
     let Some(script) = real_netdata() else { return };
     let tmp = tempfile::tempdir().expect("tempdir");
     let (port1, port2) = (free_port(), free_port());
-    let mut restored = Parent::new(&tmp.path().join("restored"), "qrestored", port1);
-    let mut sibling = Parent::new(&tmp.path().join("sibling"), "qsibling", port2);
+    let mut restored = Daemon::new(&tmp.path().join("restored"), "qrestored", port1, "");
+    let mut sibling = Daemon::new(&tmp.path().join("sibling"), "qsibling", port2, "");
     let text = restored.stream_conf(None);
     sibling.stream_conf(Some(port1));
     // The sibling collects alone first, so it has history the restored parent lacks.
@@ -290,8 +183,8 @@ fn status_through_a_link_cut_shows_replication_then_in_sync() {
     let Some(script) = real_netdata() else { return };
     let tmp = tempfile::tempdir().expect("tempdir");
     let (port1, port2) = (free_port(), free_port());
-    let mut p1 = Parent::new(&tmp.path().join("p1"), "lcp1", port1);
-    let mut p2 = Parent::new(&tmp.path().join("p2"), "lcp2", port2);
+    let mut p1 = Daemon::new(&tmp.path().join("p1"), "lcp1", port1, "");
+    let mut p2 = Daemon::new(&tmp.path().join("p2"), "lcp2", port2, "");
     p1.stream_conf(Some(port2));
     p2.stream_conf(Some(port1));
     p1.start(&bin);

@@ -4,55 +4,19 @@
 
 mod common;
 
-use std::path::PathBuf;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-fn script() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("NETDATA_REAL") {
-        return Some(PathBuf::from(p));
-    }
-    let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    here.ancestors().map(|a| a.join("shared/real-netdata/netdata-real")).find(|p| p.exists())
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
-}
-
-struct Agent {
-    script: PathBuf,
-    dir: PathBuf,
-}
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        let _ = Command::new("bash").arg(&self.script).arg("stop").arg(&self.dir).output();
-    }
-}
-
-fn start(script: &PathBuf, dir: PathBuf, args: &[&str]) -> Agent {
-    let o = Command::new("bash").arg(script).arg(args[0]).arg(&dir).args(&args[1..]).output().expect("netdata-real");
-    let agent = Agent { script: script.clone(), dir };
-    assert!(o.status.success(), "netdata-real {args:?}: {}", String::from_utf8_lossy(&o.stderr));
-    agent
-}
+use common::peers::{free_port, real_netdata, RealAgent};
 
 #[test]
 fn status_shows_a_real_netdata_parent_and_its_child() {
-    let installed = Command::new("sh").args(["-c", "command -v netdata"]).output().map(|o| o.status.success()).unwrap_or(false);
-    let Some(script) = script().filter(|_| installed) else {
-        let msg = "SKIPPING real Netdata status test: netdata (Debian's netdata-core) or shared/real-netdata/netdata-real not found";
-        assert!(std::env::var_os("CI").is_none(), "{msg} (CI is set, so this is a failure)");
-        eprintln!("\n!!!!!!!! {msg} !!!!!!!!\n");
-        return;
-    };
+    let Some(script) = real_netdata() else { return };
     let tmp = tempfile::tempdir().expect("tempdir");
     let (pport, cport) = (free_port(), free_port());
     let key = "5a1d5c3e-1111-2222-3333-444455556666";
-    let _parent = start(&script, tmp.path().join("p"), &["parent", &pport.to_string(), key]);
+    let _parent = RealAgent::start(&script, "parent", tmp.path().join("p"), &[&pport.to_string(), key]);
     let _child =
-        start(&script, tmp.path().join("c"), &["child", &cport.to_string(), &format!("tcp:127.0.0.1:{pport}"), key, "--hostname", "ctlchild"]);
+        RealAgent::start(&script, "child", tmp.path().join("c"), &[&cport.to_string(), &format!("tcp:127.0.0.1:{pport}"), key, "--hostname", "ctlchild"]);
     let url = format!("http://127.0.0.1:{pport}");
     // Poll (bounded) until the parent lists the child as live.
     let deadline = Instant::now() + Duration::from_secs(90);

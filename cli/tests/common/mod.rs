@@ -2,6 +2,8 @@
 //! runner for the real binary.
 #![allow(dead_code)]
 
+pub mod peers;
+
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
