@@ -132,7 +132,7 @@ pub const SYSTEM_INFO_NAMES: &[&str] = &[
     "NETDATA_SYSTEM_CPU_FREQ",
     "NETDATA_SYSTEM_TOTAL_RAM",
     "NETDATA_SYSTEM_TOTAL_DISK_SIZE",
-    // accepted, not sent by 1.37.1 children
+    // accepted, not sent by 1.37.1 children (from here on: see CHILD_SENDS)
     "NETDATA_SYSTEM_CPU_VENDOR",
     "NETDATA_SYSTEM_CPU_MODEL",
     "NETDATA_SYSTEM_CPU_DETECTION",
@@ -363,36 +363,11 @@ pub struct ChildRequest {
     pub user_agent: String,
 }
 
+/// How many of [`SYSTEM_INFO_NAMES`], from the first, a 1.37.1 child sends, in that order.
+const CHILD_SENDS: usize = 27;
+
 /// The order a 1.37.1 child sends system info in.
-const CHILD_SYSTEM_INFO_ORDER: &[&str] = &[
-    "NETDATA_INSTANCE_CLOUD_TYPE",
-    "NETDATA_INSTANCE_CLOUD_INSTANCE_TYPE",
-    "NETDATA_INSTANCE_CLOUD_INSTANCE_REGION",
-    "NETDATA_SYSTEM_OS_NAME",
-    "NETDATA_SYSTEM_OS_ID",
-    "NETDATA_SYSTEM_OS_ID_LIKE",
-    "NETDATA_SYSTEM_OS_VERSION",
-    "NETDATA_SYSTEM_OS_VERSION_ID",
-    "NETDATA_SYSTEM_OS_DETECTION",
-    "NETDATA_HOST_IS_K8S_NODE",
-    "NETDATA_SYSTEM_KERNEL_NAME",
-    "NETDATA_SYSTEM_KERNEL_VERSION",
-    "NETDATA_SYSTEM_ARCHITECTURE",
-    "NETDATA_SYSTEM_VIRTUALIZATION",
-    "NETDATA_SYSTEM_VIRT_DETECTION",
-    "NETDATA_SYSTEM_CONTAINER",
-    "NETDATA_SYSTEM_CONTAINER_DETECTION",
-    "NETDATA_CONTAINER_OS_NAME",
-    "NETDATA_CONTAINER_OS_ID",
-    "NETDATA_CONTAINER_OS_ID_LIKE",
-    "NETDATA_CONTAINER_OS_VERSION",
-    "NETDATA_CONTAINER_OS_VERSION_ID",
-    "NETDATA_CONTAINER_OS_DETECTION",
-    "NETDATA_SYSTEM_CPU_LOGICAL_CPU_COUNT",
-    "NETDATA_SYSTEM_CPU_FREQ",
-    "NETDATA_SYSTEM_TOTAL_RAM",
-    "NETDATA_SYSTEM_TOTAL_DISK_SIZE",
-];
+const CHILD_SYSTEM_INFO_ORDER: &[&str] = SYSTEM_INFO_NAMES.split_at(CHILD_SENDS).0;
 
 impl ChildRequest {
     /// The request bytes (line, `User-Agent`, `Accept`, empty line). Every value is
@@ -499,6 +474,21 @@ mod tests {
         assert_eq!(r.user_agent, Some(("netdata".into(), "v1.37.1".into())));
         assert!(r.unknown.is_empty());
         assert_eq!(r.check_identity(), Ok(()));
+    }
+
+    #[test]
+    fn child_order_is_the_order_a_real_child_sends() {
+        assert_eq!(CHILD_SYSTEM_INFO_ORDER.last(), Some(&"NETDATA_SYSTEM_TOTAL_DISK_SIZE"));
+        // The request line of a real 1.37.1 child (captured; the fixture of tests/proto_captures.rs).
+        let real = include_str!("../../tests/fixtures/proto/c2p-compressed.request");
+        let sent: Vec<&str> = real
+            .split(['?', '&'])
+            .filter_map(|kv| kv.split_once('=').map(|(k, _)| k))
+            .filter(|k| CHILD_SYSTEM_INFO_ORDER.contains(k))
+            .collect();
+        let ours: Vec<&str> = CHILD_SYSTEM_INFO_ORDER.iter().copied().filter(|k| sent.contains(k)).collect();
+        assert_eq!(sent.len(), CHILD_SENDS, "{sent:?}");
+        assert_eq!(sent, ours);
     }
 
     #[test]
