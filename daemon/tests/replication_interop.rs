@@ -51,14 +51,43 @@ fn wait_no_gap(get: &dyn Fn(&str) -> (u16, String), prefix: &str, chart: &str, a
     ok.ok_or(last)
 }
 
-/// Same cells in both answers for `(after, before]`; returns the differing seconds.
-fn differing(a: &BTreeMap<i64, String>, b: &BTreeMap<i64, String>, after: i64, before: i64) -> Vec<(i64, String, String)> {
+/// Same cells in both answers for `(after, before]`; returns the differing seconds. Within
+/// `live_again` (the seconds where live collection resumes after a replication) a value may
+/// differ by one unit of its last stored digit: `RDSTATE` carries the sender's incremental
+/// remainder with 7 decimals (`%0.7f`), so the receiver's first live slots are computed from
+/// a remainder rounded by up to 5e-8 — a real Netdata parent differs there the same way.
+fn differing(a: &BTreeMap<i64, String>, b: &BTreeMap<i64, String>, after: i64, before: i64, live_again: &std::ops::RangeInclusive<i64>) -> Vec<(i64, String, String)> {
     (after + 1..=before)
         .filter_map(|t| {
             let (x, y) = (a.get(&t).cloned().unwrap_or_default(), b.get(&t).cloned().unwrap_or_default());
-            (x != y).then_some((t, x, y))
+            let same = x == y || (live_again.contains(&t) && last_digit_apart(&x, &y));
+            (!same).then_some((t, x, y))
         })
         .collect()
+}
+
+/// Every value of two CSV rows within one unit of the storage number's last digit (absolute
+/// 1e-7 below 0.17, else 3e-7 relative: netdata-values.md §3.2), and at least one row non-empty.
+fn last_digit_apart(x: &str, y: &str) -> bool {
+    let (xs, ys): (Vec<&str>, Vec<&str>) = (x.split(',').collect(), y.split(',').collect());
+    !x.is_empty()
+        && xs.len() == ys.len()
+        && xs.iter().zip(&ys).all(|(p, q)| match (p.parse::<f64>(), q.parse::<f64>()) {
+            (Ok(p), Ok(q)) => (p - q).abs() <= (1.0e-7f64).max(3.0e-7 * p.abs().max(q.abs())) * 1.000_001,
+            _ => p == q,
+        })
+}
+
+#[test]
+fn last_digit_tolerance_is_one_unit() {
+    assert!(last_digit_apart("6.967154,0.3929176", "6.967154,0.3929175"));
+    assert!(last_digit_apart("1200.001,0.0000001", "1200.001,0"));
+    assert!(!last_digit_apart("6.967154,0.3929178", "6.967154,0.3929175"));
+    assert!(!last_digit_apart("6.967154,0.39", "6.967154"));
+    assert!(!last_digit_apart("", ""));
+    let a = BTreeMap::from([(10, "0.3929176".to_string()), (20, "0.3929176".to_string())]);
+    let b = BTreeMap::from([(10, "0.3929175".to_string()), (20, "0.3929175".to_string())]);
+    assert_eq!(differing(&a, &b, 0, 30, &(8..=12)).iter().map(|d| d.0).collect::<Vec<_>>(), [20]);
 }
 
 /// Waits until `get(prefix…)` shows `chart` with a non-null newest second.
@@ -77,7 +106,8 @@ const CHARTS: [&str; 4] = ["system.cpu", "system.ram", "system.net", "netdata.se
 /// from `compare_after` on the same cells as `source` (the collecting side's own API). (Before
 /// an outage, live values of incremental charts may differ in phase: a real parent anchors a
 /// chart's first collection to its own clock.)
-fn check_window(holder: &dyn Fn(&str) -> (u16, String), holder_prefix: &str, source: &dyn Fn(&str) -> (u16, String), after: i64, compare_after: i64, before: i64, what: &str) -> Result<(), String> {
+#[allow(clippy::too_many_arguments)]
+fn check_window(holder: &dyn Fn(&str) -> (u16, String), holder_prefix: &str, source: &dyn Fn(&str) -> (u16, String), after: i64, compare_after: i64, before: i64, live_again: std::ops::RangeInclusive<i64>, what: &str) -> Result<(), String> {
     let mut errors = String::new();
     for chart in CHARTS {
         if let Err(m) = wait_no_gap(holder, holder_prefix, chart, after, before, Duration::from_secs(60)) {
@@ -87,7 +117,7 @@ fn check_window(holder: &dyn Fn(&str) -> (u16, String), holder_prefix: &str, sou
         let a = rows(holder, holder_prefix, chart, after, before);
         // The source's own answer (retried: an agent's API can be briefly busy).
         let b = wait_for(Duration::from_secs(15), || Some(rows(source, "", chart, after, before)).filter(|r| missing(r, after, before).is_empty())).unwrap_or_default();
-        let d = differing(&a, &b, compare_after, before);
+        let d = differing(&a, &b, compare_after, before, &live_again);
         if !d.is_empty() {
             errors += &format!("{what}: {chart}: {} seconds differ from the source, e.g. {:?}\n", d.len(), &d[..d.len().min(5)]);
         }
@@ -121,7 +151,7 @@ fn real_child_link_cut_for_a_minute_is_backfilled_into_our_parent() {
     let resumed_at = now();
     assert!(wait_live(&o, "/host/cutchild", "system.cpu", Duration::from_secs(60)), "child never came back; child log:\n{}", child.error_log());
     std::thread::sleep(Duration::from_secs(3));
-    if let Err(e) = check_window(&o, "/host/cutchild", &c, cut_at - 5, cut_at - 5, resumed_at + 3, "our parent") {
+    if let Err(e) = check_window(&o, "/host/cutchild", &c, cut_at - 5, cut_at - 5, resumed_at + 3, resumed_at..=resumed_at + 3, "our parent") {
         panic!("{}\nour log:\n{}", e, ours.log_text());
     }
     assert!(relay.accepted() >= 2, "the child did not reconnect through the relay");
@@ -149,7 +179,7 @@ fn our_child_link_cut_for_a_minute_is_backfilled_into_a_real_parent() {
     let resumed_at = now();
     assert!(wait_live(&p, "/host/ourcutchild", "system.cpu", Duration::from_secs(60)), "we never came back; our log:\n{}", ours.log_text());
     std::thread::sleep(Duration::from_secs(3));
-    if let Err(e) = check_window(&p, "/host/ourcutchild", &o, cut_at - 5, cut_at, resumed_at + 3, "real parent") {
+    if let Err(e) = check_window(&p, "/host/ourcutchild", &o, cut_at - 5, cut_at, resumed_at + 3, resumed_at..=resumed_at + 3, "real parent") {
         panic!("{}\nour log:\n{}\nparent log:\n{}", e, ours.log_text(), parent.error_log());
     }
     let log = parent.error_log();
@@ -181,7 +211,7 @@ fn our_parent_restarted_after_downtime_backfills_the_real_child() {
     let o = |p: &str| ours.get(p);
     assert!(wait_live(&o, "/host/restartchild", "system.cpu", Duration::from_secs(60)), "child never came back; child log:\n{}", child.error_log());
     std::thread::sleep(Duration::from_secs(3));
-    if let Err(e) = check_window(&o, "/host/restartchild", &c, stopped_at - 5, stopped_at - 5, restarted_at + 3, "restarted parent") {
+    if let Err(e) = check_window(&o, "/host/restartchild", &c, stopped_at - 5, stopped_at - 5, restarted_at + 3, restarted_at..=restarted_at + 3, "restarted parent") {
         panic!("{}\nour log:\n{}", e, ours.log_text());
     }
 }
@@ -209,7 +239,7 @@ fn real_child_failing_over_to_our_second_parent_leaves_no_gap() {
     assert!(wait_live(&gb, "/host/failchild", "system.cpu", Duration::from_secs(60)), "child did not fail over; child log:\n{}", child.error_log());
     std::thread::sleep(Duration::from_secs(3));
     let until = now() - 2;
-    if let Err(e) = check_window(&gb, "/host/failchild", &c, killed_at - 15, killed_at - 15, until, "second parent") {
+    if let Err(e) = check_window(&gb, "/host/failchild", &c, killed_at - 15, killed_at - 15, until, killed_at..=until, "second parent") {
         panic!("{}\nB log:\n{}", e, b.log_text());
     }
 }
@@ -236,7 +266,7 @@ fn link_cut_below_our_middle_parent_is_backfilled_up_to_a_real_top_parent() {
     let resumed_at = now();
     assert!(wait_live(&t, "/host/leafcut", "system.cpu", Duration::from_secs(60)), "child never came back to the top; mid log:\n{}\ntop log (end):\n{}", mid.log_text(), tail(&top.error_log(), 80));
     std::thread::sleep(Duration::from_secs(3));
-    if let Err(e) = check_window(&t, "/host/leafcut", &c, cut_at - 5, cut_at, resumed_at + 3, "top parent") {
+    if let Err(e) = check_window(&t, "/host/leafcut", &c, cut_at - 5, cut_at, resumed_at + 3, resumed_at..=resumed_at + 3, "top parent") {
         panic!("{}\nmid log:\n{}\ntop log:\n{}", e, mid.log_text(), top.error_log());
     }
 }
