@@ -163,7 +163,11 @@ impl Table {
         if *cpu_stride < ncpu {
             // More CPUs than before (hotplug): re-lay the known rows at the new stride.
             let mut wider = vec![NO_DIM; rows.len() * ncpu];
-            for (r, old) in cpu_dims.chunks((*cpu_stride).max(1)).enumerate().take(rows.len()) {
+            for (r, old) in cpu_dims
+                .chunks((*cpu_stride).max(1))
+                .enumerate()
+                .take(rows.len())
+            {
                 wider[r * ncpu..r * ncpu + old.len()].copy_from_slice(old);
             }
             *cpu_dims = wider;
@@ -208,7 +212,9 @@ impl Table {
             };
             hint = idx + 1;
             let row = &mut rows[idx];
-            let row_id = ids.get(row.id.start as usize..row.id.end as usize).unwrap_or("");
+            let row_id = ids
+                .get(row.id.start as usize..row.id.end as usize)
+                .unwrap_or("");
             let make_dim = || {
                 if kind.named_irqs && row_id.bytes().all(|b| b.is_ascii_digit()) {
                     let device = line[colon + 1..]
@@ -235,7 +241,10 @@ impl Table {
                     let chart = cpus[c].get_or_insert_with(|| cpu_chart(kind, c, *update_every));
                     *di = chart.add_dim(d) as u32;
                 }
-                if let Some(slot) = cpus[c].as_mut().and_then(|ch| ch.values.get_mut(*di as usize)) {
+                if let Some(slot) = cpus[c]
+                    .as_mut()
+                    .and_then(|ch| ch.values.get_mut(*di as usize))
+                {
                     *slot = cn(*v);
                 }
             }
@@ -452,11 +461,20 @@ mod tests {
         assert_eq!(value(&t.system, "LOC"), Some(39));
         let cpu0 = t.cpus[0].as_ref().expect("cpu0 chart");
         assert_eq!((value(cpu0, "1"), value(cpu0, "LOC")), (Some(6), Some(11)));
-        assert!(cpu0.dims.iter().all(|d| d.id != "9"), "irq 9 never fired on cpu0");
+        assert!(
+            cpu0.dims.iter().all(|d| d.id != "9"),
+            "irq 9 never fired on cpu0"
+        );
         let cpu1 = t.cpus[1].as_ref().expect("cpu1 chart");
         assert_eq!(value(cpu1, "LOC"), Some(21));
         let cpu2 = t.cpus[2].as_ref().expect("cpu2 chart");
         assert_eq!((value(cpu2, "9"), value(cpu2, "LOC")), (Some(4), Some(7)));
-        assert_eq!(cpu2.dims.iter().find(|d| d.id == "9").map(|d| d.name.as_str()), Some("acpi_9"));
+        assert_eq!(
+            cpu2.dims
+                .iter()
+                .find(|d| d.id == "9")
+                .map(|d| d.name.as_str()),
+            Some("acpi_9")
+        );
     }
 }
