@@ -8,6 +8,8 @@
 #
 #   bench/daemon-steady.sh                # WARMUP=60 DURATION=300 SAMPLE_EVERY=15 (seconds)
 #   DURATION=60 WARMUP=20 bench/daemon-steady.sh   # quick check
+#   BIN=/work/main/target/release/netdatad OUT=/tmp/main.md bench/daemon-steady.sh
+#                                         # another build, same script and hour (no build here)
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 # shellcheck source=bench/lib.sh
@@ -41,8 +43,14 @@ tree_ctxsw() {
 }
 [ "$DURATION" -le 900 ] && [ "$WARMUP" -le 300 ] || { echo "keep DURATION<=900, WARMUP<=300" >&2; exit 2; }
 
-( cd "$REPO" && cargo build --release -q -p netdatad )
-BIN=$REPO/target/release/netdatad
+BIN_NOTE=""
+if [ -n "${BIN:-}" ]; then
+  [ -x "$BIN" ] || { echo "BIN=$BIN is not an executable" >&2; exit 2; }
+  BIN_NOTE="- measured binary: \`$BIN\` (BIN override: the git line above is this checkout's, not the binary's)"
+else
+  ( cd "$REPO" && cargo build --release -q -p netdatad )
+  BIN=$REPO/target/release/netdatad
+fi
 TMP=$(mktemp -d /tmp/nd-steady.XXXXXX)
 OUR_PID=""; ND_STARTED=""
 cleanup() {
@@ -207,6 +215,7 @@ external plugins off; proc, diskspace and its own charts on; default dbengine se
 
 $(machine_md)
 - load average (start / end of window): $LOAD0 / $LOAD1
+$BIN_NOTE
 MD
 echo "daemon-steady: wrote $OUT" >&2
 cat "$OUT"

@@ -57,11 +57,14 @@ const SOFTIRQS: Kind = Kind {
     named_irqs: false,
 };
 
+/// Marks a row without a dimension in a chart (in [`Row::sys_dim`] and [`Table::cpu_dims`]).
+const NO_DIM: u32 = u32::MAX;
+
 struct Row {
     /// Where the row's id (`LOC`, `24`...) lies in [`Table::ids`].
-    id: std::ops::Range<usize>,
-    sys_dim: Option<usize>,
-    cpu_dims: Vec<Option<usize>>,
+    id: std::ops::Range<u32>,
+    /// The row's dimension in the system chart, or [`NO_DIM`].
+    sys_dim: u32,
 }
 
 /// One per-CPU table file.
@@ -73,6 +76,12 @@ pub(crate) struct Table {
     /// The ids of `rows`, back to back: a pass compares each line's id with the learnt one
     /// read from a few adjacent cache lines, not from one allocation per row.
     ids: String,
+    /// The dimension of row `r` in the chart of CPU `c` at `r * cpu_stride + c`, or
+    /// [`NO_DIM`]: one small block for the whole table (read every pass with cold caches)
+    /// instead of one allocation per row.
+    cpu_dims: Vec<u32>,
+    /// CPUs per row in `cpu_dims` (the most seen in a header so far).
+    cpu_stride: usize,
     system: CollectedChart,
     cpus: Vec<Option<CollectedChart>>,
     ok: bool,
@@ -109,6 +118,8 @@ impl Table {
             file: ProcFile::new(root, kind.module),
             rows: Vec::new(),
             ids: String::new(),
+            cpu_dims: Vec::new(),
+            cpu_stride: 0,
             system,
             cpus: Vec::new(),
             ok: false,
@@ -123,6 +134,8 @@ impl Table {
             file,
             rows,
             ids,
+            cpu_dims,
+            cpu_stride,
             system,
             cpus,
             ok,
@@ -147,6 +160,20 @@ impl Table {
         if cpus.len() < ncpu {
             cpus.resize_with(ncpu, || None);
         }
+        if *cpu_stride < ncpu {
+            // More CPUs than before (hotplug): re-lay the known rows at the new stride.
+            let mut wider = vec![NO_DIM; rows.len() * ncpu];
+            for (r, old) in cpu_dims
+                .chunks((*cpu_stride).max(1))
+                .enumerate()
+                .take(rows.len())
+            {
+                wider[r * ncpu..r * ncpu + old.len()].copy_from_slice(old);
+            }
+            *cpu_dims = wider;
+            *cpu_stride = ncpu;
+        }
+        let stride = *cpu_stride;
         let mut hint = 0;
         for line in it {
             let Some(colon) = line.iter().position(|&b| b == b':') else {
@@ -165,19 +192,19 @@ impl Table {
                 total = total.wrapping_add(v);
                 vals.push(v);
             }
-            let id_of = |r: &Row| ids.as_bytes().get(r.id.clone());
+            let id_of = |r: &Row| ids.as_bytes().get(r.id.start as usize..r.id.end as usize);
             let idx = match rows.get(hint) {
                 Some(r) if id_of(r) == Some(id) => hint,
                 _ => match rows.iter().position(|r| id_of(r) == Some(id)) {
                     Some(p) => p,
                     None if rows.len() < MAX_ROWS => {
-                        let start = ids.len();
+                        let start = ids.len() as u32;
                         ids.push_str(&String::from_utf8_lossy(id));
                         rows.push(Row {
-                            id: start..ids.len(),
-                            sys_dim: None,
-                            cpu_dims: Vec::new(),
+                            id: start..ids.len() as u32,
+                            sys_dim: NO_DIM,
                         });
+                        cpu_dims.resize(rows.len() * stride, NO_DIM);
                         rows.len() - 1
                     }
                     None => continue,
@@ -185,7 +212,9 @@ impl Table {
             };
             hint = idx + 1;
             let row = &mut rows[idx];
-            let row_id = ids.get(row.id.clone()).unwrap_or("");
+            let row_id = ids
+                .get(row.id.start as usize..row.id.end as usize)
+                .unwrap_or("");
             let make_dim = || {
                 if kind.named_irqs && row_id.bytes().all(|b| b.is_ascii_digit()) {
                     let device = line[colon + 1..]
@@ -198,24 +227,25 @@ impl Table {
                     dim(row_id, INC, 1, 1)
                 }
             };
-            if row.sys_dim.is_none() && total != 0 {
+            if row.sys_dim == NO_DIM && total != 0 {
                 let d = make_dim();
-                row.sys_dim = Some(system.add_dim(d));
+                row.sys_dim = system.add_dim(d) as u32;
             }
-            if let Some(i) = row.sys_dim {
-                system.values[i] = cn(total);
+            if let Some(slot) = system.values.get_mut(row.sys_dim as usize) {
+                *slot = cn(total);
             }
-            if row.cpu_dims.len() < ncpu {
-                row.cpu_dims.resize(ncpu, None);
-            }
-            for (c, v) in vals.iter().enumerate() {
-                if row.cpu_dims[c].is_none() && *v != 0 {
+            let row_dims = &mut cpu_dims[idx * stride..idx * stride + ncpu];
+            for ((c, v), di) in vals.iter().enumerate().zip(row_dims.iter_mut()) {
+                if *di == NO_DIM && *v != 0 {
                     let d = make_dim();
                     let chart = cpus[c].get_or_insert_with(|| cpu_chart(kind, c, *update_every));
-                    row.cpu_dims[c] = Some(chart.add_dim(d));
+                    *di = chart.add_dim(d) as u32;
                 }
-                if let (Some(i), Some(chart)) = (row.cpu_dims[c], cpus[c].as_mut()) {
-                    chart.values[i] = cn(*v);
+                if let Some(slot) = cpus[c]
+                    .as_mut()
+                    .and_then(|ch| ch.values.get_mut(*di as usize))
+                {
+                    *slot = cn(*v);
                 }
             }
         }
@@ -389,4 +419,62 @@ pub(crate) fn parse_hex(w: &[u8]) -> Option<u64> {
         v = v.wrapping_mul(16).wrapping_add(u64::from(d));
     }
     (!w.is_empty()).then_some(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(root: &Path, text: &str) {
+        std::fs::create_dir_all(root.join("proc")).expect("mkdir proc");
+        std::fs::write(root.join("proc/interrupts"), text).expect("write interrupts");
+    }
+
+    fn value(c: &CollectedChart, id: &str) -> Option<i64> {
+        c.value(id)
+    }
+
+    #[test]
+    fn rows_keep_their_dimensions_when_a_cpu_and_a_row_appear() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let root = dir.path();
+        write(
+            root,
+            "           CPU0       CPU1\n  1:          5          0   IO-APIC   1-edge      i8042\nLOC:         10         20   Local timer interrupts\n",
+        );
+        let mut t = Table::interrupts(root, 1);
+        t.collect();
+        assert_eq!(value(&t.system, "1"), Some(5));
+        assert_eq!(value(&t.system, "LOC"), Some(30));
+        let cpu1 = t.cpus[1].as_ref().expect("cpu1 chart");
+        assert_eq!(value(cpu1, "LOC"), Some(20));
+        assert!(value(cpu1, "1").is_none(), "irq 1 never fired on cpu1");
+
+        // A third CPU comes online and a new interrupt row appears between the others.
+        write(
+            root,
+            "           CPU0       CPU1       CPU2\n  1:          6          0          0   IO-APIC   1-edge      i8042\n  9:          0          0          4   IO-APIC   9-fasteoi   acpi\nLOC:         11         21          7   Local timer interrupts\n",
+        );
+        t.collect();
+        assert_eq!(value(&t.system, "1"), Some(6));
+        assert_eq!(value(&t.system, "9"), Some(4));
+        assert_eq!(value(&t.system, "LOC"), Some(39));
+        let cpu0 = t.cpus[0].as_ref().expect("cpu0 chart");
+        assert_eq!((value(cpu0, "1"), value(cpu0, "LOC")), (Some(6), Some(11)));
+        assert!(
+            cpu0.dims.iter().all(|d| d.id != "9"),
+            "irq 9 never fired on cpu0"
+        );
+        let cpu1 = t.cpus[1].as_ref().expect("cpu1 chart");
+        assert_eq!(value(cpu1, "LOC"), Some(21));
+        let cpu2 = t.cpus[2].as_ref().expect("cpu2 chart");
+        assert_eq!((value(cpu2, "9"), value(cpu2, "LOC")), (Some(4), Some(7)));
+        assert_eq!(
+            cpu2.dims
+                .iter()
+                .find(|d| d.id == "9")
+                .map(|d| d.name.as_str()),
+            Some("acpi_9")
+        );
+    }
 }
