@@ -19,7 +19,7 @@ use ndcluster::config::WebAcl;
 use ndcluster::collect::compute::ReplayValue;
 use ndcluster::ingest::{HostIngest, IngestError};
 use ndcluster::model::{Algorithm, ChartMeta, ChartType, DimMeta, HostMeta, Label, UnixTime};
-use ndcluster::proto::command::{rbegin_span_fast, rset_fixed7, rset_parts, Command, ReplayChart};
+use ndcluster::proto::command::{begin_parts, rbegin_span_fast, rset_fixed7, rset_parts, set_parts, Command, ReplayChart};
 use ndcluster::proto::number::{parse_f64, parse_fixed7};
 use ndcluster::proto::handshake::{negotiate_parent, Capabilities, Reply};
 use ndcluster::proto::reader::LineReader;
@@ -478,6 +478,9 @@ impl Session {
     /// same errors.
     #[inline]
     fn apply(&mut self, h: &mut HostIngest, line: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
+        if let Some(applied) = self.apply_live(h, line) {
+            return applied;
+        }
         if self.in_function_result.is_none() && line.len() <= ndcluster::proto::MAX_LINE_LEN {
             if let (Some(_), Some(rest)) = (self.replay_chart, line.strip_prefix(b"RSET \"")) {
                 let parts = match rset_fixed7(rest) {
@@ -506,6 +509,52 @@ impl Session {
             }
         }
         self.apply_command(h, line, out)
+    }
+
+    /// The fast path of the live lines, `SET "<id>" = <int>`, `BEGIN "<id>" <usec>` and
+    /// `END`, in the shape every sender writes them: no [`Command`], no UTF-8 check (ids are
+    /// compared as bytes with the dimension expected next / the chart after the previous
+    /// `BEGIN`), no error value built. `None` when this way cannot tell (inside a function
+    /// result, another shape, an unknown chart or dimension, a `SET` outside `BEGIN`/`END`):
+    /// nothing changed, the line must go the general way, which gives the same result and the
+    /// same errors.
+    #[inline(always)]
+    fn apply_live(&mut self, h: &mut HostIngest, line: &[u8]) -> Option<Result<(), String>> {
+        if self.in_function_result.is_some() || line.len() > ndcluster::proto::MAX_LINE_LEN {
+            return None;
+        }
+        match line.first()? {
+            b'S' => {
+                let (id, value) = set_parts(line.strip_prefix(b"SET \"")?)?;
+                h.set_by_id(id, value)?;
+            }
+            b'B' => {
+                let (id, usec) = begin_parts(line.strip_prefix(b"BEGIN \"")?)?;
+                let now = self.now_us();
+                h.begin_by_id(id, usec, now)?;
+            }
+            b'E' if line == b"END" => {
+                let now = self.now_us();
+                if let Err(e) = h.end_deferred(now) {
+                    // the general way: the line is forwarded before it is applied
+                    self.forward_line(line);
+                    return Some(Err(e.to_string()));
+                }
+                self.samples += 1;
+            }
+            _ => return None,
+        }
+        self.forward_line(line);
+        Some(Ok(()))
+    }
+
+    /// Queues a `BEGIN`/`SET`/`END` line for the upstream session, if lines are forwarded.
+    #[inline(always)]
+    fn forward_line(&mut self, line: &[u8]) {
+        if self.forward_caps.is_some() {
+            self.forward.extend_from_slice(line);
+            self.forward.push(b'\n');
+        }
     }
 
     /// Applies every complete line `reader` holds; stops at the first error (the session

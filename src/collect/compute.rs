@@ -442,6 +442,23 @@ impl ChartState {
         Ok(())
     }
 
+    /// [`Self::set`] with the dimension given by its id's bytes (as read from the line, not
+    /// checked for UTF-8), the dimension after the previous lookup tried first. `None` when no
+    /// dimension has exactly these bytes as its id (nothing changed; the caller goes the
+    /// general way, [`Self::dim_index_next`] + [`Self::set`]).
+    #[inline]
+    pub fn set_by_id(&mut self, id: &[u8], value: Option<i64>) -> Option<()> {
+        let dim = self.dim_index_next_bytes(id)?;
+        let d = self.dims.get_mut(dim)?;
+        if let Some(v) = value {
+            d.collected = v;
+            d.updated = true;
+            d.collections = d.collections.saturating_add(1);
+            d.collected_max = d.collected_max.max(v.unsigned_abs());
+        }
+        Some(())
+    }
+
     /// `END` (§1.2–1.4): computes this iteration and appends the points to write, in time
     /// order per slot. `now_us` is the parent's wall clock (used only to anchor a first
     /// collection and to stamp the dimensions' collection time).
