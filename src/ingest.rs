@@ -59,17 +59,33 @@ pub enum IngestError {
 }
 
 /// Runtime state of one chart.
+///
+/// `repr(C)`, cache-line aligned: what every collection reads (the series ids' address and
+/// the hot part of the state, [`crate::collect::compute::CHART_STATE_HOT_BYTES`]) is the
+/// first two cache lines (see [`ChartRt::prefetch_head`]); the metadata follows.
+#[repr(C, align(64))]
 pub struct ChartRt {
-    pub id: ChartId,
-    pub meta: ChartMeta,
     /// Series of each dimension, in the order of `state`'s dimensions (their definitions
     /// live in the store: [`HostIngest::dim_metas`]).
     pub series: Vec<SeriesId>,
     pub state: ChartState,
+    pub id: ChartId,
     /// The stream receiver is still fetching this chart's history (replication in progress):
     /// a re-streaming sender does not switch it to live upstream before that ends (§9).
     pub replicating: bool,
+    pub meta: ChartMeta,
     pending_labels: Option<Vec<Label>>,
+}
+
+/// Bytes at the start of a [`ChartRt`] that the live path reads.
+const CHART_RT_HOT_BYTES: usize = std::mem::offset_of!(ChartRt, state) + crate::collect::compute::CHART_STATE_HOT_BYTES;
+
+impl ChartRt {
+    /// Cache prefetch hints for what a collection of this chart reads first (its hot lines).
+    #[inline]
+    fn prefetch_head(&self) {
+        mmap::prefetch_slice(std::slice::from_ref(self), CHART_RT_HOT_BYTES.div_ceil(64));
+    }
 }
 
 /// Counters of one host's ingest.
@@ -337,7 +353,7 @@ impl HostIngest {
         // Senders go through their charts in the same order every interval: start loading the
         // next charts' state now (cold by then), overlapping the cache misses with this one.
         if let Some(c) = self.charts.get(ci + 2) {
-            c.state.prefetch_head();
+            c.prefetch_head();
         }
         if let Some(c) = self.charts.get(ci + 1) {
             c.state.prefetch_dims();
@@ -606,6 +622,11 @@ mod tests {
         ing.define_chart(chart("c.new")).expect("new");
         assert_eq!(ing.begin("c.new", 0, 1_000_000).expect("begin"), 4);
         assert_eq!(ing.begin("a.one", 0, 1_000_000).expect("begin"), 0);
+    }
+
+    #[test]
+    fn a_charts_hot_state_is_its_first_two_cache_lines() {
+        assert!(CHART_RT_HOT_BYTES <= 128, "{CHART_RT_HOT_BYTES}");
     }
 
     #[test]

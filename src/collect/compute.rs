@@ -224,13 +224,14 @@ enum Replay {
 }
 
 /// Collection state of one chart (Netdata's `RRDSET` collection fields), see the module docs.
+///
+/// `repr(C)`, the fields every `BEGIN`/`SET`/`END` reads first (96 bytes), then the ones
+/// only definitions and unusual lookups read: a chart's state is cold at every collection, so
+/// its hot part is two cache lines (see [`ChartState::prefetch_head`]).
 #[derive(Clone, Debug)]
+#[repr(C)]
 pub struct ChartState {
-    id: String,
-    update_every: u32,
-    store_first: bool,
-    /// `RRDSET_FLAG_SYNC_CLOCK`.
-    sync_clock: bool,
+    dims: Vec<DimState>,
     /// `LC`, µs; 0 = never collected.
     last_collected_us: i64,
     /// `LU`, µs; 0 = never updated.
@@ -241,19 +242,27 @@ pub struct ChartState {
     counter_done: u64,
     /// A slot gets a value only while its counter `K` is below this (default 1 + 2).
     gap_limit: i64,
-    dims: Vec<DimState>,
+    /// The dimension after the last one looked up by [`ChartState::dim_index_next`]: senders
+    /// `SET` in definition order, so the next lookup is usually one comparison.
+    cursor: usize,
+    replay: Replay,
+    update_every: u32,
+    store_first: bool,
+    /// `RRDSET_FLAG_SYNC_CLOCK`.
+    sync_clock: bool,
+    // ---- cold
+    id: String,
     /// Every dimension id, concatenated in definition order (`name_ends[i]` ends id `i`): one
     /// contiguous block to compare against, instead of a heap string per dimension.
     names: String,
     name_ends: Vec<u32>,
-    /// The dimension after the last one looked up by [`ChartState::dim_index_next`]: senders
-    /// `SET` in definition order, so the next lookup is usually one comparison.
-    cursor: usize,
     /// Dimension id → index in `dims`, built only for charts with more than
     /// [`LINEAR_LOOKUP_MAX`] dimensions (smaller ones scan `names`).
     index: HashMap<String, usize>,
-    replay: Replay,
 }
+
+/// Bytes at the start of a [`ChartState`] that the live path reads.
+pub const CHART_STATE_HOT_BYTES: usize = std::mem::offset_of!(ChartState, id);
 
 /// `last_stored_time` of a dimension that never emitted a point.
 const NEVER: UnixTime = UnixTime::MIN;
@@ -377,10 +386,10 @@ impl ChartState {
     }
 
     /// Cache prefetch hints for this chart's scalar state (first stage, see
-    /// [`crate::ingest::HostIngest::begin`]).
+    /// [`crate::ingest::HostIngest::begin`]): its hot part.
     #[inline]
     pub fn prefetch_head(&self) {
-        crate::storage::mmap::prefetch_slice(std::slice::from_ref(self), 6);
+        crate::storage::mmap::prefetch_slice(std::slice::from_ref(self), CHART_STATE_HOT_BYTES.div_ceil(64) + 1);
     }
     /// Second stage: the dimensions' state (reads `self.dims`, loaded by the first stage).
     #[inline]
@@ -620,7 +629,10 @@ impl ChartState {
                             *calculated -= x;
                             let mut v = x + d.last_calculated;
                             d.last_calculated = 0.0;
-                            v /= ue as f64;
+                            if ue != 1 {
+                                // (a division by 1.0 is exact: skipped)
+                                v /= ue as f64;
+                            }
                             let short = (next_store_ut as u64).wrapping_sub(last_stored_ut as u64);
                             if short < ue_us as u64 {
                                 v = v * ue_us as f64 / short as f64;

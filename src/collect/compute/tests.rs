@@ -826,3 +826,8 @@ fn dimension_state_stays_compact() {
     // a half
     assert!(std::mem::size_of::<DimState>() <= 96, "{}", std::mem::size_of::<DimState>());
 }
+
+#[test]
+fn chart_state_keeps_its_hot_fields_together() {
+    assert!(CHART_STATE_HOT_BYTES <= 96, "{CHART_STATE_HOT_BYTES}");
+}
