@@ -263,6 +263,7 @@ pub struct ChartState {
 
 /// Bytes at the start of a [`ChartState`] that the live path reads.
 pub const CHART_STATE_HOT_BYTES: usize = std::mem::offset_of!(ChartState, id);
+const _: () = assert!(CHART_STATE_HOT_BYTES <= 96, "the hot part of ChartState grew");
 
 /// `last_stored_time` of a dimension that never emitted a point.
 const NEVER: UnixTime = UnixTime::MIN;

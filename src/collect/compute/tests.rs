@@ -815,7 +815,7 @@ fn a_zero_length_interval_leaves_nan_in_the_calculated_value_of_an_unset_dimensi
     assert!(!out.is_empty(), "the slots between LU and LC are written");
     assert_eq!(c.dimension(1).expect("b").last_calculated_value(), 0.0, "R of b consumed");
     let pts = collect(&mut c, S as u64, &[(0, 5000), (1, 5000)]);
-    let t = (c.last_updated_us() / S) as i64;
+    let t = c.last_updated_us() / S;
     assert_gap(&pts, 1, t);
     assert!(c.dimension(1).expect("b").last_calculated_value().is_nan());
 }
@@ -825,9 +825,4 @@ fn dimension_state_stays_compact() {
     // every dimension's state is read (cold) once per collection: keep it to a cache line and
     // a half
     assert!(std::mem::size_of::<DimState>() <= 96, "{}", std::mem::size_of::<DimState>());
-}
-
-#[test]
-fn chart_state_keeps_its_hot_fields_together() {
-    assert!(CHART_STATE_HOT_BYTES <= 96, "{CHART_STATE_HOT_BYTES}");
 }
