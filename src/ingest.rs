@@ -59,17 +59,34 @@ pub enum IngestError {
 }
 
 /// Runtime state of one chart.
+///
+/// `repr(C)`, cache-line aligned: what every collection reads (the series ids' address and
+/// the hot part of the state, [`crate::collect::compute::CHART_STATE_HOT_BYTES`]) is the
+/// first two cache lines (see [`ChartRt::prefetch_head`]); the metadata follows.
+#[repr(C, align(64))]
 pub struct ChartRt {
-    pub id: ChartId,
-    pub meta: ChartMeta,
     /// Series of each dimension, in the order of `state`'s dimensions (their definitions
     /// live in the store: [`HostIngest::dim_metas`]).
     pub series: Vec<SeriesId>,
     pub state: ChartState,
+    pub id: ChartId,
     /// The stream receiver is still fetching this chart's history (replication in progress):
     /// a re-streaming sender does not switch it to live upstream before that ends (§9).
     pub replicating: bool,
+    pub meta: ChartMeta,
     pending_labels: Option<Vec<Label>>,
+}
+
+/// Bytes at the start of a [`ChartRt`] that the live path reads.
+const CHART_RT_HOT_BYTES: usize = std::mem::offset_of!(ChartRt, state) + crate::collect::compute::CHART_STATE_HOT_BYTES;
+const _: () = assert!(CHART_RT_HOT_BYTES <= 128, "a chart's hot state outgrew two cache lines");
+
+impl ChartRt {
+    /// Cache prefetch hints for what a collection of this chart reads first (its hot lines).
+    #[inline]
+    fn prefetch_head(&self) {
+        mmap::prefetch_slice(std::slice::from_ref(self), CHART_RT_HOT_BYTES.div_ceil(64));
+    }
 }
 
 /// Counters of one host's ingest.
@@ -299,12 +316,37 @@ impl HostIngest {
 
     /// `BEGIN "<chart>" <usec>`.
     pub fn begin(&mut self, chart: &str, usec: u64, now_us: i64) -> Result<usize, IngestError> {
-        let c = if self.chart_cursor < self.chart_ends.len() { self.chart_cursor } else { 0 };
-        let ci = if self.chart_name(c) == chart && c < self.charts.len() {
-            c
-        } else {
-            self.chart_index(chart).ok_or_else(|| IngestError::UnknownChart(chart.to_string()))?
+        let ci = match self.chart_at_cursor(chart.as_bytes()) {
+            Some(ci) => ci,
+            None => self.chart_index(chart).ok_or_else(|| IngestError::UnknownChart(chart.to_string()))?,
         };
+        self.begin_at(ci, usec, now_us);
+        Ok(ci)
+    }
+
+    /// [`HostIngest::begin`] with the chart id as read from the line (not checked for UTF-8:
+    /// equal bytes are a valid id). `None` when no chart has exactly these bytes as its id —
+    /// nothing changed; the caller then takes the general way (which reports the error).
+    #[inline]
+    pub fn begin_by_id(&mut self, chart: &[u8], usec: u64, now_us: i64) -> Option<usize> {
+        let ci = match self.chart_at_cursor(chart) {
+            Some(ci) => ci,
+            None => self.chart_index(std::str::from_utf8(chart).ok()?)?,
+        };
+        self.begin_at(ci, usec, now_us);
+        Some(ci)
+    }
+
+    /// The chart after the last `BEGIN`, if `chart` is its id (senders repeat their order).
+    #[inline]
+    fn chart_at_cursor(&self, chart: &[u8]) -> Option<usize> {
+        let c = if self.chart_cursor < self.chart_ends.len() { self.chart_cursor } else { 0 };
+        (self.chart_name(c).as_bytes() == chart && c < self.charts.len()).then_some(c)
+    }
+
+    /// `BEGIN` of the existing chart `ci`.
+    #[inline]
+    fn begin_at(&mut self, ci: usize, usec: u64, now_us: i64) {
         self.chart_cursor = ci + 1;
         if self.unshrunk.is_some() {
             self.shrink_defined();
@@ -312,7 +354,7 @@ impl HostIngest {
         // Senders go through their charts in the same order every interval: start loading the
         // next charts' state now (cold by then), overlapping the cache misses with this one.
         if let Some(c) = self.charts.get(ci + 2) {
-            c.state.prefetch_head();
+            c.prefetch_head();
         }
         if let Some(c) = self.charts.get(ci + 1) {
             c.state.prefetch_dims();
@@ -321,28 +363,37 @@ impl HostIngest {
         self.charts[ci].state.begin(usec, now_us);
         self.in_sample = Some(ci);
         self.current = Some(ci);
-        Ok(ci)
     }
 
     /// `SET "<dim>" = <value>` inside BEGIN/END (`None` = empty value, dimension left unset).
     pub fn set(&mut self, dim: &str, value: Option<i64>) -> Result<(), IngestError> {
-        let ci = self.in_sample.ok_or(IngestError::NotInSample("SET"))?;
+        let Some(ci) = self.in_sample else { return Err(IngestError::NotInSample("SET")) };
         let c = &mut self.charts[ci];
         let di = c.state.dim_index_next(dim).ok_or_else(|| IngestError::UnknownDimension { chart: c.meta.id.clone(), dim: dim.to_string() })?;
         c.state.set(di, value)?;
         Ok(())
     }
 
+    /// [`HostIngest::set`] with the dimension id as read from the line (not checked for
+    /// UTF-8). `None` when there is no sample in progress or its chart has no dimension with
+    /// exactly these bytes as its id — nothing changed; the caller then takes the general way
+    /// (which reports the error).
+    #[inline]
+    pub fn set_by_id(&mut self, dim: &[u8], value: Option<i64>) -> Option<()> {
+        let c = self.charts.get_mut(self.in_sample?)?;
+        c.state.set_by_id(dim, value)
+    }
+
     /// `SET` by dimension index (local collectors).
     pub fn set_index(&mut self, di: usize, value: Option<i64>) -> Result<(), IngestError> {
-        let ci = self.in_sample.ok_or(IngestError::NotInSample("SET"))?;
+        let Some(ci) = self.in_sample else { return Err(IngestError::NotInSample("SET")) };
         self.charts[ci].state.set(di, value)?;
         Ok(())
     }
 
     /// `END`: computes the chart's slots and stores them. Returns the number of points stored.
     pub fn end(&mut self, now_us: i64) -> Result<usize, IngestError> {
-        let ci = self.in_sample.take().ok_or(IngestError::NotInSample("END"))?;
+        let Some(ci) = self.in_sample.take() else { return Err(IngestError::NotInSample("END")) };
         self.scratch.clear();
         let c = &mut self.charts[ci];
         c.state.end(now_us, &mut self.scratch);
@@ -358,7 +409,7 @@ impl HostIngest {
     /// flushes once per chunk read — one store lock for thousands of points — and before
     /// anything that reads this host's store. Returns the number of points deferred.
     pub fn end_deferred(&mut self, now_us: i64) -> Result<usize, IngestError> {
-        let ci = self.in_sample.take().ok_or(IngestError::NotInSample("END"))?;
+        let Some(ci) = self.in_sample.take() else { return Err(IngestError::NotInSample("END")) };
         self.scratch.clear();
         self.charts[ci].state.end(now_us, &mut self.scratch);
         self.stats.samples += 1;

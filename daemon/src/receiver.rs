@@ -19,7 +19,7 @@ use ndcluster::config::WebAcl;
 use ndcluster::collect::compute::ReplayValue;
 use ndcluster::ingest::{HostIngest, IngestError};
 use ndcluster::model::{Algorithm, ChartMeta, ChartType, DimMeta, HostMeta, Label, UnixTime};
-use ndcluster::proto::command::{rbegin_span_fast, rset_fixed7, rset_parts, Command, ReplayChart};
+use ndcluster::proto::command::{begin_parts, rbegin_span_fast, rset_fixed7, rset_parts, set_parts, Command, ReplayChart};
 use ndcluster::proto::number::{parse_f64, parse_fixed7};
 use ndcluster::proto::handshake::{negotiate_parent, Capabilities, Reply};
 use ndcluster::proto::reader::LineReader;
@@ -478,6 +478,9 @@ impl Session {
     /// same errors.
     #[inline]
     fn apply(&mut self, h: &mut HostIngest, line: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
+        if let Some(applied) = self.apply_live(h, line) {
+            return applied;
+        }
         if self.in_function_result.is_none() && line.len() <= ndcluster::proto::MAX_LINE_LEN {
             if let (Some(_), Some(rest)) = (self.replay_chart, line.strip_prefix(b"RSET \"")) {
                 let parts = match rset_fixed7(rest) {
@@ -506,6 +509,52 @@ impl Session {
             }
         }
         self.apply_command(h, line, out)
+    }
+
+    /// The fast path of the live lines, `SET "<id>" = <int>`, `BEGIN "<id>" <usec>` and
+    /// `END`, in the shape every sender writes them: no [`Command`], no UTF-8 check (ids are
+    /// compared as bytes with the dimension expected next / the chart after the previous
+    /// `BEGIN`), no error value built. `None` when this way cannot tell (inside a function
+    /// result, another shape, an unknown chart or dimension, a `SET` outside `BEGIN`/`END`):
+    /// nothing changed, the line must go the general way, which gives the same result and the
+    /// same errors.
+    #[inline(always)]
+    fn apply_live(&mut self, h: &mut HostIngest, line: &[u8]) -> Option<Result<(), String>> {
+        if self.in_function_result.is_some() || line.len() > ndcluster::proto::MAX_LINE_LEN {
+            return None;
+        }
+        match line.first()? {
+            b'S' => {
+                let (id, value) = set_parts(line.strip_prefix(b"SET \"")?)?;
+                h.set_by_id(id, value)?;
+            }
+            b'B' => {
+                let (id, usec) = begin_parts(line.strip_prefix(b"BEGIN \"")?)?;
+                let now = self.now_us();
+                h.begin_by_id(id, usec, now)?;
+            }
+            b'E' if line == b"END" => {
+                let now = self.now_us();
+                if let Err(e) = h.end_deferred(now) {
+                    // the general way: the line is forwarded before it is applied
+                    self.forward_line(line);
+                    return Some(Err(e.to_string()));
+                }
+                self.samples += 1;
+            }
+            _ => return None,
+        }
+        self.forward_line(line);
+        Some(Ok(()))
+    }
+
+    /// Queues a `BEGIN`/`SET`/`END` line for the upstream session, if lines are forwarded.
+    #[inline(always)]
+    fn forward_line(&mut self, line: &[u8]) {
+        if self.forward_caps.is_some() {
+            self.forward.extend_from_slice(line);
+            self.forward.push(b'\n');
+        }
     }
 
     /// Applies every complete line `reader` holds; stops at the first error (the session
@@ -771,6 +820,152 @@ mod tests {
             }
         }
         (errors, out, s.samples, points)
+    }
+
+    /// [`run`] for live lines: our clock fixed at `now_us` in every way (live `BEGIN`s of a
+    /// just-defined chart read it), lines forwarded upstream; also returns the forwarded bytes.
+    fn run_live(lines: &[Vec<u8>], way: Way, now_us: i64) -> (Vec<String>, Vec<u8>, u64, Vec<Vec<TierPoint>>) {
+        let store: Arc<dyn Store> = Arc::new(MemStore::new(Default::default()));
+        let meta = HostMeta { guid: "g".into(), hostname: "h".into(), update_every: 1, ..Default::default() };
+        let mut h = HostIngest::new(store.clone(), meta, Limits::default()).expect("host");
+        let repl = ReplicationSettings { enabled: true, seconds_to_replicate: 86_400, seconds_per_step: 600 };
+        let mut s = Session::new(PARENT_CAPABILITIES, repl);
+        s.forward_caps = Some(PARENT_CAPABILITIES);
+        s.clock_us = Some(now_us);
+        let mut out = Vec::new();
+        let mut errors = Vec::new();
+        let mut forwarded = Vec::new();
+        match way {
+            Way::General | Way::Lines => {
+                for l in lines {
+                    let r = if matches!(way, Way::Lines) { s.apply(&mut h, l, &mut out) } else { s.apply_command(&mut h, l, &mut out) };
+                    errors.extend(r.err());
+                }
+            }
+            Way::Chunks(mut x) => {
+                let bytes: Vec<u8> = lines.iter().flat_map(|l| l.iter().copied().chain([b'\n'])).collect();
+                let mut reader = LineReader::new(ndcluster::proto::MAX_LINE_LEN);
+                let mut at = 0;
+                while at < bytes.len() {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    let n = (1 + x % 300) as usize;
+                    let piece = &bytes[at..(at + n).min(bytes.len())];
+                    reader.spare(n)[..piece.len()].copy_from_slice(piece);
+                    reader.commit(piece.len());
+                    at += piece.len();
+                    s.clock_us = Some(now_us);
+                    while let Err(e) = s.apply_lines(&mut h, &mut reader, &mut out) {
+                        errors.push(e);
+                    }
+                    h.flush_writes().expect("flush");
+                    forwarded.append(&mut s.forward);
+                }
+                assert_eq!(reader.finish(), Ok(()));
+            }
+        }
+        forwarded.append(&mut s.forward);
+        h.flush_writes().expect("flush");
+        assert_eq!(out, b"", "live lines write nothing back");
+        let mut points = Vec::new();
+        for (cid, _) in store.charts(h.host_id()) {
+            for (sid, _) in store.dimensions(cid) {
+                let mut v = Vec::new();
+                store.read(sid, 0, 0, i64::MAX / 2, &mut v).expect("read");
+                points.push(v);
+            }
+        }
+        (errors, forwarded, s.samples, points)
+    }
+
+    #[test]
+    fn live_fast_paths_agree_with_the_general_parser() {
+        let now_us = crate::local::now_us();
+        let mut lines: Vec<Vec<u8>> = Vec::new();
+        let mut l = |s: &str| lines.push(s.as_bytes().to_vec());
+        // before any definition: errors
+        l("SET \"a\" = 1");
+        l("BEGIN \"t.one\" 1000000");
+        l("END");
+        let many: Vec<String> = (0..20).map(|i| format!("m{i}")).collect();
+        for (c, dims) in [
+            ("t.one", vec!["a", "b", "long_dimension_name_x", "long_dimension_name_y", "q\u{fffd}", "i"]),
+            ("t.\u{fffd}", vec!["a"]),
+            ("t.many", many.iter().map(String::as_str).collect()),
+        ] {
+            l(&format!("CHART {c} '' 'x' 'u' f c line 1 1 '' p m"));
+            for (k, d) in dims.iter().enumerate() {
+                let algorithm = if k % 2 == 0 { "absolute" } else { "incremental" };
+                l(&format!("DIMENSION '{d}' '{d}' {algorithm} {} 1 ''", k + 1));
+            }
+        }
+        for row in 0..40u64 {
+            let usec = if row % 9 == 4 { 999_000 } else { 1_000_000 };
+            l(&format!("BEGIN \"t.one\" {usec}"));
+            l(&format!("SET \"a\" = {}", row * 7));
+            l(&format!("SET \"b\" = {}", 1000 + row * row));
+            l(&format!("SET \"long_dimension_name_y\" = -{}", row % 5)); // out of order
+            l(&format!("SET \"long_dimension_name_x\" = 0x{:x}", row + 10)); // hex
+            l("SET \"i\" = 010"); // octal
+            l("SET \"q\u{1}\" = 3"); // \u{1} becomes an invalid byte below: U+FFFD the general way
+            l("SET \"zz\" = 1"); // unknown dimension: the same error both ways
+            l("SET \"b\" = 12x");
+            l("SET  \"a\" = 1"); // another shape: the general way
+            l("SET \"a\" =");
+            l("SET \"a\" = \"\"");
+            l(if row % 3 == 0 { "END" } else { "END " });
+            l(&format!("BEGIN \"t.\u{1}\" {usec}")); // chart id with an invalid byte
+            l(&format!("SET \"a\" = {}", row % 4));
+            l("END\r");
+            l(&format!("BEGIN \"t.many\" {usec}"));
+            for i in (0..20).rev() {
+                l(&format!("SET \"m{i}\" = {}", row * i));
+            }
+            l("END");
+            match row % 8 {
+                1 => l("BEGIN \"t.nope\" 1000000"), // unknown chart
+                2 => l("BEGIN \"t.one\"  1000000"),
+                3 => l("BEGIN \"t.one\" x"),
+                4 => l("END"), // outside BEGIN/END
+                5 => l("SET \"a\" = 1"), // idem
+                6 => {
+                    // a function result: its lines are not commands
+                    l("FUNCTION_RESULT_BEGIN \"tx\" 200 \"application/json\" 0");
+                    l("BEGIN \"t.one\" 1000000");
+                    l("SET \"zz\" = 1");
+                    l("END");
+                    l("FUNCTION_RESULT_END");
+                }
+                7 => l("BEGIN \"t.one\""), // no microseconds (and no END)
+                _ => {}
+            }
+        }
+        for line in &mut lines {
+            for c in line.iter_mut().filter(|c| **c == 1) {
+                *c = 0xff;
+            }
+        }
+        let general = run_live(&lines, Way::General, now_us);
+        let key = |v: &Vec<TierPoint>| v.iter().map(|p| (p.time, p.sum.to_bits(), p.reset)).collect::<Vec<_>>();
+        for way in [Way::Lines, Way::Chunks(1), Way::Chunks(0x9e37_79b9_7f4a_7c15), Way::Chunks(7)] {
+            let fast = run_live(&lines, way, now_us);
+            assert_eq!(fast.0, general.0);
+            assert_eq!(String::from_utf8_lossy(&fast.1), String::from_utf8_lossy(&general.1));
+            assert_eq!(fast.2, general.2);
+            assert_eq!(fast.3.iter().map(key).collect::<Vec<_>>(), general.3.iter().map(key).collect::<Vec<_>>());
+        }
+        // the transcript did what it says: 3 charts × 40 rows, points for every dimension
+        // (the one SET only through its U+FFFD id too), errors for each bad line
+        assert_eq!(general.2, 3 * 40, "{:?}", general.0);
+        assert_eq!(general.3.len(), 6 + 1 + 20);
+        assert!(general.3.iter().all(|v| v.len() >= 30), "{:?}", general.3.iter().map(Vec::len).collect::<Vec<_>>());
+        let forwarded = String::from_utf8_lossy(&general.1);
+        assert_eq!(forwarded.lines().filter(|l| l.starts_with("SET \"m")).count(), 40 * 20);
+        assert!(!forwarded.contains("FUNCTION_RESULT"));
+        // 3 before the definitions, 2 a row (`zz`, `12x`), 4 every 8 rows (unknown chart, bad
+        // microseconds, END and SET outside BEGIN/END)
+        assert_eq!(general.0.len(), 3 + 40 * 2 + 4 * 5, "{:#?}", general.0);
     }
 
     #[test]

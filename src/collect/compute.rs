@@ -91,22 +91,27 @@ pub struct DimState {
     dont_detect_resets: bool,
     /// SET in this iteration.
     updated: bool,
+    /// `C` is NaN between iterations (else 0): Netdata keeps `C` in the dimension, and a slot
+    /// loop over a zero-length collection interval (`LC = P`) leaves NaN in the `C` of a
+    /// dimension not SET, which its next incremental `C += …` carries on. `C` itself lives only
+    /// during [`ChartState::end`].
+    calc_nan: bool,
     /// `v`: the value SET in this iteration.
     collected: i64,
     /// `v'`.
     last_collected: i64,
-    /// `C` of this iteration.
-    calculated: f64,
     /// `C'` (absolute, percentages) or the carried remainder `R` (incremental).
     last_calculated: f64,
     /// `n`: values ever collected (SET or RSET) since the last chart reset.
-    collections: u64,
-    /// Largest |v| ever SET (wrap detection).
-    collected_max: u64,
+    /// (Saturates at `u32::MAX`: only `n ≤ 1` matters.)
+    collections: u32,
+    /// Some |v| ever SET was above 32 bits (wrap detection: the counter is 64-bit).
+    wide: bool,
     /// Last value written to a slot, unquantized (NaN after a gap): jsonwrap `latest_values`.
     last_stored_value: f64,
-    /// Time of the newest point emitted (value or gap); older points are dropped.
-    last_stored_time: Option<UnixTime>,
+    /// Time of the newest point emitted (value or gap), [`NEVER`] before the first; older
+    /// points are dropped.
+    last_stored_time: UnixTime,
     /// When the last value was collected, µs (parent clock at `END`, or `RDSTATE`/`RSET`).
     last_collected_time_us: i64,
 }
@@ -150,7 +155,7 @@ impl IdKey {
 }
 
 impl DimState {
-    fn new(meta: &DimMeta, collections: u64) -> Self {
+    fn new(meta: &DimMeta, collections: u32) -> Self {
         Self {
             key: IdKey::of(&meta.id),
             algorithm: meta.algorithm,
@@ -158,14 +163,14 @@ impl DimState {
             divisor: nonzero(meta.divisor),
             dont_detect_resets: meta.has_option("noreset") || meta.has_option("nooverflow"),
             updated: false,
+            calc_nan: false,
             collected: 0,
             last_collected: 0,
-            calculated: 0.0,
             last_calculated: 0.0,
             collections,
-            collected_max: 0,
+            wide: false,
             last_stored_value: f64::NAN,
-            last_stored_time: None,
+            last_stored_time: NEVER,
             last_collected_time_us: 0,
         }
     }
@@ -191,7 +196,7 @@ impl DimState {
     }
     /// Number of values collected since the chart's last reset (`n`).
     pub fn collections(&self) -> u64 {
-        self.collections
+        u64::from(self.collections)
     }
     pub fn multiplier(&self) -> i64 {
         self.multiplier
@@ -219,13 +224,14 @@ enum Replay {
 }
 
 /// Collection state of one chart (Netdata's `RRDSET` collection fields), see the module docs.
+///
+/// `repr(C)`, the fields every `BEGIN`/`SET`/`END` reads first (96 bytes), then the ones
+/// only definitions and unusual lookups read: a chart's state is cold at every collection, so
+/// its hot part is two cache lines (see [`ChartState::prefetch_head`]).
 #[derive(Clone, Debug)]
+#[repr(C)]
 pub struct ChartState {
-    id: String,
-    update_every: u32,
-    store_first: bool,
-    /// `RRDSET_FLAG_SYNC_CLOCK`.
-    sync_clock: bool,
+    dims: Vec<DimState>,
     /// `LC`, µs; 0 = never collected.
     last_collected_us: i64,
     /// `LU`, µs; 0 = never updated.
@@ -236,19 +242,34 @@ pub struct ChartState {
     counter_done: u64,
     /// A slot gets a value only while its counter `K` is below this (default 1 + 2).
     gap_limit: i64,
-    dims: Vec<DimState>,
+    /// The dimension after the last one looked up by [`ChartState::dim_index_next`]: senders
+    /// `SET` in definition order, so the next lookup is usually one comparison.
+    cursor: usize,
+    replay: Replay,
+    update_every: u32,
+    store_first: bool,
+    /// `RRDSET_FLAG_SYNC_CLOCK`.
+    sync_clock: bool,
+    // ---- cold
+    id: String,
     /// Every dimension id, concatenated in definition order (`name_ends[i]` ends id `i`): one
     /// contiguous block to compare against, instead of a heap string per dimension.
     names: String,
     name_ends: Vec<u32>,
-    /// The dimension after the last one looked up by [`ChartState::dim_index_next`]: senders
-    /// `SET` in definition order, so the next lookup is usually one comparison.
-    cursor: usize,
     /// Dimension id → index in `dims`, built only for charts with more than
     /// [`LINEAR_LOOKUP_MAX`] dimensions (smaller ones scan `names`).
     index: HashMap<String, usize>,
-    replay: Replay,
 }
+
+/// Bytes at the start of a [`ChartState`] that the live path reads.
+pub const CHART_STATE_HOT_BYTES: usize = std::mem::offset_of!(ChartState, id);
+const _: () = assert!(CHART_STATE_HOT_BYTES <= 96, "the hot part of ChartState grew");
+
+/// `last_stored_time` of a dimension that never emitted a point.
+const NEVER: UnixTime = UnixTime::MIN;
+
+/// Charts with at most this many dimensions keep their `C`s on the stack during `END`.
+const CALC_ON_STACK: usize = 64;
 
 /// Charts with at most this many dimensions find a dimension by scanning their ids.
 const LINEAR_LOOKUP_MAX: usize = 16;
@@ -318,7 +339,7 @@ impl ChartState {
             return Err(ComputeError::TooManyDimensions { chart: self.id.clone(), limit: MAX_DIMENSIONS });
         }
         // With `store_first` a dimension starts as if already collected once (§1.6).
-        self.dims.push(DimState::new(meta, u64::from(self.store_first)));
+        self.dims.push(DimState::new(meta, u32::from(self.store_first)));
         self.names.push_str(&meta.id);
         self.name_ends.push(self.names.len() as u32);
         if self.dims.len() > LINEAR_LOOKUP_MAX {
@@ -366,10 +387,10 @@ impl ChartState {
     }
 
     /// Cache prefetch hints for this chart's scalar state (first stage, see
-    /// [`crate::ingest::HostIngest::begin`]).
+    /// [`crate::ingest::HostIngest::begin`]): its hot part.
     #[inline]
     pub fn prefetch_head(&self) {
-        crate::storage::mmap::prefetch_slice(std::slice::from_ref(self), 6);
+        crate::storage::mmap::prefetch_slice(std::slice::from_ref(self), CHART_STATE_HOT_BYTES.div_ceil(64) + 1);
     }
     /// Second stage: the dimensions' state (reads `self.dims`, loaded by the first stage).
     #[inline]
@@ -438,8 +459,25 @@ impl ChartState {
         d.collected = v;
         d.updated = true;
         d.collections = d.collections.saturating_add(1);
-        d.collected_max = d.collected_max.max(v.unsigned_abs());
+        d.wide |= v.unsigned_abs() > 0xFFFF_FFFF;
         Ok(())
+    }
+
+    /// [`Self::set`] with the dimension given by its id's bytes (as read from the line, not
+    /// checked for UTF-8), the dimension after the previous lookup tried first. `None` when no
+    /// dimension has exactly these bytes as its id (nothing changed; the caller goes the
+    /// general way, [`Self::dim_index_next`] + [`Self::set`]).
+    #[inline]
+    pub fn set_by_id(&mut self, id: &[u8], value: Option<i64>) -> Option<()> {
+        let dim = self.dim_index_next_bytes(id)?;
+        let d = self.dims.get_mut(dim)?;
+        if let Some(v) = value {
+            d.collected = v;
+            d.updated = true;
+            d.collections = d.collections.saturating_add(1);
+            d.wide |= v.unsigned_abs() > 0xFFFF_FFFF;
+        }
+        Some(())
     }
 
     /// `END` (§1.2–1.4): computes this iteration and appends the points to write, in time
@@ -514,21 +552,32 @@ impl ChartState {
             total = total.wrapping_add(d.collected);
         }
 
-        // 1.3: per-dimension calculation.
-        for d in self.dims.iter_mut() {
+        // 1.3: per-dimension calculation. `C` lives only during this call (0 before and after).
+        let mut on_stack = [0f64; CALC_ON_STACK];
+        let mut on_heap = Vec::new();
+        let calc: &mut [f64] = match self.dims.len() {
+            n if n <= CALC_ON_STACK => &mut on_stack[..n],
+            n => {
+                on_heap.resize(n, 0.0);
+                &mut on_heap
+            }
+        };
+        for (d, calculated) in self.dims.iter_mut().zip(calc.iter_mut()) {
             if !d.updated {
-                d.calculated = 0.0;
                 continue;
+            }
+            if d.calc_nan {
+                *calculated = f64::NAN;
             }
             let (m, dv) = (d.multiplier as f64, d.divisor as f64);
             match d.algorithm {
-                Algorithm::Absolute => d.calculated = d.collected as f64 * m / dv,
+                Algorithm::Absolute => *calculated = d.collected as f64 * m / dv,
                 Algorithm::PercentageOfAbsoluteRow => {
-                    d.calculated = if total == 0 { 0.0 } else { 100.0 * d.collected as f64 / total as f64 };
+                    *calculated = if total == 0 { 0.0 } else { 100.0 * d.collected as f64 / total as f64 };
                 }
                 Algorithm::Incremental => {
                     if d.collections <= 1 {
-                        d.calculated = 0.0;
+                        *calculated = 0.0;
                         continue;
                     }
                     if (d.last_collected as u64) > (d.collected as u64) {
@@ -537,22 +586,22 @@ impl ChartState {
                         }
                         let last = d.last_collected as u64;
                         let new = d.collected as u64;
-                        let cap: u64 = if d.collected_max > 0xFFFF_FFFF { u64::MAX } else { 0xFFFF_FFFF };
+                        let cap: u64 = if d.wide { u64::MAX } else { 0xFFFF_FFFF };
                         let delta = cap.wrapping_sub(last).wrapping_add(new);
                         let max_acceptable = (cap / 100) * MAX_INCREMENTAL_PERCENT_RATE;
                         if delta < max_acceptable {
-                            d.calculated += delta as f64 * m / dv;
+                            *calculated += delta as f64 * m / dv;
                         }
                     } else {
-                        d.calculated += d.collected.wrapping_sub(d.last_collected) as f64 * m / dv;
+                        *calculated += d.collected.wrapping_sub(d.last_collected) as f64 * m / dv;
                     }
                 }
                 Algorithm::PercentageOfIncrementalRow => {
                     if d.collections <= 1 {
-                        d.calculated = 0.0;
+                        *calculated = 0.0;
                         continue;
                     }
-                    d.calculated = if total == last_total {
+                    *calculated = if total == last_total {
                         0.0
                     } else {
                         100.0 * d.collected.wrapping_sub(d.last_collected) as f64 / total.wrapping_sub(last_total) as f64
@@ -574,14 +623,17 @@ impl ChartState {
                 let time = next_store_ut / USEC_PER_SEC;
                 let span_done = next_store_ut.wrapping_sub(last_collect_ut) as u64 as f64;
                 let span_all = now_collect_ut.wrapping_sub(last_collect_ut) as u64 as f64;
-                for (i, d) in self.dims.iter_mut().enumerate() {
+                for (i, (d, calculated)) in self.dims.iter_mut().zip(calc.iter_mut()).enumerate() {
                     let new_value = match d.algorithm {
                         Algorithm::Incremental => {
-                            let x = d.calculated * span_done / span_all;
-                            d.calculated -= x;
+                            let x = *calculated * span_done / span_all;
+                            *calculated -= x;
                             let mut v = x + d.last_calculated;
                             d.last_calculated = 0.0;
-                            v /= ue as f64;
+                            if ue != 1 {
+                                // (a division by 1.0 is exact: skipped)
+                                v /= ue as f64;
+                            }
                             let short = (next_store_ut as u64).wrapping_sub(last_stored_ut as u64);
                             if short < ue_us as u64 {
                                 v = v * ue_us as f64 / short as f64;
@@ -590,9 +642,9 @@ impl ChartState {
                         }
                         _ => {
                             if iterations == 1 {
-                                d.calculated
+                                *calculated
                             } else {
-                                (d.calculated - d.last_calculated) * span_done / span_all + d.last_calculated
+                                (*calculated - d.last_calculated) * span_done / span_all + d.last_calculated
                             }
                         }
                     };
@@ -617,17 +669,22 @@ impl ChartState {
         }
 
         // After the slots: remember this iteration.
-        for d in self.dims.iter_mut().filter(|d| d.updated) {
+        for (d, &calculated) in self.dims.iter_mut().zip(calc.iter()) {
+            if !d.updated {
+                // 0, or NaN after a zero-length interval (see `calc_nan`)
+                d.calc_nan = calculated.is_nan();
+                continue;
+            }
+            d.calc_nan = false;
             d.last_collected = d.collected;
             match d.algorithm {
                 Algorithm::Incremental => {
                     if !first_entry {
-                        d.last_calculated += d.calculated;
+                        d.last_calculated += calculated;
                     }
                 }
-                _ => d.last_calculated = d.calculated,
+                _ => d.last_calculated = calculated,
             }
-            d.calculated = 0.0;
             d.collected = 0;
             d.updated = false;
         }
@@ -754,9 +811,9 @@ impl ChartState {
         if time <= 0 {
             return None;
         }
-        if d.last_stored_time.is_none_or(|last| time > last) {
+        if time > d.last_stored_time {
             d.last_collected_time_us = time.saturating_mul(USEC_PER_SEC);
-            d.last_stored_time = Some(time);
+            d.last_stored_time = time;
         }
         let value = match value {
             _ if empty => StorageNumber::EMPTY,
@@ -891,10 +948,10 @@ fn pack_fixed7(neg: bool, m: u64, bits: u32) -> Option<StorageNumber> {
 
 /// Appends a point unless it is not after the dimension's last stored time.
 fn emit(d: &mut DimState, dim: usize, time: UnixTime, value: StorageNumber, out: &mut Vec<ComputedPoint>) {
-    if time <= 0 || d.last_stored_time.is_some_and(|last| time <= last) {
+    if time <= 0 || time <= d.last_stored_time {
         return;
     }
-    d.last_stored_time = Some(time);
+    d.last_stored_time = time;
     out.push(ComputedPoint { dim, time, value });
 }
 

@@ -1106,6 +1106,18 @@ impl<'a> Command<'a> {
 /// the caller then takes the general path, which gives the same result or the precise error.
 #[inline(always)]
 fn fast_set(rest: &[u8]) -> Option<Command<'_>> {
+    let (id, value) = set_parts(rest)?;
+    Some(Command::Set(Set { id: text(id), value }))
+}
+
+/// `SET "<id>" = <int>` (or an empty value) split without the general tokenizer, without
+/// copying and without a UTF-8 check of the id; `rest` is what follows `SET "`. `None` for any
+/// other shape (escapes, quotes in odd places, a value that is not a whole integer, extra
+/// words): the general parser then decides. Wherever this gives `Some((id, value))`,
+/// [`Command::parse`] gives a `SET` with that id (after the UTF-8 conversion of the bytes) and
+/// value; the length limit ([`MAX_LINE_LEN`]) is the caller's.
+#[inline(always)]
+pub fn set_parts(rest: &[u8]) -> Option<(&[u8], Option<i64>)> {
     let k = super::tokenizer::find_quote_or_backslash(rest, b'"')?;
     if rest[k] != b'"' || k == 0 {
         return None;
@@ -1130,7 +1142,27 @@ fn fast_set(rest: &[u8]) -> Option<Command<'_>> {
         Some(_) if word.contains(&b'\\') => return None,
         Some(_) => Some(parse_strtoll(word)?),
     };
-    Some(Command::Set(Set { id: text(id), value }))
+    Some((id, value))
+}
+
+/// `BEGIN "<id>" <usec>` (or without `<usec>`) in exactly the shape a 1.37.1 sender writes it
+/// (the id quoted, without backslashes; one space; the microseconds as plain digits; nothing
+/// after them), without the general tokenizer and without a UTF-8 check of the id; `rest` is
+/// what follows `BEGIN "`. `None` for any other shape: the general parser then decides.
+/// Wherever this gives `Some((id, usec))`, [`Command::parse`] gives a `BEGIN` with that id
+/// (after the UTF-8 conversion of the bytes) and microseconds.
+#[inline(always)]
+pub fn begin_parts(rest: &[u8]) -> Option<(&[u8], u64)> {
+    let k = super::tokenizer::find_quote_or_backslash(rest, b'"')?;
+    if rest[k] != b'"' || k == 0 {
+        return None;
+    }
+    let usec = match &rest[k + 1..] {
+        [] => 0,
+        [b' ', digits @ ..] => parse_u64(digits)?,
+        _ => return None,
+    };
+    Some((&rest[..k], usec))
 }
 
 /// The raw words of an `RSET` line in its usual shape (see [`rset_parts`]).
@@ -1884,6 +1916,76 @@ mod tests {
             }
         }
         assert!((5_000..45_000).contains(&fast_taken), "{fast_taken}");
+    }
+
+    /// `BEGIN` through the tokenizer only, as comparable fields.
+    fn begin_general(l: &[u8]) -> Result<(String, u64), ParseError> {
+        match Command::parse_tokenized(l)? {
+            Command::Begin(b) => Ok((b.id.into_owned(), b.microseconds)),
+            c => panic!("not BEGIN: {c:?}"),
+        }
+    }
+
+    #[test]
+    fn begin_fast_path_agrees_with_the_tokenizer() {
+        let mut fast_taken = 0;
+        for l in [
+            &b"BEGIN \"system.cpu\" 1000026"[..],
+            b"BEGIN \"system.cpu\"",
+            b"BEGIN \"system.cpu\" 00012",
+            b"BEGIN \"a b\" 0",
+            b"BEGIN \"system.cpu\" ",
+            b"BEGIN \"system.cpu\"  5",
+            b"BEGIN \"system.cpu\" 5\r",
+            b"BEGIN \"system.cpu\" 5 extra",
+            b"BEGIN \"system.cpu\" -5",
+            b"BEGIN \"system.cpu\" 99999999999999999999",
+            b"BEGIN \"system.cpu\" 18446744073709551615",
+            b"BEGIN \"system.cpu\"5",
+            b"BEGIN \"system.cpu\"=5",
+            b"BEGIN \"\" 5",
+            b"BEGIN \"a\\\"b\" 5",
+            b"BEGIN \"unterminated 5",
+            b"BEGIN \"a\" 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21",
+        ] {
+            let general = begin_general(l);
+            if let Some((id, usec)) = l.strip_prefix(b"BEGIN \"").and_then(begin_parts) {
+                fast_taken += 1;
+                assert_eq!(general, Ok((String::from_utf8_lossy(id).into_owned(), usec)), "{:?}", String::from_utf8_lossy(l));
+            }
+        }
+        assert_eq!(fast_taken, 5);
+        // random lines from a small alphabet: wherever the fast path answers, it agrees
+        let alphabet = b"ab \"'\\=\t\r09x-\xff";
+        let mut x: u64 = 0x1234_5678_9abc_def1;
+        let mut fast_taken = 0;
+        for _ in 0..50_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let mut l = b"BEGIN \"".to_vec();
+            let mut y = x;
+            for _ in 0..(x % 16) {
+                y = y.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                l.push(alphabet[((y >> 33) % alphabet.len() as u64) as usize]);
+            }
+            if let Some((id, usec)) = begin_parts(&l[7..]) {
+                fast_taken += 1;
+                assert_eq!(begin_general(&l), Ok((String::from_utf8_lossy(id).into_owned(), usec)), "{:?}", String::from_utf8_lossy(&l));
+            }
+        }
+        assert!(fast_taken > 500, "{fast_taken}");
+    }
+
+    #[test]
+    fn set_parts_are_the_raw_bytes_of_the_general_parse() {
+        for l in [&b"SET \"a\" = 1"[..], b"SET \"a\xffb\" = 0x10", b"SET \"x\" =", b"SET \"x\"\t-7\r"] {
+            let (id, value) = set_parts(&l[5..]).expect("usual shape");
+            match Command::parse_tokenized(l) {
+                Ok(Command::Set(s)) => assert_eq!((s.id.into_owned(), s.value), (String::from_utf8_lossy(id).into_owned(), value)),
+                other => panic!("{other:?}"),
+            }
+        }
     }
 
     #[test]

@@ -794,3 +794,35 @@ fn fixed7_packing_is_the_packing_of_the_parsed_double() {
     assert!(direct > 300, "{direct}");
     assert!(random_direct * 100 > total * 99, "{random_direct} of {total} packed from the digits");
 }
+
+#[test]
+fn a_zero_length_interval_leaves_nan_in_the_calculated_value_of_an_unset_dimension() {
+    // Netdata keeps `C` in the dimension: a slot loop over a zero-length collection interval
+    // (`LC = P`: an RSSTATE moved LC forward, then a BEGIN 0 at exactly that time) divides by
+    // zero; the `C` of a dimension not SET then is NaN, and its next incremental `C += δ` stays
+    // NaN (a gap, and NaN carried into R)
+    let mut c = synced(&[inc("a"), inc("b")], 250_000);
+    for k in 1..=3 {
+        collect(&mut c, S as u64, &[(0, 1000 * k), (1, 1000 * k)]);
+    }
+    let lc = c.last_collected_us();
+    c.replay_chart_state(lc + 3 * S, 0);
+    let lc = c.last_collected_us();
+    c.begin(0, lc);
+    c.set(0, Some(4000)).expect("set");
+    let mut out = Vec::new();
+    c.end(lc, &mut out);
+    assert!(!out.is_empty(), "the slots between LU and LC are written");
+    assert_eq!(c.dimension(1).expect("b").last_calculated_value(), 0.0, "R of b consumed");
+    let pts = collect(&mut c, S as u64, &[(0, 5000), (1, 5000)]);
+    let t = c.last_updated_us() / S;
+    assert_gap(&pts, 1, t);
+    assert!(c.dimension(1).expect("b").last_calculated_value().is_nan());
+}
+
+#[test]
+fn dimension_state_stays_compact() {
+    // every dimension's state is read (cold) once per collection: keep it to a cache line and
+    // a half
+    assert!(std::mem::size_of::<DimState>() <= 96, "{}", std::mem::size_of::<DimState>());
+}
