@@ -17,7 +17,7 @@
 //!   `pread`. A sealed file that fails any check is renamed `*.corrupt` with a warning naming
 //!   it; an unsealed file (crash) keeps its longest valid prefix and is sealed.
 //! * `wal-{gen:010}.log` — write-ahead log of generation `gen` (`NDTSWAL1` header, then
-//!   crc-checked chunks of records: tier-0 point, ready-made aggregate, host / chart /
+//!   crc-checked chunks of records: tier-0 point, run of tier-0 points on a grid, ready-made aggregate, host / chart /
 //!   dimension upsert, and the snapshot of upper-tier open pages and running slots).
 //!
 //! # Durability
@@ -1728,6 +1728,155 @@ impl Inner {
         }
     }
 
+    /// [`Store::write_run`] under the lock (empty numbers: no point).
+    /// Points at or before the series' head go the per-point way (back-fill or overlap); the
+    /// rest — after a replication reply's first rows, the whole run — are appended to the open
+    /// tier-0 page in one loop, logged as one WAL record per page they fill, and folded into
+    /// each upper tier with the running slot held in a local while the run stays in it: the
+    /// same folds, in the same order, as point by point.
+    fn write_run(
+        &mut self,
+        config: &StoreConfig,
+        id: SeriesId,
+        first: UnixTime,
+        step: u32,
+        values: &[StorageNumber],
+        counts: &mut WriteCounts,
+    ) -> Result<(), StoreError> {
+        let idx = id.0 as usize;
+        let Some(&ue) = self.series.ue.get(idx) else {
+            return Err(StoreError::UnknownId {
+                kind: "series",
+                id: id.0,
+            });
+        };
+        let step = i64::from(step.max(1));
+        // the last index whose time fits an i64 (the run is clipped there)
+        let n = values
+            .len()
+            .min(((i64::MAX - first.max(0)) / step).saturating_add(1).max(0) as usize);
+        let values = &values[..n];
+        let time = |i: usize| first + i as i64 * step;
+        let mut start = 0;
+        while let Some(&w) = values.get(start) {
+            if !w.is_empty() {
+                let t = time(start);
+                if t > self.series.tiers[0][idx].head {
+                    break;
+                }
+                counts.add(self.write_point(config, id, t, w.0)?);
+            }
+            start += 1;
+        }
+        if start == n {
+            return Ok(());
+        }
+        // From `start` on every time is after the head.
+        let (end, logged, res) = self.append_run(id, ue, first, step, start, values);
+        self.log_run(id, first, step, logged, &values[logged..end]);
+        let stored = values[start..end].iter().filter(|w| !w.is_empty()).count() as u64;
+        counts.stored += stored;
+        self.written += stored;
+        self.mem_points[0] += stored as i64;
+        self.tier_widths(config);
+        for k in 1..config.tiers.len() {
+            self.roll_up_run(idx, k, first, step, start, &values[start..end]);
+        }
+        res?;
+        if self.wal.buf.len() >= WAL_BUF_MAX {
+            self.wal_write()?;
+        }
+        Ok(())
+    }
+
+    /// The appending part of [`Inner::write_run`] from `start` (every time after the head):
+    /// returns where it stopped (`values.len()`, or the point whose page could not be made
+    /// room for), up to where the points are logged, and the error. The points before the
+    /// stop are stored, not yet counted or rolled up.
+    fn append_run(
+        &mut self,
+        id: SeriesId,
+        ue: u32,
+        first: UnixTime,
+        step: i64,
+        start: usize,
+        values: &[StorageNumber],
+    ) -> (usize, usize, Result<(), StoreError>) {
+        let idx = id.0 as usize;
+        let mut logged = start;
+        for (j, &w) in values.iter().enumerate().skip(start) {
+            if w.is_empty() {
+                continue;
+            }
+            let t = first + j as i64 * step;
+            let t0 = &mut self.series.tiers[0][idx];
+            let seal = match &t0.open {
+                Some(o) if !o.can_take(t) || o.full() => t0.open.take(),
+                _ => None,
+            };
+            if let Some(page) = seal {
+                // The WAL records of the page's points reach the kernel before the page (see
+                // `write_point_with`): log this run's share of it first.
+                self.log_run(id, first, step, logged, &values[logged..j]);
+                logged = j;
+                let res = self.wal_write().and_then(|()| self.write_page(idx, 0, &page, self.meta.generation));
+                if let Err(e) = res {
+                    return (j, logged, Err(e));
+                }
+            }
+            let t0 = &mut self.series.tiers[0][idx];
+            t0.open.get_or_insert_with(|| OpenPage::new(t, ue, 1)).push(t, &[w.0]);
+            t0.head = t;
+        }
+        (values.len(), logged, Ok(()))
+    }
+
+    /// WAL record of `values` (the points of a run from index `from`, empty words included
+    /// and skipped on replay): kind 8, series, time of `values[0]`, step, count, words.
+    fn log_run(&mut self, id: SeriesId, first: UnixTime, step: i64, from: usize, values: &[StorageNumber]) {
+        if self.wal.replaying || values.is_empty() {
+            return;
+        }
+        let b = &mut self.wal.buf.0;
+        b.reserve(21 + 4 * values.len());
+        b.push(8);
+        b.extend_from_slice(&id.0.to_le_bytes());
+        b.extend_from_slice(&(first + from as i64 * step).to_le_bytes());
+        b.extend_from_slice(&(step as u32).to_le_bytes());
+        b.extend_from_slice(&(values.len() as u32).to_le_bytes());
+        for &w in values {
+            b.extend_from_slice(&w.0.to_le_bytes());
+        }
+    }
+
+    /// The roll-ups into tier `k` of the points of `values` (`values[0]` at
+    /// `first + from * step`), as [`Inner::roll_up`] point by point would do them.
+    fn roll_up_run(&mut self, idx: usize, k: usize, first: UnixTime, step: i64, from: usize, values: &[StorageNumber]) {
+        let ue = i64::from(self.series.ue[idx]);
+        let width = self.widths_cache[1..=k]
+            .iter()
+            .fold(ue, |w, &m| w * i64::from(m));
+        let mut cur = self.series.partial[k - 1][idx];
+        for (j, &w) in values.iter().enumerate() {
+            let t = first + (from + j) as i64 * step;
+            let Some(p) = TierPoint::from_number(t, w) else {
+                continue;
+            };
+            let a = Agg::of(&p);
+            if let Some((s, acc)) = &mut cur {
+                if t - ue <= *s && t - ue > *s - width {
+                    acc.fold(&a);
+                    continue;
+                }
+            }
+            self.series.partial[k - 1][idx] = cur;
+            let slot = tier_slot(t, ue as u32, width);
+            self.fold_upper(idx, k, slot, width, &a);
+            cur = self.series.partial[k - 1][idx];
+        }
+        self.series.partial[k - 1][idx] = cur;
+    }
+
     /// First prefetch stage of a batch write: the series' dense per-tier entries.
     #[inline]
     fn prefetch_series(&self, idx: usize) {
@@ -2152,6 +2301,26 @@ impl Inner {
                     if (id as usize) < self.series.len() && !self.replay_meta_only {
                         self.write_point(config, SeriesId(id), t, w)?;
                         points += 1;
+                    }
+                }
+                8 => {
+                    let r = c.get(pos + 1..pos + 21).ok_or_else(bad)?;
+                    let id = rd_u32(r, 0);
+                    let first = rd_u64(r, 4) as i64;
+                    let step = i64::from(rd_u32(r, 12).max(1));
+                    let n = rd_u32(r, 16) as usize;
+                    let words = c.get(pos + 21..pos + 21 + 4 * n).ok_or_else(bad)?;
+                    pos += 21 + 4 * n;
+                    if (id as usize) < self.series.len() && !self.replay_meta_only {
+                        for (i, w) in words.chunks_exact(4).enumerate() {
+                            let w = rd_u32(w, 0);
+                            if w == number::EMPTY {
+                                continue;
+                            }
+                            let t = first.saturating_add((i as i64).saturating_mul(step));
+                            self.write_point(config, SeriesId(id), t, w)?;
+                            points += 1;
+                        }
                     }
                 }
                 2 => {
@@ -2611,6 +2780,18 @@ impl Store for DiskStore {
         g.roll_up_many(cfg, &queued);
         g.rollup_queue = queued;
         result
+    }
+
+    fn write_run(
+        &self,
+        id: SeriesId,
+        first: UnixTime,
+        step: u32,
+        values: &[StorageNumber],
+        counts: &mut WriteCounts,
+    ) -> Result<(), StoreError> {
+        let cfg = &self.shared.config;
+        self.shared.write().write_run(cfg, id, first, step, values, counts)
     }
 
     fn write_aggregate(
