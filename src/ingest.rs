@@ -108,8 +108,9 @@ pub struct HostIngest {
     pub stats: IngestStats,
 }
 
-/// Cells (dimensions × rows) a [`ReplayBlock`] holds at most: 64 KiB.
-const BLOCK_CELLS: usize = 16_384;
+/// Cells (dimensions × rows) a [`ReplayBlock`] holds at most: 64 KiB (unit tests: a few rows,
+/// so that they cross block boundaries).
+const BLOCK_CELLS: usize = if cfg!(test) { 64 } else { 16_384 };
 
 /// The rows of a replication reply of one chart not yet written, column-wise. A reply is one
 /// chart: per step an `RBEGIN ''` (the row's time) and one `RSET` per dimension, so each
@@ -586,6 +587,96 @@ mod tests {
         assert!(values.len() >= 3, "{values:?}");
         // Steady state: 100 per second.
         assert!((values.last().expect("last") - 100.0).abs() < 1e-9, "{values:?}");
+    }
+
+    /// Replication rows through the column block (`replay_set_by_id`) store what the general
+    /// way (a point at a time through `defer_points`) stores, with the same counters, on
+    /// irregular replies: rows repeated, going back, jumping ahead, `update_every` changing,
+    /// dimensions missing, repeated or out of order, gaps, live points of the same chart and
+    /// of another one in between, flushes anywhere, and more rows than a block holds.
+    #[test]
+    fn replay_block_stores_what_point_by_point_stores() {
+        let base: i64 = 1_700_000_000;
+        for seed in [1u64, 2, 3, 0xDEAD_BEEF] {
+            let mut results = Vec::new();
+            for fast in [true, false] {
+                let (store, mut ing) = setup();
+                let mut ids = Vec::new();
+                for c in ["r.a", "r.b"] {
+                    let ci = ing.define_chart(chart(c)).expect("chart");
+                    for d in ["x", "y", "z", "w"] {
+                        ing.define_dimension(DimMeta { id: d.into(), name: d.into(), algorithm: Algorithm::Absolute, multiplier: 1, divisor: 1, options: String::new() }).expect("dim");
+                    }
+                    ids.push(ci);
+                }
+                let mut rng = seed;
+                let mut next = || {
+                    rng ^= rng << 13;
+                    rng ^= rng >> 7;
+                    rng ^= rng << 17;
+                    rng
+                };
+                let (ca, cb) = (ids[0], ids[1]);
+                ing.chart_mut(ca).expect("chart").state.replay_start();
+                let mut t = base;
+                for _ in 0..20_000 {
+                    match next() % 100 {
+                        // a row: mostly the next second
+                        0..=14 => {
+                            t += match next() % 20 {
+                                0 => 0,
+                                1 => -((next() % 30) as i64),
+                                2 => 2 + (next() % 500) as i64,
+                                _ => 1,
+                            };
+                            let span = if next() % 50 == 0 { 2 } else { 1 };
+                            let c = ing.chart_mut(ca).expect("chart");
+                            c.state.replay_begin(t - span, t, Some(base + 1_000_000), 0);
+                        }
+                        // a live point of the same chart or of the other one
+                        15 | 16 => {
+                            let (ci, dim) = (if next() % 2 == 0 { ca } else { cb }, (next() % 4) as usize);
+                            let p = ComputedPoint { dim, time: t + (next() % 5) as i64 - 2, value: StorageNumber::pack((next() % 1000) as f64, 0) };
+                            ing.defer_points(ci, &[p]);
+                        }
+                        17 => {
+                            ing.flush_writes().expect("flush");
+                        }
+                        _ => {
+                            let dim = ["x", "y", "z", "w"][if next() % 8 == 0 { (next() % 4) as usize } else { 0 }.max((next() % 4) as usize)];
+                            let (v, f) = match next() % 10 {
+                                0 => (f64::NAN, "E"),
+                                1 => ((next() % 100) as f64, "R"),
+                                _ => ((next() % 100_000) as f64 / 7.0, ""),
+                            };
+                            if fast {
+                                ing.replay_set_by_id(ca, dim.as_bytes(), ReplayValue::F64(v), f.as_bytes()).expect("known dimension").expect("written");
+                            } else {
+                                let c = ing.chart_mut(ca).expect("chart");
+                                let di = c.state.dim_index_next(dim).expect("known dimension");
+                                if let Some(p) = c.state.replay_set_value(di, v, f).expect("rset") {
+                                    ing.defer_points(ca, &[p]);
+                                }
+                            }
+                        }
+                    }
+                }
+                ing.flush_writes().expect("flush");
+                let mut all = Vec::new();
+                for ci in &ids {
+                    for &sid in &ing.chart(*ci).expect("chart").series {
+                        for tier in 0..store.config().tiers.len() {
+                            let mut out = Vec::new();
+                            store.read(sid, tier, 0, i64::MAX / 4, &mut out).expect("read");
+                            all.push(out.iter().map(|p| (p.time, p.sum.to_bits(), p.count, p.reset)).collect::<Vec<_>>());
+                        }
+                    }
+                }
+                results.push((all, ing.stats, store.stats()));
+            }
+            assert!(results[0].1.points_stored > 1000 && results[0].1.points_rejected > 10, "{:?}", results[0].1);
+            assert_eq!(results[0], results[1], "seed {seed}");
+        }
     }
 
     #[test]
