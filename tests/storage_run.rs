@@ -56,7 +56,7 @@ fn series(s: &dyn Store, charts: usize, dims: usize) -> Vec<(SeriesId, u32)> {
 type Run = (SeriesId, i64, u32, Vec<StorageNumber>);
 
 /// Random runs over the series: mostly continuing each series' grid (random walk values with
-/// reset flags now and then, gaps of random length), sometimes starting behind the series'
+/// reset flags now and then, half of them not anomalous, gaps of random length), sometimes starting behind the series'
 /// newest point (partly overlapping, partly into holes left earlier), sometimes with a step
 /// that is not the series' `update_every`, sometimes all gaps, sometimes long enough to fill
 /// several pages.
@@ -98,7 +98,11 @@ fn runs(ids: &[(SeriesId, u32)], n: usize, seed: u64) -> Vec<Run> {
                 continue;
             }
             val[k] += (rng.below(2001) as f64 - 1000.0) / 37.0;
-            let flags = if rng.below(300) == 0 { number::FLAG_RESET } else { 0 };
+            let flags = match rng.below(300) {
+                0 => number::FLAG_RESET,
+                1..=150 => number::FLAG_NOT_ANOMALOUS,
+                _ => 0,
+            };
             let v = if rng.below(50) == 0 { 0.0 } else { val[k] };
             values.push(StorageNumber::pack(v, flags));
         }

@@ -725,6 +725,8 @@ struct Inner {
     mem_points: [i64; MAX_TIERS],
     /// Reused by `write_many` for the roll-ups of a batch.
     rollup_queue: Vec<(u32, i64, u32)>,
+    /// Reused by `write_run`: the values of a run.
+    run_vals: Vec<f64>,
     /// First replay pass at open: only hosts / charts / dimensions (so that data pages of
     /// series created since the last checkpoint can be indexed).
     replay_meta_only: bool,
@@ -1113,6 +1115,7 @@ impl DiskStore {
             widths_cache: Vec::new(),
             mem_points: [0; MAX_TIERS],
             rollup_queue: Vec::new(),
+            run_vals: Vec::new(),
             replay_meta_only: false,
         };
         for h in &meta.hosts {
@@ -1779,9 +1782,13 @@ impl Inner {
         self.written += stored;
         self.mem_points[0] += stored as i64;
         self.tier_widths(config);
+        let mut vals = std::mem::take(&mut self.run_vals);
+        vals.clear();
+        vals.extend(values[start..end].iter().map(|v| v.value()));
         for k in 1..config.tiers.len() {
-            self.roll_up_run(idx, k, first, step, start, &values[start..end]);
+            self.roll_up_run(idx, k, first, step, start, &values[start..end], &vals);
         }
+        self.run_vals = vals;
         res?;
         if self.wal.buf.len() >= WAL_BUF_MAX {
             self.wal_write()?;
@@ -1850,29 +1857,63 @@ impl Inner {
     }
 
     /// The roll-ups into tier `k` of the points of `values` (`values[0]` at
-    /// `first + from * step`), as [`Inner::roll_up`] point by point would do them.
-    fn roll_up_run(&mut self, idx: usize, k: usize, first: UnixTime, step: i64, from: usize, values: &[StorageNumber]) {
+    /// `first + from * step`; `vals` their values, NaN for the empty ones), as
+    /// [`Inner::roll_up`] point by point would do them: the points that fall in the running
+    /// slot are folded into it in one loop (sums in the same order, so bit for bit the same).
+    #[allow(clippy::too_many_arguments)]
+    fn roll_up_run(&mut self, idx: usize, k: usize, first: UnixTime, step: i64, from: usize, values: &[StorageNumber], vals: &[f64]) {
         let ue = i64::from(self.series.ue[idx]);
         let width = self.widths_cache[1..=k]
             .iter()
             .fold(ue, |w, &m| w * i64::from(m));
+        let first = first + from as i64 * step;
+        let n = values.len().min(vals.len());
         let mut cur = self.series.partial[k - 1][idx];
-        for (j, &w) in values.iter().enumerate() {
-            let t = first + (from + j) as i64 * step;
-            let Some(p) = TierPoint::from_number(t, w) else {
+        let mut j = 0;
+        while j < n {
+            if values[j].is_empty() {
+                j += 1;
                 continue;
-            };
-            let a = Agg::of(&p);
+            }
+            let t = first + j as i64 * step;
             if let Some((s, acc)) = &mut cur {
                 if t - ue <= *s && t - ue > *s - width {
-                    acc.fold(&a);
+                    // every later point up to time s + ue is in this slot too
+                    let end = (((*s + ue - first) / step) as usize + 1).min(n);
+                    // in registers: the fold's dependency chains stay out of memory
+                    let (mut sum, mut min, mut max) = (acc.sum, acc.min, acc.max);
+                    let (mut count, mut normal, mut flags) = (0u32, 0u32, 0u32);
+                    for (w, &v) in values[j..end].iter().zip(&vals[j..end]) {
+                        if w.is_empty() {
+                            continue;
+                        }
+                        sum += v;
+                        min = min.min(v);
+                        max = max.max(v);
+                        count += 1;
+                        normal += (w.0 >> 24) & 1;
+                        flags |= w.0;
+                    }
+                    const _: () = assert!(number::FLAG_NOT_ANOMALOUS == 1 << 24);
+                    acc.sum = sum;
+                    acc.min = min;
+                    acc.max = max;
+                    acc.count += count;
+                    acc.anomalous += count - normal;
+                    acc.reset |= flags & number::FLAG_RESET != 0;
+                    j = end;
                     continue;
                 }
             }
+            let Some(p) = TierPoint::from_number(t, values[j]) else {
+                j += 1;
+                continue;
+            };
             self.series.partial[k - 1][idx] = cur;
             let slot = tier_slot(t, ue as u32, width);
-            self.fold_upper(idx, k, slot, width, &a);
+            self.fold_upper(idx, k, slot, width, &Agg::of(&p));
             cur = self.series.partial[k - 1][idx];
+            j += 1;
         }
         self.series.partial[k - 1][idx] = cur;
     }
