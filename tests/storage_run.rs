@@ -306,3 +306,59 @@ fn kill_9_while_writing_runs_loses_only_the_last_seconds() {
         }
     }
 }
+
+/// Not a check: prints the cost per point of `write_run` against `write_many` on a replication
+/// backlog shaped like `bench/replgen`'s (random walk, 7 decimals; per chart 600 s of 10
+/// dimensions). `cargo test --release --test storage_run -- --ignored --nocapture speed`
+#[test]
+#[ignore]
+fn write_run_speed() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (charts, dims, rounds, len) = (200usize, 10usize, 6usize, 600usize);
+    let mut rng = Rng(99);
+    let mut vals: Vec<u64> = vec![500_000_000_000; charts * dims];
+    let mut data = Vec::new(); // per round, per chart: dims columns of len values
+    for _ in 0..rounds {
+        for c in 0..charts {
+            let mut cols = vec![Vec::with_capacity(len); dims];
+            for _ in 0..len {
+                for (d, col) in cols.iter_mut().enumerate() {
+                    let v = &mut vals[c * dims + d];
+                    *v = (*v as i64 + (rng.below(2_000_001) as i64 - 1_000_000)).clamp(0, 10_000_000_000_000) as u64;
+                    col.push(StorageNumber::pack(*v as f64 / 1e7, 0));
+                }
+            }
+            data.push(cols);
+        }
+    }
+    for mode in ["run", "many", "run"] {
+        let s = DiskStore::open(tmp.path().join(format!("{mode}{}", rand_suffix(&mut rng))), config()).expect("open");
+        let ids = series(&s, charts, dims);
+        let mut counts = WriteCounts::default();
+        let started = Instant::now();
+        for (i, cols) in data.iter().enumerate() {
+            let (round, c) = (i / charts, i % charts);
+            let ue = ids[c * dims].1;
+            let first = T0 + (round * len) as i64 * i64::from(ue);
+            if mode == "run" {
+                for (d, col) in cols.iter().enumerate() {
+                    s.write_run(ids[c * dims + d].0, first, ue, col, &mut counts).expect("run");
+                }
+            } else {
+                let mut batch = Vec::with_capacity(len * dims);
+                for r in 0..len {
+                    for (d, col) in cols.iter().enumerate() {
+                        batch.push((ids[c * dims + d].0, first + (r as i64) * i64::from(ue), col[r]));
+                    }
+                }
+                s.write_many(&batch, &mut counts).expect("many");
+            }
+        }
+        let el = started.elapsed();
+        println!("{mode}: {} points, {:.1} ns/point", counts.stored, el.as_nanos() as f64 / counts.stored as f64);
+    }
+}
+
+fn rand_suffix(rng: &mut Rng) -> u64 {
+    rng.next() % 1_000_000
+}

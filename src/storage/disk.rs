@@ -1880,27 +1880,7 @@ impl Inner {
                 if t - ue <= *s && t - ue > *s - width {
                     // every later point up to time s + ue is in this slot too
                     let end = (((*s + ue - first) / step) as usize + 1).min(n);
-                    // in registers: the fold's dependency chains stay out of memory
-                    let (mut sum, mut min, mut max) = (acc.sum, acc.min, acc.max);
-                    let (mut count, mut normal, mut flags) = (0u32, 0u32, 0u32);
-                    for (w, &v) in values[j..end].iter().zip(&vals[j..end]) {
-                        if w.is_empty() {
-                            continue;
-                        }
-                        sum += v;
-                        min = min.min(v);
-                        max = max.max(v);
-                        count += 1;
-                        normal += (w.0 >> 24) & 1;
-                        flags |= w.0;
-                    }
-                    const _: () = assert!(number::FLAG_NOT_ANOMALOUS == 1 << 24);
-                    acc.sum = sum;
-                    acc.min = min;
-                    acc.max = max;
-                    acc.count += count;
-                    acc.anomalous += count - normal;
-                    acc.reset |= flags & number::FLAG_RESET != 0;
+                    fold_run(acc, &values[j..end], &vals[j..end]);
                     j = end;
                     continue;
                 }
@@ -2463,6 +2443,34 @@ impl Inner {
         }
         Ok(points)
     }
+}
+
+/// Folds the points of a run that fall in one slot into its aggregate: `values` the words
+/// (empty ones skipped), `vals` their values. The same operations, in the same order, as
+/// [`Agg::fold`] of each point's [`Agg::of`] (so the sums are bit for bit the same); kept out
+/// of line so that the loop's chains stay in registers.
+#[inline(never)]
+fn fold_run(acc: &mut Agg, values: &[StorageNumber], vals: &[f64]) {
+    const _: () = assert!(number::FLAG_NOT_ANOMALOUS == 1 << 24);
+    let (mut sum, mut min, mut max) = (acc.sum, acc.min, acc.max);
+    let (mut count, mut normal, mut flags) = (0u32, 0u32, 0u32);
+    for (w, &v) in values.iter().zip(vals) {
+        if w.is_empty() {
+            continue;
+        }
+        sum += v;
+        min = min.min(v);
+        max = max.max(v);
+        count += 1;
+        normal += (w.0 >> 24) & 1;
+        flags |= w.0;
+    }
+    acc.sum = sum;
+    acc.min = min;
+    acc.max = max;
+    acc.count += count;
+    acc.anomalous += count - normal;
+    acc.reset |= flags & number::FLAG_RESET != 0;
 }
 
 fn fold_points(v: Vec<TierPoint>) -> Option<TierPoint> {
