@@ -147,13 +147,25 @@ impl ReplayBlock {
         if self.ci != Some(ci) || dim >= self.series.len() {
             return false;
         }
-        let off = time.wrapping_sub(self.first);
+        // the row being filled or the next one (no division on the usual path)
         let step = i64::from(self.step);
-        if off < 0 || off % step != 0 {
-            return false;
-        }
-        let row = (off / step) as usize;
-        if row >= self.cap || row + 1 < self.rows {
+        let last = self.first + (self.rows as i64 - 1) * step;
+        let row = if time == last && self.rows > 0 {
+            self.rows - 1
+        } else if time == last + step {
+            self.rows
+        } else {
+            let off = time.wrapping_sub(self.first);
+            if off < 0 || off % step != 0 {
+                return false;
+            }
+            let row = (off / step) as usize;
+            if row + 1 < self.rows {
+                return false;
+            }
+            row
+        };
+        if row >= self.cap {
             return false;
         }
         let cell = &mut self.cells[dim * self.cap + row];
