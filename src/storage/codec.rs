@@ -263,6 +263,14 @@ impl Runs {
         }
         rest.push(1);
     }
+    /// `k` times [`Runs::push`]`(0)` after a present slot (the runs are not empty).
+    pub fn extend_present(&mut self, k: u32) {
+        debug_assert!(!self.is_empty() && self.rest().len().is_multiple_of(2));
+        match self.rest.as_mut().and_then(|r| r.last_mut()) {
+            Some(l) => *l += k,
+            None => self.first += k,
+        }
+    }
     /// Whether slot `k` (0-based) is present.
     pub fn has(&self, k: u64) -> bool {
         let mut at = 0u64;

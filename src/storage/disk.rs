@@ -420,6 +420,30 @@ impl OpenPage {
         }
         self.last = t;
     }
+    /// Pushes `words[0]` at `t` ([`OpenPage::push`]; the page must take it, the word must not
+    /// be empty), then the next words at `t + step`, `t + 2 step`, … up to the first empty one
+    /// while the page is not [`OpenPage::full`]: the same as pushing each. Returns how many
+    /// went in.
+    fn push_grid(&mut self, t: i64, words: &[StorageNumber]) -> usize {
+        let Some((w0, rest)) = words.split_first() else { return 0 };
+        self.push(t, &[w0.0]);
+        let Cols::Num(e) = &mut self.cols else { return 1 };
+        // slot indexes stay below u32::MAX / 2 (see `can_take`)
+        let room = (i64::from(u32::MAX / 2) - 1 - (t - self.t0) / i64::from(self.step)).max(0);
+        let mut k = 0usize;
+        for w in rest.iter().take(room as usize) {
+            if w.is_empty() || e.len() >= PAGE_POINTS || e.encoded_len() >= PAGE_BYTES {
+                break;
+            }
+            e.push(w.0);
+            k += 1;
+        }
+        if k > 0 {
+            self.runs.extend_present(k as u32);
+            self.last = t + k as i64 * i64::from(self.step);
+        }
+        1 + k
+    }
     fn has(&self, t: i64) -> bool {
         t >= self.t0
             && t <= self.last
@@ -1811,8 +1835,10 @@ impl Inner {
     ) -> (usize, usize, Result<(), StoreError>) {
         let idx = id.0 as usize;
         let mut logged = start;
-        for (j, &w) in values.iter().enumerate().skip(start) {
-            if w.is_empty() {
+        let mut j = start;
+        while j < values.len() {
+            if values[j].is_empty() {
+                j += 1;
                 continue;
             }
             let t = first + j as i64 * step;
@@ -1832,8 +1858,16 @@ impl Inner {
                 }
             }
             let t0 = &mut self.series.tiers[0][idx];
-            t0.open.get_or_insert_with(|| OpenPage::new(t, ue, 1)).push(t, &[w.0]);
-            t0.head = t;
+            let o = t0.open.get_or_insert_with(|| OpenPage::new(t, ue, 1));
+            let pushed = if i64::from(o.step) == step {
+                // the points up to the next gap go in at once
+                o.push_grid(t, &values[j..])
+            } else {
+                o.push(t, &[values[j].0]);
+                1
+            };
+            t0.head = first + (j + pushed - 1) as i64 * step;
+            j += pushed;
         }
         (values.len(), logged, Ok(()))
     }
