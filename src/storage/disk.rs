@@ -631,6 +631,9 @@ struct TierFiles {
     sealed_points: u64,
     limit: u64,
     retention_secs: u64,
+    /// Reused by `append`: the compressed payload, the record.
+    lz: Vec<u8>,
+    rec: Vec<u8>,
 }
 
 #[derive(Default, Serialize, Deserialize)]
@@ -883,12 +886,20 @@ impl TierFiles {
         mut h: RecHeader,
         payload: Vec<u8>,
     ) -> Result<(PageRef, bool), StoreError> {
-        let compressed = lz4_flex::block::compress_prepend_size(&payload);
-        let payload = if compressed.len() + compressed.len() / 8 < payload.len() {
+        // LZ4 with the uncompressed size first (`compress_prepend_size`'s bytes), into a buffer
+        // kept across records
+        // (taken out while in use; an error drops them, nothing else)
+        let (mut lz, mut rec) = (std::mem::take(&mut self.lz), std::mem::take(&mut self.rec));
+        let max = lz4_flex::block::get_maximum_output_size(payload.len());
+        lz.clear();
+        lz.resize(4 + max, 0);
+        lz[..4].copy_from_slice(&(payload.len() as u32).to_le_bytes());
+        let clen = lz4_flex::block::compress_into(&payload, &mut lz[4..]).map_or(usize::MAX, |n| n + 4);
+        let payload: &[u8] = if clen.saturating_add(clen / 8) < payload.len() {
             h.flags |= FLAG_LZ4;
-            compressed
+            &lz[..clen]
         } else {
-            payload
+            &payload
         };
         h.payload_len = payload.len() as u32;
         let rec_len = (REC_HEADER + payload.len()) as u64;
@@ -905,11 +916,15 @@ impl TierFiles {
         let Some(a) = self.active.as_mut() else {
             return Err(StoreError::Invalid("no active file".into()));
         };
-        let hdr = h.encode(&payload);
-        let mut rec = Vec::with_capacity(rec_len as usize);
+        let hdr = h.encode(payload);
+        rec.clear();
         rec.extend_from_slice(&hdr);
-        rec.extend_from_slice(&payload);
+        rec.extend_from_slice(payload);
         (&*a.file).write_all(&rec).map_err(io_err(&a.path))?;
+        // a large record (a checkpoint's upper-tier page) does not pin its size
+        if rec.capacity() <= 1 << 20 {
+            (self.lz, self.rec) = (lz, rec);
+        }
         let r = PageRef {
             first: h.t0,
             last: h.last,
@@ -1175,6 +1190,8 @@ impl DiskStore {
                 sealed_points: 0,
                 limit: tc.retention_bytes,
                 retention_secs: tc.retention_secs,
+                lz: Vec::new(),
+                rec: Vec::new(),
             };
             let mut seqs = Vec::new();
             for e in fs::read_dir(&tdir).map_err(io_err(&tdir))? {
