@@ -1026,6 +1026,14 @@ impl FlagRuns {
 }
 
 impl NumEncoder {
+    /// Room for `n` more packed bytes before a batch of pushes (no reallocation per block);
+    /// [`NumEncoder::shrink`] after it, so that an open page holds no spare capacity.
+    pub fn reserve(&mut self, n: usize) {
+        self.out.reserve_exact(n);
+    }
+    pub fn shrink(&mut self) {
+        self.out.shrink_to_fit();
+    }
     pub fn push(&mut self, w: u32) {
         let i = self.n;
         self.n += 1;

@@ -428,6 +428,11 @@ impl OpenPage {
         let Some((w0, rest)) = words.split_first() else { return 0 };
         self.push(t, &[w0.0]);
         let Cols::Num(e) = &mut self.cols else { return 1 };
+        if rest.len() >= 64 {
+            // the page's packed bytes grow without a reallocation per block (the caller
+            // shrinks the open page at the end of the run)
+            e.reserve(PAGE_BYTES);
+        }
         // slot indexes stay below u32::MAX / 2 (see `can_take`)
         let room = (i64::from(u32::MAX / 2) - 1 - (t - self.t0) / i64::from(self.step)).max(0);
         let mut k = 0usize;
@@ -1817,6 +1822,9 @@ impl Inner {
         }
         // From `start` on every time is after the head.
         let (end, logged, res) = self.append_run(id, ue, first, step, start, values);
+        if let Some(OpenPage { cols: Cols::Num(e), .. }) = &mut self.series.tiers[0][idx].open {
+            e.shrink();
+        }
         self.log_run(id, first, step, logged, &values[logged..end]);
         let stored = values[start..end].iter().filter(|w| !w.is_empty()).count() as u64;
         counts.stored += stored;
