@@ -205,6 +205,7 @@ impl ReplayBlock {
                 }
             }
         }
+        self.cells = Vec::new();
     }
 }
 
@@ -546,6 +547,8 @@ impl HostIngest {
                 let run = &b.cells[d * b.cap..d * b.cap + b.rows];
                 r = self.store.write_run(s, b.first, b.step, run, &mut counts);
             }
+            // no 64 KiB kept per host between chunks (a parent has many children)
+            self.block.cells = Vec::new();
         }
         self.stats.points_stored += counts.stored;
         self.stats.points_rejected += counts.overlap + counts.expired;
