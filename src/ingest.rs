@@ -205,7 +205,6 @@ impl ReplayBlock {
                 }
             }
         }
-        self.cells = Vec::new();
     }
 }
 
@@ -547,7 +546,9 @@ impl HostIngest {
                 let run = &b.cells[d * b.cap..d * b.cap + b.rows];
                 r = self.store.write_run(s, b.first, b.step, run, &mut counts);
             }
-            // no 64 KiB kept per host between chunks (a parent has many children)
+        } else if self.block.cells.capacity() > 0 {
+            // a flush with no block since the last one: the replies are over for now, the
+            // 64 KiB are not kept (a parent has many children)
             self.block.cells = Vec::new();
         }
         self.stats.points_stored += counts.stored;
