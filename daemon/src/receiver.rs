@@ -576,13 +576,13 @@ impl Session {
         if self.in_function_result.is_some() {
             return None;
         }
-        let produced = h.replay_set_by_id(self.replay_chart?, id, value, flags)?;
+        let produced = match h.replay_set_by_id(self.replay_chart?, id, value, flags)? {
+            Ok(p) => p,
+            Err(e) => return Some(Err(e.to_string())),
+        };
         if produced {
             self.samples += 1;
             self.points_replicated += 1;
-            if h.pending_writes() >= 8192 {
-                return Some(h.flush_writes().map(|_| ()).map_err(|e| e.to_string()));
-            }
         }
         Some(Ok(()))
     }

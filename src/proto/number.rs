@@ -113,23 +113,12 @@ const POW10: [f64; 16] = [
     1.0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
 ];
 
-/// The exact `%0.7f` shape, `[digits].ddddddd` with at most 8 integer digits, as the integer
-/// `value · 10^7` (the seven decimals converted eight bytes at a time).
-#[inline]
-fn parse_f7(body: &[u8]) -> Option<u64> {
-    const ZEROS: u64 = 0x3030_3030_3030_3030;
-    let split = body.len().checked_sub(8)?;
-    let (int, frac) = body.split_at(split);
-    if int.len() > 8 {
-        return None;
-    }
-    let mut b = [0u8; 8];
-    b.copy_from_slice(frac);
-    if b[0] != b'.' {
-        return None;
-    }
-    // ".ddddddd" read as the eight digits "0ddddddd" (first byte most significant)
-    let w = (u64::from_le_bytes(b) & !0xFF) | 0x30;
+const ZEROS: u64 = 0x3030_3030_3030_3030;
+
+/// Eight ASCII digits, read little-endian from memory (first byte most significant), as their
+/// value; `None` unless every byte is a digit. Branch-free (SWAR): pairs, quads, then halves.
+#[inline(always)]
+fn digits8(w: u64) -> Option<u64> {
     let d = w.wrapping_sub(ZEROS);
     // every byte a digit: no borrow out of any byte, and each digit value below 10
     if (w & 0xF0F0_F0F0_F0F0_F0F0) != ZEROS || (d.wrapping_add(0x0606_0606_0606_0606) & 0xF0F0_F0F0_F0F0_F0F0) != 0 {
@@ -137,16 +126,36 @@ fn parse_f7(body: &[u8]) -> Option<u64> {
     }
     let d = (d.wrapping_mul(10) + (d >> 8)) & 0x00FF_00FF_00FF_00FF;
     let d = (d.wrapping_mul(100) + (d >> 16)) & 0x0000_FFFF_0000_FFFF;
-    let f = (d.wrapping_mul(10_000) + (d >> 32)) & 0xFFFF_FFFF;
-    let mut m: u64 = 0;
-    for &c in int {
-        let x = c.wrapping_sub(b'0');
-        if x > 9 {
-            return None;
-        }
-        m = m * 10 + u64::from(x);
+    Some((d.wrapping_mul(10_000) + (d >> 32)) & 0xFFFF_FFFF)
+}
+
+/// The exact `%0.7f` shape, `[digits].ddddddd` with at most 8 integer digits, as the integer
+/// `value · 10^7`: the seven decimals, and the integer digits padded with zeros on the left,
+/// each converted as eight bytes at once (both read straight from `body`, no copy to align).
+#[inline]
+fn parse_f7(body: &[u8]) -> Option<u64> {
+    let split = body.len().checked_sub(8)?;
+    let n = split;
+    if n > 8 {
+        return None;
     }
-    Some(m * 10_000_000 + f)
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&body[split..]);
+    if b[0] != b'.' {
+        return None;
+    }
+    // ".ddddddd" read as the eight digits "0ddddddd"
+    let f = digits8((u64::from_le_bytes(b) & !0xFF) | 0x30)?;
+    // the first eight bytes hold the n integer digits (then the fraction): shifted up so the
+    // digits are the last n of eight, the first 8 - n made '0'
+    b.copy_from_slice(&body[..8]);
+    let w = u64::from_le_bytes(b);
+    let i = match n {
+        0 => 0,
+        8 => digits8(w)?,
+        _ => digits8((w << (8 * (8 - n))) | (ZEROS >> (8 * n)))?,
+    };
+    Some(i * 10_000_000 + f)
 }
 
 /// A word in the exact `%0.7f` shape a 1.37.1 sender writes for `RSET` values
@@ -328,7 +337,9 @@ mod tests {
         assert_eq!(parse_f7(b"12.345678"), None);
         assert_eq!(parse_fixed7(b"-0.0000001"), Some((true, 1)));
         assert_eq!(parse_fixed7(b"99999999.9999999"), Some((false, 999_999_999_999_999)));
-        for s in [&b"+1.0000000"[..], b"1e3", b"nan", b"-", b"", b"123456789.0000000", b"1.00000000", b"--1.0000000"] {
+        assert_eq!(parse_fixed7(b"12345678.0000009"), Some((false, 123_456_780_000_009)));
+        assert_eq!(parse_fixed7(b".0000000"), Some((false, 0)));
+        for s in [&b"+1.0000000"[..], b"1e3", b"nan", b"-", b"", b"123456789.0000000", b"1.00000000", b"--1.0000000", b"1:.0000000", b"9/9.0000000", b" 1.0000000", b"1 .0000000"] {
             assert_eq!(parse_fixed7(s), None, "{}", String::from_utf8_lossy(s));
         }
     }

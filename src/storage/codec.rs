@@ -263,6 +263,14 @@ impl Runs {
         }
         rest.push(1);
     }
+    /// `k` times [`Runs::push`]`(0)` after a present slot (the runs are not empty).
+    pub fn extend_present(&mut self, k: u32) {
+        debug_assert!(!self.is_empty() && self.rest().len().is_multiple_of(2));
+        match self.rest.as_mut().and_then(|r| r.last_mut()) {
+            Some(l) => *l += k,
+            None => self.first += k,
+        }
+    }
     /// Whether slot `k` (0-based) is present.
     pub fn has(&self, k: u64) -> bool {
         let mut at = 0u64;
@@ -603,21 +611,33 @@ fn scale_into(src: &[i64], g: usize, dst: &mut [u64]) {
     by!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17);
 }
 
+/// Appends the low `w` bits of each value, little-endian bit order (value `i` at bit `i * w`),
+/// the last byte padded with zeros. Eight bytes are emitted at a time into a local buffer,
+/// appended to `out` once (a block is at most 64 values of at most 64 bits).
 fn put_bits(vals: impl Iterator<Item = u64>, w: u32, out: &mut Vec<u8>) {
+    const BUF: usize = 512;
+    let mut buf = [0u8; BUF];
+    let mut n = 0usize;
     let mut acc: u128 = 0;
     let mut bits = 0u32;
     for v in vals {
         acc |= u128::from(v) << bits;
         bits += w;
-        while bits >= 8 {
-            out.push(acc as u8);
-            acc >>= 8;
-            bits -= 8;
+        if bits >= 64 {
+            if n == BUF {
+                out.extend_from_slice(&buf);
+                n = 0;
+            }
+            buf[n..n + 8].copy_from_slice(&(acc as u64).to_le_bytes());
+            n += 8;
+            acc >>= 64;
+            bits -= 64;
         }
     }
-    if bits > 0 {
-        out.push(acc as u8);
-    }
+    let tail = bits.div_ceil(8) as usize;
+    out.reserve(n + tail);
+    out.extend_from_slice(&buf[..n]);
+    out.extend_from_slice(&acc.to_le_bytes()[..tail]);
 }
 
 fn width(vals: impl Iterator<Item = u64>) -> u32 {
@@ -1006,6 +1026,14 @@ impl FlagRuns {
 }
 
 impl NumEncoder {
+    /// Room for `n` more packed bytes before a batch of pushes (no reallocation per block);
+    /// [`NumEncoder::shrink`] after it, so that an open page holds no spare capacity.
+    pub fn reserve(&mut self, n: usize) {
+        self.out.reserve_exact(n);
+    }
+    pub fn shrink(&mut self) {
+        self.out.shrink_to_fit();
+    }
     pub fn push(&mut self, w: u32) {
         let i = self.n;
         self.n += 1;

@@ -17,7 +17,7 @@
 //!   `pread`. A sealed file that fails any check is renamed `*.corrupt` with a warning naming
 //!   it; an unsealed file (crash) keeps its longest valid prefix and is sealed.
 //! * `wal-{gen:010}.log` — write-ahead log of generation `gen` (`NDTSWAL1` header, then
-//!   crc-checked chunks of records: tier-0 point, ready-made aggregate, host / chart /
+//!   crc-checked chunks of records: tier-0 point, run of tier-0 points on a grid, ready-made aggregate, host / chart /
 //!   dimension upsert, and the snapshot of upper-tier open pages and running slots).
 //!
 //! # Durability
@@ -420,6 +420,35 @@ impl OpenPage {
         }
         self.last = t;
     }
+    /// Pushes `words[0]` at `t` ([`OpenPage::push`]; the page must take it, the word must not
+    /// be empty), then the next words at `t + step`, `t + 2 step`, … up to the first empty one
+    /// while the page is not [`OpenPage::full`]: the same as pushing each. Returns how many
+    /// went in.
+    fn push_grid(&mut self, t: i64, words: &[StorageNumber]) -> usize {
+        let Some((w0, rest)) = words.split_first() else { return 0 };
+        self.push(t, &[w0.0]);
+        let Cols::Num(e) = &mut self.cols else { return 1 };
+        if rest.len() >= 64 {
+            // the page's packed bytes grow without a reallocation per block (the caller
+            // shrinks the open page at the end of the run)
+            e.reserve(PAGE_BYTES);
+        }
+        // slot indexes stay below u32::MAX / 2 (see `can_take`)
+        let room = (i64::from(u32::MAX / 2) - 1 - (t - self.t0) / i64::from(self.step)).max(0);
+        let mut k = 0usize;
+        for w in rest.iter().take(room as usize) {
+            if w.is_empty() || e.len() >= PAGE_POINTS || e.encoded_len() >= PAGE_BYTES {
+                break;
+            }
+            e.push(w.0);
+            k += 1;
+        }
+        if k > 0 {
+            self.runs.extend_present(k as u32);
+            self.last = t + k as i64 * i64::from(self.step);
+        }
+        1 + k
+    }
     fn has(&self, t: i64) -> bool {
         t >= self.t0
             && t <= self.last
@@ -607,6 +636,9 @@ struct TierFiles {
     sealed_points: u64,
     limit: u64,
     retention_secs: u64,
+    /// Reused by `append`: the compressed payload, the record.
+    lz: Vec<u8>,
+    rec: Vec<u8>,
 }
 
 #[derive(Default, Serialize, Deserialize)]
@@ -725,6 +757,8 @@ struct Inner {
     mem_points: [i64; MAX_TIERS],
     /// Reused by `write_many` for the roll-ups of a batch.
     rollup_queue: Vec<(u32, i64, u32)>,
+    /// Reused by `write_run`: the values of a run.
+    run_vals: Vec<f64>,
     /// First replay pass at open: only hosts / charts / dimensions (so that data pages of
     /// series created since the last checkpoint can be indexed).
     replay_meta_only: bool,
@@ -857,12 +891,20 @@ impl TierFiles {
         mut h: RecHeader,
         payload: Vec<u8>,
     ) -> Result<(PageRef, bool), StoreError> {
-        let compressed = lz4_flex::block::compress_prepend_size(&payload);
-        let payload = if compressed.len() + compressed.len() / 8 < payload.len() {
+        // LZ4 with the uncompressed size first (`compress_prepend_size`'s bytes), into a buffer
+        // kept across records
+        // (taken out while in use; an error drops them, nothing else)
+        let (mut lz, mut rec) = (std::mem::take(&mut self.lz), std::mem::take(&mut self.rec));
+        let max = lz4_flex::block::get_maximum_output_size(payload.len());
+        lz.clear();
+        lz.resize(4 + max, 0);
+        lz[..4].copy_from_slice(&(payload.len() as u32).to_le_bytes());
+        let clen = lz4_flex::block::compress_into(&payload, &mut lz[4..]).map_or(usize::MAX, |n| n + 4);
+        let payload: &[u8] = if clen.saturating_add(clen / 8) < payload.len() {
             h.flags |= FLAG_LZ4;
-            compressed
+            &lz[..clen]
         } else {
-            payload
+            &payload
         };
         h.payload_len = payload.len() as u32;
         let rec_len = (REC_HEADER + payload.len()) as u64;
@@ -879,11 +921,15 @@ impl TierFiles {
         let Some(a) = self.active.as_mut() else {
             return Err(StoreError::Invalid("no active file".into()));
         };
-        let hdr = h.encode(&payload);
-        let mut rec = Vec::with_capacity(rec_len as usize);
+        let hdr = h.encode(payload);
+        rec.clear();
         rec.extend_from_slice(&hdr);
-        rec.extend_from_slice(&payload);
+        rec.extend_from_slice(payload);
         (&*a.file).write_all(&rec).map_err(io_err(&a.path))?;
+        // a large record (a checkpoint's upper-tier page) does not pin its size
+        if rec.capacity() <= 1 << 20 {
+            (self.lz, self.rec) = (lz, rec);
+        }
         let r = PageRef {
             first: h.t0,
             last: h.last,
@@ -1113,6 +1159,7 @@ impl DiskStore {
             widths_cache: Vec::new(),
             mem_points: [0; MAX_TIERS],
             rollup_queue: Vec::new(),
+            run_vals: Vec::new(),
             replay_meta_only: false,
         };
         for h in &meta.hosts {
@@ -1148,6 +1195,8 @@ impl DiskStore {
                 sealed_points: 0,
                 limit: tc.retention_bytes,
                 retention_secs: tc.retention_secs,
+                lz: Vec::new(),
+                rec: Vec::new(),
             };
             let mut seqs = Vec::new();
             for e in fs::read_dir(&tdir).map_err(io_err(&tdir))? {
@@ -1728,6 +1777,186 @@ impl Inner {
         }
     }
 
+    /// [`Store::write_run`] under the lock (empty numbers: no point).
+    /// Points at or before the series' head go the per-point way (back-fill or overlap); the
+    /// rest — after a replication reply's first rows, the whole run — are appended to the open
+    /// tier-0 page in one loop, logged as one WAL record per page they fill, and folded into
+    /// each upper tier with the running slot held in a local while the run stays in it: the
+    /// same folds, in the same order, as point by point.
+    fn write_run(
+        &mut self,
+        config: &StoreConfig,
+        id: SeriesId,
+        first: UnixTime,
+        step: u32,
+        values: &[StorageNumber],
+        counts: &mut WriteCounts,
+    ) -> Result<(), StoreError> {
+        let idx = id.0 as usize;
+        let Some(&ue) = self.series.ue.get(idx) else {
+            return Err(StoreError::UnknownId {
+                kind: "series",
+                id: id.0,
+            });
+        };
+        let step = i64::from(step.max(1));
+        // the last index whose time fits an i64 (the run is clipped there)
+        let n = values
+            .len()
+            .min(((i64::MAX - first.max(0)) / step).saturating_add(1).max(0) as usize);
+        let values = &values[..n];
+        let time = |i: usize| first + i as i64 * step;
+        let mut start = 0;
+        while let Some(&w) = values.get(start) {
+            if !w.is_empty() {
+                let t = time(start);
+                if t > self.series.tiers[0][idx].head {
+                    break;
+                }
+                counts.add(self.write_point(config, id, t, w.0)?);
+            }
+            start += 1;
+        }
+        if start == n {
+            return Ok(());
+        }
+        // From `start` on every time is after the head.
+        let (end, logged, res) = self.append_run(id, ue, first, step, start, values);
+        if let Some(OpenPage { cols: Cols::Num(e), .. }) = &mut self.series.tiers[0][idx].open {
+            e.shrink();
+        }
+        self.log_run(id, first, step, logged, &values[logged..end]);
+        let stored = values[start..end].iter().filter(|w| !w.is_empty()).count() as u64;
+        counts.stored += stored;
+        self.written += stored;
+        self.mem_points[0] += stored as i64;
+        self.tier_widths(config);
+        let mut vals = std::mem::take(&mut self.run_vals);
+        vals.clear();
+        vals.extend(values[start..end].iter().map(|v| v.value()));
+        for k in 1..config.tiers.len() {
+            self.roll_up_run(idx, k, first, step, start, &values[start..end], &vals);
+        }
+        self.run_vals = vals;
+        res?;
+        if self.wal.buf.len() >= WAL_BUF_MAX {
+            self.wal_write()?;
+        }
+        Ok(())
+    }
+
+    /// The appending part of [`Inner::write_run`] from `start` (every time after the head):
+    /// returns where it stopped (`values.len()`, or the point whose page could not be made
+    /// room for), up to where the points are logged, and the error. The points before the
+    /// stop are stored, not yet counted or rolled up.
+    fn append_run(
+        &mut self,
+        id: SeriesId,
+        ue: u32,
+        first: UnixTime,
+        step: i64,
+        start: usize,
+        values: &[StorageNumber],
+    ) -> (usize, usize, Result<(), StoreError>) {
+        let idx = id.0 as usize;
+        let mut logged = start;
+        let mut j = start;
+        while j < values.len() {
+            if values[j].is_empty() {
+                j += 1;
+                continue;
+            }
+            let t = first + j as i64 * step;
+            let t0 = &mut self.series.tiers[0][idx];
+            let seal = match &t0.open {
+                Some(o) if !o.can_take(t) || o.full() => t0.open.take(),
+                _ => None,
+            };
+            if let Some(page) = seal {
+                // The WAL records of the page's points reach the kernel before the page (see
+                // `write_point_with`): log this run's share of it first.
+                self.log_run(id, first, step, logged, &values[logged..j]);
+                logged = j;
+                let res = self.wal_write().and_then(|()| self.write_page(idx, 0, &page, self.meta.generation));
+                if let Err(e) = res {
+                    return (j, logged, Err(e));
+                }
+            }
+            let t0 = &mut self.series.tiers[0][idx];
+            let o = t0.open.get_or_insert_with(|| OpenPage::new(t, ue, 1));
+            let pushed = if i64::from(o.step) == step {
+                // the points up to the next gap go in at once
+                o.push_grid(t, &values[j..])
+            } else {
+                o.push(t, &[values[j].0]);
+                1
+            };
+            t0.head = first + (j + pushed - 1) as i64 * step;
+            j += pushed;
+        }
+        (values.len(), logged, Ok(()))
+    }
+
+    /// WAL record of `values` (the points of a run from index `from`, empty words included
+    /// and skipped on replay): kind 8, series, time of `values[0]`, step, count, words.
+    fn log_run(&mut self, id: SeriesId, first: UnixTime, step: i64, from: usize, values: &[StorageNumber]) {
+        if self.wal.replaying || values.is_empty() {
+            return;
+        }
+        let b = &mut self.wal.buf.0;
+        b.reserve(21 + 4 * values.len());
+        b.push(8);
+        b.extend_from_slice(&id.0.to_le_bytes());
+        b.extend_from_slice(&(first + from as i64 * step).to_le_bytes());
+        b.extend_from_slice(&(step as u32).to_le_bytes());
+        b.extend_from_slice(&(values.len() as u32).to_le_bytes());
+        for &w in values {
+            b.extend_from_slice(&w.0.to_le_bytes());
+        }
+    }
+
+    /// The roll-ups into tier `k` of the points of `values` (`values[0]` at
+    /// `first + from * step`; `vals` their values, NaN for the empty ones), as
+    /// [`Inner::roll_up`] point by point would do them: the points that fall in the running
+    /// slot are folded into it in one loop (sums in the same order, so bit for bit the same).
+    #[allow(clippy::too_many_arguments)]
+    fn roll_up_run(&mut self, idx: usize, k: usize, first: UnixTime, step: i64, from: usize, values: &[StorageNumber], vals: &[f64]) {
+        let ue = i64::from(self.series.ue[idx]);
+        let width = self.widths_cache[1..=k]
+            .iter()
+            .fold(ue, |w, &m| w * i64::from(m));
+        let first = first + from as i64 * step;
+        let n = values.len().min(vals.len());
+        let mut cur = self.series.partial[k - 1][idx];
+        let mut j = 0;
+        while j < n {
+            if values[j].is_empty() {
+                j += 1;
+                continue;
+            }
+            let t = first + j as i64 * step;
+            if let Some((s, acc)) = &mut cur {
+                if t - ue <= *s && t - ue > *s - width {
+                    // every later point up to time s + ue is in this slot too
+                    let end = (((*s + ue - first) / step) as usize + 1).min(n);
+                    fold_run(acc, &values[j..end], &vals[j..end]);
+                    j = end;
+                    continue;
+                }
+            }
+            let Some(p) = TierPoint::from_number(t, values[j]) else {
+                j += 1;
+                continue;
+            };
+            self.series.partial[k - 1][idx] = cur;
+            let slot = tier_slot(t, ue as u32, width);
+            self.fold_upper(idx, k, slot, width, &Agg::of(&p));
+            cur = self.series.partial[k - 1][idx];
+            j += 1;
+        }
+        self.series.partial[k - 1][idx] = cur;
+    }
+
     /// First prefetch stage of a batch write: the series' dense per-tier entries.
     #[inline]
     fn prefetch_series(&self, idx: usize) {
@@ -2154,6 +2383,26 @@ impl Inner {
                         points += 1;
                     }
                 }
+                8 => {
+                    let r = c.get(pos + 1..pos + 21).ok_or_else(bad)?;
+                    let id = rd_u32(r, 0);
+                    let first = rd_u64(r, 4) as i64;
+                    let step = i64::from(rd_u32(r, 12).max(1));
+                    let n = rd_u32(r, 16) as usize;
+                    let words = c.get(pos + 21..pos + 21 + 4 * n).ok_or_else(bad)?;
+                    pos += 21 + 4 * n;
+                    if (id as usize) < self.series.len() && !self.replay_meta_only {
+                        for (i, w) in words.chunks_exact(4).enumerate() {
+                            let w = rd_u32(w, 0);
+                            if w == number::EMPTY {
+                                continue;
+                            }
+                            let t = first.saturating_add((i as i64).saturating_mul(step));
+                            self.write_point(config, SeriesId(id), t, w)?;
+                            points += 1;
+                        }
+                    }
+                }
                 2 => {
                     let r = c.get(pos + 1..pos + 47).ok_or_else(bad)?;
                     let id = rd_u32(r, 0);
@@ -2253,6 +2502,34 @@ impl Inner {
         }
         Ok(points)
     }
+}
+
+/// Folds the points of a run that fall in one slot into its aggregate: `values` the words
+/// (empty ones skipped), `vals` their values. The same operations, in the same order, as
+/// [`Agg::fold`] of each point's [`Agg::of`] (so the sums are bit for bit the same); kept out
+/// of line so that the loop's chains stay in registers.
+#[inline(never)]
+fn fold_run(acc: &mut Agg, values: &[StorageNumber], vals: &[f64]) {
+    const _: () = assert!(number::FLAG_NOT_ANOMALOUS == 1 << 24);
+    let (mut sum, mut min, mut max) = (acc.sum, acc.min, acc.max);
+    let (mut count, mut normal, mut flags) = (0u32, 0u32, 0u32);
+    for (w, &v) in values.iter().zip(vals) {
+        if w.is_empty() {
+            continue;
+        }
+        sum += v;
+        min = min.min(v);
+        max = max.max(v);
+        count += 1;
+        normal += (w.0 >> 24) & 1;
+        flags |= w.0;
+    }
+    acc.sum = sum;
+    acc.min = min;
+    acc.max = max;
+    acc.count += count;
+    acc.anomalous += count - normal;
+    acc.reset |= flags & number::FLAG_RESET != 0;
 }
 
 fn fold_points(v: Vec<TierPoint>) -> Option<TierPoint> {
@@ -2611,6 +2888,18 @@ impl Store for DiskStore {
         g.roll_up_many(cfg, &queued);
         g.rollup_queue = queued;
         result
+    }
+
+    fn write_run(
+        &self,
+        id: SeriesId,
+        first: UnixTime,
+        step: u32,
+        values: &[StorageNumber],
+        counts: &mut WriteCounts,
+    ) -> Result<(), StoreError> {
+        let cfg = &self.shared.config;
+        self.shared.write().write_run(cfg, id, first, step, values, counts)
     }
 
     fn write_aggregate(

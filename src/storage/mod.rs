@@ -237,6 +237,21 @@ pub trait Store: Send + Sync {
         }
         Ok(())
     }
+    /// A run of tier-0 points of one series: `values[i]` at `first + i * step`. Empty numbers
+    /// are skipped and not counted (no point there). The same as [`Store::write_many`] of the
+    /// non-empty points in order; stores override it to append the run in one pass and fold
+    /// it into the higher tiers slot by slot (a replication reply is one chart's rows, which
+    /// ingest turns into one run per dimension).
+    fn write_run(&self, id: SeriesId, first: UnixTime, step: u32, values: &[StorageNumber], counts: &mut WriteCounts) -> Result<(), StoreError> {
+        let step = i64::from(step.max(1));
+        let points: Vec<(SeriesId, UnixTime, StorageNumber)> = values
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(i, &v)| (id, first.saturating_add((i as i64).saturating_mul(step)), v))
+            .collect();
+        self.write_many(&points, counts)
+    }
     /// Stores a ready-made aggregate into a hole of tier `tier` >= 1 (sibling replication).
     fn write_aggregate(&self, id: SeriesId, tier: usize, point: TierPoint) -> Result<WriteOutcome, StoreError>;
     /// Appends to `out`, in increasing time, the points of `tier` with `after <= time <= before`.
