@@ -3,9 +3,8 @@
 //! every point accepted more than `flush_interval_secs` before the kill must be there, with
 //! upper tiers counting each tier-0 point exactly once.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
+mod crash_common;
+
 use std::time::{Duration, Instant};
 
 use ndcluster::model::{ChartMeta, DimMeta, HostMeta};
@@ -101,52 +100,10 @@ fn kill_9_during_writes_loses_only_the_last_seconds() {
     }
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = tmp.path().join("db");
-    let mut child = Command::new(std::env::current_exe().expect("exe"))
-        .args([
-            "--exact",
-            "crash_child_writer",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(ENV, &dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn child");
-    let out = child.stdout.take().expect("stdout");
-    let (tx, rx) = mpsc::channel::<i64>();
-    let reader = std::thread::spawn(move || {
-        for line in BufReader::new(out).lines().map_while(Result::ok) {
-            if let Ok(i) = line.trim().parse::<i64>() {
-                if tx.send(i).is_err() {
-                    break;
-                }
-            }
-        }
-    });
-    // wait (bounded) until the child has written a few thousand steps, across checkpoints
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut mark = -1;
-    while mark < 4000 && Instant::now() < deadline {
-        if let Ok(i) = rx.recv_timeout(Duration::from_millis(200)) {
-            mark = i;
-        }
-    }
-    assert!(mark >= 4000, "child did not progress (last step {mark})");
-    // everything up to `mark` was accepted; the durability bound is `flush_interval_secs`, we
-    // wait five times that (the machine may be loaded) while the child keeps writing
-    let grace = Instant::now() + Duration::from_secs(u64::from(config().flush_interval_secs) * 5);
-    let mut last = mark;
-    while Instant::now() < grace {
-        if let Ok(i) = rx.recv_timeout(Duration::from_millis(100)) {
-            last = i;
-        }
-    }
-    child.kill().expect("SIGKILL");
-    let _ = child.wait();
-    drop(rx);
-    let _ = reader.join();
-    assert!(last > mark, "child stopped writing before the kill");
+    // the durability bound is `flush_interval_secs`: the child writes on for five times that
+    // (the machine may be loaded) after `mark`, which it had reached
+    let grace = Duration::from_secs(u64::from(config().flush_interval_secs) * 5);
+    let mark = crash_common::run_and_kill("crash_child_writer", ENV, &dir, 4000, grace);
 
     let s = DiskStore::open(&dir, config()).expect("reopen after kill -9");
     let ids = open_series(&s);

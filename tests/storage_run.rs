@@ -6,9 +6,8 @@
 //! series. A `kill -9` while writing runs loses only the last seconds (the WAL's run records
 //! are replayed).
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
+mod crash_common;
+
 use std::time::{Duration, Instant};
 
 use ndcluster::model::{ChartMeta, DimMeta, HostMeta};
@@ -233,45 +232,10 @@ fn kill_9_while_writing_runs_loses_only_the_last_seconds() {
     }
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = tmp.path().join("db");
-    let mut child = Command::new(std::env::current_exe().expect("exe"))
-        .args(["--exact", "run_crash_child_writer", "--nocapture", "--test-threads=1"])
-        .env(ENV, &dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn child");
-    let out = child.stdout.take().expect("stdout");
-    let (tx, rx) = mpsc::channel::<i64>();
-    let reader = std::thread::spawn(move || {
-        for line in BufReader::new(out).lines().map_while(Result::ok) {
-            if let Ok(i) = line.trim().parse::<i64>() {
-                if tx.send(i).is_err() {
-                    break;
-                }
-            }
-        }
-    });
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut mark = -1;
-    while mark < 5000 && Instant::now() < deadline {
-        if let Ok(i) = rx.recv_timeout(Duration::from_millis(200)) {
-            mark = i;
-        }
-    }
-    assert!(mark >= 5000, "child did not progress (last second {mark})");
-    // everything up to `mark` was accepted; the bound is `flush_interval_secs`, waited 5 times
-    let grace = Instant::now() + Duration::from_secs(u64::from(config().flush_interval_secs) * 5);
-    let mut last = mark;
-    while Instant::now() < grace {
-        if let Ok(i) = rx.recv_timeout(Duration::from_millis(100)) {
-            last = i;
-        }
-    }
-    child.kill().expect("SIGKILL");
-    let _ = child.wait();
-    drop(rx);
-    let _ = reader.join();
-    assert!(last > mark, "child stopped writing before the kill");
+    // the durability bound is `flush_interval_secs`: the child writes on for five times that
+    // (the machine may be loaded) after `mark`, which it had reached
+    let grace = Duration::from_secs(u64::from(config().flush_interval_secs) * 5);
+    let mark = crash_common::run_and_kill("run_crash_child_writer", ENV, &dir, 5000, grace);
 
     let s = DiskStore::open(&dir, config()).expect("reopen after kill -9");
     let ids = crash_series(&s);
