@@ -61,23 +61,29 @@ const U: i64 = 1_000_000;
 /// with this model spends, to within its rounding (well under 1 %).
 #[derive(Clone)]
 struct Model {
+    /// condition on the previous bucket (else order 0)
+    ctx: bool,
     counts: Vec<[u32; 66]>,
     totals: Vec<u32>,
     prev: usize,
     bits: f64,
+    /// raw bits of escaped points (included in `bits`)
+    esc: f64,
 }
 
 impl Model {
     fn new() -> Self {
         Self {
+            ctx: true,
             counts: vec![[0; 66]; 66],
             totals: vec![0; 66],
             prev: 0,
             bits: 0.0,
+            esc: 0.0,
         }
     }
     fn symbol(&mut self, s: usize) {
-        let c = self.prev;
+        let c = if self.ctx { self.prev } else { 0 };
         let p = (f64::from(self.counts[c][s]) + 0.4) / (f64::from(self.totals[c]) + 0.4 * 66.0);
         self.bits -= p.log2();
         self.counts[c][s] += 1;
@@ -96,6 +102,7 @@ impl Model {
     fn escape(&mut self, raw: f64) {
         self.symbol(65);
         self.bits += raw;
+        self.esc += raw;
     }
 }
 
@@ -192,10 +199,15 @@ fn lattice_packed_bits(words: &[u32]) -> f64 {
 }
 
 fn lattice_bits(words: &[u32]) -> (f64, usize, (f64, f64)) {
+    lattice_bits_with(words, true)
+}
+
+fn lattice_bits_with(words: &[u32], ctx: bool) -> (f64, usize, (f64, f64)) {
     let pts: Vec<u32> = words.iter().copied().filter(|&w| w != StorageNumber::EMPTY.0).collect();
     let mut best = (f64::INFINITY, 0, (1.0, 1.0));
     for &(mul, div) in &LATTICE {
         let mut m = Model::new();
+        m.ctx = ctx;
         let mut prev = 0i64;
         let mut hits = 0;
         for &w in &pts {
@@ -277,18 +289,32 @@ struct Fit {
     points: usize,
     /// bits spent on the shared per-slot parameter (phase or row total)
     shared_bits: f64,
+    /// bits if every escaped point had cost what an exact point costs on average
+    optimistic: f64,
+}
+
+impl Fit {
+    fn finish(mut self, shared: &Model, per_dim: &[Model]) -> Self {
+        self.bits = shared.bits + per_dim.iter().map(|m| m.bits).sum::<f64>();
+        let esc: f64 = per_dim.iter().map(|m| m.esc).sum();
+        let fitted = self.bits - shared.bits - esc;
+        self.optimistic =
+            shared.bits + fitted * self.points as f64 / self.exact.max(1) as f64;
+        self
+    }
 }
 
 /// H1a: incremental dimensions interpolated onto the second grid. Per chart and slot one
 /// collection phase `phi` (µs after the slot); per dimension one integer counter delta `a`.
 /// Netdata's arithmetic (netdata-values.md §1.4) is replayed in f64 and a point counts as exact
 /// only when it packs to the stored word. `raw_bits[d]`: cost of an escaped point of dim `d`.
-fn fit_interpolated(c: &Chart, raw_bits: &[f64]) -> Fit {
+fn fit_interpolated(c: &Chart, raw_bits: &[f64], bootstrap: bool) -> Fit {
     const W: i64 = 60_000;
     let dims = c.cols.len();
     let slots = c.cols[0].len();
     let ue = f64::from(c.series[0].update_every);
     let mut phi: i64 = 453_400;
+    let mut prev_phi: i64 = 453_400;
     let mut rem: Vec<Option<f64>> = vec![None; dims];
     let mut ratio: Vec<Option<(f64, f64)>> = vec![None; dims];
     let mut prev_a = vec![0i64; dims];
@@ -386,13 +412,48 @@ fn fit_interpolated(c: &Chart, raw_bits: &[f64]) -> Fit {
                     continue;
                 }
             }
+            // bootstrap a dimension that never shows a zero: search the previous slot's delta
+            if bootstrap && k > 0 && rem[d].is_none() {
+                if let Some(wp) = c.cols[d][k - 1] {
+                    let num1 = (U - prev_phi) as f64;
+                    let den1 = (U + phi - prev_phi) as f64;
+                    let mut found = None;
+                    'r: for &(m, v) in &RATIOS {
+                        let centre = (word_value(wp) * ue * v / m).round() as i64;
+                        for step in 0..2000i64 {
+                            for a1 in [centre + step, centre - step] {
+                                if a1 < 0 {
+                                    continue;
+                                }
+                                let c1 = a1 as f64 * m / v;
+                                let r1 = c1 - c1 * num1 / den1;
+                                let x = Some(word_value(w) * ue - r1);
+                                if let Some(ar) =
+                                    interp_step(phi, p2, x, Some((m, v)), Some(r1), Some(w), ue)
+                                {
+                                    found = Some(((m, v), ar));
+                                    break 'r;
+                                }
+                            }
+                        }
+                    }
+                    if let Some((rt, (a, r))) = found {
+                        am[d].escape(raw_bits[d]);
+                        ratio[d] = Some(rt);
+                        prev_a[d] = a;
+                        rem[d] = Some(r);
+                        fit.exact += 1;
+                        continue;
+                    }
+                }
+            }
             am[d].escape(raw_bits[d]);
             rem[d] = None;
         }
+        prev_phi = phi;
         phi = p2;
     }
-    fit.bits = pm.bits + am.iter().map(|m| m.bits).sum::<f64>();
-    fit
+    fit.finish(&pm, &am)
 }
 
 /// One interpolated slot of one dimension: the integer delta and the new remainder, if the
@@ -466,8 +527,7 @@ fn fit_percent_row(c: &Chart, raw_bits: &[f64]) -> Fit {
             }
         }
     }
-    fit.bits = tm.bits + am.iter().map(|m| m.bits).sum::<f64>();
-    fit
+    fit.finish(&tm, &am)
 }
 
 /// `cargo test --release --test storage_model -- --ignored models --nocapture`
@@ -482,6 +542,8 @@ fn models() {
     let mut best_series = 0.0;
     let mut cross = 0.0;
     let mut lat_packed = 0.0;
+    let mut lat_o0 = 0.0;
+    let mut optimistic = 0.0;
     let mut ser_interp = 0.0;
     let mut rows = Vec::new();
     for c in charts(&all) {
@@ -492,13 +554,14 @@ fn models() {
             let e = h2_bits(&s.words);
             let (l, _, _) = lattice_bits(&s.words);
             lat_packed += b.min(lattice_packed_bits(&s.words));
+            lat_o0 += b.min(lattice_bits_with(&s.words, false).0);
             let one = Chart {
                 name: &s.chart,
                 series: vec![*s],
                 cols: vec![s.words.iter().map(|&w| (w != StorageNumber::EMPTY.0).then_some(w)).collect()],
             };
             let r = [b.min(e) / n];
-            let fi1 = fit_interpolated(&one, &r).bits;
+            let fi1 = fit_interpolated(&one, &r, false).bits;
             let fp1 = fit_percent_row(&one, &r).bits;
             ser_interp += b.min(e).min(l).min(fi1).min(fp1);
             per.push((b, e, l, n));
@@ -507,9 +570,13 @@ fn models() {
         let cb: f64 = per.iter().map(|p| p.0).sum();
         let ce: f64 = per.iter().map(|p| p.1).sum();
         let cs: f64 = per.iter().map(|p| p.0.min(p.1).min(p.2)).sum();
-        let fi = fit_interpolated(&c, &raw);
+        let fi = [fit_interpolated(&c, &raw, false), fit_interpolated(&c, &raw, true)]
+            .into_iter()
+            .min_by(|a, b| a.bits.total_cmp(&b.bits))
+            .unwrap_or_default();
         let fp = fit_percent_row(&c, &raw);
         let cx = cs.min(fi.bits).min(fp.bits);
+        optimistic += cs.min(fi.optimistic).min(fp.optimistic);
         base += cb;
         h2 += ce;
         lat += per.iter().map(|p| p.0.min(p.2)).sum::<f64>();
@@ -523,9 +590,11 @@ fn models() {
     eprintln!("H2 adaptive context model of its deltas  {:.4} B/pt", bpp(h2));
     eprintln!("lattice n*mul/div (best of it, current)  {:.4} B/pt", bpp(lat));
     eprintln!("lattice, today's 64-block bit packing    {:.4} B/pt", bpp(lat_packed));
+    eprintln!("lattice, adaptive order-0 (no context)   {:.4} B/pt", bpp(lat_o0));
     eprintln!("best per-series (current, H2, lattice)   {:.4} B/pt", bpp(best_series));
     eprintln!("+ per-series phase / row-total models     {:.4} B/pt", bpp(ser_interp));
     eprintln!("+ cross-series chart models (H1)         {:.4} B/pt", bpp(cross));
+    eprintln!("  (if every point of H1 charts fit)       {:.4} B/pt", bpp(optimistic));
     page_overhead(&all, points);
     rows.sort_by(|a, b| b.0.total_cmp(&a.0));
     for (cb, cs, fi, fp, cx, name, n) in rows.iter().take(60) {
@@ -577,4 +646,263 @@ fn page_overhead(all: &[CorpusSeries], points: usize) {
             );
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// A real round trip of the per-series lattice model: an adaptive binary range coder (the
+// classic LZMA-style coder: 32-bit range, 11-bit probabilities), buckets coded by a 7-level bit
+// tree conditioned on the previous bucket, the bits below the leading one coded direct.
+
+const PROB_BITS: u32 = 11;
+const PROB_INIT: u16 = 1 << (PROB_BITS - 1);
+const MOVE: u32 = 5;
+const TOP: u32 = 1 << 24;
+
+struct RangeEnc {
+    low: u64,
+    range: u32,
+    cache: u8,
+    cache_size: u64,
+    out: Vec<u8>,
+}
+
+impl RangeEnc {
+    fn new() -> Self {
+        Self {
+            low: 0,
+            range: u32::MAX,
+            cache: 0,
+            cache_size: 1,
+            out: Vec::new(),
+        }
+    }
+    fn shift_low(&mut self) {
+        if self.low < 0xFF00_0000 || self.low > 0xFFFF_FFFF {
+            let carry = (self.low >> 32) as u8;
+            let mut temp = self.cache;
+            loop {
+                self.out.push(temp.wrapping_add(carry));
+                temp = 0xFF;
+                self.cache_size -= 1;
+                if self.cache_size == 0 {
+                    break;
+                }
+            }
+            self.cache = ((self.low >> 24) & 0xFF) as u8;
+        }
+        self.cache_size += 1;
+        self.low = (self.low & 0x00FF_FFFF) << 8;
+    }
+    fn bit(&mut self, p: &mut u16, b: bool) {
+        let bound = (self.range >> PROB_BITS) * u32::from(*p);
+        if b {
+            self.low += u64::from(bound);
+            self.range -= bound;
+            *p -= *p >> MOVE;
+        } else {
+            self.range = bound;
+            *p += ((1 << PROB_BITS) - *p) >> MOVE;
+        }
+        while self.range < TOP {
+            self.range <<= 8;
+            self.shift_low();
+        }
+    }
+    fn direct(&mut self, v: u64, n: u32) {
+        for i in (0..n).rev() {
+            self.range >>= 1;
+            if (v >> i) & 1 == 1 {
+                self.low += u64::from(self.range);
+            }
+            while self.range < TOP {
+                self.range <<= 8;
+                self.shift_low();
+            }
+        }
+    }
+    fn finish(mut self) -> Vec<u8> {
+        for _ in 0..5 {
+            self.shift_low();
+        }
+        self.out
+    }
+}
+
+struct RangeDec<'a> {
+    buf: &'a [u8],
+    pos: usize,
+    range: u32,
+    code: u32,
+}
+
+impl<'a> RangeDec<'a> {
+    fn new(buf: &'a [u8]) -> Self {
+        let mut d = Self {
+            buf,
+            pos: 1,
+            range: u32::MAX,
+            code: 0,
+        };
+        for _ in 0..4 {
+            d.code = (d.code << 8) | u32::from(d.byte());
+        }
+        d
+    }
+    fn byte(&mut self) -> u8 {
+        let b = self.buf.get(self.pos).copied().unwrap_or(0);
+        self.pos += 1;
+        b
+    }
+    fn bit(&mut self, p: &mut u16) -> bool {
+        let bound = (self.range >> PROB_BITS) * u32::from(*p);
+        let b = if self.code < bound {
+            self.range = bound;
+            *p += ((1 << PROB_BITS) - *p) >> MOVE;
+            false
+        } else {
+            self.code -= bound;
+            self.range -= bound;
+            *p -= *p >> MOVE;
+            true
+        };
+        while self.range < TOP {
+            self.range <<= 8;
+            self.code = (self.code << 8) | u32::from(self.byte());
+        }
+        b
+    }
+    fn direct(&mut self, n: u32) -> u64 {
+        let mut v = 0u64;
+        for _ in 0..n {
+            self.range >>= 1;
+            let b = self.code >= self.range;
+            if b {
+                self.code -= self.range;
+            }
+            v = (v << 1) | u64::from(b);
+            while self.range < TOP {
+                self.range <<= 8;
+                self.code = (self.code << 8) | u32::from(self.byte());
+            }
+        }
+        v
+    }
+}
+
+const ESC: usize = 65;
+
+struct TreeModel(Vec<[u16; 128]>);
+
+impl TreeModel {
+    fn new() -> Self {
+        Self(vec![[PROB_INIT; 128]; 66])
+    }
+}
+
+/// Encodes the points of one series with lattice `(mul, div)`; returns the bytes.
+fn lattice_encode(words: &[u32], (mul, div): (f64, f64)) -> Vec<u8> {
+    let mut e = RangeEnc::new();
+    let mut t = TreeModel::new();
+    let mut ctx = 0usize;
+    let mut prev = 0i64;
+    for &w in words {
+        let n = (word_value(w) * div / mul).round();
+        let (sym, raw, nb) = if n.abs() < 9e15 && pack(n * mul / div) == w {
+            let d = n as i64 - prev;
+            prev = n as i64;
+            let z = ((d << 1) ^ (d >> 63)) as u64;
+            let b = (64 - z.leading_zeros()) as usize;
+            (b, z, b.saturating_sub(1) as u32)
+        } else {
+            (ESC, u64::from(w), 32)
+        };
+        let probs = &mut t.0[ctx];
+        let mut node = 1usize;
+        for i in (0..7).rev() {
+            let bit = (sym >> i) & 1 == 1;
+            e.bit(&mut probs[node], bit);
+            node = (node << 1) | usize::from(bit);
+        }
+        e.direct(raw, nb);
+        ctx = sym;
+    }
+    e.finish()
+}
+
+fn lattice_decode(buf: &[u8], n: usize, (mul, div): (f64, f64), out: &mut Vec<u32>) {
+    let mut d = RangeDec::new(buf);
+    let mut t = TreeModel::new();
+    let mut ctx = 0usize;
+    let mut prev = 0i64;
+    for _ in 0..n {
+        let probs = &mut t.0[ctx];
+        let mut node = 1usize;
+        for _ in 0..7 {
+            node = (node << 1) | usize::from(d.bit(&mut probs[node]));
+        }
+        let sym = (node & 127).min(ESC);
+        if sym == ESC {
+            out.push(d.direct(32) as u32);
+        } else {
+            let z = if sym <= 1 {
+                sym as u64
+            } else {
+                (1u64 << (sym - 1)) | d.direct(sym as u32 - 1)
+            };
+            let delta = ((z >> 1) as i64) ^ -((z & 1) as i64);
+            prev = prev.wrapping_add(delta);
+            out.push(pack(prev as f64 * mul / div));
+        }
+        ctx = sym;
+    }
+}
+
+/// `cargo test --release --test storage_model -- --ignored lattice_round_trip --nocapture`
+#[test]
+#[ignore]
+fn lattice_round_trip() {
+    use ndcluster::storage::codec::{decode_numbers, NumEncoder};
+    let all = load();
+    let mut bytes = 0usize;
+    let mut points = 0usize;
+    let mut encoded = Vec::new();
+    for s in &all {
+        let words: Vec<u32> = s.points().map(|(_, w)| w.0).collect();
+        let (_, _, ratio) = lattice_bits(&words);
+        let lat = lattice_encode(&words, ratio);
+        let mut e = NumEncoder::default();
+        for &w in &words {
+            e.push(w);
+        }
+        let mut cur = Vec::new();
+        e.finish_into(&mut cur);
+        // per series the smaller of the two, one mode byte
+        bytes += 1 + lat.len().min(cur.len());
+        points += words.len();
+        encoded.push((words, ratio, lat, cur));
+    }
+    let mut out = Vec::new();
+    let t = std::time::Instant::now();
+    for (words, ratio, lat, _) in &encoded {
+        out.clear();
+        lattice_decode(lat, words.len(), *ratio, &mut out);
+        assert_eq!(&out, words, "lattice round trip");
+    }
+    let lat_s = t.elapsed().as_secs_f64();
+    let t = std::time::Instant::now();
+    let mut dec = Vec::new();
+    for (words, _, _, cur) in &encoded {
+        dec.clear();
+        decode_numbers(cur, &mut 0, words.len(), &mut dec).expect("decode");
+    }
+    let cur_s = t.elapsed().as_secs_f64();
+    eprintln!(
+        "lattice + range coder, best of it and today's codec per series: {bytes} B, {:.4} B/pt",
+        bytes as f64 / points as f64
+    );
+    eprintln!(
+        "decode: range coder {:.1} M pts/s, today's codec {:.1} M pts/s (all series, one thread)",
+        points as f64 / lat_s / 1e6,
+        points as f64 / cur_s / 1e6
+    );
 }
