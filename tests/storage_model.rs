@@ -25,7 +25,10 @@ fn codec_bytes(c: &CorpusSeries) -> usize {
 #[ignore]
 fn dump() {
     use std::fmt::Write;
-    let out = std::env::var("NDCLUSTER_DUMP").expect("NDCLUSTER_DUMP");
+    let Ok(out) = std::env::var("NDCLUSTER_DUMP") else {
+        eprintln!("set NDCLUSTER_DUMP=<file> to dump the corpus as text");
+        return;
+    };
     let mut s = String::new();
     for c in load() {
         let _ = write!(
@@ -1078,5 +1081,232 @@ fn lattice_round_trip() {
         "decode: range coder {:.1} M pts/s, today's codec {:.1} M pts/s (all series, one thread)",
         points as f64 / lat_s / 1e6,
         points as f64 / cur_s / 1e6
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// "Store what was collected": on a real child's stream (66 s capture of a Netdata 1.37.1
+// child, ../shared/protocol/captures/child-to-parent.raw), the cost of the collected integers
+// plus each chart's collection clock, against the cost of the tier-0 words the parent computes
+// from them (our `ChartState`, the code the golden tests check against a real parent).
+
+fn proto_words(line: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut chars = line.chars().peekable();
+    loop {
+        while chars.peek().is_some_and(|c| c.is_whitespace()) {
+            chars.next();
+        }
+        let Some(&c) = chars.peek() else { break };
+        let mut w = String::new();
+        if c == '"' || c == '\'' {
+            chars.next();
+            for ch in chars.by_ref() {
+                if ch == c {
+                    break;
+                }
+                w.push(ch);
+            }
+        } else {
+            while let Some(&ch) = chars.peek() {
+                if ch.is_whitespace() {
+                    break;
+                }
+                w.push(ch);
+                chars.next();
+            }
+        }
+        out.push(w);
+    }
+    out
+}
+
+/// `NDCLUSTER_CAPTURE=/work/shared/protocol/captures/child-to-parent.raw cargo test --release
+/// --test storage_model -- --ignored collected --nocapture`
+#[test]
+#[ignore]
+fn collected_vs_stored() {
+    use ndcluster::collect::compute::{parse_set_value, strtoll0, ChartState, ComputedPoint};
+    use ndcluster::model::{Algorithm, ChartMeta, DimMeta};
+    let path = std::env::var("NDCLUSTER_CAPTURE")
+        .unwrap_or_else(|_| "/work/shared/protocol/captures/child-to-parent.raw".into());
+    let Ok(raw) = std::fs::read(&path) else {
+        eprintln!("no capture at {path} (set NDCLUSTER_CAPTURE)");
+        return;
+    };
+    let text = String::from_utf8_lossy(&raw);
+    struct C {
+        state: ChartState,
+        words: Vec<Vec<u32>>,
+        sets: Vec<Vec<Option<i64>>>,
+        usec: Vec<i64>,
+        pending: Vec<Option<i64>>,
+    }
+    let mut charts: BTreeMap<String, C> = BTreeMap::new();
+    let mut cur: Option<String> = None;
+    let mut now_us: i64 = 1_800_000_000_250_000;
+    let mut pts: Vec<ComputedPoint> = Vec::new();
+    // all charts' clocks in arrival order, each against the previous BEGIN of the stream
+    let mut shared_clock = Model::new();
+    let mut last_usec = U;
+    for line in text.lines() {
+        let w = proto_words(line);
+        let arg = |i: usize| w.get(i).map(String::as_str).unwrap_or("");
+        match arg(0) {
+            "CHART" => {
+                let id = arg(1).to_string();
+                let meta = ChartMeta {
+                    id: id.clone(),
+                    name: id.clone(),
+                    update_every: arg(9).parse().unwrap_or(1),
+                    options: arg(10).to_string(),
+                    ..Default::default()
+                };
+                charts.entry(id.clone()).or_insert_with(|| C {
+                    state: ChartState::new(&meta),
+                    words: Vec::new(),
+                    sets: Vec::new(),
+                    usec: Vec::new(),
+                    pending: Vec::new(),
+                });
+                cur = Some(id);
+            }
+            "DIMENSION" => {
+                let meta = DimMeta {
+                    id: arg(1).into(),
+                    name: arg(2).into(),
+                    algorithm: Algorithm::parse(arg(3)),
+                    multiplier: strtoll0(arg(4)),
+                    divisor: strtoll0(arg(5)),
+                    options: arg(6).into(),
+                };
+                let Some(c) = cur.as_ref().and_then(|id| charts.get_mut(id)) else {
+                    continue;
+                };
+                if let Ok(i) = c.state.define_dimension(&meta) {
+                    while c.words.len() <= i {
+                        c.words.push(Vec::new());
+                        c.sets.push(Vec::new());
+                        c.pending.push(None);
+                    }
+                }
+            }
+            "BEGIN" => {
+                let id = arg(1).to_string();
+                let usec: u64 = arg(2).parse().unwrap_or(0);
+                if let Some(c) = charts.get_mut(&id) {
+                    now_us = now_us.max(c.state.last_collected_us() + usec as i64);
+                    c.state.begin(usec, now_us);
+                    c.usec.push(usec as i64);
+                    shared_clock.signed(usec as i64 - last_usec);
+                    last_usec = usec as i64;
+                    c.pending.iter_mut().for_each(|p| *p = None);
+                }
+                cur = Some(id);
+            }
+            "SET" => {
+                let Some(c) = cur.as_ref().and_then(|id| charts.get_mut(id)) else {
+                    continue;
+                };
+                if let Some(i) = c.state.dim_index(arg(1)) {
+                    let v = parse_set_value(arg(3));
+                    let _ = c.state.set(i, v);
+                    if let Some(p) = c.pending.get_mut(i) {
+                        *p = v;
+                    }
+                }
+            }
+            "END" => {
+                let Some(c) = cur.as_ref().and_then(|id| charts.get_mut(id)) else {
+                    continue;
+                };
+                pts.clear();
+                c.state.end(now_us, &mut pts);
+                for p in &pts {
+                    if let Some(col) = c.words.get_mut(p.dim) {
+                        col.push(p.value.0);
+                    }
+                }
+                for (i, p) in c.pending.iter().enumerate() {
+                    c.sets[i].push(*p);
+                }
+            }
+            _ => {}
+        }
+    }
+    let (mut stored_pts, mut cur_bits, mut best_bits, mut coll_bits, mut clock_bits) =
+        (0usize, 0.0, 0.0, 0.0, 0.0);
+    for c in charts.values() {
+        if c.usec.len() < 10 {
+            continue;
+        }
+        // the chart clock: µs of each collection, coded as the offset from the nominal period
+        let ue_us = i64::from(c.state.update_every()) * U;
+        let mut a = Model::new();
+        let mut b = Model::new();
+        let mut prev = ue_us;
+        for &u in &c.usec {
+            a.signed(u - ue_us);
+            b.signed(u - prev);
+            prev = u;
+        }
+        clock_bits += a.bits.min(b.bits);
+        for (i, col) in c.words.iter().enumerate() {
+            let words: Vec<u32> = col
+                .iter()
+                .copied()
+                .filter(|&w| w != StorageNumber::EMPTY.0)
+                .collect();
+            stored_pts += words.len();
+            let mut e = ndcluster::storage::codec::NumEncoder::default();
+            for &w in &words {
+                e.push(w);
+            }
+            let mut buf = Vec::new();
+            e.finish_into(&mut buf);
+            let cb = buf.len() as f64 * 8.0;
+            cur_bits += cb;
+            best_bits += cb.min(h2_bits(&words)).min(lattice_bits(&words).0);
+            // collected integers: deltas or deltas of deltas, whichever is smaller
+            let mut d1 = Model::new();
+            let mut d2 = Model::new();
+            let (mut pv, mut pd) = (None::<i64>, 0i64);
+            for v in &c.sets[i] {
+                match v {
+                    Some(v) => {
+                        let d = pv.map_or(*v, |p| v.wrapping_sub(p));
+                        d1.signed(d);
+                        d2.signed(d.wrapping_sub(pd));
+                        pv = Some(*v);
+                        pd = d;
+                    }
+                    None => {
+                        d1.escape(0.0);
+                        d2.escape(0.0);
+                    }
+                }
+            }
+            coll_bits += d1.bits.min(d2.bits);
+        }
+    }
+    let bpp = |b: f64| b / 8.0 / stored_pts.max(1) as f64;
+    eprintln!("{} charts, {stored_pts} stored points", charts.len());
+    eprintln!(
+        "stored words, today's codec (one page per series) {:.4} B/pt",
+        bpp(cur_bits)
+    );
+    eprintln!(
+        "stored words, best per-series model (H2/lattice)  {:.4} B/pt",
+        bpp(best_bits)
+    );
+    eprintln!(
+        "collected integers + chart clocks                 {:.4} B/pt ({:.4} of it clocks)",
+        bpp(coll_bits + clock_bits),
+        bpp(clock_bits)
+    );
+    eprintln!(
+        "collected integers + clocks against the previous chart's {:.4} B/pt ({:.4} clocks)",
+        bpp(coll_bits + shared_clock.bits),
+        bpp(shared_clock.bits)
     );
 }
