@@ -669,6 +669,7 @@ fn models() {
         best_series += cs;
         cross += cx;
         rows.push((
+            ideal_i,
             cb,
             cs,
             fi,
@@ -726,10 +727,10 @@ fn models() {
         bpp(optimistic)
     );
     page_overhead(&all, points);
-    rows.sort_by(|a, b| b.0.total_cmp(&a.0));
-    for (cb, cs, fi, fp, cx, name, n) in rows.iter().take(60) {
+    rows.sort_by(|a, b| b.1.total_cmp(&a.1));
+    for (ii, cb, cs, fi, fp, cx, name, n) in rows.iter().take(60) {
         eprintln!(
-            "{name:48} pts {n:6} cur {:6.0} ser {:6.0} interp {:6.0} ({:5.1}% exact, shared {:5.0}) pct {:6.0} ({:5.1}%) best {:6.0} B",
+            "{name:48} pts {n:6} cur {:6.0} ser {:6.0} interp {:6.0} ({:5.1}% exact, shared {:5.0}) pct {:6.0} ({:5.1}%) best {:6.0} B ideal {:6.0}",
             cb / 8.0,
             cs / 8.0,
             fi.bits / 8.0,
@@ -737,7 +738,8 @@ fn models() {
             fi.shared_bits / 8.0,
             fp.bits / 8.0,
             100.0 * fp.exact as f64 / fp.points.max(1) as f64,
-            cx / 8.0
+            cx / 8.0,
+            ii / 8.0
         );
     }
 }
