@@ -1143,6 +1143,7 @@ fn collected_vs_stored() {
         sets: Vec<Vec<Option<i64>>>,
         usec: Vec<i64>,
         pending: Vec<Option<i64>>,
+        clock_bits: f64,
     }
     let mut charts: BTreeMap<String, C> = BTreeMap::new();
     let mut cur: Option<String> = None;
@@ -1170,6 +1171,7 @@ fn collected_vs_stored() {
                     sets: Vec::new(),
                     usec: Vec::new(),
                     pending: Vec::new(),
+                    clock_bits: 0.0,
                 });
                 cur = Some(id);
             }
@@ -1200,7 +1202,9 @@ fn collected_vs_stored() {
                     now_us = now_us.max(c.state.last_collected_us() + usec as i64);
                     c.state.begin(usec, now_us);
                     c.usec.push(usec as i64);
+                    let before = shared_clock.bits;
                     shared_clock.signed(usec as i64 - last_usec);
+                    c.clock_bits += shared_clock.bits - before;
                     last_usec = usec as i64;
                     c.pending.iter_mut().for_each(|p| *p = None);
                 }
@@ -1238,6 +1242,8 @@ fn collected_vs_stored() {
     }
     let (mut stored_pts, mut cur_bits, mut best_bits, mut coll_bits, mut clock_bits) =
         (0usize, 0.0, 0.0, 0.0, 0.0);
+    let mut mixed_bits = 0.0;
+    let mut by_algo = [(0usize, 0.0f64, 0.0f64); 3];
     for c in charts.values() {
         if c.usec.len() < 10 {
             continue;
@@ -1253,6 +1259,7 @@ fn collected_vs_stored() {
             prev = u;
         }
         clock_bits += a.bits.min(b.bits);
+        let (mut chart_stored, mut chart_mixed) = (0.0, 0.0);
         for (i, col) in c.words.iter().enumerate() {
             let words: Vec<u32> = col
                 .iter()
@@ -1288,8 +1295,22 @@ fn collected_vs_stored() {
                     }
                 }
             }
-            coll_bits += d1.bits.min(d2.bits);
+            let cb2 = d1.bits.min(d2.bits);
+            coll_bits += cb2;
+            let stored_best = cb.min(h2_bits(&words)).min(lattice_bits(&words).0);
+            chart_stored += stored_best;
+            chart_mixed += cb2.min(stored_best);
+            let algo = c.state.dimension(i).map(|d| d.algorithm());
+            let k = match algo {
+                Some(Algorithm::Incremental) => 0,
+                Some(Algorithm::Absolute) => 1,
+                _ => 2,
+            };
+            by_algo[k].0 += words.len();
+            by_algo[k].1 += stored_best;
+            by_algo[k].2 += cb2;
         }
+        mixed_bits += chart_stored.min(chart_mixed + c.clock_bits);
     }
     let bpp = |b: f64| b / 8.0 / stored_pts.max(1) as f64;
     eprintln!("{} charts, {stored_pts} stored points", charts.len());
@@ -1311,4 +1332,18 @@ fn collected_vs_stored() {
         bpp(coll_bits + shared_clock.bits),
         bpp(shared_clock.bits)
     );
+    eprintln!(
+        "per chart stored words, or collected/stored per dimension + its clock {:.4} B/pt",
+        bpp(mixed_bits)
+    );
+    for (name, (n, st, co)) in ["incremental", "absolute", "percentage"]
+        .iter()
+        .zip(by_algo)
+    {
+        eprintln!(
+            "  {name:12} {n:6} points: stored best {:.4} B/pt, collected {:.4} B/pt",
+            st / 8.0 / n.max(1) as f64,
+            co / 8.0 / n.max(1) as f64
+        );
+    }
 }
