@@ -1152,6 +1152,7 @@ fn collected_vs_stored() {
     // all charts' clocks in arrival order, each against the previous BEGIN of the stream
     let mut shared_clock = Model::new();
     let mut last_usec = U;
+    let mut arrivals: Vec<(String, i64)> = Vec::new();
     for line in text.lines() {
         let w = proto_words(line);
         let arg = |i: usize| w.get(i).map(String::as_str).unwrap_or("");
@@ -1205,6 +1206,7 @@ fn collected_vs_stored() {
                     let before = shared_clock.bits;
                     shared_clock.signed(usec as i64 - last_usec);
                     c.clock_bits += shared_clock.bits - before;
+                    arrivals.push((id.clone(), usec as i64));
                     last_usec = usec as i64;
                     c.pending.iter_mut().for_each(|p| *p = None);
                 }
@@ -1243,8 +1245,11 @@ fn collected_vs_stored() {
     let (mut stored_pts, mut cur_bits, mut best_bits, mut coll_bits, mut clock_bits) =
         (0usize, 0.0, 0.0, 0.0, 0.0);
     let mut mixed_bits = 0.0;
+    let mut chosen = std::collections::BTreeSet::new();
+    let mut exact_bits = 0.0;
+    let mut all_clocks_bits = 0.0;
     let mut by_algo = [(0usize, 0.0f64, 0.0f64); 3];
-    for c in charts.values() {
+    for (id, c) in &charts {
         if c.usec.len() < 10 {
             continue;
         }
@@ -1311,6 +1316,13 @@ fn collected_vs_stored() {
             by_algo[k].2 += cb2;
         }
         mixed_bits += chart_stored.min(chart_mixed + c.clock_bits);
+        if chart_mixed + c.clock_bits < chart_stored {
+            chosen.insert(id.clone());
+            exact_bits += chart_mixed;
+        } else {
+            exact_bits += chart_stored;
+        }
+        all_clocks_bits += chart_mixed;
     }
     let bpp = |b: f64| b / 8.0 / stored_pts.max(1) as f64;
     eprintln!("{} charts, {stored_pts} stored points", charts.len());
@@ -1335,6 +1347,24 @@ fn collected_vs_stored() {
     eprintln!(
         "per chart stored words, or collected/stored per dimension + its clock {:.4} B/pt",
         bpp(mixed_bits)
+    );
+    // the clocks of the charts that chose collected values, each against the previous such chart
+    let mut own_clock = Model::new();
+    let mut last = U;
+    for (id, u) in &arrivals {
+        if chosen.contains(id) {
+            own_clock.signed(u - last);
+            last = *u;
+        }
+    }
+    eprintln!(
+        "  same, clocks only of the {} charts that use collected values, against each other  {:.4} B/pt",
+        chosen.len(),
+        bpp(exact_bits + own_clock.bits)
+    );
+    eprintln!(
+        "  conservative: every chart's clock stored, each dimension the cheaper  {:.4} B/pt",
+        bpp(all_clocks_bits + shared_clock.bits)
     );
     for (name, (n, st, co)) in ["incremental", "absolute", "percentage"]
         .iter()
