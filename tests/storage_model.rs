@@ -1144,7 +1144,14 @@ fn collected_vs_stored() {
         usec: Vec<i64>,
         pending: Vec<Option<i64>>,
         clock_bits: f64,
+        initial: Option<ChartState>,
     }
+    enum Op {
+        Begin(u64, i64),
+        Set(usize, Option<i64>),
+        End(i64),
+    }
+    let mut ops: Vec<(String, Op)> = Vec::new();
     let mut charts: BTreeMap<String, C> = BTreeMap::new();
     let mut cur: Option<String> = None;
     let mut now_us: i64 = 1_800_000_000_250_000;
@@ -1173,6 +1180,7 @@ fn collected_vs_stored() {
                     usec: Vec::new(),
                     pending: Vec::new(),
                     clock_bits: 0.0,
+                    initial: None,
                 });
                 cur = Some(id);
             }
@@ -1201,6 +1209,10 @@ fn collected_vs_stored() {
                 let usec: u64 = arg(2).parse().unwrap_or(0);
                 if let Some(c) = charts.get_mut(&id) {
                     now_us = now_us.max(c.state.last_collected_us() + usec as i64);
+                    if c.initial.is_none() {
+                        c.initial = Some(c.state.clone());
+                    }
+                    ops.push((id.clone(), Op::Begin(usec, now_us)));
                     c.state.begin(usec, now_us);
                     c.usec.push(usec as i64);
                     let before = shared_clock.bits;
@@ -1219,6 +1231,9 @@ fn collected_vs_stored() {
                 if let Some(i) = c.state.dim_index(arg(1)) {
                     let v = parse_set_value(arg(3));
                     let _ = c.state.set(i, v);
+                    if let Some(id) = &cur {
+                        ops.push((id.clone(), Op::Set(i, v)));
+                    }
                     if let Some(p) = c.pending.get_mut(i) {
                         *p = v;
                     }
@@ -1230,6 +1245,9 @@ fn collected_vs_stored() {
                 };
                 pts.clear();
                 c.state.end(now_us, &mut pts);
+                if let Some(id) = &cur {
+                    ops.push((id.clone(), Op::End(now_us)));
+                }
                 for p in &pts {
                     if let Some(col) = c.words.get_mut(p.dim) {
                         col.push(p.value.0);
@@ -1324,8 +1342,47 @@ fn collected_vs_stored() {
         }
         all_clocks_bits += chart_mixed;
     }
+    // replay speed: what reading collected values back costs (ChartState over the same ops)
+    let index: BTreeMap<&str, usize> = charts
+        .keys()
+        .enumerate()
+        .map(|(i, k)| (k.as_str(), i))
+        .collect();
+    let flat: Vec<(usize, &Op)> = ops
+        .iter()
+        .filter_map(|(id, op)| Some((*index.get(id.as_str())?, op)))
+        .collect();
+    let mut best_ns = f64::INFINITY;
+    let mut produced = 0usize;
+    for _ in 0..5 {
+        let mut states: Vec<Option<ChartState>> =
+            charts.values().map(|c| c.initial.clone()).collect();
+        produced = 0;
+        let t = std::time::Instant::now();
+        for &(i, op) in &flat {
+            let Some(st) = states[i].as_mut() else {
+                continue;
+            };
+            match op {
+                Op::Begin(u, now) => st.begin(*u, *now),
+                Op::Set(d, v) => {
+                    let _ = st.set(*d, *v);
+                }
+                Op::End(now) => {
+                    pts.clear();
+                    st.end(*now, &mut pts);
+                    produced += pts.len();
+                }
+            }
+        }
+        best_ns = best_ns.min(t.elapsed().as_secs_f64() * 1e9 / produced.max(1) as f64);
+    }
     let bpp = |b: f64| b / 8.0 / stored_pts.max(1) as f64;
     eprintln!("{} charts, {stored_pts} stored points", charts.len());
+    eprintln!(
+        "replaying the collection computation: {produced} points, {best_ns:.1} ns/point ({:.0} M pts/s, best of 5)",
+        1e3 / best_ns
+    );
     eprintln!(
         "stored words, today's codec (one page per series) {:.4} B/pt",
         bpp(cur_bits)
