@@ -29,15 +29,19 @@ const RETRY_PASSES: u32 = 60;
 ///
 /// Files the kernel renders in one piece ([`renders_whole`]) take one `pread` per pass when
 /// the buffer is larger than their content: for those a short read is the whole file, so
-/// the extra read that would only return 0 (end of file) is skipped. Every other file is read
-/// until a read returns 0 (a `seq_file` hands out at most its internal page per read).
+/// the extra read that would only return 0 (end of file) is skipped. So do the `seq_file`s
+/// whose records have a known maximum length ([`seq_record_max`]) when a read comes back
+/// short by more than that length (see [`short_read_limit`]). Every other file is read until
+/// a read returns 0 (a `seq_file` hands out at most its internal buffer per read).
 pub(crate) struct ProcFile {
     path: PathBuf,
     file: Option<File>,
     /// Zero-initialised once and grown by doubling; the content is `buf[..len]`.
     buf: Vec<u8>,
     len: usize,
-    whole: bool,
+    /// A read shorter than the space offered and than this many bytes is the end of the
+    /// file ([`short_read_limit`]).
+    short_ends: usize,
     /// Reads to skip before the next attempt after a failure.
     backoff: u32,
     logged: bool,
@@ -52,7 +56,7 @@ impl ProcFile {
             file: None,
             buf: Vec::new(),
             len: 0,
-            whole: renders_whole(rel),
+            short_ends: short_read_limit(rel),
             backoff: 0,
             logged: false,
             reads: 0,
@@ -71,7 +75,7 @@ impl ProcFile {
         self.reads += 1;
         self.len = 0;
         if let Some(f) = self.file.as_ref() {
-            match read_all_at(f, &mut self.buf, self.whole) {
+            match read_all_at(f, &mut self.buf, self.short_ends) {
                 Ok(n) => {
                     self.len = n;
                     return Some(&self.buf[..n]);
@@ -84,7 +88,7 @@ impl ProcFile {
             return None;
         }
         let opened = File::open(&self.path).and_then(|f| {
-            let n = read_all_at(&f, &mut self.buf, self.whole)?;
+            let n = read_all_at(&f, &mut self.buf, self.short_ends)?;
             Ok((f, n))
         });
         match opened {
@@ -129,11 +133,46 @@ pub(crate) fn renders_whole(rel: &str) -> bool {
     SINGLE.contains(&rel) || ["/sys/", "/proc/sys/", "/proc/pressure/"].iter().any(|p| rel.starts_with(p))
 }
 
+/// Smallest buffer a `seq_file` fills per read: one page (`seq_read_iter` starts with
+/// `PAGE_SIZE` and only ever doubles it). 4 KiB is the smallest page size Linux has.
+const SEQ_MIN_BUF: usize = 4096;
+
+/// Longest record (bytes, newline included) the kernel's `show` prints per step of these
+/// `seq_file`s, with a wide margin over their formats: `/proc/vmstat` one `name value` line
+/// (names ≤ ~40 characters, a u64), `/proc/net/dev` one interface (a name ≤ 15 and 16 u64
+/// columns, or the two header lines), `/proc/diskstats` one device (a name ≤ 32 and ≤ 20
+/// numbers), `softnet_stat` / `nf_conntrack` one CPU (≤ 20 hex words) or the header, sysvipc
+/// one object (≤ 16 numbers) or the header. `None` for files whose records have no such bound
+/// (`/proc/interrupts` prints all architecture lines as one record, whose length grows with the
+/// CPU count; mountinfo lines hold paths).
+pub(crate) fn seq_record_max(rel: &str) -> Option<usize> {
+    match rel {
+        "/proc/vmstat" => Some(96),
+        "/proc/net/dev" | "/proc/diskstats" => Some(1024),
+        "/proc/net/softnet_stat" | "/proc/net/stat/nf_conntrack" | "/proc/sysvipc/sem" | "/proc/sysvipc/shm" => Some(512),
+        _ => None,
+    }
+}
+
+/// A read shorter than the space offered proves the end of `rel` when it is also shorter than
+/// the returned limit: any length for files rendered in one piece ([`renders_whole`]); for a
+/// `seq_file` whose records are at most `L` bytes ([`seq_record_max`]), `SEQ_MIN_BUF - L`: such
+/// a read stops early only at the end or when the next record did not fit in the kernel's
+/// buffer (≥ `SEQ_MIN_BUF`), which needs at least `SEQ_MIN_BUF - L` bytes already in it. 0 for
+/// every other file (only a read of 0 ends it).
+pub(crate) fn short_read_limit(rel: &str) -> usize {
+    if renders_whole(rel) {
+        usize::MAX
+    } else {
+        seq_record_max(rel).map_or(0, |l| SEQ_MIN_BUF.saturating_sub(l))
+    }
+}
+
 /// Reads `f` from offset 0 to its end (at most [`MAX_FILE_BYTES`]) into `buf` with `pread`,
-/// growing `buf` when full; returns the length read. With `whole`, a read shorter than the
-/// space offered ends it (see [`renders_whole`]); otherwise only a read of 0 does. Regular
-/// files (test fixtures) end at their first short read either way.
-fn read_all_at(f: &File, buf: &mut Vec<u8>, whole: bool) -> std::io::Result<usize> {
+/// growing `buf` when full; returns the length read. A read shorter than the space offered and
+/// than `short_ends` ends it (see [`short_read_limit`]); otherwise only a read of 0 does.
+/// Regular files (test fixtures) end at their first short read either way.
+fn read_all_at(f: &File, buf: &mut Vec<u8>, short_ends: usize) -> std::io::Result<usize> {
     let mut len = 0usize;
     // Each turn either adds bytes, grows the buffer (bounded by MAX_FILE_BYTES) or ends.
     loop {
@@ -149,7 +188,7 @@ fn read_all_at(f: &File, buf: &mut Vec<u8>, whole: bool) -> std::io::Result<usiz
             Ok(0) => return Ok(len),
             Ok(n) => {
                 len += n;
-                if whole && n < space {
+                if n < space && n < short_ends {
                     return Ok(len);
                 }
             }
@@ -403,12 +442,61 @@ mod tests {
         // Both kinds of /proc file (single record, one record per line), when this machine
         // has them: complete (ends with a newline, as many lines as a plain read gives).
         let root = Path::new("/");
-        for (rel, last) in [("/proc/meminfo", &b"\n"[..]), ("/proc/vmstat", &b"\n"[..])] {
+        for rel in ["/proc/meminfo", "/proc/vmstat", "/proc/net/dev", "/proc/diskstats", "/proc/net/softnet_stat", "/proc/net/stat/nf_conntrack", "/proc/sysvipc/sem", "/proc/sysvipc/shm"] {
             let mut f = ProcFile::new(root, rel);
             let Some(a) = f.read().map(<[u8]>::to_vec) else { continue };
-            assert!(a.ends_with(last), "{rel} truncated: {} bytes", a.len());
-            let direct = std::fs::read(rel).expect("read directly");
+            assert!(a.ends_with(b"\n"), "{rel} truncated: {} bytes", a.len());
+            let Ok(direct) = std::fs::read(rel) else { continue };
             assert_eq!(lines(&a).count(), lines(&direct).count(), "{rel}");
+            // Same keys line by line (the first word: a counter, interface or device name);
+            // values may have moved between the two reads.
+            let keys = |b: &[u8]| lines(b).map(|l| l.split(|c| c.is_ascii_whitespace()).find(|w| !w.is_empty()).map(<[u8]>::to_vec)).collect::<Vec<_>>();
+            if !rel.contains("softnet") && !rel.contains("conntrack") {
+                assert_eq!(keys(&a), keys(&direct), "{rel}");
+            }
+        }
+    }
+
+    #[test]
+    fn seq_file_record_bounds_hold_on_this_machine() {
+        // The bound must exceed every record: one line, or the header (the first two lines of
+        // /proc/net/dev, the first line of the others).
+        for rel in ["/proc/vmstat", "/proc/net/dev", "/proc/diskstats", "/proc/net/softnet_stat", "/proc/net/stat/nf_conntrack", "/proc/sysvipc/sem", "/proc/sysvipc/shm"] {
+            let max = seq_record_max(rel).expect("bounded");
+            let Ok(text) = std::fs::read(rel) else { continue };
+            let lens: Vec<usize> = lines(&text).map(|l| l.len() + 1).collect();
+            let header = if rel == "/proc/net/dev" { lens.iter().take(2).sum() } else { lens.first().copied().unwrap_or(0) };
+            let longest = lens.iter().copied().max().unwrap_or(0).max(header);
+            // Twice over at least: the margin is for kernels with longer names or more columns.
+            assert!(2 * longest <= max, "{rel}: a record of {longest} bytes against a bound of {max}");
+        }
+    }
+
+    #[test]
+    fn short_reads_end_whole_files_and_bounded_seq_files_only() {
+        assert_eq!(short_read_limit("/proc/stat"), usize::MAX);
+        assert_eq!(short_read_limit("/sys/class/net/eth0/speed"), usize::MAX);
+        // vmstat: a read of less than 4000 bytes ends it; a longer short read may be a page
+        // that the next record did not fit in.
+        assert_eq!(short_read_limit("/proc/vmstat"), 4000);
+        assert_eq!(short_read_limit("/proc/net/dev"), 3072);
+        assert_eq!(short_read_limit("/proc/sysvipc/shm"), 3584);
+        // Unbounded records: only a read of 0 ends them.
+        assert_eq!(short_read_limit("/proc/interrupts"), 0);
+        assert_eq!(short_read_limit("/proc/self/mountinfo"), 0);
+    }
+
+    #[test]
+    fn bounded_seq_files_larger_than_a_page_are_read_to_the_end() {
+        // A fixture (regular file) bigger than the kernel's page: every read is full until
+        // the last one, whatever the limit.
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir_all(dir.path().join("proc/net")).expect("mkdir");
+        let text: String = (0..400).map(|i| format!("counter_{i} {}\n", i * 1_000_003)).collect();
+        for rel in ["/proc/vmstat", "/proc/net/dev"] {
+            std::fs::write(join(dir.path(), rel), &text).expect("write");
+            let mut f = ProcFile::new(dir.path(), rel);
+            assert_eq!(f.read(), Some(text.as_bytes()), "{rel}");
         }
     }
 
