@@ -30,9 +30,12 @@ NDREAL=${NDREAL:-/work/shared/real-netdata/netdata-real}
 KEY=11111111-2222-3333-4444-555555555555
 [ "$CAP" -le 1800 ] && [ "$ND_CAP" -le 900 ] || { echo "keep CAP<=1800, ND_CAP<=900" >&2; exit 2; }
 
-( cd "$REPO" && cargo build --release -q -p netdatad )
+# BIN: another netdatad build to measure (then nothing is built but the generator)
+if [ -z "${BIN:-}" ]; then
+  ( cd "$REPO" && cargo build --release -q -p netdatad )
+  BIN=$REPO/target/release/netdatad
+fi
 ( cd "$REPO/bench/replgen" && cargo build --release -q )
-BIN=$REPO/target/release/netdatad
 GEN=$REPO/bench/replgen/target/release/ndreplgen
 TMP=$(mktemp -d /tmp/nd-replbench.XXXXXX)
 OUR_PID=""; ND_STARTED=""; GEN_PID=""

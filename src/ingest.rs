@@ -589,13 +589,10 @@ impl HostIngest {
             self.pending.clear();
         }
         if let Some(_ci) = self.block.ci.take() {
-            let b = &self.block;
-            for (d, &s) in b.series.iter().enumerate() {
-                if r.is_err() {
-                    break;
-                }
-                let run = &b.cells[d * b.cap..d * b.cap + b.rows];
-                r = self.store.write_run(s, b.first, b.step, run, &mut counts);
+            if r.is_ok() {
+                let b = &self.block;
+                let runs: Vec<(SeriesId, &[StorageNumber])> = b.series.iter().enumerate().map(|(d, &s)| (s, &b.cells[d * b.cap..d * b.cap + b.rows])).collect();
+                r = self.store.write_runs(b.first, b.step, &runs, &mut counts);
             }
         } else if self.block.cells.capacity() > 0 {
             // a flush with no block since the last one: the replies are over for now, the
