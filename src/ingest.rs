@@ -225,6 +225,37 @@ impl ReplayBlock {
     }
 }
 
+/// Where the newline ending an `RSET` value and its flags is in `v` (what follows the id's
+/// `" `): at most 21 bytes in. With 24 bytes to read, found eight bytes at a time without a
+/// loop; otherwise (the end of the received bytes) byte by byte.
+#[inline(always)]
+fn line_end(v: &[u8]) -> Option<usize> {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    const NL: u64 = LO * b'\n' as u64;
+    #[inline(always)]
+    fn word(v: &[u8], at: usize) -> u64 {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&v[at..at + 8]);
+        u64::from_le_bytes(b) ^ NL
+    }
+    #[inline(always)]
+    fn zeros(x: u64) -> u64 {
+        x.wrapping_sub(LO) & !x & HI
+    }
+    if v.len() < 24 {
+        return crate::proto::tokenizer::find_byte(&v[..v.len().min(22)], b'\n');
+    }
+    // bit 7 of each byte that is the first newline (later bits may be false positives)
+    let (m0, m1, m2) = (zeros(word(v, 0)), zeros(word(v, 8)), zeros(word(v, 16)));
+    let m = u128::from(m1) | u128::from(m2) << 64;
+    if m0 != 0 || m == 0 {
+        // a line shorter than any value, or longer than 24 bytes: not this shape
+        return (m0 != 0).then(|| (m0.trailing_zeros() / 8) as usize);
+    }
+    Some(8 + (m.trailing_zeros() / 8) as usize)
+}
+
 impl HostIngest {
     /// Registers (or updates) the host in the store.
     pub fn new(store: Arc<dyn Store>, meta: HostMeta, limits: Limits) -> Result<Self, IngestError> {
@@ -556,8 +587,52 @@ impl HostIngest {
     pub fn replay_set_by_id(&mut self, ci: usize, id: &[u8], value: ReplayValue, flags: &[u8]) -> Option<Result<bool, IngestError>> {
         let c = self.charts.get_mut(ci)?;
         let Some(p) = c.state.replay_set_by_id(id, value, flags)? else { return Some(Ok(false)) };
+        Some(self.replay_store(ci, p).map(|()| true))
+    }
+
+    /// The `RSET` lines of a replication reply of chart `ci` at the start of `buf`, as many
+    /// as are complete and in exactly the shape a 1.37.1 sender writes a stored value,
+    /// `RSET "<id>" <%0.7f> ""\n`, each for the dimension expected next (the one after the
+    /// previous `RSET`: senders list a chart's dimensions in the same order every row), while
+    /// a timed `RBEGIN` is active. Each is matched by comparing its bytes with the expected
+    /// id — no line split, tokenizing or lookup — and gives what
+    /// [`HostIngest::replay_set_by_id`] gives for it. Stops before the first other line
+    /// (another command, another shape, another dimension, flags, a value not in the
+    /// `%0.7f` shape, a line not complete yet): the caller takes it the usual way. Returns
+    /// the bytes and lines taken, the points produced, and the error of writing a block
+    /// (the line that hit it is taken). Lines longer than `max_line` are left to the caller.
+    pub fn replay_rsets(&mut self, ci: usize, buf: &[u8], max_line: usize) -> (usize, u64, u64, Result<(), IngestError>) {
+        let (mut pos, mut lines, mut produced) = (0usize, 0u64, 0u64);
+        while let Some(body) = buf[pos..].strip_prefix(b"RSET \"") {
+            let Some(c) = self.charts.get_mut(ci) else { break };
+            // `<id>" `
+            let Some((dim, k)) = c.state.replay_match_next(body) else { break };
+            // the value (at most 18 bytes) and ` ""`, then the newline
+            let v = &body[k + 2..];
+            let Some(nl) = line_end(v) else { break };
+            let Some(word) = v[..nl].strip_suffix(b" \"\"") else { break };
+            let Some((neg, m)) = crate::proto::number::parse_fixed7(word) else { break };
+            if 6 + k + 2 + nl > max_line {
+                break;
+            }
+            pos += 6 + k + 2 + nl + 1;
+            lines += 1;
+            let Some(p) = c.state.replay_set_next(dim, neg, m) else { continue };
+            if let Err(e) = self.replay_store(ci, p) {
+                return (pos, lines, produced, Err(e));
+            }
+            produced += 1;
+        }
+        (pos, lines, produced, Ok(()))
+    }
+
+    /// A replicated point of chart `ci` into the open [`ReplayBlock`] (a point that does not
+    /// fit writes the block and opens a new one).
+    #[inline]
+    fn replay_store(&mut self, ci: usize, p: ComputedPoint) -> Result<(), IngestError> {
+        let Some(c) = self.charts.get(ci) else { return Ok(()) };
         if p.value.is_empty() || p.dim >= c.series.len() || self.block.put(ci, p.dim, p.time, p.value) {
-            return Some(Ok(true));
+            return Ok(());
         }
         let step = c.state.update_every();
         let r = if self.block.ci.is_some() { self.flush_writes().map(|_| ()) } else { Ok(()) };
@@ -565,7 +640,7 @@ impl HostIngest {
         self.block.open(ci, &c.series, p.time, step);
         let fits = self.block.put(ci, p.dim, p.time, p.value);
         debug_assert!(fits, "a new block takes its first point");
-        Some(r.map(|()| true))
+        r
     }
 
     /// Points deferred and not written yet (the open replication block excluded: it is

@@ -52,7 +52,7 @@ const READ_CHUNK: usize = 64 * 1024;
 /// Bytes asked for per read while reads come back full (a replication backlog arrives as fast
 /// as we take it); back to [`READ_CHUNK`], and the buffer trimmed, once a read is short, so an
 /// idle or live session does not keep a backlog-sized buffer resident.
-const READ_CHUNK_BACKLOG: usize = 256 * 1024;
+const READ_CHUNK_BACKLOG: usize = 1024 * 1024;
 
 /// Longest a host's replication status (`/api/v1/streaming`) lags behind the points received
 /// when no chart changed phase.
@@ -560,9 +560,21 @@ impl Session {
     /// Applies every complete line `reader` holds; stops at the first error (the session
     /// ends then).
     fn apply_lines(&mut self, h: &mut HostIngest, reader: &mut LineReader, out: &mut Vec<u8>) -> Result<(), String> {
+        let max = reader.max_line().min(ndcluster::proto::MAX_LINE_LEN);
         while let Some(line) = reader.next_line() {
             let line = line.map_err(|e| e.to_string())?;
             self.apply(h, line, out)?;
+            // the `RSET`s of a replication reply's row, matched against the chart's dimensions
+            // in order without framing each line first (the rest goes the usual way)
+            if let (Some(ci), None) = (self.replay_chart, self.in_function_result) {
+                if reader.unread().starts_with(b"RSET \"") {
+                    let (n, lines, produced, r) = h.replay_rsets(ci, reader.unread(), max);
+                    reader.consume(n, lines);
+                    self.samples += produced;
+                    self.points_replicated += produced;
+                    r.map_err(|e| e.to_string())?;
+                }
+            }
         }
         Ok(())
     }
@@ -1037,5 +1049,81 @@ mod tests {
         assert_eq!(general.3.iter().map(Vec::len).sum::<usize>(), 10 * 3 + 1 + 1 + 10);
         assert_eq!(general.0.len(), 2 + 10 * 2 + 2 + 1, "{:?}", general.0);
         assert!(String::from_utf8_lossy(&general.1).contains("REPLAY_CHART \"t.one\""));
+    }
+
+    /// Not a check: the receive cost per replicated sample of a backlog shaped like
+    /// `bench/replgen`'s (charts × 10 dimensions × 600 rows of `%0.7f` random walk), read in
+    /// 256 KiB pieces, into a `DiskStore` (tiers 1/60/60), store included; prints ns per sample
+    /// (best of 3). `cargo test --release -p netdatad --bins -- --ignored --nocapture receive_speed`
+    #[test]
+    #[ignore]
+    fn replication_receive_speed() {
+        use ndcluster::storage::disk::DiskStore;
+        use ndcluster::storage::{StoreConfig, TierConfig};
+        let charts: usize = std::env::var("RS_CHARTS").ok().and_then(|v| v.parse().ok()).unwrap_or(200);
+        let (dims, rows) = (10usize, 600i64);
+        let now = crate::local::now_us() / 1_000_000;
+        let mut defs = String::new();
+        for c in 0..charts {
+            defs.push_str(&format!("CHART \"rg{}.c{c}\" \"\" \"t\" \"u\" \"f\" \"ctx\" \"line\" 1 1 \"\" \"p\" \"m\"\n", c / 10));
+            for d in 0..dims {
+                defs.push_str(&format!("DIMENSION \"d{d}\" \"d{d}\" \"absolute\" 1 1 \"\"\n"));
+            }
+        }
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut vals: Vec<u64> = (0..charts * dims).map(|i| (i as u64 * 7919 % 1000) * 10_000_000).collect();
+        let mut text = Vec::new();
+        let first = now - 6 * rows - 10;
+        for round in 0..6 {
+            for c in 0..charts {
+                text.extend_from_slice(format!("RBEGIN \"rg{}.c{c}\"\n", c / 10).as_bytes());
+                for r in 0..rows {
+                    let t = first + round * rows + r + 1;
+                    text.extend_from_slice(format!("RBEGIN '' {} {t} {now}\n", t - 1).as_bytes());
+                    for d in 0..dims {
+                        x ^= x << 13;
+                        x ^= x >> 7;
+                        x ^= x << 17;
+                        let v = &mut vals[c * dims + d];
+                        *v = (*v as i64 + (x % 2_000_001) as i64 - 1_000_000).clamp(0, 10_000_000_000_000) as u64;
+                        text.extend_from_slice(format!("RSET \"d{d}\" {}.{:07} \"\"\n", *v / 10_000_000, *v % 10_000_000).as_bytes());
+                    }
+                }
+                let (a, b) = (first + round * rows, first + (round + 1) * rows);
+                text.extend_from_slice(format!("REND 1 {first} {b} false {a} {b} {now}\n").as_bytes());
+            }
+        }
+        let samples = charts * dims * 6 * rows as usize;
+        let mut best = f64::MAX;
+        for _ in 0..3 {
+            let tmp = tempfile::tempdir().expect("tempdir");
+            let tier = |iterations| TierConfig { iterations, retention_bytes: 1 << 30, retention_secs: 0 };
+            let cfg = StoreConfig { tiers: vec![tier(1), tier(60), tier(60)], flush_interval_secs: 5 };
+            let store: Arc<dyn Store> = Arc::new(DiskStore::open(tmp.path().join("db"), cfg).expect("store"));
+            let meta = HostMeta { guid: "g".into(), hostname: "h".into(), update_every: 1, ..Default::default() };
+            let mut h = HostIngest::new(store.clone(), meta, Limits::default()).expect("host");
+            let repl = ReplicationSettings { enabled: true, seconds_to_replicate: 86_400, seconds_per_step: 600 };
+            let mut s = Session::new(PARENT_CAPABILITIES, repl);
+            let mut out = Vec::new();
+            for l in defs.lines() {
+                s.apply(&mut h, l.as_bytes(), &mut out).expect("definition");
+            }
+            h.flush_writes().expect("flush");
+            let mut reader = LineReader::new(ndcluster::proto::MAX_LINE_LEN);
+            let started = std::time::Instant::now();
+            for piece in text.chunks(256 << 10) {
+                reader.spare(piece.len())[..piece.len()].copy_from_slice(piece);
+                reader.commit(piece.len());
+                s.clock_us = None;
+                s.apply_lines(&mut h, &mut reader, &mut out).expect("apply");
+                h.flush_writes().expect("flush");
+                out.clear();
+            }
+            let ns = started.elapsed().as_secs_f64() * 1e9 / samples as f64;
+            assert_eq!(s.samples, samples as u64);
+            best = best.min(ns);
+            println!("replication receive: {samples} samples, {ns:.1} ns/sample");
+        }
+        println!("replication receive: best {best:.1} ns/sample");
     }
 }

@@ -777,6 +777,55 @@ impl ChartState {
         Some(self.replay_point(dim, value, flags))
     }
 
+    /// For `RSET`s in the order of the dimensions: when a timed `RBEGIN` is active at a time
+    /// after 0 and `body` (what follows `RSET "`) starts with the id of the dimension
+    /// [`Self::dim_index_next`] tries first, then `" `, that dimension and the id's length.
+    /// `None` otherwise, and for ids longer than 16 bytes or holding a quote or backslash
+    /// (the tokenizer splits those otherwise): the line goes the usual way,
+    /// [`Self::replay_set_by_id`].
+    #[inline]
+    pub fn replay_match_next(&self, body: &[u8]) -> Option<(usize, usize)> {
+        const LO: u64 = 0x0101_0101_0101_0101;
+        const HI: u64 = 0x8080_8080_8080_8080;
+        #[inline(always)]
+        fn has(x: u64, b: u8) -> bool {
+            let v = x ^ LO.wrapping_mul(u64::from(b));
+            v.wrapping_sub(LO) & !v & HI != 0
+        }
+        if !matches!(self.replay, Replay::At(t) if t > 0) {
+            return None;
+        }
+        let c = if self.cursor < self.dims.len() { self.cursor } else { 0 };
+        let key = &self.dims.get(c)?.key;
+        let k = key.len as usize;
+        if k == 0 || k > 16 || body.len() < 18 || body[k] != b'"' || body[k + 1] != b' ' {
+            return None;
+        }
+        // the first k bytes of the line against the key's (16 bytes, the rest masked to 0)
+        let mut w = [0u8; 16];
+        w.copy_from_slice(&body[..16]);
+        let mask = if k == 16 { u128::MAX } else { (1u128 << (8 * k)) - 1 };
+        let line = u128::from_le_bytes(w) & mask;
+        let id = u128::from_le_bytes(key.head);
+        if line != id {
+            return None;
+        }
+        let (lo, hi) = (id as u64, (id >> 64) as u64);
+        if has(lo, b'"') || has(lo, b'\\') || has(hi, b'"') || has(hi, b'\\') {
+            return None;
+        }
+        Some((c, k))
+    }
+
+    /// `RSET` of the `%0.7f` value `±m / 10^7` with empty flags for dimension `dim`, the one
+    /// [`Self::replay_next_dim`] gave, whose id the caller matched: what
+    /// [`Self::replay_set_by_id`] gives for that line.
+    #[inline]
+    pub fn replay_set_next(&mut self, dim: usize, neg: bool, m: u64) -> Option<ComputedPoint> {
+        self.cursor = dim + 1;
+        self.replay_point(dim, ReplayValue::Fixed7 { neg, m }, b"")
+    }
+
     /// [`Self::dim_index_next`] on the id's bytes; `None` also for bytes that are not UTF-8.
     #[inline]
     fn dim_index_next_bytes(&mut self, id: &[u8]) -> Option<usize> {
@@ -794,7 +843,7 @@ impl ChartState {
     }
 
     /// The replay part of `RSET` for an existing dimension `dim` (see [`Self::replay_set`]).
-    #[inline]
+    #[inline(always)]
     fn replay_point(&mut self, dim: usize, value: ReplayValue, flags: &[u8]) -> Option<ComputedPoint> {
         let Replay::At(time) = self.replay else { return None };
         let d = self.dims.get_mut(dim)?;
