@@ -780,6 +780,8 @@ mod tests {
         /// Received in pieces of pseudo-random sizes (this seed) and applied with
         /// [`Session::apply_lines`], as the receiver loop does.
         Chunks(u64),
+        /// [`Way::Chunks`] in pieces of up to 8 KiB (many whole lines per piece).
+        BigChunks(u64),
     }
 
     /// Applies `lines` to a fresh host; returns the errors (in order), the bytes written back,
@@ -799,7 +801,8 @@ mod tests {
                     errors.extend(r.err());
                 }
             }
-            Way::Chunks(mut x) => {
+            Way::Chunks(mut x) | Way::BigChunks(mut x) => {
+                let max = if matches!(way, Way::Chunks(_)) { 300 } else { 8192 };
                 let bytes: Vec<u8> = lines.iter().flat_map(|l| l.iter().copied().chain([b'\n'])).collect();
                 let mut reader = LineReader::new(ndcluster::proto::MAX_LINE_LEN);
                 let mut at = 0;
@@ -807,7 +810,7 @@ mod tests {
                     x ^= x << 13;
                     x ^= x >> 7;
                     x ^= x << 17;
-                    let n = (1 + x % 300) as usize;
+                    let n = (1 + x % max) as usize;
                     let piece = &bytes[at..(at + n).min(bytes.len())];
                     reader.spare(n)[..piece.len()].copy_from_slice(piece);
                     reader.commit(piece.len());
@@ -854,7 +857,7 @@ mod tests {
                     errors.extend(r.err());
                 }
             }
-            Way::Chunks(mut x) => {
+            Way::Chunks(mut x) | Way::BigChunks(mut x) => {
                 let bytes: Vec<u8> = lines.iter().flat_map(|l| l.iter().copied().chain([b'\n'])).collect();
                 let mut reader = LineReader::new(ndcluster::proto::MAX_LINE_LEN);
                 let mut at = 0;
@@ -1125,5 +1128,90 @@ mod tests {
             println!("replication receive: {samples} samples, {ns:.1} ns/sample");
         }
         println!("replication receive: best {best:.1} ns/sample");
+    }
+
+    /// The row way of `RSET`s ([`HostIngest::replay_rsets`], taken by [`Session::apply_lines`]
+    /// on the bytes after each line) gives what the general parser gives, line for line, on
+    /// replies that stray from the usual shape in every way it checks: dimensions skipped,
+    /// repeated, swapped or unknown, flags, extra spaces, `\r`, values not in the `%0.7f`
+    /// shape (integers, exponents, `nan`, 9 integer digits, bad digits, signs), ids of 16 and
+    /// 17 bytes and ids holding a quote or a backslash, rows rejected or going back in time,
+    /// a chart switch and `REND` in the middle; in small and large pieces.
+    #[test]
+    fn replication_row_fast_path_agrees_with_the_general_parser() {
+        let now = crate::local::now_s();
+        let b = now - 3000;
+        let mut lines: Vec<Vec<u8>> = Vec::new();
+        let mut l = |s: String| lines.push(s.into_bytes());
+        let dims = ["a", "b7", "id_of_16_bytes_x", "id_of_17_bytes_xy", "q\"r", "x\\y", "c"];
+        for c in ["t.one", "t.two"] {
+            l(format!("CHART {c} '' 'x' 'u' f c line 1 1 '' p m"));
+            for d in dims {
+                // unquoted: a quote inside a word is an ordinary byte
+                l(format!("DIMENSION {d} {d} absolute 1 1 ''"));
+            }
+            l(format!("CHART_DEFINITION_END {b} {now} {now}"));
+        }
+        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+        let mut rnd = |n: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n
+        };
+        let values = ["12.3456789", "-0.0000001", "99999999.9999999", "0.0000000", "123456789.0000000", "7", "1e3", "nan", "-nan", "12.34a6789", "+1.0000000", "1.000000", "--1.0000000", ".5000000", "16777216.0000000", "1677722.5000000"];
+        let mut t = b;
+        for chart in ["t.one", "t.two", "t.one"] {
+            l(format!("RBEGIN \"{chart}\""));
+            for _ in 0..120 {
+                match rnd(40) {
+                    0 => t -= 5,                                   // back in time
+                    1 => l(format!("RBEGIN '' {} {} {now}", t + 10, t + 5)), // rejected span
+                    2 => l(format!("RBEGIN ''  {} {} {now}", t, t + 1)),  // other shape
+                    _ => {}
+                }
+                t += 1;
+                l(format!("RBEGIN '' {} {t} {now}", t - 1));
+                let mut order: Vec<usize> = (0..dims.len()).collect();
+                if rnd(6) == 0 {
+                    let (i, j) = (rnd(dims.len() as u64) as usize, rnd(dims.len() as u64) as usize);
+                    order.swap(i, j);
+                }
+                for &d in &order {
+                    let id = dims[d];
+                    let v = if rnd(5) == 0 { values[rnd(values.len() as u64) as usize].to_string() } else { format!("{}.{:07}", rnd(100_000), rnd(10_000_000)) };
+                    let line = match rnd(30) {
+                        0 => continue, // dimension missing
+                        1 => format!("RSET \"{id}\" {v} \"R\""),
+                        2 => format!("RSET \"{id}\" {v} \"E\""),
+                        3 => format!("RSET \"{id}\"  {v} \"\""),
+                        4 => format!("RSET \"{id}\" {v}  \"\""),
+                        5 => format!("RSET \"{id}\" {v} \"\"\r"),
+                        6 => format!("RSET \"{id}\" {v}"),
+                        7 => format!("RSET \"zz\" {v} \"\""),
+                        8 => format!("RSET \"{id}\" {v} \"\" extra"),
+                        9 => format!("RSET  \"{id}\" {v} \"\""),
+                        10 => format!("RSET \"{id}\" {v} \"\"\nRSET \"{id}\" {v} \"\""), // repeated
+                        11 => format!("RSET \"{}\" {v} \"\"", &id[..id.len().saturating_sub(1)]),
+                        _ => format!("RSET \"{id}\" {v} \"\""),
+                    };
+                    for part in line.split('\n') {
+                        l(part.to_string());
+                    }
+                }
+            }
+            l(format!("REND 1 {b} {t} false {b} {t} {now}"));
+        }
+        let general = run(&lines, Way::General);
+        let key = |v: &Vec<TierPoint>| v.iter().map(|p| (p.time, p.sum.to_bits(), p.reset)).collect::<Vec<_>>();
+        for way in [Way::Lines, Way::Chunks(3), Way::BigChunks(1), Way::BigChunks(0x9e37_79b9_7f4a_7c15), Way::BigChunks(77)] {
+            let fast = run(&lines, way);
+            assert_eq!(fast.0, general.0, "errors");
+            assert_eq!(String::from_utf8_lossy(&fast.1), String::from_utf8_lossy(&general.1));
+            assert_eq!(fast.2, general.2, "samples");
+            assert_eq!(fast.3.iter().map(key).collect::<Vec<_>>(), general.3.iter().map(key).collect::<Vec<_>>());
+        }
+        assert!(general.3.iter().map(Vec::len).sum::<usize>() > 1500, "the rows were stored");
+        assert!(general.0.len() > 50, "the odd lines were errors: {}", general.0.len());
     }
 }
