@@ -590,38 +590,67 @@ impl HostIngest {
         Some(self.replay_store(ci, p).map(|()| true))
     }
 
-    /// The `RSET` lines of a replication reply of chart `ci` at the start of `buf`, as many
-    /// as are complete and in exactly the shape a 1.37.1 sender writes a stored value,
-    /// `RSET "<id>" <%0.7f> ""\n`, each for the dimension expected next (the one after the
-    /// previous `RSET`: senders list a chart's dimensions in the same order every row), while
-    /// a timed `RBEGIN` is active. Each is matched by comparing its bytes with the expected
-    /// id — no line split, tokenizing or lookup — and gives what
-    /// [`HostIngest::replay_set_by_id`] gives for it. Stops before the first other line
-    /// (another command, another shape, another dimension, flags, a value not in the
-    /// `%0.7f` shape, a line not complete yet): the caller takes it the usual way. Returns
-    /// the bytes and lines taken, the points produced, and the error of writing a block
-    /// (the line that hit it is taken). Lines longer than `max_line` are left to the caller.
-    pub fn replay_rsets(&mut self, ci: usize, buf: &[u8], max_line: usize) -> (usize, u64, u64, Result<(), IngestError>) {
+    /// The rows of a replication reply of chart `ci` at the start of `buf`: as many complete
+    /// lines as are in exactly the shape a 1.37.1 sender writes them, `RBEGIN '' <start>
+    /// <end> <child_now>\n` (see [`crate::proto::command::rbegin_span_fast`]; the span is
+    /// accepted or not by [`ChartState::replay_begin`] with `now` and the child clock
+    /// `clock` makes of the line's) and `RSET "<id>" <%0.7f> ""\n` for the dimension
+    /// expected next (the one after the previous `RSET`: senders list a chart's dimensions
+    /// in the same order every row) while a timed `RBEGIN` is active. An `RSET` is matched
+    /// by comparing its bytes with the expected id — no line split, tokenizing or lookup —
+    /// and gives what [`HostIngest::replay_set_by_id`] gives for it. Stops before the first
+    /// other line (another command, another shape, another dimension, flags, a value not in
+    /// the `%0.7f` shape, a line longer than `max_line` or not complete yet): the caller
+    /// takes it the usual way. Returns the bytes and lines taken, the points produced, and
+    /// the error of writing a block (the line that hit it is taken).
+    pub fn replay_rows(
+        &mut self,
+        ci: usize,
+        buf: &[u8],
+        max_line: usize,
+        now: UnixTime,
+        clock: impl Fn(Option<UnixTime>) -> Option<UnixTime>,
+    ) -> (usize, u64, u64, Result<(), IngestError>) {
         let (mut pos, mut lines, mut produced) = (0usize, 0u64, 0u64);
-        while let Some(body) = buf[pos..].strip_prefix(b"RSET \"") {
-            let Some(c) = self.charts.get_mut(ci) else { break };
-            // `<id>" `
-            let Some((dim, k)) = c.state.replay_match_next(body) else { break };
-            // the value (at most 18 bytes) and ` ""`, then the newline
-            let v = &body[k + 2..];
-            let Some(nl) = line_end(v) else { break };
-            let Some(word) = v[..nl].strip_suffix(b" \"\"") else { break };
-            let Some((neg, m)) = crate::proto::number::parse_fixed7(word) else { break };
-            if 6 + k + 2 + nl > max_line {
+        let Some(c) = self.charts.get(ci) else { return (0, 0, 0, Ok(())) };
+        // an id with a quote or backslash is split otherwise by the tokenizer: such charts
+        // go the usual way
+        if (0..c.state.dimensions().len()).any(|d| c.state.dim_id(d).bytes().any(|b| b == b'"' || b == b'\\')) {
+            return (0, 0, 0, Ok(()));
+        }
+        loop {
+            let rest = &buf[pos..];
+            if let Some(body) = rest.strip_prefix(b"RSET \"") {
+                let c = &mut self.charts[ci];
+                // `<id>" `
+                let Some((dim, k)) = c.state.replay_match_next(body) else { break };
+                // the value (at most 18 bytes) and ` ""`, then the newline
+                let v = &body[k + 2..];
+                let Some(nl) = line_end(v) else { break };
+                let Some(word) = v[..nl].strip_suffix(b" \"\"") else { break };
+                let Some((neg, m)) = crate::proto::number::parse_fixed7(word) else { break };
+                if 6 + k + 2 + nl > max_line {
+                    break;
+                }
+                pos += 6 + k + 2 + nl + 1;
+                lines += 1;
+                let Some(p) = c.state.replay_set_next(dim, neg, m) else { continue };
+                if let Err(e) = self.replay_store(ci, p) {
+                    return (pos, lines, produced, Err(e));
+                }
+                produced += 1;
+            } else if let Some(r) = rest.strip_prefix(b"RBEGIN '' ") {
+                let Some(nl) = crate::proto::tokenizer::find_byte(&r[..r.len().min(64)], b'\n') else { break };
+                let Some(span) = crate::proto::command::rbegin_span_fast(&r[..nl]) else { break };
+                if 10 + nl > max_line {
+                    break;
+                }
+                self.charts[ci].state.replay_begin(span.start, span.end, clock(span.child_now), now);
+                pos += 10 + nl + 1;
+                lines += 1;
+            } else {
                 break;
             }
-            pos += 6 + k + 2 + nl + 1;
-            lines += 1;
-            let Some(p) = c.state.replay_set_next(dim, neg, m) else { continue };
-            if let Err(e) = self.replay_store(ci, p) {
-                return (pos, lines, produced, Err(e));
-            }
-            produced += 1;
         }
         (pos, lines, produced, Ok(()))
     }

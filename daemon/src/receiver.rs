@@ -567,8 +567,9 @@ impl Session {
             // the `RSET`s of a replication reply's row, matched against the chart's dimensions
             // in order without framing each line first (the rest goes the usual way)
             if let (Some(ci), None) = (self.replay_chart, self.in_function_result) {
-                if reader.unread().starts_with(b"RSET \"") {
-                    let (n, lines, produced, r) = h.replay_rsets(ci, reader.unread(), max);
+                if reader.unread().first() == Some(&b'R') {
+                    let now = self.now();
+                    let (n, lines, produced, r) = h.replay_rows(ci, reader.unread(), max, now, |child| trusted_clock(child, now));
                     reader.consume(n, lines);
                     self.samples += produced;
                     self.points_replicated += produced;

@@ -780,18 +780,10 @@ impl ChartState {
     /// For `RSET`s in the order of the dimensions: when a timed `RBEGIN` is active at a time
     /// after 0 and `body` (what follows `RSET "`) starts with the id of the dimension
     /// [`Self::dim_index_next`] tries first, then `" `, that dimension and the id's length.
-    /// `None` otherwise, and for ids longer than 16 bytes or holding a quote or backslash
-    /// (the tokenizer splits those otherwise): the line goes the usual way,
-    /// [`Self::replay_set_by_id`].
+    /// `None` otherwise, and for ids longer than 16 bytes: the line goes the usual way,
+    /// [`Self::replay_set_by_id`]. (The caller knows the ids hold no quote or backslash.)
     #[inline]
     pub fn replay_match_next(&self, body: &[u8]) -> Option<(usize, usize)> {
-        const LO: u64 = 0x0101_0101_0101_0101;
-        const HI: u64 = 0x8080_8080_8080_8080;
-        #[inline(always)]
-        fn has(x: u64, b: u8) -> bool {
-            let v = x ^ LO.wrapping_mul(u64::from(b));
-            v.wrapping_sub(LO) & !v & HI != 0
-        }
         if !matches!(self.replay, Replay::At(t) if t > 0) {
             return None;
         }
@@ -808,10 +800,6 @@ impl ChartState {
         let line = u128::from_le_bytes(w) & mask;
         let id = u128::from_le_bytes(key.head);
         if line != id {
-            return None;
-        }
-        let (lo, hi) = (id as u64, (id >> 64) as u64);
-        if has(lo, b'"') || has(lo, b'\\') || has(hi, b'"') || has(hi, b'\\') {
             return None;
         }
         Some((c, k))
