@@ -1918,9 +1918,7 @@ impl Inner {
         let mut vals = std::mem::take(&mut self.run_vals);
         vals.clear();
         vals.extend(values[start..end].iter().map(|v| v.value()));
-        for k in 1..config.tiers.len() {
-            self.roll_up_run(idx, k, first, step, start, &values[start..end], &vals);
-        }
+        self.roll_up_run_tiers(idx, config.tiers.len(), first, step, start, &values[start..end], &vals);
         self.run_vals = vals;
         self.tiers[0].defer = false;
         res?;
@@ -2042,6 +2040,74 @@ impl Inner {
             j += 1;
         }
         self.series.partial[k - 1][idx] = cur;
+    }
+
+    /// [`Inner::roll_up_run`] into every upper tier (`1..ntiers`) in one pass over the run:
+    /// the stretches of points inside the running slot of every tier are folded into all of
+    /// them in one loop (two tiers: [`fold_run2`]); a point that leaves a tier's slot goes
+    /// the per-point way for that tier. Per tier the same folds in the same order as
+    /// `roll_up_run`, so bit for bit the same.
+    #[allow(clippy::too_many_arguments)]
+    fn roll_up_run_tiers(&mut self, idx: usize, ntiers: usize, first: UnixTime, step: i64, from: usize, values: &[StorageNumber], vals: &[f64]) {
+        const MAX: usize = 4;
+        let up = ntiers.saturating_sub(1);
+        if up > MAX {
+            for k in 1..ntiers {
+                self.roll_up_run(idx, k, first, step, from, values, vals);
+            }
+            return;
+        }
+        let ue = i64::from(self.series.ue[idx]);
+        let mut width = [0i64; MAX];
+        let mut cur: [Option<(i64, Agg)>; MAX] = [None; MAX];
+        for k in 0..up {
+            width[k] = self.widths_cache[1..=k + 1].iter().fold(ue, |w, &m| w * i64::from(m));
+            cur[k] = self.series.partial[k][idx];
+        }
+        let first = first + from as i64 * step;
+        let n = values.len().min(vals.len());
+        let mut j = 0;
+        while j < n {
+            if values[j].is_empty() {
+                j += 1;
+                continue;
+            }
+            let t = first + j as i64 * step;
+            let mut end = n;
+            for k in 0..up {
+                let inside = |c: &Option<(i64, Agg)>| matches!(c, Some((s, _)) if t - ue <= *s && t - ue > *s - width[k]);
+                if inside(&cur[k]) {
+                    if let Some((_, acc)) = &mut cur[k] {
+                        fold_run(acc, &values[j..=j], &vals[j..=j]);
+                    }
+                } else if let Some(p) = TierPoint::from_number(t, values[j]) {
+                    self.series.partial[k][idx] = cur[k];
+                    let slot = tier_slot(t, ue as u32, width[k]);
+                    self.fold_upper(idx, k + 1, slot, width[k], &Agg::of(&p));
+                    cur[k] = self.series.partial[k][idx];
+                }
+                // the later points up to the end of the tier's slot (time s + ue) are in it too
+                end = match cur[k] {
+                    Some((s, _)) if inside(&cur[k]) => end.min((((s + ue - first) / step) as usize + 1).min(n)),
+                    _ => j + 1,
+                };
+            }
+            if end > j + 1 {
+                let (vs, xs) = (&values[j + 1..end], &vals[j + 1..end]);
+                match &mut cur[..up] {
+                    [Some((_, a)), Some((_, b))] => fold_run2(a, b, vs, xs),
+                    accs => {
+                        for (_, acc) in accs.iter_mut().flatten() {
+                            fold_run(acc, vs, xs);
+                        }
+                    }
+                }
+            }
+            j = end.max(j + 1);
+        }
+        for k in 0..up {
+            self.series.partial[k][idx] = cur[k];
+        }
     }
 
     /// First prefetch stage of a batch write: the series' dense per-tier entries.
@@ -2659,6 +2725,36 @@ fn fold_run(acc: &mut Agg, values: &[StorageNumber], vals: &[f64]) {
     acc.count += count;
     acc.anomalous += count - normal;
     acc.reset |= flags & number::FLAG_RESET != 0;
+}
+
+/// [`fold_run`] into two aggregates at once (the two upper tiers of a run): the same
+/// operations on each, in the same order.
+fn fold_run2(a: &mut Agg, b: &mut Agg, values: &[StorageNumber], vals: &[f64]) {
+    let (mut sa, mut na, mut xa) = (a.sum, a.min, a.max);
+    let (mut sb, mut nb, mut xb) = (b.sum, b.min, b.max);
+    let (mut count, mut normal, mut flags) = (0u32, 0u32, 0u32);
+    for (w, &v) in values.iter().zip(vals) {
+        if w.is_empty() {
+            continue;
+        }
+        sa += v;
+        na = na.min(v);
+        xa = xa.max(v);
+        sb += v;
+        nb = nb.min(v);
+        xb = xb.max(v);
+        count += 1;
+        normal += (w.0 >> 24) & 1;
+        flags |= w.0;
+    }
+    for (acc, sum, min, max) in [(a, sa, na, xa), (b, sb, nb, xb)] {
+        acc.sum = sum;
+        acc.min = min;
+        acc.max = max;
+        acc.count += count;
+        acc.anomalous += count - normal;
+        acc.reset |= flags & number::FLAG_RESET != 0;
+    }
 }
 
 fn fold_points(v: Vec<TierPoint>) -> Option<TierPoint> {
