@@ -1270,6 +1270,9 @@ pub fn rbegin_span_fast(rest: &[u8]) -> Option<RbeginSpan> {
     // each word: at most 18 plain digits here (no sign, cannot overflow), else parse_i64
     #[inline(always)]
     fn int(w: &[u8]) -> Option<i64> {
+        if let Some(v) = super::number::digits_8_to_16(w) {
+            return Some(v as i64);
+        }
         if w.is_empty() || w.len() > 18 {
             return parse_i64(w);
         }
