@@ -372,7 +372,7 @@ mod tests {
             x ^= x << 17;
             let len = 1 + (x % 18) as usize;
             let mut w: Vec<u8> = (0..len).map(|i| b'0' + ((x >> (i * 3)) % 10) as u8).collect();
-            if x % 7 == 0 {
+            if x.is_multiple_of(7) {
                 // one byte that is not a digit, anywhere
                 let at = (x >> 40) as usize % len;
                 w[at] = [b'/', b':', b' ', b'-', b'a', 0x80][(x >> 50) as usize % 6];

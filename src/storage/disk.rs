@@ -2105,8 +2105,8 @@ impl Inner {
             }
             j = end.max(j + 1);
         }
-        for k in 0..up {
-            self.series.partial[k][idx] = cur[k];
+        for (partial, c) in self.series.partial.iter_mut().zip(&cur[..up]) {
+            partial[idx] = *c;
         }
     }
 
