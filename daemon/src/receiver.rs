@@ -52,7 +52,7 @@ const READ_CHUNK: usize = 64 * 1024;
 /// Bytes asked for per read while reads come back full (a replication backlog arrives as fast
 /// as we take it); back to [`READ_CHUNK`], and the buffer trimmed, once a read is short, so an
 /// idle or live session does not keep a backlog-sized buffer resident.
-const READ_CHUNK_BACKLOG: usize = 1024 * 1024;
+const READ_CHUNK_BACKLOG: usize = 512 * 1024;
 
 /// Longest a host's replication status (`/api/v1/streaming`) lags behind the points received
 /// when no chart changed phase.
