@@ -934,6 +934,7 @@ const SN_MANTISSA_MAX: u64 = 16_777_215;
 /// and rounding is decided by at least one unit of the last decimal (≥ 10^-7 once scaled): the
 /// two agree everywhere except at exact ties and exact or near boundaries, where this returns
 /// `None` and the caller packs the double (a test compares both on boundary and random values).
+#[inline(always)]
 fn pack_fixed7(neg: bool, m: u64, bits: u32) -> Option<StorageNumber> {
     let flags = bits & (FLAG_RESET | FLAG_NOT_ANOMALOUS);
     if m == 0 {
@@ -957,10 +958,11 @@ fn pack_fixed7(neg: bool, m: u64, bits: u32) -> Option<StorageNumber> {
     const T: [u64; 7] = [16_777_260_000_000, 1_677_726_000_000, 167_772_600_000, 16_777_260_000, 1_677_726_000, 167_772_600, 16_777_260];
     let mut k = 0u32;
     for t in T {
-        if m == t {
-            return None; // exactly on the scaling boundary
-        }
         k += u32::from(m < t);
+    }
+    // T falls: the largest threshold not above m is T[k], the only one m can be equal to
+    if T.get(k as usize) == Some(&m) {
+        return None; // exactly on the scaling boundary
     }
     // constant divisors: multiplications, not divisions
     let (q, r, half) = match k {

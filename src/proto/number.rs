@@ -151,7 +151,7 @@ pub fn digits_8_to_16(w: &[u8]) -> Option<u64> {
 /// The exact `%0.7f` shape, `[digits].ddddddd` with at most 8 integer digits, as the integer
 /// `value · 10^7`: the seven decimals, and the integer digits padded with zeros on the left,
 /// each converted as eight bytes at once (both read straight from `body`, no copy to align).
-#[inline]
+#[inline(always)]
 fn parse_f7(body: &[u8]) -> Option<u64> {
     let split = body.len().checked_sub(8)?;
     let n = split;
