@@ -154,11 +154,11 @@ OUR_RSS=$(tree_rss_kb "$OUR_PID")
 PROFILE=""
 if [ "$PERF" = 1 ] && command -v perf >/dev/null; then
   # unmeasured pass: a new child (new host) with half the charts; perf samples the daemon at
-  # 1999 Hz for 3 s starting 1 s after the child connected (the pass takes ~4-5 s here)
+  # 1999 Hz for 3 s starting 0.3 s after the child started (the pass takes ~1.5 s here)
   PROF_CMD="$GEN --port $OUR_PORT --key $KEY --charts $(( (CHARTS + 1) / 2 )) --dims $DIMS --seconds $SECONDS_BACK --cap $CAP --linger 2 --name prof"
   $PROF_CMD >"$TMP/prof.gen.out" 2>&1 &
   GEN_PID=$!
-  sleep 1
+  sleep 0.3
   perf record -F 1999 -o "$TMP/perf.data" -p "$OUR_PID" -- sleep 3 >"$TMP/perf.err" 2>&1 || true
   wait "$GEN_PID" 2>/dev/null || true; GEN_PID=""
   echo "profile pass: $(tail -n 1 "$TMP/prof.gen.out")" >&2; cat "$TMP/perf.err" >&2

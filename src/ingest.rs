@@ -131,7 +131,7 @@ const BLOCK_CELLS: usize = if cfg!(test) { 64 } else { 16_384 };
 
 /// The rows of a replication reply of one chart not yet written, column-wise. A reply is one
 /// chart: per step an `RBEGIN ''` (the row's time) and one `RSET` per dimension, so each
-/// dimension's values lie on a grid and go to the store as one [`Store::write_run`] instead
+/// dimension's values lie on a grid and go to the store as one run each ([`Store::write_runs`]) instead
 /// of point by point. Row `r` is at `first + r * step`; an empty cell is no point (a gap, or
 /// no `RSET`).
 ///

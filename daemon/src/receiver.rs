@@ -1131,7 +1131,7 @@ mod tests {
         println!("replication receive: best {best:.1} ns/sample");
     }
 
-    /// The row way of `RSET`s ([`HostIngest::replay_rsets`], taken by [`Session::apply_lines`]
+    /// The row way of `RSET`s ([`HostIngest::replay_rows`], taken by [`Session::apply_lines`]
     /// on the bytes after each line) gives what the general parser gives, line for line, on
     /// replies that stray from the usual shape in every way it checks: dimensions skipped,
     /// repeated, swapped or unknown, flags, extra spaces, `\r`, values not in the `%0.7f`

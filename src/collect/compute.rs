@@ -806,7 +806,7 @@ impl ChartState {
     }
 
     /// `RSET` of the `%0.7f` value `±m / 10^7` with empty flags for dimension `dim`, the one
-    /// [`Self::replay_next_dim`] gave, whose id the caller matched: what
+    /// [`Self::replay_match_next`] gave, whose id the caller matched: what
     /// [`Self::replay_set_by_id`] gives for that line.
     #[inline]
     pub fn replay_set_next(&mut self, dim: usize, neg: bool, m: u64) -> Option<ComputedPoint> {
