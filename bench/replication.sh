@@ -30,9 +30,12 @@ NDREAL=${NDREAL:-/work/shared/real-netdata/netdata-real}
 KEY=11111111-2222-3333-4444-555555555555
 [ "$CAP" -le 1800 ] && [ "$ND_CAP" -le 900 ] || { echo "keep CAP<=1800, ND_CAP<=900" >&2; exit 2; }
 
-( cd "$REPO" && cargo build --release -q -p netdatad )
+# BIN: another netdatad build to measure (then nothing is built but the generator)
+if [ -z "${BIN:-}" ]; then
+  ( cd "$REPO" && cargo build --release -q -p netdatad )
+  BIN=$REPO/target/release/netdatad
+fi
 ( cd "$REPO/bench/replgen" && cargo build --release -q )
-BIN=$REPO/target/release/netdatad
 GEN=$REPO/bench/replgen/target/release/ndreplgen
 TMP=$(mktemp -d /tmp/nd-replbench.XXXXXX)
 OUR_PID=""; ND_STARTED=""; GEN_PID=""
@@ -151,11 +154,11 @@ OUR_RSS=$(tree_rss_kb "$OUR_PID")
 PROFILE=""
 if [ "$PERF" = 1 ] && command -v perf >/dev/null; then
   # unmeasured pass: a new child (new host) with half the charts; perf samples the daemon at
-  # 1999 Hz for 3 s starting 1 s after the child connected (the pass takes ~4-5 s here)
+  # 1999 Hz for 3 s starting 0.3 s after the child started (the pass takes ~1.5 s here)
   PROF_CMD="$GEN --port $OUR_PORT --key $KEY --charts $(( (CHARTS + 1) / 2 )) --dims $DIMS --seconds $SECONDS_BACK --cap $CAP --linger 2 --name prof"
   $PROF_CMD >"$TMP/prof.gen.out" 2>&1 &
   GEN_PID=$!
-  sleep 1
+  sleep 0.3
   perf record -F 1999 -o "$TMP/perf.data" -p "$OUR_PID" -- sleep 3 >"$TMP/perf.err" 2>&1 || true
   wait "$GEN_PID" 2>/dev/null || true; GEN_PID=""
   echo "profile pass: $(tail -n 1 "$TMP/prof.gen.out")" >&2; cat "$TMP/perf.err" >&2

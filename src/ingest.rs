@@ -131,7 +131,7 @@ const BLOCK_CELLS: usize = if cfg!(test) { 64 } else { 16_384 };
 
 /// The rows of a replication reply of one chart not yet written, column-wise. A reply is one
 /// chart: per step an `RBEGIN ''` (the row's time) and one `RSET` per dimension, so each
-/// dimension's values lie on a grid and go to the store as one [`Store::write_run`] instead
+/// dimension's values lie on a grid and go to the store as one run each ([`Store::write_runs`]) instead
 /// of point by point. Row `r` is at `first + r * step`; an empty cell is no point (a gap, or
 /// no `RSET`).
 ///
@@ -223,6 +223,37 @@ impl ReplayBlock {
             }
         }
     }
+}
+
+/// Where the newline ending an `RSET` value and its flags is in `v` (what follows the id's
+/// `" `): at most 21 bytes in. With 24 bytes to read, found eight bytes at a time without a
+/// loop; otherwise (the end of the received bytes) byte by byte.
+#[inline(always)]
+fn line_end(v: &[u8]) -> Option<usize> {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    const NL: u64 = LO * b'\n' as u64;
+    #[inline(always)]
+    fn word(v: &[u8], at: usize) -> u64 {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&v[at..at + 8]);
+        u64::from_le_bytes(b) ^ NL
+    }
+    #[inline(always)]
+    fn zeros(x: u64) -> u64 {
+        x.wrapping_sub(LO) & !x & HI
+    }
+    if v.len() < 24 {
+        return crate::proto::tokenizer::find_byte(&v[..v.len().min(22)], b'\n');
+    }
+    // bit 7 of each byte that is the first newline (later bits may be false positives)
+    let (m0, m1, m2) = (zeros(word(v, 0)), zeros(word(v, 8)), zeros(word(v, 16)));
+    let m = u128::from(m1) | u128::from(m2) << 64;
+    if m0 != 0 || m == 0 {
+        // a line shorter than any value, or longer than 24 bytes: not this shape
+        return (m0 != 0).then(|| (m0.trailing_zeros() / 8) as usize);
+    }
+    Some(8 + (m.trailing_zeros() / 8) as usize)
 }
 
 impl HostIngest {
@@ -556,8 +587,81 @@ impl HostIngest {
     pub fn replay_set_by_id(&mut self, ci: usize, id: &[u8], value: ReplayValue, flags: &[u8]) -> Option<Result<bool, IngestError>> {
         let c = self.charts.get_mut(ci)?;
         let Some(p) = c.state.replay_set_by_id(id, value, flags)? else { return Some(Ok(false)) };
+        Some(self.replay_store(ci, p).map(|()| true))
+    }
+
+    /// The rows of a replication reply of chart `ci` at the start of `buf`: as many complete
+    /// lines as are in exactly the shape a 1.37.1 sender writes them, `RBEGIN '' <start>
+    /// <end> <child_now>\n` (see [`crate::proto::command::rbegin_span_fast`]; the span is
+    /// accepted or not by [`ChartState::replay_begin`] with `now` and the child clock
+    /// `clock` makes of the line's) and `RSET "<id>" <%0.7f> ""\n` for the dimension
+    /// expected next (the one after the previous `RSET`: senders list a chart's dimensions
+    /// in the same order every row) while a timed `RBEGIN` is active. An `RSET` is matched
+    /// by comparing its bytes with the expected id — no line split, tokenizing or lookup —
+    /// and gives what [`HostIngest::replay_set_by_id`] gives for it. Stops before the first
+    /// other line (another command, another shape, another dimension, flags, a value not in
+    /// the `%0.7f` shape, a line longer than `max_line` or not complete yet): the caller
+    /// takes it the usual way. Returns the bytes and lines taken, the points produced, and
+    /// the error of writing a block (the line that hit it is taken).
+    pub fn replay_rows(
+        &mut self,
+        ci: usize,
+        buf: &[u8],
+        max_line: usize,
+        now: UnixTime,
+        clock: impl Fn(Option<UnixTime>) -> Option<UnixTime>,
+    ) -> (usize, u64, u64, Result<(), IngestError>) {
+        let (mut pos, mut lines, mut produced) = (0usize, 0u64, 0u64);
+        let Some(c) = self.charts.get(ci) else { return (0, 0, 0, Ok(())) };
+        // an id with a quote or backslash is split otherwise by the tokenizer: such charts
+        // go the usual way
+        if (0..c.state.dimensions().len()).any(|d| c.state.dim_id(d).bytes().any(|b| b == b'"' || b == b'\\')) {
+            return (0, 0, 0, Ok(()));
+        }
+        loop {
+            let rest = &buf[pos..];
+            if let Some(body) = rest.strip_prefix(b"RSET \"") {
+                let c = &mut self.charts[ci];
+                // `<id>" `
+                let Some((dim, k)) = c.state.replay_match_next(body) else { break };
+                // the value (at most 18 bytes) and ` ""`, then the newline
+                let v = &body[k + 2..];
+                let Some(nl) = line_end(v) else { break };
+                let Some(word) = v[..nl].strip_suffix(b" \"\"") else { break };
+                let Some((neg, m)) = crate::proto::number::parse_fixed7(word) else { break };
+                if 6 + k + 2 + nl > max_line {
+                    break;
+                }
+                pos += 6 + k + 2 + nl + 1;
+                lines += 1;
+                let Some(p) = c.state.replay_set_next(dim, neg, m) else { continue };
+                if let Err(e) = self.replay_store(ci, p) {
+                    return (pos, lines, produced, Err(e));
+                }
+                produced += 1;
+            } else if let Some(r) = rest.strip_prefix(b"RBEGIN '' ") {
+                let Some(nl) = crate::proto::tokenizer::find_byte(&r[..r.len().min(64)], b'\n') else { break };
+                let Some(span) = crate::proto::command::rbegin_span_fast(&r[..nl]) else { break };
+                if 10 + nl > max_line {
+                    break;
+                }
+                self.charts[ci].state.replay_begin(span.start, span.end, clock(span.child_now), now);
+                pos += 10 + nl + 1;
+                lines += 1;
+            } else {
+                break;
+            }
+        }
+        (pos, lines, produced, Ok(()))
+    }
+
+    /// A replicated point of chart `ci` into the open [`ReplayBlock`] (a point that does not
+    /// fit writes the block and opens a new one).
+    #[inline]
+    fn replay_store(&mut self, ci: usize, p: ComputedPoint) -> Result<(), IngestError> {
+        let Some(c) = self.charts.get(ci) else { return Ok(()) };
         if p.value.is_empty() || p.dim >= c.series.len() || self.block.put(ci, p.dim, p.time, p.value) {
-            return Some(Ok(true));
+            return Ok(());
         }
         let step = c.state.update_every();
         let r = if self.block.ci.is_some() { self.flush_writes().map(|_| ()) } else { Ok(()) };
@@ -565,7 +669,7 @@ impl HostIngest {
         self.block.open(ci, &c.series, p.time, step);
         let fits = self.block.put(ci, p.dim, p.time, p.value);
         debug_assert!(fits, "a new block takes its first point");
-        Some(r.map(|()| true))
+        r
     }
 
     /// Points deferred and not written yet (the open replication block excluded: it is
@@ -589,13 +693,10 @@ impl HostIngest {
             self.pending.clear();
         }
         if let Some(_ci) = self.block.ci.take() {
-            let b = &self.block;
-            for (d, &s) in b.series.iter().enumerate() {
-                if r.is_err() {
-                    break;
-                }
-                let run = &b.cells[d * b.cap..d * b.cap + b.rows];
-                r = self.store.write_run(s, b.first, b.step, run, &mut counts);
+            if r.is_ok() {
+                let b = &self.block;
+                let runs: Vec<(SeriesId, &[StorageNumber])> = b.series.iter().enumerate().map(|(d, &s)| (s, &b.cells[d * b.cap..d * b.cap + b.rows])).collect();
+                r = self.store.write_runs(b.first, b.step, &runs, &mut counts);
             }
         } else if self.block.cells.capacity() > 0 {
             // a flush with no block since the last one: the replies are over for now, the

@@ -175,6 +175,95 @@ fn write_run_equals_write_many_in_memory() {
     compare(&MemStore::new(config()), &MemStore::new(config()), 4242);
 }
 
+/// A chart's runs for `write_runs`: [`runs`] drawn for each chart's first dimension, the
+/// other dimensions on the same grid with their own values and gaps.
+fn chart_runs(ids: &[(SeriesId, u32)], dims: usize, n: usize, seed: u64) -> Vec<(i64, u32, Vec<Run>)> {
+    let firsts: Vec<(SeriesId, u32)> = ids.iter().step_by(dims).copied().collect();
+    let mut rng = Rng(seed ^ 0x5555);
+    runs(&firsts, n, seed)
+        .into_iter()
+        .map(|(id0, first, step, v0)| {
+            let c = firsts.iter().position(|&(i, _)| i == id0).expect("a chart's first dimension");
+            let mut cols = vec![(id0, first, step, v0.clone())];
+            for d in 1..dims {
+                let mut v = 50.0 * d as f64;
+                let vals = v0
+                    .iter()
+                    .map(|_| {
+                        v += (rng.below(2001) as f64 - 1000.0) / 41.0;
+                        if rng.below(30) == 0 { StorageNumber::EMPTY } else { StorageNumber::pack(v, 0) }
+                    })
+                    .collect();
+                cols.push((ids[c * dims + d].0, first, step, vals));
+            }
+            (first, step, cols)
+        })
+        .collect()
+}
+
+/// `write_runs` (a reply's columns under one lock, the sealed pages written after the WAL at
+/// the end) stores what `write_many` of the same points stores, also with data files small
+/// enough that the active file is sealed and retention deletes files while pages are held
+/// back; and after a reopen.
+#[test]
+fn write_runs_equals_write_many_on_disk_with_small_files_and_after_reopen() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut cfg = config();
+    cfg.tiers[0].retention_bytes = 64 << 10; // 8 KiB files
+    for seed in [31u64, 0xDEAD_BEEF] {
+        let (pa, pb) = (tmp.path().join(format!("a{seed}")), tmp.path().join(format!("b{seed}")));
+        let a = DiskStore::open(&pa, cfg.clone()).expect("a");
+        let b = DiskStore::open(&pb, cfg.clone()).expect("b");
+        let ia = series(&a, 6, 5);
+        assert_eq!(ia, series(&b, 6, 5));
+        let (mut ca, mut cb) = (WriteCounts::default(), WriteCounts::default());
+        for (first, step, cols) in chart_runs(&ia, 5, 300, seed) {
+            for run in &cols {
+                a.write_many(&points_of(run), &mut ca).expect("write_many");
+            }
+            let batch: Vec<(SeriesId, &[StorageNumber])> = cols.iter().map(|r| (r.0, r.3.as_slice())).collect();
+            b.write_runs(first, step, &batch, &mut cb).expect("write_runs");
+        }
+        assert_eq!(ca, cb, "outcomes");
+        assert!(ca.stored > 100_000 && ca.overlap > 1000, "the runs cover what they should: {ca:?}");
+        let (da, db) = (dump(&a, &ia), dump(&b, &ia));
+        assert_eq!(da, db, "points and retention");
+        assert_eq!(a.stats(), b.stats(), "store counters");
+        let files = std::fs::read_dir(pb.join("tier0")).expect("tier0").count();
+        assert!(files > 2, "the active file was sealed while pages were held back ({files} files)");
+        assert!(db.iter().any(|(t, _, r)| *t == 0 && r.is_some_and(|r| r.first > T0 + 100)), "retention deleted files");
+        drop((a, b));
+        let a = DiskStore::open(&pa, cfg.clone()).expect("reopen a");
+        let b = DiskStore::open(&pb, cfg.clone()).expect("reopen b");
+        assert_eq!(dump(&a, &ia), dump(&b, &ia), "after reopen");
+    }
+}
+
+#[test]
+fn write_runs_equals_write_many_in_memory_and_stops_at_an_unknown_series() {
+    let (a, b) = (MemStore::new(config()), MemStore::new(config()));
+    let ia = series(&a, 6, 5);
+    series(&b, 6, 5);
+    let (mut ca, mut cb) = (WriteCounts::default(), WriteCounts::default());
+    for (first, step, cols) in chart_runs(&ia, 5, 100, 5) {
+        for run in &cols {
+            a.write_many(&points_of(run), &mut ca).expect("write_many");
+        }
+        let batch: Vec<(SeriesId, &[StorageNumber])> = cols.iter().map(|r| (r.0, r.3.as_slice())).collect();
+        b.write_runs(first, step, &batch, &mut cb).expect("write_runs");
+    }
+    assert_eq!(ca, cb);
+    assert_eq!(dump(&a, &ia), dump(&b, &ia));
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let s = DiskStore::open(tmp.path().join("db"), config()).expect("open");
+    let ids = series(&s, 1, 2);
+    let one = [StorageNumber::pack(1.0, 0)];
+    let mut c = WriteCounts::default();
+    let r = s.write_runs(T0, 1, &[(ids[0].0, &one[..]), (SeriesId(999), &one[..]), (ids[1].0, &one[..])], &mut c);
+    assert!(matches!(r, Err(StoreError::UnknownId { id: 999, .. })), "{r:?}");
+    assert_eq!(c.stored, 1, "the run before the error is written, the one after it not");
+}
+
 #[test]
 fn write_run_of_an_unknown_series_is_an_error() {
     let tmp = tempfile::tempdir().expect("tempdir");
@@ -209,9 +298,14 @@ fn run_crash_child_writer() {
     let mut c = WriteCounts::default();
     for block in 0..100_000i64 {
         let first = block * 50;
-        for (k, &id) in ids.iter().enumerate() {
-            let vals: Vec<StorageNumber> = (first..first + 50).map(|i| value(i, k)).collect();
-            s.write_run(id, T0 + first, 1, &vals, &mut c).expect("child write_run");
+        let cols: Vec<Vec<StorageNumber>> = (0..ids.len()).map(|k| (first..first + 50).map(|i| value(i, k)).collect()).collect();
+        if block % 2 == 0 {
+            for (&id, vals) in ids.iter().zip(&cols) {
+                s.write_run(id, T0 + first, 1, vals, &mut c).expect("child write_run");
+            }
+        } else {
+            let batch: Vec<(SeriesId, &[StorageNumber])> = ids.iter().zip(&cols).map(|(&id, v)| (id, v.as_slice())).collect();
+            s.write_runs(T0 + first, 1, &batch, &mut c).expect("child write_runs");
         }
         if block == 20 {
             // one checkpoint; everything after it survives only through the WAL's run records

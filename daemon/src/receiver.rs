@@ -52,7 +52,7 @@ const READ_CHUNK: usize = 64 * 1024;
 /// Bytes asked for per read while reads come back full (a replication backlog arrives as fast
 /// as we take it); back to [`READ_CHUNK`], and the buffer trimmed, once a read is short, so an
 /// idle or live session does not keep a backlog-sized buffer resident.
-const READ_CHUNK_BACKLOG: usize = 256 * 1024;
+const READ_CHUNK_BACKLOG: usize = 512 * 1024;
 
 /// Longest a host's replication status (`/api/v1/streaming`) lags behind the points received
 /// when no chart changed phase.
@@ -560,9 +560,22 @@ impl Session {
     /// Applies every complete line `reader` holds; stops at the first error (the session
     /// ends then).
     fn apply_lines(&mut self, h: &mut HostIngest, reader: &mut LineReader, out: &mut Vec<u8>) -> Result<(), String> {
+        let max = reader.max_line().min(ndcluster::proto::MAX_LINE_LEN);
         while let Some(line) = reader.next_line() {
             let line = line.map_err(|e| e.to_string())?;
             self.apply(h, line, out)?;
+            // the `RSET`s of a replication reply's row, matched against the chart's dimensions
+            // in order without framing each line first (the rest goes the usual way)
+            if let (Some(ci), None) = (self.replay_chart, self.in_function_result) {
+                if reader.unread().first() == Some(&b'R') {
+                    let now = self.now();
+                    let (n, lines, produced, r) = h.replay_rows(ci, reader.unread(), max, now, |child| trusted_clock(child, now));
+                    reader.consume(n, lines);
+                    self.samples += produced;
+                    self.points_replicated += produced;
+                    r.map_err(|e| e.to_string())?;
+                }
+            }
         }
         Ok(())
     }
@@ -768,6 +781,8 @@ mod tests {
         /// Received in pieces of pseudo-random sizes (this seed) and applied with
         /// [`Session::apply_lines`], as the receiver loop does.
         Chunks(u64),
+        /// [`Way::Chunks`] in pieces of up to 8 KiB (many whole lines per piece).
+        BigChunks(u64),
     }
 
     /// Applies `lines` to a fresh host; returns the errors (in order), the bytes written back,
@@ -787,7 +802,8 @@ mod tests {
                     errors.extend(r.err());
                 }
             }
-            Way::Chunks(mut x) => {
+            Way::Chunks(mut x) | Way::BigChunks(mut x) => {
+                let max = if matches!(way, Way::Chunks(_)) { 300 } else { 8192 };
                 let bytes: Vec<u8> = lines.iter().flat_map(|l| l.iter().copied().chain([b'\n'])).collect();
                 let mut reader = LineReader::new(ndcluster::proto::MAX_LINE_LEN);
                 let mut at = 0;
@@ -795,7 +811,7 @@ mod tests {
                     x ^= x << 13;
                     x ^= x >> 7;
                     x ^= x << 17;
-                    let n = (1 + x % 300) as usize;
+                    let n = (1 + x % max) as usize;
                     let piece = &bytes[at..(at + n).min(bytes.len())];
                     reader.spare(n)[..piece.len()].copy_from_slice(piece);
                     reader.commit(piece.len());
@@ -842,7 +858,7 @@ mod tests {
                     errors.extend(r.err());
                 }
             }
-            Way::Chunks(mut x) => {
+            Way::Chunks(mut x) | Way::BigChunks(mut x) => {
                 let bytes: Vec<u8> = lines.iter().flat_map(|l| l.iter().copied().chain([b'\n'])).collect();
                 let mut reader = LineReader::new(ndcluster::proto::MAX_LINE_LEN);
                 let mut at = 0;
@@ -1037,5 +1053,166 @@ mod tests {
         assert_eq!(general.3.iter().map(Vec::len).sum::<usize>(), 10 * 3 + 1 + 1 + 10);
         assert_eq!(general.0.len(), 2 + 10 * 2 + 2 + 1, "{:?}", general.0);
         assert!(String::from_utf8_lossy(&general.1).contains("REPLAY_CHART \"t.one\""));
+    }
+
+    /// Not a check: the receive cost per replicated sample of a backlog shaped like
+    /// `bench/replgen`'s (charts × 10 dimensions × 600 rows of `%0.7f` random walk), read in
+    /// 256 KiB pieces, into a `DiskStore` (tiers 1/60/60), store included; prints ns per sample
+    /// (best of 3). `cargo test --release -p netdatad --bins -- --ignored --nocapture receive_speed`
+    #[test]
+    #[ignore]
+    fn replication_receive_speed() {
+        use ndcluster::storage::disk::DiskStore;
+        use ndcluster::storage::{StoreConfig, TierConfig};
+        let charts: usize = std::env::var("RS_CHARTS").ok().and_then(|v| v.parse().ok()).unwrap_or(200);
+        let (dims, rows) = (10usize, 600i64);
+        let now = crate::local::now_us() / 1_000_000;
+        let mut defs = String::new();
+        for c in 0..charts {
+            defs.push_str(&format!("CHART \"rg{}.c{c}\" \"\" \"t\" \"u\" \"f\" \"ctx\" \"line\" 1 1 \"\" \"p\" \"m\"\n", c / 10));
+            for d in 0..dims {
+                defs.push_str(&format!("DIMENSION \"d{d}\" \"d{d}\" \"absolute\" 1 1 \"\"\n"));
+            }
+        }
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut vals: Vec<u64> = (0..charts * dims).map(|i| (i as u64 * 7919 % 1000) * 10_000_000).collect();
+        let mut text = Vec::new();
+        let first = now - 6 * rows - 10;
+        for round in 0..6 {
+            for c in 0..charts {
+                text.extend_from_slice(format!("RBEGIN \"rg{}.c{c}\"\n", c / 10).as_bytes());
+                for r in 0..rows {
+                    let t = first + round * rows + r + 1;
+                    text.extend_from_slice(format!("RBEGIN '' {} {t} {now}\n", t - 1).as_bytes());
+                    for d in 0..dims {
+                        x ^= x << 13;
+                        x ^= x >> 7;
+                        x ^= x << 17;
+                        let v = &mut vals[c * dims + d];
+                        *v = (*v as i64 + (x % 2_000_001) as i64 - 1_000_000).clamp(0, 10_000_000_000_000) as u64;
+                        text.extend_from_slice(format!("RSET \"d{d}\" {}.{:07} \"\"\n", *v / 10_000_000, *v % 10_000_000).as_bytes());
+                    }
+                }
+                let (a, b) = (first + round * rows, first + (round + 1) * rows);
+                text.extend_from_slice(format!("REND 1 {first} {b} false {a} {b} {now}\n").as_bytes());
+            }
+        }
+        let samples = charts * dims * 6 * rows as usize;
+        let mut best = f64::MAX;
+        for _ in 0..3 {
+            let tmp = tempfile::tempdir().expect("tempdir");
+            let tier = |iterations| TierConfig { iterations, retention_bytes: 1 << 30, retention_secs: 0 };
+            let cfg = StoreConfig { tiers: vec![tier(1), tier(60), tier(60)], flush_interval_secs: 5 };
+            let store: Arc<dyn Store> = Arc::new(DiskStore::open(tmp.path().join("db"), cfg).expect("store"));
+            let meta = HostMeta { guid: "g".into(), hostname: "h".into(), update_every: 1, ..Default::default() };
+            let mut h = HostIngest::new(store.clone(), meta, Limits::default()).expect("host");
+            let repl = ReplicationSettings { enabled: true, seconds_to_replicate: 86_400, seconds_per_step: 600 };
+            let mut s = Session::new(PARENT_CAPABILITIES, repl);
+            let mut out = Vec::new();
+            for l in defs.lines() {
+                s.apply(&mut h, l.as_bytes(), &mut out).expect("definition");
+            }
+            h.flush_writes().expect("flush");
+            let mut reader = LineReader::new(ndcluster::proto::MAX_LINE_LEN);
+            let started = std::time::Instant::now();
+            for piece in text.chunks(256 << 10) {
+                reader.spare(piece.len())[..piece.len()].copy_from_slice(piece);
+                reader.commit(piece.len());
+                s.clock_us = None;
+                s.apply_lines(&mut h, &mut reader, &mut out).expect("apply");
+                h.flush_writes().expect("flush");
+                out.clear();
+            }
+            let ns = started.elapsed().as_secs_f64() * 1e9 / samples as f64;
+            assert_eq!(s.samples, samples as u64);
+            best = best.min(ns);
+            println!("replication receive: {samples} samples, {ns:.1} ns/sample");
+        }
+        println!("replication receive: best {best:.1} ns/sample");
+    }
+
+    /// The row way of `RSET`s ([`HostIngest::replay_rows`], taken by [`Session::apply_lines`]
+    /// on the bytes after each line) gives what the general parser gives, line for line, on
+    /// replies that stray from the usual shape in every way it checks: dimensions skipped,
+    /// repeated, swapped or unknown, flags, extra spaces, `\r`, values not in the `%0.7f`
+    /// shape (integers, exponents, `nan`, 9 integer digits, bad digits, signs), ids of 16 and
+    /// 17 bytes and ids holding a quote or a backslash, rows rejected or going back in time,
+    /// a chart switch and `REND` in the middle; in small and large pieces.
+    #[test]
+    fn replication_row_fast_path_agrees_with_the_general_parser() {
+        let now = crate::local::now_s();
+        let b = now - 3000;
+        let mut lines: Vec<Vec<u8>> = Vec::new();
+        let mut l = |s: String| lines.push(s.into_bytes());
+        let dims = ["a", "b7", "id_of_16_bytes_x", "id_of_17_bytes_xy", "q\"r", "x\\y", "c"];
+        for c in ["t.one", "t.two"] {
+            l(format!("CHART {c} '' 'x' 'u' f c line 1 1 '' p m"));
+            for d in dims {
+                // unquoted: a quote inside a word is an ordinary byte
+                l(format!("DIMENSION {d} {d} absolute 1 1 ''"));
+            }
+            l(format!("CHART_DEFINITION_END {b} {now} {now}"));
+        }
+        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+        let mut rnd = |n: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n
+        };
+        let values = ["12.3456789", "-0.0000001", "99999999.9999999", "0.0000000", "123456789.0000000", "7", "1e3", "nan", "-nan", "12.34a6789", "+1.0000000", "1.000000", "--1.0000000", ".5000000", "16777216.0000000", "1677722.5000000"];
+        let mut t = b;
+        for chart in ["t.one", "t.two", "t.one"] {
+            l(format!("RBEGIN \"{chart}\""));
+            for _ in 0..120 {
+                match rnd(40) {
+                    0 => t -= 5,                                   // back in time
+                    1 => l(format!("RBEGIN '' {} {} {now}", t + 10, t + 5)), // rejected span
+                    2 => l(format!("RBEGIN ''  {} {} {now}", t, t + 1)),  // other shape
+                    _ => {}
+                }
+                t += 1;
+                l(format!("RBEGIN '' {} {t} {now}", t - 1));
+                let mut order: Vec<usize> = (0..dims.len()).collect();
+                if rnd(6) == 0 {
+                    let (i, j) = (rnd(dims.len() as u64) as usize, rnd(dims.len() as u64) as usize);
+                    order.swap(i, j);
+                }
+                for &d in &order {
+                    let id = dims[d];
+                    let v = if rnd(5) == 0 { values[rnd(values.len() as u64) as usize].to_string() } else { format!("{}.{:07}", rnd(100_000), rnd(10_000_000)) };
+                    let line = match rnd(30) {
+                        0 => continue, // dimension missing
+                        1 => format!("RSET \"{id}\" {v} \"R\""),
+                        2 => format!("RSET \"{id}\" {v} \"E\""),
+                        3 => format!("RSET \"{id}\"  {v} \"\""),
+                        4 => format!("RSET \"{id}\" {v}  \"\""),
+                        5 => format!("RSET \"{id}\" {v} \"\"\r"),
+                        6 => format!("RSET \"{id}\" {v}"),
+                        7 => format!("RSET \"zz\" {v} \"\""),
+                        8 => format!("RSET \"{id}\" {v} \"\" extra"),
+                        9 => format!("RSET  \"{id}\" {v} \"\""),
+                        10 => format!("RSET \"{id}\" {v} \"\"\nRSET \"{id}\" {v} \"\""), // repeated
+                        11 => format!("RSET \"{}\" {v} \"\"", &id[..id.len().saturating_sub(1)]),
+                        _ => format!("RSET \"{id}\" {v} \"\""),
+                    };
+                    for part in line.split('\n') {
+                        l(part.to_string());
+                    }
+                }
+            }
+            l(format!("REND 1 {b} {t} false {b} {t} {now}"));
+        }
+        let general = run(&lines, Way::General);
+        let key = |v: &Vec<TierPoint>| v.iter().map(|p| (p.time, p.sum.to_bits(), p.reset)).collect::<Vec<_>>();
+        for way in [Way::Lines, Way::Chunks(3), Way::BigChunks(1), Way::BigChunks(0x9e37_79b9_7f4a_7c15), Way::BigChunks(77)] {
+            let fast = run(&lines, way);
+            assert_eq!(fast.0, general.0, "errors");
+            assert_eq!(String::from_utf8_lossy(&fast.1), String::from_utf8_lossy(&general.1));
+            assert_eq!(fast.2, general.2, "samples");
+            assert_eq!(fast.3.iter().map(key).collect::<Vec<_>>(), general.3.iter().map(key).collect::<Vec<_>>());
+        }
+        assert!(general.3.iter().map(Vec::len).sum::<usize>() > 1500, "the rows were stored");
+        assert!(general.0.len() > 50, "the odd lines were errors: {}", general.0.len());
     }
 }

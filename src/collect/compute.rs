@@ -777,6 +777,43 @@ impl ChartState {
         Some(self.replay_point(dim, value, flags))
     }
 
+    /// For `RSET`s in the order of the dimensions: when a timed `RBEGIN` is active at a time
+    /// after 0 and `body` (what follows `RSET "`) starts with the id of the dimension
+    /// [`Self::dim_index_next`] tries first, then `" `, that dimension and the id's length.
+    /// `None` otherwise, and for ids longer than 16 bytes: the line goes the usual way,
+    /// [`Self::replay_set_by_id`]. (The caller knows the ids hold no quote or backslash.)
+    #[inline]
+    pub fn replay_match_next(&self, body: &[u8]) -> Option<(usize, usize)> {
+        if !matches!(self.replay, Replay::At(t) if t > 0) {
+            return None;
+        }
+        let c = if self.cursor < self.dims.len() { self.cursor } else { 0 };
+        let key = &self.dims.get(c)?.key;
+        let k = key.len as usize;
+        if k == 0 || k > 16 || body.len() < 18 || body[k] != b'"' || body[k + 1] != b' ' {
+            return None;
+        }
+        // the first k bytes of the line against the key's (16 bytes, the rest masked to 0)
+        let mut w = [0u8; 16];
+        w.copy_from_slice(&body[..16]);
+        let mask = if k == 16 { u128::MAX } else { (1u128 << (8 * k)) - 1 };
+        let line = u128::from_le_bytes(w) & mask;
+        let id = u128::from_le_bytes(key.head);
+        if line != id {
+            return None;
+        }
+        Some((c, k))
+    }
+
+    /// `RSET` of the `%0.7f` value `±m / 10^7` with empty flags for dimension `dim`, the one
+    /// [`Self::replay_match_next`] gave, whose id the caller matched: what
+    /// [`Self::replay_set_by_id`] gives for that line.
+    #[inline]
+    pub fn replay_set_next(&mut self, dim: usize, neg: bool, m: u64) -> Option<ComputedPoint> {
+        self.cursor = dim + 1;
+        self.replay_point(dim, ReplayValue::Fixed7 { neg, m }, b"")
+    }
+
     /// [`Self::dim_index_next`] on the id's bytes; `None` also for bytes that are not UTF-8.
     #[inline]
     fn dim_index_next_bytes(&mut self, id: &[u8]) -> Option<usize> {
@@ -794,7 +831,7 @@ impl ChartState {
     }
 
     /// The replay part of `RSET` for an existing dimension `dim` (see [`Self::replay_set`]).
-    #[inline]
+    #[inline(always)]
     fn replay_point(&mut self, dim: usize, value: ReplayValue, flags: &[u8]) -> Option<ComputedPoint> {
         let Replay::At(time) = self.replay else { return None };
         let d = self.dims.get_mut(dim)?;
@@ -897,6 +934,7 @@ const SN_MANTISSA_MAX: u64 = 16_777_215;
 /// and rounding is decided by at least one unit of the last decimal (≥ 10^-7 once scaled): the
 /// two agree everywhere except at exact ties and exact or near boundaries, where this returns
 /// `None` and the caller packs the double (a test compares both on boundary and random values).
+#[inline(always)]
 fn pack_fixed7(neg: bool, m: u64, bits: u32) -> Option<StorageNumber> {
     let flags = bits & (FLAG_RESET | FLAG_NOT_ANOMALOUS);
     if m == 0 {
@@ -920,10 +958,11 @@ fn pack_fixed7(neg: bool, m: u64, bits: u32) -> Option<StorageNumber> {
     const T: [u64; 7] = [16_777_260_000_000, 1_677_726_000_000, 167_772_600_000, 16_777_260_000, 1_677_726_000, 167_772_600, 16_777_260];
     let mut k = 0u32;
     for t in T {
-        if m == t {
-            return None; // exactly on the scaling boundary
-        }
         k += u32::from(m < t);
+    }
+    // T falls: the largest threshold not above m is T[k], the only one m can be equal to
+    if T.get(k as usize) == Some(&m) {
+        return None; // exactly on the scaling boundary
     }
     // constant divisors: multiplications, not divisions
     let (q, r, half) = match k {

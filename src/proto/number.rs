@@ -129,10 +129,29 @@ fn digits8(w: u64) -> Option<u64> {
     Some((d.wrapping_mul(10_000) + (d >> 32)) & 0xFFFF_FFFF)
 }
 
+/// A word of 8 to 16 plain digits (a 10-digit Unix time) as its value, eight bytes at a time;
+/// `None` for any other word (then parse it digit by digit).
+#[inline]
+pub fn digits_8_to_16(w: &[u8]) -> Option<u64> {
+    let n = w.len().checked_sub(8)?;
+    if n > 8 {
+        return None;
+    }
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&w[n..]);
+    let lo = digits8(u64::from_le_bytes(b))?;
+    // the first n digits: the first eight bytes shifted so they are the last n of eight, the
+    // others made '0' (shifts of up to 64 bits done on 128)
+    b.copy_from_slice(&w[..8]);
+    let first = u128::from(u64::from_le_bytes(b));
+    let hi = digits8((first << (8 * (8 - n))) as u64 | (u128::from(ZEROS) >> (8 * n)) as u64)?;
+    Some(hi * 100_000_000 + lo)
+}
+
 /// The exact `%0.7f` shape, `[digits].ddddddd` with at most 8 integer digits, as the integer
 /// `value · 10^7`: the seven decimals, and the integer digits padded with zeros on the left,
 /// each converted as eight bytes at once (both read straight from `body`, no copy to align).
-#[inline]
+#[inline(always)]
 fn parse_f7(body: &[u8]) -> Option<u64> {
     let split = body.len().checked_sub(8)?;
     let n = split;
@@ -342,6 +361,30 @@ mod tests {
         for s in [&b"+1.0000000"[..], b"1e3", b"nan", b"-", b"", b"123456789.0000000", b"1.00000000", b"--1.0000000", b"1:.0000000", b"9/9.0000000", b" 1.0000000", b"1 .0000000"] {
             assert_eq!(parse_fixed7(s), None, "{}", String::from_utf8_lossy(s));
         }
+    }
+
+    #[test]
+    fn eight_to_sixteen_digits_parse_like_the_digit_loop() {
+        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+        for _ in 0..100_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let len = 1 + (x % 18) as usize;
+            let mut w: Vec<u8> = (0..len).map(|i| b'0' + ((x >> (i * 3)) % 10) as u8).collect();
+            if x.is_multiple_of(7) {
+                // one byte that is not a digit, anywhere
+                let at = (x >> 40) as usize % len;
+                w[at] = [b'/', b':', b' ', b'-', b'a', 0x80][(x >> 50) as usize % 6];
+            }
+            let want = (8..=16).contains(&len).then(|| std::str::from_utf8(&w).ok().and_then(|s| s.bytes().all(|b| b.is_ascii_digit()).then(|| s.parse::<u64>().ok()).flatten())).flatten();
+            assert_eq!(digits_8_to_16(&w), want, "{}", String::from_utf8_lossy(&w));
+        }
+        assert_eq!(digits_8_to_16(b"1795681515"), Some(1_795_681_515));
+        assert_eq!(digits_8_to_16(b"9999999999999999"), Some(9_999_999_999_999_999));
+        assert_eq!(digits_8_to_16(b"00000000"), Some(0));
+        assert_eq!(digits_8_to_16(b"1234567"), None);
+        assert_eq!(digits_8_to_16(b"12345678901234567"), None);
     }
 
     #[test]

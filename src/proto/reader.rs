@@ -208,6 +208,31 @@ impl LineReader {
         }
     }
 
+    /// The maximum line length (newline excluded).
+    pub fn max_line(&self) -> usize {
+        self.max_line
+    }
+
+    /// The bytes after the last returned line (the last one possibly incomplete), for a
+    /// caller that frames some lines itself, then reports them with [`Self::consume`]; empty
+    /// after a framing error.
+    #[inline]
+    pub fn unread(&self) -> &[u8] {
+        if self.failed.is_some() {
+            return &[];
+        }
+        &self.buf[self.start..self.end]
+    }
+
+    /// The first `n` bytes of [`Self::unread`], `lines` complete lines (each at most the
+    /// maximum length, with its newline), were taken by the caller.
+    #[inline]
+    pub fn consume(&mut self, n: usize, lines: u64) {
+        self.start = (self.start + n).min(self.end);
+        self.scan = self.scan.max(self.start);
+        self.lines += lines;
+    }
+
     /// Takes up to `n` raw bytes that follow the last returned line (e.g. a payload that is not
     /// line-oriented). Rarely needed; the 1.37.1 protocol is all lines.
     pub fn take_raw(&mut self, n: usize) -> &[u8] {

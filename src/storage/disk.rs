@@ -639,6 +639,13 @@ struct TierFiles {
     /// Reused by `append`: the compressed payload, the record.
     lz: Vec<u8>,
     rec: Vec<u8>,
+    /// While set, `append` puts records in `pending` instead of writing them (see
+    /// [`TierFiles::write_pending`]): a run of a replication reply seals a page every few
+    /// hundred points, one `write` for all of them instead of one each.
+    defer: bool,
+    /// Records appended but not written yet, at the active file's offset `pending_from` on.
+    pending: Vec<u8>,
+    pending_from: u64,
 }
 
 #[derive(Default, Serialize, Deserialize)]
@@ -829,8 +836,35 @@ impl TierFiles {
         Ok(())
     }
 
+    /// Writes the records deferred by `append` to the active file. On an error they are not
+    /// in the file: returns the active file's seq and the offset from which its page
+    /// references are void (the caller drops them), with the error.
+    fn write_pending(&mut self) -> Result<(), (u32, u64, StoreError)> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let from = self.pending_from;
+        let Some(a) = self.active.as_mut() else {
+            self.pending.clear();
+            return Err((u32::MAX, 0, StoreError::Invalid("no active file".into())));
+        };
+        let r = (&*a.file).write_all(&self.pending);
+        self.pending.clear();
+        if self.pending.capacity() > 1 << 20 {
+            self.pending = Vec::new();
+        }
+        r.map_err(|e| {
+            // as an append that failed: the offsets of later records follow the last good one
+            a.len = from;
+            (a.seq, from, io_err(&a.path)(e))
+        })
+    }
+
     /// Seals the active file (trailer, fsync, map) and applies retention.
     fn seal_active(&mut self) -> Result<bool, StoreError> {
+        // (the records deferred are written by the caller before, after the WAL; this is for
+        // a caller that did not)
+        self.write_pending().map_err(|(_, _, e)| e)?;
         let Some(a) = self.active.take() else {
             return Ok(false);
         };
@@ -922,10 +956,18 @@ impl TierFiles {
             return Err(StoreError::Invalid("no active file".into()));
         };
         let hdr = h.encode(payload);
-        rec.clear();
-        rec.extend_from_slice(&hdr);
-        rec.extend_from_slice(payload);
-        (&*a.file).write_all(&rec).map_err(io_err(&a.path))?;
+        if self.defer {
+            if self.pending.is_empty() {
+                self.pending_from = a.len;
+            }
+            self.pending.extend_from_slice(&hdr);
+            self.pending.extend_from_slice(payload);
+        } else {
+            rec.clear();
+            rec.extend_from_slice(&hdr);
+            rec.extend_from_slice(payload);
+            (&*a.file).write_all(&rec).map_err(io_err(&a.path))?;
+        }
         // a large record (a checkpoint's upper-tier page) does not pin its size
         if rec.capacity() <= 1 << 20 {
             (self.lz, self.rec) = (lz, rec);
@@ -1197,6 +1239,9 @@ impl DiskStore {
                 retention_secs: tc.retention_secs,
                 lz: Vec::new(),
                 rec: Vec::new(),
+                defer: false,
+                pending: Vec::new(),
+                pending_from: 0,
             };
             let mut seqs = Vec::new();
             for e in fs::read_dir(&tdir).map_err(io_err(&tdir))? {
@@ -1792,6 +1837,43 @@ impl Inner {
         values: &[StorageNumber],
         counts: &mut WriteCounts,
     ) -> Result<(), StoreError> {
+        let r = self.write_run_deferring(config, id, first, step, values, counts);
+        let written = self.write_deferred();
+        r.and(written)
+    }
+
+    /// [`Store::write_runs`] under the lock: the tier-0 pages the runs seal are written at the
+    /// end, with the WAL before them, in two `write`s.
+    fn write_runs(
+        &mut self,
+        config: &StoreConfig,
+        first: UnixTime,
+        step: u32,
+        runs: &[(SeriesId, &[StorageNumber])],
+        counts: &mut WriteCounts,
+    ) -> Result<(), StoreError> {
+        let mut r = Ok(());
+        for &(id, values) in runs {
+            r = self.write_run_deferring(config, id, first, step, values, counts);
+            if r.is_err() {
+                break;
+            }
+        }
+        let written = self.write_deferred();
+        r.and(written)
+    }
+
+    /// [`Inner::write_run`] leaving the tier-0 pages it seals in the tier's deferred records
+    /// (the caller writes them with [`Inner::write_deferred`]).
+    fn write_run_deferring(
+        &mut self,
+        config: &StoreConfig,
+        id: SeriesId,
+        first: UnixTime,
+        step: u32,
+        values: &[StorageNumber],
+        counts: &mut WriteCounts,
+    ) -> Result<(), StoreError> {
         let idx = id.0 as usize;
         let Some(&ue) = self.series.ue.get(idx) else {
             return Err(StoreError::UnknownId {
@@ -1813,6 +1895,8 @@ impl Inner {
                 if t > self.series.tiers[0][idx].head {
                     break;
                 }
+                // (a back-fill may read tier-0 pages of the active file: none is deferred)
+                self.write_deferred()?;
                 counts.add(self.write_point(config, id, t, w.0)?);
             }
             start += 1;
@@ -1834,10 +1918,9 @@ impl Inner {
         let mut vals = std::mem::take(&mut self.run_vals);
         vals.clear();
         vals.extend(values[start..end].iter().map(|v| v.value()));
-        for k in 1..config.tiers.len() {
-            self.roll_up_run(idx, k, first, step, start, &values[start..end], &vals);
-        }
+        self.roll_up_run_tiers(idx, config.tiers.len(), first, step, start, &values[start..end], &vals);
         self.run_vals = vals;
+        self.tiers[0].defer = false;
         res?;
         if self.wal.buf.len() >= WAL_BUF_MAX {
             self.wal_write()?;
@@ -1874,10 +1957,12 @@ impl Inner {
             };
             if let Some(page) = seal {
                 // The WAL records of the page's points reach the kernel before the page (see
-                // `write_point_with`): log this run's share of it first.
+                // `write_point_with`): log this run's share of it first. The page is written
+                // after the WAL at the end of the run (`write_deferred`).
                 self.log_run(id, first, step, logged, &values[logged..j]);
                 logged = j;
-                let res = self.wal_write().and_then(|()| self.write_page(idx, 0, &page, self.meta.generation));
+                self.tiers[0].defer = true;
+                let res = self.write_page(idx, 0, &page, self.meta.generation);
                 if let Err(e) = res {
                     return (j, logged, Err(e));
                 }
@@ -1955,6 +2040,74 @@ impl Inner {
             j += 1;
         }
         self.series.partial[k - 1][idx] = cur;
+    }
+
+    /// [`Inner::roll_up_run`] into every upper tier (`1..ntiers`) in one pass over the run:
+    /// the stretches of points inside the running slot of every tier are folded into all of
+    /// them in one loop (two tiers: [`fold_run2`]); a point that leaves a tier's slot goes
+    /// the per-point way for that tier. Per tier the same folds in the same order as
+    /// `roll_up_run`, so bit for bit the same.
+    #[allow(clippy::too_many_arguments)]
+    fn roll_up_run_tiers(&mut self, idx: usize, ntiers: usize, first: UnixTime, step: i64, from: usize, values: &[StorageNumber], vals: &[f64]) {
+        const MAX: usize = 4;
+        let up = ntiers.saturating_sub(1);
+        if up > MAX {
+            for k in 1..ntiers {
+                self.roll_up_run(idx, k, first, step, from, values, vals);
+            }
+            return;
+        }
+        let ue = i64::from(self.series.ue[idx]);
+        let mut width = [0i64; MAX];
+        let mut cur: [Option<(i64, Agg)>; MAX] = [None; MAX];
+        for k in 0..up {
+            width[k] = self.widths_cache[1..=k + 1].iter().fold(ue, |w, &m| w * i64::from(m));
+            cur[k] = self.series.partial[k][idx];
+        }
+        let first = first + from as i64 * step;
+        let n = values.len().min(vals.len());
+        let mut j = 0;
+        while j < n {
+            if values[j].is_empty() {
+                j += 1;
+                continue;
+            }
+            let t = first + j as i64 * step;
+            let mut end = n;
+            for k in 0..up {
+                let inside = |c: &Option<(i64, Agg)>| matches!(c, Some((s, _)) if t - ue <= *s && t - ue > *s - width[k]);
+                if inside(&cur[k]) {
+                    if let Some((_, acc)) = &mut cur[k] {
+                        fold_run(acc, &values[j..=j], &vals[j..=j]);
+                    }
+                } else if let Some(p) = TierPoint::from_number(t, values[j]) {
+                    self.series.partial[k][idx] = cur[k];
+                    let slot = tier_slot(t, ue as u32, width[k]);
+                    self.fold_upper(idx, k + 1, slot, width[k], &Agg::of(&p));
+                    cur[k] = self.series.partial[k][idx];
+                }
+                // the later points up to the end of the tier's slot (time s + ue) are in it too
+                end = match cur[k] {
+                    Some((s, _)) if inside(&cur[k]) => end.min((((s + ue - first) / step) as usize + 1).min(n)),
+                    _ => j + 1,
+                };
+            }
+            if end > j + 1 {
+                let (vs, xs) = (&values[j + 1..end], &vals[j + 1..end]);
+                match &mut cur[..up] {
+                    [Some((_, a)), Some((_, b))] => fold_run2(a, b, vs, xs),
+                    accs => {
+                        for (_, acc) in accs.iter_mut().flatten() {
+                            fold_run(acc, vs, xs);
+                        }
+                    }
+                }
+            }
+            j = end.max(j + 1);
+        }
+        for (partial, c) in self.series.partial.iter_mut().zip(&cur[..up]) {
+            partial[idx] = *c;
+        }
     }
 
     /// First prefetch stage of a batch write: the series' dense per-tier entries.
@@ -2129,7 +2282,16 @@ impl Inner {
         self.mem_points[tier] -= i64::from(page.n());
         self.sync_meta_before_page()?;
         let h = page.header(idx as u32, tier, generation);
-        let (r, deleted) = self.tiers[tier].append(h, page.payload())?;
+        let payload = page.payload();
+        let tf = &self.tiers[tier];
+        if tf.defer && !tf.pending.is_empty() {
+            // sealing the active file writes what is deferred: the WAL goes first
+            let max = file_max(tf.limit);
+            if tf.active.as_ref().is_some_and(|a| a.len + (REC_HEADER + payload.len() + TRAILER) as u64 > max) {
+                self.write_deferred()?;
+            }
+        }
+        let (r, deleted) = self.tiers[tier].append(h, payload)?;
         let pages = &mut self.series.tiers[tier][idx].pages;
         let pos = pages.partition_point(|p| p.first <= r.first);
         pages.reserve_exact(1);
@@ -2138,6 +2300,39 @@ impl Inner {
             self.prune(tier);
         }
         Ok(())
+    }
+
+    /// Writes the tier-0 pages deferred by a run (see [`TierFiles::defer`]), the WAL first
+    /// (a page's points reach the kernel in the WAL before the page). On an error the pages
+    /// not written are dropped from the index (their points stay in the WAL), as a failed
+    /// append loses its page.
+    fn write_deferred(&mut self) -> Result<(), StoreError> {
+        if self.tiers[0].pending.is_empty() {
+            return Ok(());
+        }
+        if let Err(e) = self.wal_write() {
+            // nothing of the pages was written: they are dropped (below, as on a write error)
+            let tf = &mut self.tiers[0];
+            tf.pending.clear();
+            if let Some(a) = tf.active.as_mut() {
+                let (seq, from) = (a.seq, tf.pending_from);
+                a.len = from;
+                self.drop_refs(seq, from);
+            }
+            return Err(e);
+        }
+        if let Err((seq, from, e)) = self.tiers[0].write_pending() {
+            self.drop_refs(seq, from);
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Drops the tier-0 page references into file `seq` at or after offset `from`.
+    fn drop_refs(&mut self, seq: u32, from: u64) {
+        for st in &mut self.series.tiers[0] {
+            st.pages.retain(|p| p.seq != seq || u64::from(p.off) < from);
+        }
     }
 
     fn prune(&mut self, tier: usize) {
@@ -2532,6 +2727,36 @@ fn fold_run(acc: &mut Agg, values: &[StorageNumber], vals: &[f64]) {
     acc.reset |= flags & number::FLAG_RESET != 0;
 }
 
+/// [`fold_run`] into two aggregates at once (the two upper tiers of a run): the same
+/// operations on each, in the same order.
+fn fold_run2(a: &mut Agg, b: &mut Agg, values: &[StorageNumber], vals: &[f64]) {
+    let (mut sa, mut na, mut xa) = (a.sum, a.min, a.max);
+    let (mut sb, mut nb, mut xb) = (b.sum, b.min, b.max);
+    let (mut count, mut normal, mut flags) = (0u32, 0u32, 0u32);
+    for (w, &v) in values.iter().zip(vals) {
+        if w.is_empty() {
+            continue;
+        }
+        sa += v;
+        na = na.min(v);
+        xa = xa.max(v);
+        sb += v;
+        nb = nb.min(v);
+        xb = xb.max(v);
+        count += 1;
+        normal += (w.0 >> 24) & 1;
+        flags |= w.0;
+    }
+    for (acc, sum, min, max) in [(a, sa, na, xa), (b, sb, nb, xb)] {
+        acc.sum = sum;
+        acc.min = min;
+        acc.max = max;
+        acc.count += count;
+        acc.anomalous += count - normal;
+        acc.reset |= flags & number::FLAG_RESET != 0;
+    }
+}
+
 fn fold_points(v: Vec<TierPoint>) -> Option<TierPoint> {
     let mut it = v.into_iter();
     let mut acc = it.next()?;
@@ -2900,6 +3125,17 @@ impl Store for DiskStore {
     ) -> Result<(), StoreError> {
         let cfg = &self.shared.config;
         self.shared.write().write_run(cfg, id, first, step, values, counts)
+    }
+
+    fn write_runs(
+        &self,
+        first: UnixTime,
+        step: u32,
+        runs: &[(SeriesId, &[StorageNumber])],
+        counts: &mut WriteCounts,
+    ) -> Result<(), StoreError> {
+        let cfg = &self.shared.config;
+        self.shared.write().write_runs(cfg, first, step, runs, counts)
     }
 
     fn write_aggregate(

@@ -252,6 +252,15 @@ pub trait Store: Send + Sync {
             .collect();
         self.write_many(&points, counts)
     }
+    /// [`Store::write_run`] of each `(series, values)` in order, all runs from `first` with
+    /// `step` (a replication reply's columns); stops at the first error (the runs before it
+    /// stay written). Stores override it to take their lock once and batch their file writes.
+    fn write_runs(&self, first: UnixTime, step: u32, runs: &[(SeriesId, &[StorageNumber])], counts: &mut WriteCounts) -> Result<(), StoreError> {
+        for &(id, values) in runs {
+            self.write_run(id, first, step, values, counts)?;
+        }
+        Ok(())
+    }
     /// Stores a ready-made aggregate into a hole of tier `tier` >= 1 (sibling replication).
     fn write_aggregate(&self, id: SeriesId, tier: usize, point: TierPoint) -> Result<WriteOutcome, StoreError>;
     /// Appends to `out`, in increasing time, the points of `tier` with `after <= time <= before`.
