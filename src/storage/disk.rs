@@ -17,8 +17,14 @@
 //!   `pread`. A sealed file that fails any check is renamed `*.corrupt` with a warning naming
 //!   it; an unsealed file (crash) keeps its longest valid prefix and is sealed.
 //! * `wal-{gen:010}.log` — write-ahead log of generation `gen` (`NDTSWAL1` header, then
-//!   crc-checked chunks of records: tier-0 point, run of tier-0 points on a grid, ready-made aggregate, host / chart /
+//!   crc-checked chunks of records: tier-0 point, run of tier-0 points on a grid, row of live
+//!   tier-0 points (one time, consecutive series), ready-made aggregate, host / chart /
 //!   dimension upsert, and the snapshot of upper-tier open pages and running slots).
+//!
+//! Live points (`write_many`) wait in a one-cache-line buffer per series (`LiveBuf`, up to 13)
+//! before they go to the open tier-0 page in one run; they are logged and counted at arrival,
+//! and every read of the series, other write to it and checkpoint moves them into the page
+//! first, so no reader sees the store without them and `kill -9` loses what it lost before.
 //!
 //! # Durability
 //! Every accepted point and metadata change is appended to an in-memory WAL buffer; a
@@ -700,13 +706,25 @@ struct MetaFile {
 
 /// Records not yet written to the WAL file, behind room for their chunk header (magic, length,
 /// crc): a chunk is written straight from this buffer, without a copy.
-struct WalBuf(Vec<u8>);
+struct WalBuf(Vec<u8>, Option<WalRow>);
+
+/// The kind-9 record at the end of a [`WalBuf`] (a row of live points: one time, consecutive
+/// series), which the next point of the row extends: where it starts, its time, the next
+/// series and the buffer's length after it (anything else appended since ends the row).
+#[derive(Clone, Copy, Debug)]
+struct WalRow {
+    at: usize,
+    time: i64,
+    next: u32,
+    count: u16,
+    end: usize,
+}
 
 const WAL_CHUNK_HEADER: usize = 12;
 
 impl Default for WalBuf {
     fn default() -> Self {
-        Self(vec![0; WAL_CHUNK_HEADER])
+        Self(vec![0; WAL_CHUNK_HEADER], None)
     }
 }
 
@@ -717,6 +735,32 @@ impl WalBuf {
     fn push(&mut self, b: u8) {
         self.0.push(b);
     }
+    /// Logs the live tier-0 point (`series`, `time`, `word`): it extends the row record at
+    /// the end of the buffer when it is the row's next series at the same time, else starts
+    /// one. Kind 9: time (i64), first series (u32), count (u16), then `count` words — 4 bytes
+    /// a point instead of kind 1's 17.
+    #[inline]
+    fn log_live(&mut self, series: u32, time: i64, word: u32) {
+        if let Some(r) = &mut self.1 {
+            if r.end == self.0.len() && r.time == time && r.next == series && r.count < u16::MAX {
+                r.count += 1;
+                r.next = series.wrapping_add(1);
+                self.0[r.at + 13..r.at + 15].copy_from_slice(&r.count.to_le_bytes());
+                self.0.extend_from_slice(&word.to_le_bytes());
+                r.end = self.0.len();
+                return;
+            }
+        }
+        let at = self.0.len();
+        let mut rec = [0u8; 19];
+        rec[0] = 9;
+        rec[1..9].copy_from_slice(&time.to_le_bytes());
+        rec[9..13].copy_from_slice(&series.to_le_bytes());
+        rec[13..15].copy_from_slice(&1u16.to_le_bytes());
+        rec[15..19].copy_from_slice(&word.to_le_bytes());
+        self.0.extend_from_slice(&rec);
+        self.1 = Some(WalRow { at, time, next: series.wrapping_add(1), count: 1, end: self.0.len() });
+    }
     /// Bytes of records held.
     fn len(&self) -> usize {
         self.0.len() - WAL_CHUNK_HEADER
@@ -725,6 +769,7 @@ impl WalBuf {
         self.len() == 0
     }
     fn clear(&mut self) {
+        self.1 = None;
         self.0.truncate(WAL_CHUNK_HEADER);
         // A burst (definitions of a new fleet, a checkpoint's snapshot) must not pin its
         // size in memory for good.
@@ -1852,19 +1897,10 @@ impl Inner {
         let full = slot + 1 == LIVE_ROWS;
         self.mem_points[0] += 1;
         self.written += 1;
-        self.log_point(SeriesId(idx as u32), time, word);
+        if !self.wal.replaying {
+            self.wal.buf.log_live(idx as u32, time, word);
+        }
         Some(LivePut::Taken(full))
-    }
-
-    /// WAL record of a tier-0 point: kind 1, series, time, word.
-    #[inline]
-    fn log_point(&mut self, id: SeriesId, time: i64, word: u32) {
-        let mut r = [0u8; 17];
-        r[0] = 1;
-        r[1..5].copy_from_slice(&id.0.to_le_bytes());
-        r[5..13].copy_from_slice(&time.to_le_bytes());
-        r[13..17].copy_from_slice(&word.to_le_bytes());
-        self.wal.buf.extend_from_slice(&r);
     }
 
     /// Moves the buffered points of series `idx` ([`LiveBuf`]) into its open tier-0 page
@@ -2582,6 +2618,24 @@ impl Inner {
                     if (id as usize) < self.series.len() && !self.replay_meta_only {
                         self.write_point(config, SeriesId(id), t, w)?;
                         points += 1;
+                    }
+                }
+                9 => {
+                    let r = c.get(pos + 1..pos + 15).ok_or_else(bad)?;
+                    let t = rd_u64(r, 0) as i64;
+                    let first = rd_u32(r, 8);
+                    let n = usize::from(u16::from_le_bytes([r[12], r[13]]));
+                    let words = c.get(pos + 15..pos + 15 + 4 * n).ok_or_else(bad)?;
+                    pos += 15 + 4 * n;
+                    if !self.replay_meta_only {
+                        for (i, w) in words.chunks_exact(4).enumerate() {
+                            let id = first.wrapping_add(i as u32);
+                            let w = rd_u32(w, 0);
+                            if (id as usize) < self.series.len() && w != number::EMPTY {
+                                self.write_point(config, SeriesId(id), t, w)?;
+                                points += 1;
+                            }
+                        }
                     }
                 }
                 8 => {
