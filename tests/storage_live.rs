@@ -264,3 +264,45 @@ fn kill_9_during_live_rows_loses_only_the_last_seconds() {
         }
     }
 }
+
+/// A chart whose update every changes while its series hold buffered points: they stay on the
+/// grid they were written on.
+#[test]
+fn an_update_every_change_keeps_the_buffered_points_on_their_grid() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let disk = DiskStore::open(tmp.path().join("db"), config()).expect("open");
+    let reference = DiskStore::open(tmp.path().join("reference"), config()).expect("open");
+    let mut views = Vec::new();
+    for (k, s) in [&disk, &reference].into_iter().enumerate() {
+        let h = s.put_host(&HostMeta { guid: "ue".into(), hostname: "ue".into(), update_every: 1, ..Default::default() }).expect("host");
+        let meta = |ue| ChartMeta { id: "ue.c".into(), name: "ue.c".into(), update_every: ue, ..Default::default() };
+        let c = s.put_chart(h, &meta(1)).expect("chart");
+        let ids: Vec<SeriesId> = (0..3)
+            .map(|d| s.put_dimension(c, &DimMeta { id: format!("d{d}"), name: format!("d{d}"), multiplier: 1, divisor: 1, ..Default::default() }).expect("dim"))
+            .collect();
+        let mut counts = WriteCounts::default();
+        let mut put = |t: i64| {
+            let row: Vec<_> = ids.iter().enumerate().map(|(d, &id)| (id, t, value(t - T0, d))).collect();
+            if k == 0 {
+                s.write_many(&row, &mut counts).expect("write_many");
+            } else {
+                for (id, t, v) in row {
+                    counts.add(s.write(id, t, v).expect("write"));
+                }
+            }
+        };
+        for i in 0..7 {
+            put(T0 + i);
+        }
+        s.put_chart(h, &meta(2)).expect("chart again");
+        for i in 4..12 {
+            put(T0 + 2 * i);
+        }
+        views.push((counts, ids.iter().map(|&id| view(s, id)).collect::<Vec<_>>()));
+    }
+    assert_eq!(views[0].0, views[1].0, "outcomes");
+    assert!(views[0].0.stored >= 3 * 14, "{:?}", views[0].0);
+    for (a, b) in views[0].1.iter().zip(&views[1].1) {
+        same(a, b, "after the update every change");
+    }
+}
