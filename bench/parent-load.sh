@@ -8,6 +8,8 @@
 #
 #   bench/parent-load.sh          # HOSTS=50 CHARTS=200 DIMS=10 (100,000 samples/s) SETTLE=15 IDLE=20 WARMUP=40 MEASURE=180
 #   HOSTS=5 MEASURE=20 WARMUP=10 bench/parent-load.sh     # quick check
+#   ONLY_OURS=1 MEASURE=60 bench/parent-load.sh            # A/B iteration: our parent only, raw figures
+#                                                          # on stdout, no report written
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 # shellcheck source=bench/lib.sh
@@ -123,6 +125,17 @@ run() {
 }
 
 run ours start_ours stop_ours
+if [ "${ONLY_OURS:-0}" = 1 ]; then
+  cat "$TMP/ours.res"
+  python3 - "$TMP/ours.res" "$CLK_TCK" <<'PY'
+import sys
+d = dict(l.rstrip("\n").partition(" ")[::2] for l in open(sys.argv[1]))
+hz = float(sys.argv[2]); wall = float(d["load_wall"]); s = int(d["samples"])
+idle = int(d["idle_ticks"]) / hz / float(d["idle_wall"])
+print(f"ours: CPU-s per million samples, idle baseline subtracted: {(int(d['load_ticks']) / hz - idle * wall) / s * 1e6:.3f}")
+PY
+  exit 0
+fi
 run netdata start_netdata stop_netdata
 
 python3 - "$TMP/ours.res" "$TMP/netdata.res" "$CLK_TCK" "$METRICS" >"$TMP/table.md" <<'PY'

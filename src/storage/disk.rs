@@ -17,8 +17,14 @@
 //!   `pread`. A sealed file that fails any check is renamed `*.corrupt` with a warning naming
 //!   it; an unsealed file (crash) keeps its longest valid prefix and is sealed.
 //! * `wal-{gen:010}.log` — write-ahead log of generation `gen` (`NDTSWAL1` header, then
-//!   crc-checked chunks of records: tier-0 point, run of tier-0 points on a grid, ready-made aggregate, host / chart /
+//!   crc-checked chunks of records: tier-0 point, run of tier-0 points on a grid, row of live
+//!   tier-0 points (one time, consecutive series), ready-made aggregate, host / chart /
 //!   dimension upsert, and the snapshot of upper-tier open pages and running slots).
+//!
+//! Live points (`write_many`) wait in a one-cache-line buffer per series (`LiveBuf`, up to 13)
+//! before they go to the open tier-0 page in one run; they are logged and counted at arrival,
+//! and every read of the series, other write to it and checkpoint moves them into the page
+//! first, so no reader sees the store without them and `kill -9` loses what it lost before.
 //!
 //! # Durability
 //! Every accepted point and metadata change is appended to an in-memory WAL buffer; a
@@ -556,6 +562,50 @@ impl Default for SeriesTier {
     }
 }
 
+/// Tier-0 points of a live series not yet in its open page: the newest rows of a chart
+/// arrive one per interval, and appending each to the series' open page and rolling it up
+/// into every upper tier costs a handful of cache misses per point (the state of 100 k series
+/// is cold after a second). [`DiskStore::write_many`] puts a point that extends the series on
+/// its grid here instead (one cache line per series, adjacent for a chart's series) and
+/// moves the buffer into the page in one run when it is full (`LIVE_ROWS` points: one
+/// append loop, one fold per upper-tier slot). A buffered point is stored: it is logged to
+/// the WAL at arrival (kill -9 loses what it lost before), counted, and every reader of the
+/// series (reads, aggregates, retention, other writes, checkpoints) first moves the buffer
+/// into the page ([`Inner::live_drain`]), so nothing ever sees the store without it.
+#[derive(Clone, Copy, Debug)]
+#[repr(C, align(64))]
+struct LiveBuf {
+    /// `words[i]` is at `last - (n - 1 - i) * update_every`; empty words are gaps.
+    words: [StorageNumber; LIVE_ROWS],
+    n: u32,
+    /// Time of the newest buffered word; with none buffered, a time at or after the series'
+    /// tier-0 head ([`LIVE_HEAD_UNKNOWN`]: look at the head).
+    last: i64,
+}
+
+/// Points a [`LiveBuf`] holds: what fills one cache line.
+const LIVE_ROWS: usize = 13;
+const LIVE_HEAD_UNKNOWN: i64 = i64::MAX;
+
+impl Default for LiveBuf {
+    fn default() -> Self {
+        Self {
+            words: [StorageNumber::EMPTY; LIVE_ROWS],
+            n: 0,
+            last: LIVE_HEAD_UNKNOWN,
+        }
+    }
+}
+
+/// What [`Inner::live_put`] did with a point.
+enum LivePut {
+    /// Buffered (stored); `true` when the buffer is now full.
+    Taken(bool),
+    /// Not for the buffer (not after the series' newest point on its grid, or the buffer
+    /// cannot reach it): the point goes the per-point way after a drain.
+    No,
+}
+
 /// The in-memory state of every series, as one dense vector per tier and field (struct of
 /// arrays) indexed by series id: no heap block per series, and the series of a chart (created
 /// together, so consecutive ids) sit next to each other — a row of points written at one
@@ -566,6 +616,8 @@ struct SeriesTable {
     tiers: Vec<Vec<SeriesTier>>,
     /// `partial[k - 1][series]`: running aggregate of the head slot of tier `k >= 1`.
     partial: Vec<Vec<Option<(i64, Agg)>>>,
+    /// Buffered live tier-0 points of each series ([`LiveBuf`]).
+    live: Vec<LiveBuf>,
 }
 
 impl SeriesTable {
@@ -574,6 +626,7 @@ impl SeriesTable {
             ue: Vec::new(),
             tiers: (0..tiers).map(|_| Vec::new()).collect(),
             partial: (1..tiers).map(|_| Vec::new()).collect(),
+            live: Vec::new(),
         }
     }
     fn len(&self) -> usize {
@@ -590,6 +643,7 @@ impl SeriesTable {
         for p in &mut self.partial {
             p.push(None);
         }
+        self.live.push(LiveBuf::default());
     }
     fn get(&self, idx: usize, k: usize) -> Option<&SeriesTier> {
         self.tiers.get(k)?.get(idx)
@@ -659,13 +713,25 @@ struct MetaFile {
 
 /// Records not yet written to the WAL file, behind room for their chunk header (magic, length,
 /// crc): a chunk is written straight from this buffer, without a copy.
-struct WalBuf(Vec<u8>);
+struct WalBuf(Vec<u8>, Option<WalRow>);
+
+/// The kind-9 record at the end of a [`WalBuf`] (a row of live points: one time, consecutive
+/// series), which the next point of the row extends: where it starts, its time, the next
+/// series and the buffer's length after it (anything else appended since ends the row).
+#[derive(Clone, Copy, Debug)]
+struct WalRow {
+    at: usize,
+    time: i64,
+    next: u32,
+    count: u16,
+    end: usize,
+}
 
 const WAL_CHUNK_HEADER: usize = 12;
 
 impl Default for WalBuf {
     fn default() -> Self {
-        Self(vec![0; WAL_CHUNK_HEADER])
+        Self(vec![0; WAL_CHUNK_HEADER], None)
     }
 }
 
@@ -676,6 +742,32 @@ impl WalBuf {
     fn push(&mut self, b: u8) {
         self.0.push(b);
     }
+    /// Logs the live tier-0 point (`series`, `time`, `word`): it extends the row record at
+    /// the end of the buffer when it is the row's next series at the same time, else starts
+    /// one. Kind 9: time (i64), first series (u32), count (u16), then `count` words — 4 bytes
+    /// a point instead of kind 1's 17.
+    #[inline]
+    fn log_live(&mut self, series: u32, time: i64, word: u32) {
+        if let Some(r) = &mut self.1 {
+            if r.end == self.0.len() && r.time == time && r.next == series && r.count < u16::MAX {
+                r.count += 1;
+                r.next = series.wrapping_add(1);
+                self.0[r.at + 13..r.at + 15].copy_from_slice(&r.count.to_le_bytes());
+                self.0.extend_from_slice(&word.to_le_bytes());
+                r.end = self.0.len();
+                return;
+            }
+        }
+        let at = self.0.len();
+        let mut rec = [0u8; 19];
+        rec[0] = 9;
+        rec[1..9].copy_from_slice(&time.to_le_bytes());
+        rec[9..13].copy_from_slice(&series.to_le_bytes());
+        rec[13..15].copy_from_slice(&1u16.to_le_bytes());
+        rec[15..19].copy_from_slice(&word.to_le_bytes());
+        self.0.extend_from_slice(&rec);
+        self.1 = Some(WalRow { at, time, next: series.wrapping_add(1), count: 1, end: self.0.len() });
+    }
     /// Bytes of records held.
     fn len(&self) -> usize {
         self.0.len() - WAL_CHUNK_HEADER
@@ -684,6 +776,7 @@ impl WalBuf {
         self.len() == 0
     }
     fn clear(&mut self) {
+        self.1 = None;
         self.0.truncate(WAL_CHUNK_HEADER);
         // A burst (definitions of a new fleet, a checkpoint's snapshot) must not pin its
         // size in memory for good.
@@ -762,8 +855,8 @@ struct Inner {
     /// maps, running slots — kept up to date at every mutation so `stats()` is O(tiers)
     /// instead of a walk over every series (it runs every second for self-monitoring).
     mem_points: [i64; MAX_TIERS],
-    /// Reused by `write_many` for the roll-ups of a batch.
-    rollup_queue: Vec<(u32, i64, u32)>,
+    /// Reused by `write_many`: the series whose [`LiveBuf`] a batch filled.
+    live_full: Vec<u32>,
     /// Reused by `write_run`: the values of a run.
     run_vals: Vec<f64>,
     /// First replay pass at open: only hosts / charts / dimensions (so that data pages of
@@ -1200,7 +1293,7 @@ impl DiskStore {
             last_checkpoint: Instant::now(),
             widths_cache: Vec::new(),
             mem_points: [0; MAX_TIERS],
-            rollup_queue: Vec::new(),
+            live_full: Vec::new(),
             run_vals: Vec::new(),
             replay_meta_only: false,
         };
@@ -1423,6 +1516,7 @@ impl DiskStore {
         let mut b = 0;
         b += g.series.len()
             * (std::mem::size_of::<u32>()
+                + std::mem::size_of::<LiveBuf>()
                 + g.series.partial.len() * std::mem::size_of::<Option<(i64, Agg)>>());
         {
             for t in g.series.all_tiers() {
@@ -1557,13 +1651,20 @@ impl Inner {
             let changed = self.meta.charts[id as usize].1 != *meta;
             if changed {
                 self.meta.charts[id as usize].1 = meta.clone();
-                // update_every of its series follows the chart
+                // update_every of its series follows the chart (their buffered points are on
+                // the old grid: into their pages first)
                 let ue = meta.update_every.max(1);
-                for &i in self.chart_dims.get(id as usize).map_or(&[][..], Vec::as_slice) {
-                    self.series.ue[i as usize] = ue;
+                let dims = self.chart_dims.get(id as usize).cloned().unwrap_or_default();
+                let mut drained = Ok(());
+                for &i in &dims {
+                    if self.series.ue[i as usize] != ue {
+                        let d = self.live_forget(config, i as usize);
+                        drained = drained.and(d);
+                        self.series.ue[i as usize] = ue;
+                    }
                 }
+                drained?;
             }
-            let _ = config;
             return Ok((ChartId(id), changed));
         }
         let id = self.meta.charts.len() as u32;
@@ -1805,21 +1906,155 @@ impl Inner {
         self.fold_upper(idx, k, slot, width, &Agg::of(&p));
     }
 
-    /// The roll-ups queued by [`Inner::write_point_with`], tier by tier, each tier in queue
-    /// order (so a series' points reach a tier in the order they were written).
-    fn roll_up_many(&mut self, config: &StoreConfig, queued: &[(u32, i64, u32)]) {
-        self.tier_widths(config);
-        for k in 1..config.tiers.len() {
-            for (i, &(idx, time, word)) in queued.iter().enumerate() {
-                if let Some(p) = queued
-                    .get(i + 2 * PREFETCH_AHEAD)
-                    .and_then(|&(far, _, _)| self.series.partial[k - 1].get(far as usize))
-                {
-                    mmap::prefetch(p);
+    /// Buffers the finite point (`time`, `word`) of series `idx` ([`LiveBuf`]) when it comes
+    /// after the series' newest point on its grid, within the buffer's reach: logged, counted
+    /// as stored. `None` for an unknown series.
+    #[inline]
+    fn live_put(&mut self, idx: usize, time: i64, word: u32) -> Option<LivePut> {
+        let ue = i64::from(*self.series.ue.get(idx)?.max(&1));
+        let b = &mut self.series.live[idx];
+        let slot = if b.n > 0 {
+            let d = time.wrapping_sub(b.last);
+            if d <= 0 || d % ue != 0 || d / ue >= LIVE_ROWS as i64 {
+                return Some(LivePut::No);
+            }
+            let j = b.n as usize - 1 + (d / ue) as usize;
+            if j >= LIVE_ROWS {
+                return Some(LivePut::No);
+            }
+            // skipped slots are gaps
+            for w in &mut b.words[b.n as usize..j] {
+                *w = StorageNumber::EMPTY;
+            }
+            j
+        } else {
+            if b.last == LIVE_HEAD_UNKNOWN {
+                b.last = self.series.tiers[0][idx].head;
+            }
+            if time <= b.last {
+                return Some(LivePut::No);
+            }
+            0
+        };
+        b.words[slot] = StorageNumber(word);
+        b.n = slot as u32 + 1;
+        b.last = time;
+        let full = slot + 1 == LIVE_ROWS;
+        self.mem_points[0] += 1;
+        self.written += 1;
+        if !self.wal.replaying {
+            self.wal.buf.log_live(idx as u32, time, word);
+        }
+        Some(LivePut::Taken(full))
+    }
+
+    /// Moves the buffered points of series `idx` ([`LiveBuf`]) into its open tier-0 page
+    /// (sealing pages as they fill, as point by point) and rolls them up into every upper
+    /// tier ([`Inner::roll_up_run`]: the same folds as point by point). They are already
+    /// logged and counted. On an error writing a sealed page, the points not yet in a page
+    /// are lost from memory (their WAL records remain) and the error is returned.
+    fn live_drain(&mut self, config: &StoreConfig, idx: usize) -> Result<(), StoreError> {
+        let Some(b) = self.series.live.get_mut(idx) else {
+            return Ok(());
+        };
+        if b.n == 0 {
+            return Ok(());
+        }
+        let n = b.n as usize;
+        let words = b.words;
+        let last = b.last;
+        b.n = 0;
+        let values = &words[..n];
+        let ue = self.series.ue[idx].max(1);
+        let step = i64::from(ue);
+        let first = last - (n as i64 - 1) * step;
+        let mut res = Ok(());
+        let mut j = 0;
+        while j < n {
+            if values[j].is_empty() {
+                j += 1;
+                continue;
+            }
+            let t = first + j as i64 * step;
+            let t0 = &mut self.series.tiers[0][idx];
+            let seal = match &t0.open {
+                Some(o) if !o.can_take(t) || o.full() => t0.open.take(),
+                _ => None,
+            };
+            if let Some(page) = seal {
+                // the WAL records of the page's points reach the kernel first (see
+                // `write_point_with`)
+                res = self.wal_write().and_then(|()| self.write_page(idx, 0, &page, self.meta.generation));
+                if res.is_err() {
+                    break;
                 }
-                self.roll_up(idx as usize, k, time, word);
+            }
+            let t0 = &mut self.series.tiers[0][idx];
+            let o = t0.open.get_or_insert_with(|| OpenPage::new(t, ue, 1));
+            let pushed = if o.step == ue {
+                o.push_grid(t, &values[j..])
+            } else {
+                o.push(t, &[values[j].0]);
+                1
+            };
+            t0.head = first + (j + pushed - 1) as i64 * step;
+            j += pushed;
+        }
+        let lost = values[j..].iter().filter(|w| !w.is_empty()).count();
+        self.mem_points[0] -= lost as i64;
+        self.tier_widths(config);
+        let mut vals = std::mem::take(&mut self.run_vals);
+        vals.clear();
+        vals.extend(values[..j].iter().map(|v| v.value()));
+        for k in 1..config.tiers.len() {
+            self.roll_up_run(idx, k, first, step, 0, &values[..j], &vals);
+        }
+        self.run_vals = vals;
+        self.series.live[idx].last = if res.is_ok() { last } else { LIVE_HEAD_UNKNOWN };
+        res
+    }
+
+    /// [`Inner::live_drain`] before another way changes series `idx`'s tier-0 state: the
+    /// buffer then looks at the head again.
+    fn live_forget(&mut self, config: &StoreConfig, idx: usize) -> Result<(), StoreError> {
+        let r = self.live_drain(config, idx);
+        if let Some(b) = self.series.live.get_mut(idx) {
+            b.last = LIVE_HEAD_UNKNOWN;
+        }
+        r
+    }
+
+    /// [`Inner::live_drain`] of every series (checkpoints); the first error is returned after
+    /// all are done.
+    fn live_drain_all(&mut self, config: &StoreConfig) -> Result<(), StoreError> {
+        let mut r = Ok(());
+        for idx in 0..self.series.live.len() {
+            if self.series.live[idx].n > 0 {
+                let d = self.live_drain(config, idx);
+                r = r.and(d);
             }
         }
+        r
+    }
+
+    /// Drains the full buffers named in `full` (see [`DiskStore::write_many`]), with their
+    /// state prefetched a few series ahead (it is cold).
+    fn live_drain_listed(&mut self, config: &StoreConfig, full: &[u32]) -> Result<(), StoreError> {
+        let mut r = Ok(());
+        for (i, &idx) in full.iter().enumerate() {
+            if let Some(&far) = full.get(i + PREFETCH_AHEAD) {
+                self.prefetch_series(far as usize);
+            }
+            if let Some(&mid) = full.get(i + PREFETCH_AHEAD / 2) {
+                self.prefetch_open_page(mid as usize);
+            }
+            if let Some(&near) = full.get(i + PREFETCH_AHEAD / 4) {
+                self.prefetch_encoder_tail(near as usize);
+            }
+            let d = self.live_drain(config, idx as usize);
+            r = r.and(d);
+        }
+        r
     }
 
     /// [`Store::write_run`] under the lock (empty numbers: no point).
@@ -2345,6 +2580,8 @@ impl Inner {
     /// Persists all in-memory state under generation `next` (default: committed + 1),
     /// commits it and rotates the WAL.
     fn checkpoint(&mut self, config: &StoreConfig, next: Option<u32>) -> Result<(), StoreError> {
+        // buffered live points go to their pages first (the new WAL does not carry them)
+        self.live_drain_all(config)?;
         let gen = next
             .unwrap_or(self.meta.generation + 1)
             .max(self.meta.generation + 1);
@@ -2576,6 +2813,24 @@ impl Inner {
                     if (id as usize) < self.series.len() && !self.replay_meta_only {
                         self.write_point(config, SeriesId(id), t, w)?;
                         points += 1;
+                    }
+                }
+                9 => {
+                    let r = c.get(pos + 1..pos + 15).ok_or_else(bad)?;
+                    let t = rd_u64(r, 0) as i64;
+                    let first = rd_u32(r, 8);
+                    let n = usize::from(u16::from_le_bytes([r[12], r[13]]));
+                    let words = c.get(pos + 15..pos + 15 + 4 * n).ok_or_else(bad)?;
+                    pos += 15 + 4 * n;
+                    if !self.replay_meta_only {
+                        for (i, w) in words.chunks_exact(4).enumerate() {
+                            let id = first.wrapping_add(i as u32);
+                            let w = rd_u32(w, 0);
+                            if (id as usize) < self.series.len() && w != number::EMPTY {
+                                self.write_point(config, SeriesId(id), t, w)?;
+                                points += 1;
+                            }
+                        }
                     }
                 }
                 8 => {
@@ -2847,6 +3102,16 @@ type Collected = (
 );
 
 impl DiskStore {
+    /// Moves series `id`'s buffered live points into its pages ([`LiveBuf`]) before a read:
+    /// the write lock only when there are some.
+    fn live_settle(&self, id: SeriesId) -> Result<(), StoreError> {
+        let buffered = self.shared.read().series.live.get(id.0 as usize).is_some_and(|b| b.n > 0);
+        if buffered {
+            self.shared.write().live_drain(&self.shared.config, id.0 as usize)?;
+        }
+        Ok(())
+    }
+
     /// Under the read lock: where the pages of a range are, plus the in-memory points.
     fn collect(
         &self,
@@ -2855,6 +3120,7 @@ impl DiskStore {
         after: UnixTime,
         before: UnixTime,
     ) -> Result<Option<Collected>, StoreError> {
+        self.live_settle(id)?;
         let mut srcs = Vec::new();
         let mut mem: Vec<TierPoint> = Vec::new();
         let mut open_payload = None;
@@ -3066,9 +3332,14 @@ impl Store for DiskStore {
             return Ok(WriteOutcome::Gap);
         }
         let cfg = &self.shared.config;
-        self.shared.write().write_point(cfg, id, time, value.0)
+        let mut g = self.shared.write();
+        g.live_forget(cfg, id.0 as usize)?;
+        g.write_point(cfg, id, time, value.0)
     }
 
+    /// Live rows go to the series' [`LiveBuf`]s (a point after the series' newest one, on
+    /// its grid); a buffer that fills is moved into its page after the batch, all of them in
+    /// one prefetched pass. Any other point goes the per-point way (after its series' buffer).
     fn write_many(
         &self,
         points: &[(SeriesId, UnixTime, StorageNumber)],
@@ -3076,30 +3347,37 @@ impl Store for DiskStore {
     ) -> Result<(), StoreError> {
         let cfg = &self.shared.config;
         let mut g = self.shared.write();
-        let mut queued = std::mem::take(&mut g.rollup_queue);
-        queued.clear();
+        let mut full = std::mem::take(&mut g.live_full);
+        full.clear();
         let mut result = Ok(());
         for (i, &(id, time, value)) in points.iter().enumerate() {
-            // Start the cache misses of the series a few points ahead (their state is spread
-            // over the whole table and cold: every series is written once per interval).
+            // the buffers of the series a few points ahead (cold: every series is written
+            // once per interval)
             if let Some(&(far, _, _)) = points.get(i + PREFETCH_AHEAD) {
-                g.prefetch_series(far.0 as usize);
+                if let Some(b) = g.series.live.get(far.0 as usize) {
+                    mmap::prefetch(b);
+                }
             }
-            if let Some(&(mid, _, _)) = points.get(i + PREFETCH_AHEAD / 2) {
-                g.prefetch_open_page(mid.0 as usize);
-            }
-            if let Some(&(near, _, _)) = points.get(i + PREFETCH_AHEAD / 4) {
-                g.prefetch_encoder_tail(near.0 as usize);
-            }
-            let o = if value.value().is_finite() {
-                g.write_point_with(cfg, id, time, value.0, Some(&mut queued))
-            } else if !g.series.exists(id.0 as usize) {
-                Err(StoreError::UnknownId {
-                    kind: "series",
-                    id: id.0,
-                })
+            let idx = id.0 as usize;
+            let o = if !value.value().is_finite() {
+                if g.series.exists(idx) {
+                    Ok(WriteOutcome::Gap)
+                } else {
+                    Err(StoreError::UnknownId { kind: "series", id: id.0 })
+                }
             } else {
-                Ok(WriteOutcome::Gap)
+                match g.live_put(idx, time, value.0) {
+                    Some(LivePut::Taken(filled)) => {
+                        if filled {
+                            full.push(id.0);
+                        }
+                        Ok(WriteOutcome::Stored)
+                    }
+                    Some(LivePut::No) => g
+                        .live_forget(cfg, idx)
+                        .and_then(|()| g.write_point(cfg, id, time, value.0)),
+                    None => Err(StoreError::UnknownId { kind: "series", id: id.0 }),
+                }
             };
             match o {
                 Ok(o) => counts.add(o),
@@ -3109,10 +3387,14 @@ impl Store for DiskStore {
                 }
             }
         }
-        // Also after an error: the points stored before it get their roll-ups.
-        g.roll_up_many(cfg, &queued);
-        g.rollup_queue = queued;
-        result
+        // Also after an error: the buffers filled before it go to their pages.
+        let drained = g.live_drain_listed(cfg, &full);
+        g.live_full = full;
+        if g.wal.buf.len() >= WAL_BUF_MAX {
+            let w = g.wal_write();
+            result = result.and(w);
+        }
+        result.and(drained)
     }
 
     fn write_run(
@@ -3124,7 +3406,9 @@ impl Store for DiskStore {
         counts: &mut WriteCounts,
     ) -> Result<(), StoreError> {
         let cfg = &self.shared.config;
-        self.shared.write().write_run(cfg, id, first, step, values, counts)
+        let mut g = self.shared.write();
+        g.live_forget(cfg, id.0 as usize)?;
+        g.write_run(cfg, id, first, step, values, counts)
     }
 
     fn write_runs(
@@ -3153,7 +3437,9 @@ impl Store for DiskStore {
         if point.count == 0 || !point.sum.is_finite() {
             return Ok(WriteOutcome::Gap);
         }
-        self.shared.write().write_aggregate(id, tier, point, cfg)
+        let mut g = self.shared.write();
+        g.live_drain(cfg, id.0 as usize)?;
+        g.write_aggregate(id, tier, point, cfg)
     }
 
     fn aggregate(
@@ -3207,6 +3493,9 @@ impl Store for DiskStore {
     }
 
     fn retention(&self, id: SeriesId, tier: usize) -> Option<Retention> {
+        if let Err(e) = self.live_settle(id) {
+            warn!(series = id.0, error = %e, "moving buffered points into their page failed");
+        }
         let g = self.shared.read();
         let st = g.series.get(id.0 as usize, tier)?;
         let min_seq = g.tiers[tier].min_live_seq;
@@ -3298,6 +3587,10 @@ impl DiskStore {
                     + u64::from(g.series.partial(idx, k).is_some());
             }
         }
+        // buffered live points are tier-0 points in memory
+        for b in &g.series.live {
+            out[0] += b.words[..b.n as usize].iter().filter(|w| !w.is_empty()).count() as u64;
+        }
         out
     }
 
@@ -3344,6 +3637,7 @@ mod size_budget {
         // the encoder holds its pending block of 64 words inline (one heap block per page)
         assert!(size_of::<super::NumEncoder>() <= 360, "NumEncoder {}", size_of::<super::NumEncoder>());
         assert!(size_of::<Option<(i64, super::Agg)>>() <= 48);
+        assert_eq!(size_of::<super::LiveBuf>(), 64, "a live buffer is one cache line");
     }
 }
 
