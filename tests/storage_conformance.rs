@@ -482,6 +482,16 @@ fn dir_bytes(p: &Path) -> u64 {
 
 #[test]
 fn retention_by_size_is_a_hard_bound() {
+    retention_by_size_bound(false);
+}
+
+/// The same bound when points arrive as live rows (`write_many`, buffered per series).
+#[test]
+fn retention_by_size_is_a_hard_bound_for_live_rows() {
+    retention_by_size_bound(true);
+}
+
+fn retention_by_size_bound(rows: bool) {
     let d = disk_dir();
     let limit = 64 << 10;
     let mut cfg = config(4);
@@ -491,16 +501,25 @@ fn retention_by_size_is_a_hard_bound() {
     let s = DiskStore::open(&d.path, cfg).expect("open");
     let ids: Vec<_> = (0..20).map(|i| series(&s, 1, &format!("d{i}"))).collect();
     let mut total_written = 0;
+    let noisy = |t: i64, k: usize| {
+        StorageNumber::pack(((t * 2_654_435_761 + k as i64 * 97) % 1_000_003) as f64 / 3.0, 0)
+    };
+    let mut counts = WriteCounts::default();
     for batch in 0..60i64 {
-        for (k, &id) in ids.iter().enumerate() {
+        if rows {
             for i in 0..200i64 {
                 let t = T0 + batch * 200 + i;
-                let noisy = StorageNumber::pack(
-                    ((t * 2_654_435_761 + k as i64 * 97) % 1_000_003) as f64 / 3.0,
-                    0,
-                );
-                s.write(id, t, noisy).expect("write");
-                total_written += 1;
+                let row: Vec<_> = ids.iter().enumerate().map(|(k, &id)| (id, t, noisy(t, k))).collect();
+                s.write_many(&row, &mut counts).expect("write_many");
+                total_written += ids.len() as i64;
+            }
+        } else {
+            for (k, &id) in ids.iter().enumerate() {
+                for i in 0..200i64 {
+                    let t = T0 + batch * 200 + i;
+                    s.write(id, t, noisy(t, k)).expect("write");
+                    total_written += 1;
+                }
             }
         }
         if batch % 7 == 0 {

@@ -108,17 +108,40 @@ fn every_reader_and_writer_sees_buffered_live_points_at_once() {
                     assert_eq!(o.0, o.1, "back-fill at {back}");
                 }
             }
-            // a run on the grid before the next live row (replication-like) on another series
+            // a run on the grid before the next live row (replication-like) on another series,
+            // by `write_run` or by `write_runs`
             7 => {
                 let (other, oue) = ids[(i as usize * 3 + 1) % ids.len()];
                 let vals: Vec<StorageNumber> = (0..3).map(|j| value(i + j, 9)).collect();
                 let first = T0 + i - 40 - (T0 + i - 40) % oue;
                 let (mut a, mut b) = (WriteCounts::default(), WriteCounts::default());
-                disk.write_run(other, first, oue as u32, &vals, &mut a).expect("run");
+                if i % 20 == 7 {
+                    disk.write_run(other, first, oue as u32, &vals, &mut a).expect("run");
+                } else {
+                    // the batched way (one reply's columns) must empty the buffer the same way
+                    disk.write_runs(first, oue as u32, &[(other, &vals[..])], &mut a).expect("runs");
+                }
                 for (j, &v) in vals.iter().enumerate() {
                     b.add(reference.write(other, first + j as i64 * oue, v).expect("reference write"));
                 }
                 assert_eq!(a, b, "run at second {i}");
+            }
+            // a run right after the newest (buffered) point, into the seconds live rows will
+            // then try again (a reply filling a gap while a chart is live): by either way
+            9 => {
+                let (other, oue) = ids[(i as usize * 5 + 2) % ids.len()];
+                let vals: Vec<StorageNumber> = (0..3).map(|j| value(i + j, 11)).collect();
+                let first = T0 + i - (T0 + i) % oue + oue;
+                let (mut a, mut b) = (WriteCounts::default(), WriteCounts::default());
+                if i % 20 == 9 {
+                    disk.write_run(other, first, oue as u32, &vals, &mut a).expect("run");
+                } else {
+                    disk.write_runs(first, oue as u32, &[(other, &vals[..])], &mut a).expect("runs");
+                }
+                for (j, &v) in vals.iter().enumerate() {
+                    b.add(reference.write(other, first + j as i64 * oue, v).expect("reference write"));
+                }
+                assert_eq!(a, b, "forward run at second {i}");
             }
             _ => {}
         }

@@ -2089,7 +2089,10 @@ impl Inner {
     ) -> Result<(), StoreError> {
         let mut r = Ok(());
         for &(id, values) in runs {
-            r = self.write_run_deferring(config, id, first, step, values, counts);
+            // a live buffer before the run goes to its page first, as for `write_run`
+            r = self
+                .live_forget(config, id.0 as usize)
+                .and_then(|()| self.write_run_deferring(config, id, first, step, values, counts));
             if r.is_err() {
                 break;
             }
