@@ -181,7 +181,7 @@ fn parse_f7(body: &[u8]) -> Option<u64> {
 /// (`[-][digits].ddddddd`, at most 8 integer digits) as its exact decimal value: the sign and
 /// `|value| · 10^7` (below 10^15). `None` for any other word. Wherever this gives
 /// `Some((neg, m))`, [`parse_f64`] gives `±(m as f64 / 1e7)` (correctly rounded).
-#[inline(always)]
+#[inline]
 pub fn parse_fixed7(w: &[u8]) -> Option<(bool, u64)> {
     match w.first() {
         Some(b'-') => parse_f7(&w[1..]).map(|m| (true, m)),

@@ -611,20 +611,6 @@ fn scale_into(src: &[i64], g: usize, dst: &mut [u64]) {
     by!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17);
 }
 
-/// `width` of the values [`scale_into`] makes of `src` with `g`, without scaling them all:
-/// `g` is a common power of ten of the values ([`common_pow10`]), so `v / 10^g` is exact and
-/// keeps the order, and the zigzag code grows with the distance from zero on either side:
-/// the largest code is that of the smallest or of the largest value.
-fn scaled_width(src: &[i64], g: usize) -> u32 {
-    let (mut lo, mut hi) = (0i64, 0i64);
-    for &v in src {
-        lo = lo.min(v);
-        hi = hi.max(v);
-    }
-    let p = POW10[g.min(18)];
-    width([zigzag64(lo / p), zigzag64(hi / p)].into_iter())
-}
-
 /// Appends the low `w` bits of each value, little-endian bit order (value `i` at bit `i * w`),
 /// the last byte padded with zeros. Eight bytes are emitted at a time into a local buffer,
 /// appended to `out` once (a block is at most 64 values of at most 64 bits).
@@ -697,9 +683,14 @@ fn pack_block64(vals: &[i64], codes: &[u32], deltas: &[i64], out: &mut Vec<u8>) 
     let nnz = vals.iter().filter(|&&x| x != 0).count();
     let gd = common_pow10(deltas);
     let gr = common_pow10(vals);
-    let wd = scaled_width(deltas, gd);
+    let mut sd = [0u64; BLOCK];
+    let mut sr = [0u64; BLOCK];
+    scale_into(deltas, gd, &mut sd);
+    scale_into(vals, gr, &mut sr);
+    let (sd, sr) = (&sd[..n], &sr[..n]);
+    let wd = width(sd.iter().copied());
     // zeros scale to 0: the width of the non-zero values (sparse) is that of all of them
-    let wr = scaled_width(vals, gr);
+    let wr = width(sr.iter().copied());
     let cost_d = (n * wd as usize).div_ceil(8);
     let cost_r = (n * wr as usize).div_ceil(8);
     let cost_s = n.div_ceil(8) + (nnz * wr as usize).div_ceil(8);
@@ -763,33 +754,25 @@ fn pack_block64(vals: &[i64], codes: &[u32], deltas: &[i64], out: &mut Vec<u8>) 
         put_bits(nz_codes().map(u64::from), ww, out);
         return;
     }
-    // only the values the chosen mode writes are scaled
-    let mut scaled = [0u64; BLOCK];
     if cost_s < cost_d && cost_s < cost_r {
-        let sr = &mut scaled[..n];
-        scale_into(vals, gr, sr);
         out.push(MODE_SPARSE);
         out.push(wr as u8);
         out.push(gr as u8);
         put_bits(nonzero(), 1, out);
         put_bits(
             vals.iter()
-                .zip(sr.iter())
+                .zip(sr)
                 .filter(|(&x, _)| x != 0)
                 .map(|(_, &z)| z),
             wr,
             out,
         );
     } else if cost_r < cost_d {
-        let sr = &mut scaled[..n];
-        scale_into(vals, gr, sr);
         out.push(MODE_RAW);
         out.push(wr as u8);
         out.push(gr as u8);
         put_bits(sr.iter().copied(), wr, out);
     } else {
-        let sd = &mut scaled[..n];
-        scale_into(deltas, gd, sd);
         out.push(MODE_DELTA);
         out.push(wd as u8);
         out.push(gd as u8);
@@ -1051,7 +1034,6 @@ impl NumEncoder {
     pub fn shrink(&mut self) {
         self.out.shrink_to_fit();
     }
-    #[inline(always)]
     pub fn push(&mut self, w: u32) {
         let i = self.n;
         self.n += 1;
@@ -1225,33 +1207,6 @@ pub fn decode_numbers(
 #[cfg(test)]
 mod num_tests {
     use super::*;
-
-    #[test]
-    fn scaled_width_is_the_width_of_the_scaled_values() {
-        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
-        let edge = [0i64, 1, -1, 10, -10, i64::MAX, i64::MIN, 1_000_000_000_000_000_000, -1_000_000_000_000_000_000, 16_777_215_000_000, -5_000_000];
-        for round in 0..20_000 {
-            let n = 1 + round % 64;
-            let scale = POW10[(round / 64) % 19];
-            let vals: Vec<i64> = (0..n)
-                .map(|i| {
-                    x ^= x << 13;
-                    x ^= x >> 7;
-                    x ^= x << 17;
-                    match (x >> 60) as usize % 4 {
-                        0 => edge[i % edge.len()],
-                        1 => 0,
-                        2 => ((x as i64) >> (x % 63)).wrapping_mul(scale),
-                        _ => (x as i64).wrapping_mul(scale),
-                    }
-                })
-                .collect();
-            let g = common_pow10(&vals);
-            let mut s = vec![0u64; n];
-            scale_into(&vals, g, &mut s);
-            assert_eq!(scaled_width(&vals, g), width(s.iter().copied()), "{vals:?} g {g}");
-        }
-    }
 
     #[test]
     fn garbage_never_panics() {

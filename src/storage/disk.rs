@@ -2964,21 +2964,18 @@ impl Inner {
 #[inline(never)]
 fn fold_run(acc: &mut Agg, values: &[StorageNumber], vals: &[f64]) {
     const _: () = assert!(number::FLAG_NOT_ANOMALOUS == 1 << 24);
-    let (mut sum, mut min, mut max) = (acc.sum, no_nan(acc.min, f64::INFINITY), no_nan(acc.max, f64::NEG_INFINITY));
+    let (mut sum, mut min, mut max) = (acc.sum, acc.min, acc.max);
     let (mut count, mut normal, mut flags) = (0u32, 0u32, 0u32);
     for (w, &v) in values.iter().zip(vals) {
         if w.is_empty() {
             continue;
         }
         sum += v;
-        min = run_min(min, v);
-        max = run_max(max, v);
+        min = min.min(v);
+        max = max.max(v);
         count += 1;
         normal += (w.0 >> 24) & 1;
         flags |= w.0;
-    }
-    if count == 0 {
-        return;
     }
     acc.sum = sum;
     acc.min = min;
@@ -2988,58 +2985,25 @@ fn fold_run(acc: &mut Agg, values: &[StorageNumber], vals: &[f64]) {
     acc.reset |= flags & number::FLAG_RESET != 0;
 }
 
-/// `m`, or `none` when `m` is NaN: a NaN accumulator becomes the identity of the fold, so
-/// that [`run_min`] / [`run_max`] need no NaN check inside the loop (`f64::min(NaN, v)` is
-/// `v`, as is `run_min(+inf, v)` for every finite `v`).
-#[inline(always)]
-fn no_nan(m: f64, none: f64) -> f64 {
-    if m.is_nan() { none } else { m }
-}
-
-/// `m.min(v)` for an accumulator `m` that is not NaN and a value `v` that is not NaN (the
-/// value of a non-empty word): on x86-64 exactly what `f64::min` gives there, signs of zero
-/// included (`v` when `v < m`, else `m`), without the NaN fix-up on the loop's chain.
-#[inline(always)]
-fn run_min(m: f64, v: f64) -> f64 {
-    if cfg!(target_arch = "x86_64") {
-        if v < m { v } else { m }
-    } else {
-        m.min(v)
-    }
-}
-
-/// `m.max(v)` as [`run_min`] is `m.min(v)`.
-#[inline(always)]
-fn run_max(m: f64, v: f64) -> f64 {
-    if cfg!(target_arch = "x86_64") {
-        if v > m { v } else { m }
-    } else {
-        m.max(v)
-    }
-}
-
 /// [`fold_run`] into two aggregates at once (the two upper tiers of a run): the same
 /// operations on each, in the same order.
 fn fold_run2(a: &mut Agg, b: &mut Agg, values: &[StorageNumber], vals: &[f64]) {
-    let (mut sa, mut na, mut xa) = (a.sum, no_nan(a.min, f64::INFINITY), no_nan(a.max, f64::NEG_INFINITY));
-    let (mut sb, mut nb, mut xb) = (b.sum, no_nan(b.min, f64::INFINITY), no_nan(b.max, f64::NEG_INFINITY));
+    let (mut sa, mut na, mut xa) = (a.sum, a.min, a.max);
+    let (mut sb, mut nb, mut xb) = (b.sum, b.min, b.max);
     let (mut count, mut normal, mut flags) = (0u32, 0u32, 0u32);
     for (w, &v) in values.iter().zip(vals) {
         if w.is_empty() {
             continue;
         }
         sa += v;
-        na = run_min(na, v);
-        xa = run_max(xa, v);
+        na = na.min(v);
+        xa = xa.max(v);
         sb += v;
-        nb = run_min(nb, v);
-        xb = run_max(xb, v);
+        nb = nb.min(v);
+        xb = xb.max(v);
         count += 1;
         normal += (w.0 >> 24) & 1;
         flags |= w.0;
-    }
-    if count == 0 {
-        return;
     }
     for (acc, sum, min, max) in [(a, sa, na, xa), (b, sb, nb, xb)] {
         acc.sum = sum;
