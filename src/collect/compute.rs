@@ -964,17 +964,8 @@ fn pack_fixed7(neg: bool, m: u64, bits: u32) -> Option<StorageNumber> {
     if T.get(k as usize) == Some(&m) {
         return None; // exactly on the scaling boundary
     }
-    // constant divisors: multiplications, not divisions
-    let (q, r, half) = match k {
-        0 => (m / 10_000_000, m % 10_000_000, 5_000_000),
-        1 => (m / 1_000_000, m % 1_000_000, 500_000),
-        2 => (m / 100_000, m % 100_000, 50_000),
-        3 => (m / 10_000, m % 10_000, 5_000),
-        4 => (m / 1_000, m % 1_000, 500),
-        5 => (m / 100, m % 100, 50),
-        6 => (m / 10, m % 10, 5),
-        _ => (m, 0, 1),
-    };
+    // q, r = m ÷ 10^(7 - k) by one multiplication with a per-k reciprocal (no jump table)
+    let (q, r, half) = div_scale(m, k as usize);
     if q >= 16_777_200 {
         return None; // at or near the top of the mantissa: pack may scale back once
     }
@@ -983,6 +974,42 @@ fn pack_fixed7(neg: bool, m: u64, bits: u32) -> Option<StorageNumber> {
     }
     let mant = q + u64::from(r > half);
     Some(StorageNumber(flags | sign | (k << SN_EXP_SHIFT) | mant as u32))
+}
+
+/// `10^(7 - k)` for k = 0..=7, the divisor of `m` in [`pack_fixed7`].
+const DIV_SCALE: [u64; 8] = [10_000_000, 1_000_000, 100_000, 10_000, 1_000, 100, 10, 1];
+/// Shift `s` of the reciprocal of `DIV_SCALE[k]`: 51 + ⌈log2 d⌉.
+const DIV_SHIFT: [u32; 8] = {
+    let mut t = [0u32; 8];
+    let mut k = 0;
+    while k < 8 {
+        let d = DIV_SCALE[k];
+        t[k] = 51 + (64 - (d - 1).leading_zeros());
+        k += 1;
+    }
+    t
+};
+/// `⌊2^s / d⌋ + 1` (below 2^53).
+const DIV_RECIP: [u64; 8] = {
+    let mut t = [0u64; 8];
+    let mut k = 0;
+    while k < 8 {
+        t[k] = ((1u128 << DIV_SHIFT[k]) / DIV_SCALE[k] as u128) as u64 + 1;
+        k += 1;
+    }
+    t
+};
+
+/// `(m / d, m % d, the half of d)` for `d = 10^(7 - k)`, `m < 2^50`, `k <= 7` (the half of 1
+/// is given as 1, so that a remainder of 0 is never a tie). With `R = ⌊2^s / d⌋ + 1`, `m·R / 2^s`
+/// exceeds `m / d` by less than `m / 2^s < 1 / (2d)`, while the fraction of `m / d` is at most
+/// `1 - 1/d`: the floor is exact (a test compares it with the division).
+#[inline(always)]
+fn div_scale(m: u64, k: usize) -> (u64, u64, u64) {
+    let k = k & 7;
+    let d = DIV_SCALE[k];
+    let q = ((u128::from(m) * u128::from(DIV_RECIP[k])) >> DIV_SHIFT[k]) as u64;
+    (q, m - q * d, if d == 1 { 1 } else { d / 2 })
 }
 
 /// Appends a point unless it is not after the dimension's last stored time.

@@ -3717,3 +3717,63 @@ mod wal_buf_tests {
         assert_eq!(&b.chunk()[12..], &[9]);
     }
 }
+
+#[cfg(test)]
+mod fold_run_tests {
+    use super::*;
+
+    /// Words of every kind a run can hold: zeros of both signs, flags, gaps, tiny, huge,
+    /// random.
+    fn words(seed: u64, n: usize) -> Vec<StorageNumber> {
+        let mut x = seed | 1;
+        let fixed = [0u32, 0x8000_0000, 0x0100_0000, 0x8100_0000, 0x0200_0000, number::EMPTY, 1, 0x8000_0001, 0x7FFF_FFFF, 0xFBFF_FFFF];
+        (0..n)
+            .map(|i| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let w = if i % 3 == 0 { fixed[(x % fixed.len() as u64) as usize] } else { x as u32 };
+                StorageNumber(w)
+            })
+            .collect()
+    }
+
+    fn start(i: usize) -> Agg {
+        let s = [0.0, -0.0, 1.5, -7.25, f64::NAN][i % 5];
+        Agg { sum: s, min: s, max: [0.0, -0.0, -3.0, 9.0, f64::NAN][(i / 5) % 5], count: 1, anomalous: 0, reset: false }
+    }
+
+    /// What folding each point's `Agg::of` gives (the definition `fold_run` must match).
+    fn reference(mut acc: Agg, values: &[StorageNumber]) -> Agg {
+        for (t, &w) in values.iter().enumerate() {
+            if w.is_empty() {
+                continue;
+            }
+            if let Some(p) = TierPoint::from_number(t as i64, w) {
+                acc.fold(&Agg::of(&p));
+            }
+        }
+        acc
+    }
+
+    fn bits(a: &Agg) -> (u64, u64, u64, u32, u32, bool) {
+        (a.sum.to_bits(), a.min.to_bits(), a.max.to_bits(), a.count, a.anomalous, a.reset)
+    }
+
+    #[test]
+    fn fold_run_and_fold_run2_match_point_by_point_folds_bit_for_bit() {
+        for seed in 1..400u64 {
+            let n = (seed % 70) as usize;
+            let values = words(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15), n);
+            let vals: Vec<f64> = values.iter().map(|v| v.value()).collect();
+            let (a0, b0) = (start(seed as usize), start(seed as usize / 7 + 3));
+            let mut a = a0;
+            fold_run(&mut a, &values, &vals);
+            assert_eq!(bits(&a), bits(&reference(a0, &values)), "fold_run seed {seed}");
+            let (mut a, mut b) = (a0, b0);
+            fold_run2(&mut a, &mut b, &values, &vals);
+            assert_eq!(bits(&a), bits(&reference(a0, &values)), "fold_run2 a seed {seed}");
+            assert_eq!(bits(&b), bits(&reference(b0, &values)), "fold_run2 b seed {seed}");
+        }
+    }
+}

@@ -826,3 +826,31 @@ fn dimension_state_stays_compact() {
     // a half
     assert!(std::mem::size_of::<DimState>() <= 96, "{}", std::mem::size_of::<DimState>());
 }
+
+#[test]
+fn div_scale_is_the_division() {
+    // around every multiple boundary of each divisor, at the top of the range pack_fixed7
+    // divides (m <= 16 777 215 · 10^7), and random values below 2^50
+    let top = 16_777_215u64 * 10_000_000;
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    for k in 0..8usize {
+        let d = 10u64.pow(7 - k as u32);
+        let want = |m: u64| (m / d, m % d, if d == 1 { 1 } else { d / 2 });
+        for q in [0u64, 1, 2, 9, 10, 1_677_725, 1_677_726, 16_777_199, 16_777_215, top / d, (1 << 50) / d - 1] {
+            for off in [0u64, 1, 2, d / 2, d.saturating_sub(1)] {
+                for m in [(q * d).saturating_sub(off), q * d + off] {
+                    if m < 1 << 50 {
+                        assert_eq!(div_scale(m, k), want(m), "m {m} k {k}");
+                    }
+                }
+            }
+        }
+        for _ in 0..200_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let m = (x >> 14) >> (x % 40);
+            assert_eq!(div_scale(m, k), want(m), "m {m} k {k}");
+        }
+    }
+}
