@@ -5,9 +5,8 @@
 //! `Store::write` (no buffer) sees after the same writes, at any moment; and a `kill -9` loses
 //! only the last seconds, as for point-by-point writes.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
+mod crash_common;
+
 use std::time::{Duration, Instant};
 
 use ndcluster::model::{ChartMeta, DimMeta, HostMeta};
@@ -215,49 +214,9 @@ fn kill_9_during_live_rows_loses_only_the_last_seconds() {
     }
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = tmp.path().join("db");
-    let mut child = Command::new(std::env::current_exe().expect("exe"))
-        .args(["--exact", "live_crash_child_writer", "--nocapture", "--test-threads=1"])
-        .env(ENV, &dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn child");
-    let out = child.stdout.take().expect("stdout");
-    let (tx, rx) = mpsc::channel::<i64>();
-    let reader = std::thread::spawn(move || {
-        for line in BufReader::new(out).lines().map_while(Result::ok) {
-            if let Ok(i) = line.trim().parse::<i64>() {
-                if tx.send(i).is_err() {
-                    break;
-                }
-            }
-        }
-    });
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut mark = -1;
-    while mark < 4000 && Instant::now() < deadline {
-        if let Ok(i) = rx.recv_timeout(Duration::from_millis(200)) {
-            mark = i;
-        }
-    }
-    if mark < 4000 {
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("child did not progress (last step {mark})");
-    }
-    // everything up to `mark` was accepted; wait five flush intervals while the child writes on
-    let grace = Instant::now() + Duration::from_secs(u64::from(config().flush_interval_secs) * 5);
-    let mut last = mark;
-    while Instant::now() < grace {
-        if let Ok(i) = rx.recv_timeout(Duration::from_millis(100)) {
-            last = i;
-        }
-    }
-    child.kill().expect("SIGKILL");
-    let _ = child.wait();
-    drop(rx);
-    let _ = reader.join();
-    assert!(last > mark, "child stopped writing before the kill");
+    // everything up to `mark` was accepted; the child writes on for five flush intervals
+    let grace = Duration::from_secs(u64::from(config().flush_interval_secs) * 5);
+    let mark = crash_common::run_and_kill("live_crash_child_writer", ENV, &dir, 4000, grace);
 
     let s = DiskStore::open(&dir, config()).expect("reopen after kill -9");
     let ids = crash_series(&s);
