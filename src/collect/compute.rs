@@ -652,7 +652,7 @@ impl ChartState {
                         StorageNumber::EMPTY
                     } else if d.updated && d.collections > 1 && iterations < self.gap_limit {
                         d.last_stored_value = new_value;
-                        StorageNumber::pack(new_value, flags)
+                        pack_live(new_value, flags)
                     } else {
                         d.last_stored_value = f64::NAN;
                         StorageNumber::EMPTY
@@ -983,6 +983,26 @@ fn pack_fixed7(neg: bool, m: u64, bits: u32) -> Option<StorageNumber> {
     }
     let mant = q + u64::from(r > half);
     Some(StorageNumber(flags | sign | (k << SN_EXP_SHIFT) | mant as u32))
+}
+
+/// `StorageNumber::pack(x, bits)` for a live slot value. Most are whole or half numbers
+/// (an integer gauge; a counter's rate mixed from two deltas at half a second's phase): those
+/// are exactly `m / 10^7` for an integer `m` and go through [`pack_fixed7`] (integer
+/// arithmetic, no scaling loop or rounding call), which gives what `pack` gives or `None`
+/// (ties, boundaries), when `pack` decides. Anything else is packed by `pack` itself.
+#[inline(always)]
+fn pack_live(x: f64, bits: u32) -> StorageNumber {
+    let twice = x * 2.0;
+    // in range (|x| < 10^11, so `m` < 10^18 and `twice` converts exactly) and a whole number
+    if twice.abs() < 2e11 {
+        let t = twice as i64;
+        if t as f64 == twice {
+            if let Some(n) = pack_fixed7(t < 0, t.unsigned_abs() * 5_000_000, bits) {
+                return n;
+            }
+        }
+    }
+    StorageNumber::pack(x, bits)
 }
 
 /// Appends a point unless it is not after the dimension's last stored time.

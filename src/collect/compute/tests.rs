@@ -796,6 +796,49 @@ fn fixed7_packing_is_the_packing_of_the_parsed_double() {
 }
 
 #[test]
+fn live_packing_is_the_packing_of_the_double() {
+    // whole and half numbers take the integer way, the rest `pack`: both must give `pack`'s word
+    let mut values = vec![0.0, -0.0, 0.5, -0.5, 1.0, 1.5, 2.5, f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 1e-320, 0.1, 1e11, 1e11 - 0.5, 1e11 + 0.5, -1e11, 99_999_999_999.5, 1e300];
+    for i in 0..=11i32 {
+        let p = 10f64.powi(i);
+        for base in [1_677_726.0, 1_677_725.0, 1_677_727.0, 16_777_215.0, 16_777_216.0, 16_777_200.0, 16_777_199.0, 16_777_260.0, 16_777_259.0, 8_388_607.5, 838_862.75] {
+            for d in [0.0, 0.5, 1.0, 1.5, 2.0, 5.0, 50.0, 500.0] {
+                for x in [base * p / 1e7 - d, base * p / 1e7 + d, base * p - d, base * p + d] {
+                    values.extend([x, -x, (x * 2.0).round() / 2.0]);
+                }
+            }
+        }
+        for q in [1.0, 2.0, 3.0, 4.0, 7.0, 1_234_567.0, 9_999_999.0] {
+            values.extend([q * p + 0.5, q * p * 10.0 + 5.0 * p, q * p - 0.5]); // ties
+        }
+    }
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    for i in 0..400_000u64 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let digits = 1 + (x % 13) as u32;
+        let whole = ((x >> 8) % 10u64.pow(digits)) as f64;
+        let v = match i % 4 {
+            0 => whole,
+            1 => whole + 0.5,
+            2 => whole / 2f64.powi((x >> 60) as i32),
+            _ => whole * 1.000_001,
+        };
+        values.push(if i % 3 == 0 { -v } else { v });
+    }
+    let mut integer_way = 0;
+    for &v in &values {
+        for bits in [0, FLAG_NOT_ANOMALOUS, FLAG_NOT_ANOMALOUS | FLAG_RESET] {
+            let want = StorageNumber::pack(v, bits);
+            assert_eq!(pack_live(v, bits), want, "{v:?} bits {bits:#x}");
+            integer_way += usize::from(v.abs() < 1e11 && (v * 2.0).fract() == 0.0);
+        }
+    }
+    assert!(integer_way > values.len(), "{integer_way} of {}", values.len() * 3);
+}
+
+#[test]
 fn a_zero_length_interval_leaves_nan_in_the_calculated_value_of_an_unset_dimension() {
     // Netdata keeps `C` in the dimension: a slot loop over a zero-length collection interval
     // (`LC = P`: an RSSTATE moved LC forward, then a BEGIN 0 at exactly that time) divides by
