@@ -869,3 +869,78 @@ fn dimension_state_stays_compact() {
     // a half
     assert!(std::mem::size_of::<DimState>() <= 96, "{}", std::mem::size_of::<DimState>());
 }
+
+#[test]
+fn the_one_slot_way_of_end_is_the_general_way() {
+    // Random charts fed the same iterations twice, `end` (with its one-slot way) on one copy,
+    // the general way on the other: the points and the whole state must be the same, bit for
+    // bit (the Debug text shows every field, -0.0 and NaN included).
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let (mut fast_slots, mut iterations) = (0usize, 0usize);
+    for case in 0..300u64 {
+        let ue = [1u32, 1, 1, 2, 5, 10][(next() % 6) as usize];
+        let options = if case % 7 == 0 { "store_first" } else { "" };
+        let ndims = 1 + (next() % 12) as usize;
+        let dims: Vec<DimMeta> = (0..ndims)
+            .map(|i| {
+                let alg = match next() % 10 {
+                    0 => Algorithm::PercentageOfAbsoluteRow,
+                    1 if case % 3 == 0 => Algorithm::PercentageOfIncrementalRow,
+                    2..=5 => Algorithm::Incremental,
+                    _ => Algorithm::Absolute,
+                };
+                let (m, d) = [(1, 1), (1, 1), (8, 1), (1, 1024), (-1, 1), (3, 7)][(next() % 6) as usize];
+                let opt = if next() % 8 == 0 { "noreset" } else { "" };
+                dim(&format!("d{i}"), alg, m, d, opt)
+            })
+            .collect();
+        let mut fast = ChartState::with_dimensions(&chart(ue, options), &dims).expect("chart");
+        let mut slow = fast.clone();
+        let mut now = (B + (next() % 1000) as i64) * S + (next() % 1_000_000) as i64;
+        let mut vals: Vec<i64> = (0..ndims).map(|_| (next() % 1_000_000) as i64).collect();
+        for it in 0..60 {
+            let step = i64::from(ue) * S;
+            let usec: u64 = match next() % 20 {
+                0 => 0,
+                1 => (step + (next() % 400_000) as i64 - 200_000) as u64,
+                2 => (step * 3) as u64,
+                3 => (next() % 1000) as u64,
+                4 if it > 40 => (step * 2000) as u64, // a jump beyond a page: reset
+                _ => step as u64,
+            };
+            now += usec.max(1) as i64;
+            let missing = next() % 6 == 0;
+            fast.begin(usec, now);
+            slow.begin(usec, now);
+            for (d, v) in vals.iter_mut().enumerate() {
+                *v = match next() % 30 {
+                    0 => 0,                                  // counter reset
+                    1 => (next() >> 1) as i64,               // anything
+                    2 => 0xFFFF_FFF0,                        // near 32-bit wrap
+                    3 => -((next() % 1000) as i64),
+                    _ => v.wrapping_add((next() % 5000) as i64),
+                };
+                if missing && d % 3 == 0 {
+                    continue;
+                }
+                fast.set(d, Some(*v)).expect("set");
+                slow.set(d, Some(*v)).expect("set");
+            }
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            fast.end(now, &mut a);
+            slow.end_general(now, &mut b);
+            assert_eq!(a, b, "case {case} iteration {it}");
+            assert_eq!(format!("{fast:?}"), format!("{slow:?}"), "case {case} iteration {it}");
+            iterations += 1;
+            fast_slots += usize::from(a.len() == ndims && !missing);
+        }
+    }
+    // most iterations are the usual kind (the one-slot way)
+    assert!(fast_slots * 3 > iterations, "{fast_slots} of {iterations}");
+}
