@@ -1081,8 +1081,13 @@ fn pack_fixed7(neg: bool, m: u64, bits: u32) -> Option<StorageNumber> {
 /// are exactly `m / 10^7` for an integer `m` and go through [`pack_fixed7`] (integer
 /// arithmetic, no scaling loop or rounding call), which gives what `pack` gives or `None`
 /// (ties, boundaries), when `pack` decides. Anything else is packed by `pack` itself.
+/// Values up to the mantissa's maximum take [`pack_small`] (no integer way needed).
 #[inline(always)]
 fn pack_live(x: f64, bits: u32) -> StorageNumber {
+    let a = x.abs();
+    if (f64::MIN_POSITIVE..=SN_MANTISSA_MAX as f64).contains(&a) {
+        return pack_small(x, bits);
+    }
     let twice = x * 2.0;
     // in range (|x| < 10^11, so `m` < 10^18 and `twice` converts exactly) and a whole number
     if twice.abs() < 2e11 {
@@ -1094,6 +1099,35 @@ fn pack_live(x: f64, bits: u32) -> StorageNumber {
         }
     }
     StorageNumber::pack(x, bits)
+}
+
+/// `StorageNumber::pack(x, bits)` for a normal `x` with `|x|` at most the mantissa's maximum
+/// (`pack`'s scaling-up branch): the same multiplications by ten in the same order, the
+/// exponent counted instead of looped for (the products grow, so those below the threshold
+/// are the first ones), the same rounding half to even done by adding and subtracting 2^52
+/// (exact below 2^52) instead of a library call. A test compares it with `pack`.
+#[inline(always)]
+fn pack_small(x: f64, bits: u32) -> StorageNumber {
+    const ROUND: f64 = 4_503_599_627_370_496.0; // 2^52
+    let flags = bits & (FLAG_RESET | FLAG_NOT_ANOMALOUS);
+    let sign = if x < 0.0 { SN_SIGN } else { 0 };
+    let mut n = [x.abs(); 8];
+    for j in 1..8 {
+        n[j] = n[j - 1] * 10.0;
+    }
+    let mut k = 0usize;
+    for v in &n[..7] {
+        k += usize::from(*v < 1_677_726.0);
+    }
+    let mut v = n[k];
+    let mut k = k as u32;
+    let max = SN_MANTISSA_MAX as f64;
+    if v > max {
+        v /= 10.0;
+        k -= 1;
+    }
+    let m = if v > max { max } else { (v + ROUND) - ROUND };
+    StorageNumber(flags | sign | (k << SN_EXP_SHIFT) | m as u32)
 }
 
 /// Appends a point unless it is not after the dimension's last stored time.
