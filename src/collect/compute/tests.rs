@@ -920,7 +920,7 @@ fn the_one_slot_way_of_end_is_the_general_way() {
                 0 => 0,
                 1 => (step + (next() % 400_000) as i64 - 200_000) as u64,
                 2 => (step * 3) as u64,
-                3 => (next() % 1000) as u64,
+                3 => next() % 1000,
                 4 if it > 40 => (step * 2000) as u64, // a jump beyond a page: reset
                 _ => step as u64,
             };
