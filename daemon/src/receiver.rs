@@ -20,7 +20,7 @@ use ndcluster::collect::compute::ReplayValue;
 use ndcluster::ingest::{HostIngest, IngestError};
 use ndcluster::model::{Algorithm, ChartMeta, ChartType, DimMeta, HostMeta, Label, UnixTime};
 use ndcluster::proto::command::{begin_parts, rbegin_span_fast, rset_fixed7, rset_parts, set_parts, Command, ReplayChart};
-use ndcluster::proto::number::{parse_f64, parse_fixed7};
+use ndcluster::proto::number::{parse_f64, parse_fixed7, parse_strtoll};
 use ndcluster::proto::handshake::{negotiate_parent, Capabilities, Reply};
 use ndcluster::proto::reader::LineReader;
 use ndcluster::proto::request::StreamRequest;
@@ -525,7 +525,8 @@ impl Session {
         }
         match line.first()? {
             b'S' => {
-                let (id, value) = set_parts(line.strip_prefix(b"SET \"")?)?;
+                let rest = line.strip_prefix(b"SET \"")?;
+                let (id, value) = set_parts_usual(rest).or_else(|| set_parts(rest))?;
                 h.set_by_id(id, value)?;
             }
             b'B' => {
@@ -764,12 +765,56 @@ impl Session {
     }
 }
 
+/// `<id>" = <number>` (what follows `SET "`), the shape every sender writes: the id up to the
+/// first quote (no backslash, not empty), then exactly `" = ` and a number word that ends the
+/// line. `None` for anything else (then [`set_parts`] decides). Where this gives `Some`,
+/// `set_parts` gives the same: a word [`parse_strtoll`] accepts holds no separator, quote or
+/// backslash, so `set_parts` splits the same id and word (a test compares both).
+#[inline(always)]
+fn set_parts_usual(rest: &[u8]) -> Option<(&[u8], Option<i64>)> {
+    let k = rest.iter().position(|&b| b == b'"' || b == b'\\')?;
+    if k == 0 {
+        return None;
+    }
+    let word = rest[k..].strip_prefix(b"\" = ")?;
+    Some((&rest[..k], Some(parse_strtoll(word)?)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use ndcluster::ingest::Limits;
     use ndcluster::storage::mem::MemStore;
     use ndcluster::storage::{Store, TierPoint};
+
+    #[test]
+    fn usual_set_shape_splits_as_set_parts() {
+        let ids: [&[u8]; 8] = [b"d0", b"a", b"", b"x\\y", b"a b", b"a=b", b"\xff\xfe", b"a-very-long-dimension-id-0123456789"];
+        let words: [&[u8]; 22] = [
+            b"0", b"7", b"123456", b"-5", b"+5", b"010", b"0x1F", b"0X", b"9223372036854775807", b"9223372036854775808", b"-9223372036854775809",
+            b"123456789012345678", b"1234567890123456789", b"", b"12 ", b" 12", b"1\r", b"1e3", b"\"1\"", b"1\\", b"--1", b"12=",
+        ];
+        let (mut usual, mut total) = (0, 0);
+        for id in ids {
+            for sep in [&b"\" = "[..], b"\"=", b"\" ", b"\"  = ", b"\" =\t", b"\"\t= ", b"\"= "] {
+                for word in words {
+                    let rest = [id, sep, word].concat();
+                    total += 1;
+                    if let Some(got) = set_parts_usual(&rest) {
+                        usual += 1;
+                        assert_eq!(Some(got), set_parts(&rest), "{:?}", String::from_utf8_lossy(&rest));
+                        // and what the general parser makes of the whole line
+                        let line = [&b"SET \""[..], &rest].concat();
+                        match Command::parse(&line) {
+                            Ok(Command::Set(s)) => assert_eq!((s.id.as_bytes(), s.value), (String::from_utf8_lossy(got.0).as_bytes(), got.1)),
+                            other => assert!(std::str::from_utf8(got.0).is_err(), "{other:?}"),
+                        }
+                    }
+                }
+            }
+        }
+        assert!(usual > 50 && usual < total, "{usual} of {total}");
+    }
 
     /// How a transcript is applied.
     #[derive(Clone, Copy)]

@@ -796,6 +796,59 @@ fn fixed7_packing_is_the_packing_of_the_parsed_double() {
 }
 
 #[test]
+fn live_packing_is_the_packing_of_the_double() {
+    // whole and half numbers take the integer way, the rest `pack`: both must give `pack`'s word
+    let mut values = vec![0.0, -0.0, 0.5, -0.5, 1.0, 1.5, 2.5, f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 1e-320, 0.1, 1e11, 1e11 - 0.5, 1e11 + 0.5, -1e11, 99_999_999_999.5, 1e300];
+    for i in 0..=11i32 {
+        let p = 10f64.powi(i);
+        for base in [1_677_726.0, 1_677_725.0, 1_677_727.0, 16_777_215.0, 16_777_216.0, 16_777_200.0, 16_777_199.0, 16_777_260.0, 16_777_259.0, 8_388_607.5, 838_862.75] {
+            for d in [0.0, 0.5, 1.0, 1.5, 2.0, 5.0, 50.0, 500.0] {
+                for x in [base * p / 1e7 - d, base * p / 1e7 + d, base * p - d, base * p + d] {
+                    values.extend([x, -x, (x * 2.0).round() / 2.0]);
+                }
+            }
+        }
+        for q in [1.0, 2.0, 3.0, 4.0, 7.0, 1_234_567.0, 9_999_999.0] {
+            values.extend([q * p + 0.5, q * p * 10.0 + 5.0 * p, q * p - 0.5]); // ties
+        }
+    }
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    for i in 0..400_000u64 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let digits = 1 + (x % 13) as u32;
+        let whole = ((x >> 8) % 10u64.pow(digits)) as f64;
+        let v = match i % 4 {
+            0 => whole,
+            1 => whole + 0.5,
+            2 => whole / 2f64.powi((x >> 60) as i32),
+            _ => whole * 1.000_001,
+        };
+        values.push(if i % 3 == 0 { -v } else { v });
+    }
+    // doubles of every magnitude around the scaling range, and the smallest normal ones
+    for i in 0..400_000u64 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let exp = 1023 - 40 + (x % 70); // 2^-40 .. 2^30
+        let v = f64::from_bits((exp << 52) | (x >> 12));
+        values.push(if i % 2 == 0 { -v } else { v });
+    }
+    values.extend([f64::MIN_POSITIVE, -f64::MIN_POSITIVE, f64::MIN_POSITIVE * 3.0, 16_777_215.0, 16_777_215.5, 16_777_214.5, 1_677_725.95, 1_677_725.949_999_999, 0.167_772_55, 1.677_721_5e-7]);
+    let mut integer_way = 0;
+    for &v in &values {
+        for bits in [0, FLAG_NOT_ANOMALOUS, FLAG_NOT_ANOMALOUS | FLAG_RESET] {
+            let want = StorageNumber::pack(v, bits);
+            assert_eq!(pack_live(v, bits), want, "{v:?} bits {bits:#x}");
+            integer_way += usize::from(v.abs() < 1e11 && (v * 2.0).fract() == 0.0);
+        }
+    }
+    assert!(integer_way * 2 > values.len(), "{integer_way} of {}", values.len() * 3);
+}
+
+#[test]
 fn a_zero_length_interval_leaves_nan_in_the_calculated_value_of_an_unset_dimension() {
     // Netdata keeps `C` in the dimension: a slot loop over a zero-length collection interval
     // (`LC = P`: an RSSTATE moved LC forward, then a BEGIN 0 at exactly that time) divides by
@@ -853,4 +906,79 @@ fn div_scale_is_the_division() {
             assert_eq!(div_scale(m, k), want(m), "m {m} k {k}");
         }
     }
+}
+
+#[test]
+fn the_one_slot_way_of_end_is_the_general_way() {
+    // Random charts fed the same iterations twice, `end` (with its one-slot way) on one copy,
+    // the general way on the other: the points and the whole state must be the same, bit for
+    // bit (the Debug text shows every field, -0.0 and NaN included).
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let (mut fast_slots, mut iterations) = (0usize, 0usize);
+    for case in 0..300u64 {
+        let ue = [1u32, 1, 1, 2, 5, 10][(next() % 6) as usize];
+        let options = if case % 7 == 0 { "store_first" } else { "" };
+        let ndims = 1 + (next() % 12) as usize;
+        let dims: Vec<DimMeta> = (0..ndims)
+            .map(|i| {
+                let alg = match next() % 10 {
+                    0 => Algorithm::PercentageOfAbsoluteRow,
+                    1 if case % 3 == 0 => Algorithm::PercentageOfIncrementalRow,
+                    2..=5 => Algorithm::Incremental,
+                    _ => Algorithm::Absolute,
+                };
+                let (m, d) = [(1, 1), (1, 1), (8, 1), (1, 1024), (-1, 1), (3, 7)][(next() % 6) as usize];
+                let opt = if next() % 8 == 0 { "noreset" } else { "" };
+                dim(&format!("d{i}"), alg, m, d, opt)
+            })
+            .collect();
+        let mut fast = ChartState::with_dimensions(&chart(ue, options), &dims).expect("chart");
+        let mut slow = fast.clone();
+        let mut now = (B + (next() % 1000) as i64) * S + (next() % 1_000_000) as i64;
+        let mut vals: Vec<i64> = (0..ndims).map(|_| (next() % 1_000_000) as i64).collect();
+        for it in 0..60 {
+            let step = i64::from(ue) * S;
+            let usec: u64 = match next() % 20 {
+                0 => 0,
+                1 => (step + (next() % 400_000) as i64 - 200_000) as u64,
+                2 => (step * 3) as u64,
+                3 => next() % 1000,
+                4 if it > 40 => (step * 2000) as u64, // a jump beyond a page: reset
+                _ => step as u64,
+            };
+            now += usec.max(1) as i64;
+            let missing = next() % 6 == 0;
+            fast.begin(usec, now);
+            slow.begin(usec, now);
+            for (d, v) in vals.iter_mut().enumerate() {
+                *v = match next() % 30 {
+                    0 => 0,                                  // counter reset
+                    1 => (next() >> 1) as i64,               // anything
+                    2 => 0xFFFF_FFF0,                        // near 32-bit wrap
+                    3 => -((next() % 1000) as i64),
+                    _ => v.wrapping_add((next() % 5000) as i64),
+                };
+                if missing && d % 3 == 0 {
+                    continue;
+                }
+                fast.set(d, Some(*v)).expect("set");
+                slow.set(d, Some(*v)).expect("set");
+            }
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            fast.end(now, &mut a);
+            slow.end_general(now, &mut b);
+            assert_eq!(a, b, "case {case} iteration {it}");
+            assert_eq!(format!("{fast:?}"), format!("{slow:?}"), "case {case} iteration {it}");
+            iterations += 1;
+            fast_slots += usize::from(a.len() == ndims && !missing);
+        }
+    }
+    // most iterations are the usual kind (the one-slot way)
+    assert!(fast_slots * 3 > iterations, "{fast_slots} of {iterations}");
 }
