@@ -3997,7 +3997,9 @@ mod fold_run_tests {
 mod record_format_tests {
     use super::*;
 
-    fn header(series: u32, generation: u32, t0: i64, step: u32, npoints: u32, holes: u32, ncols: u8, payload: &[u8]) -> RecHeader {
+    /// A page of `series`: `grid` is (step, points, holes).
+    fn header(series: u32, generation: u32, t0: i64, grid: (u32, u32, u32), ncols: u8, payload: &[u8]) -> RecHeader {
+        let (step, npoints, holes) = grid;
         RecHeader {
             payload_len: payload.len() as u32,
             series,
@@ -4029,9 +4031,9 @@ mod record_format_tests {
             let i = i as u32;
             let h = match i % 5 {
                 // a checkpoint's pages: consecutive series, same start
-                0..=2 => header(1000 + i, 7, 1_700_000_000 + i64::from(i / 3) * 600, 1, 600 - i, i % 3, 1, p),
-                3 => header(i * 977 % 5000, 8, 1_700_000_000 - i64::from(i) * 4000, 10, 1 + i, 0, 6, p),
-                _ => header(u32::MAX - i, 0, i64::from(i) << 40, u32::MAX, 2, i, 1, p),
+                0..=2 => header(1000 + i, 7, 1_700_000_000 + i64::from(i / 3) * 600, (1, 600 - i, i % 3), 1, p),
+                3 => header(i * 977 % 5000, 8, 1_700_000_000 - i64::from(i) * 4000, (10, 1 + i, 0), 6, p),
+                _ => header(u32::MAX - i, 0, i64::from(i) << 40, (u32::MAX, 2, i), 1, p),
             };
             Rec2::encode(&h, &prev, p, &mut file).expect("encode");
             file.extend_from_slice(p);
@@ -4057,7 +4059,7 @@ mod record_format_tests {
         let p = vec![0u8; 640];
         let mut out = Vec::new();
         let prev = RecCtx { series: 41, generation: 3, t0: 1_700_000_000 };
-        Rec2::encode(&header(42, 3, 1_700_000_000, 1, 2000, 0, 1, &p), &prev, &p, &mut out).expect("encode");
+        Rec2::encode(&header(42, 3, 1_700_000_000, (1, 2000, 0), 1, &p), &prev, &p, &mut out).expect("encode");
         assert!(out.len() <= 16, "{} bytes", out.len());
     }
 
@@ -4065,7 +4067,7 @@ mod record_format_tests {
     fn every_flipped_bit_of_a_record_is_detected() {
         let p: Vec<u8> = (0..300u32).map(|k| (k * 31 + 7) as u8).collect();
         let prev = RecCtx { series: 5, generation: 2, t0: 1_700_000_000 };
-        let h = header(9, 2, 1_700_000_060, 1, 250, 3, 1, &p);
+        let h = header(9, 2, 1_700_000_060, (1, 250, 3), 1, &p);
         let mut rec = Vec::new();
         Rec2::encode(&h, &prev, &p, &mut rec).expect("encode");
         rec.extend_from_slice(&p);
@@ -4096,13 +4098,13 @@ mod record_format_tests {
     fn pages_off_their_grid_are_refused_not_written() {
         let p = [1u8; 8];
         let mut out = Vec::new();
-        let mut h = header(1, 1, 1000, 10, 5, 0, 1, &p);
+        let mut h = header(1, 1, 1000, (10, 5, 0), 1, &p);
         h.last += 3;
         assert!(Rec2::encode(&h, &RecCtx::default(), &p, &mut out).is_none());
-        let mut h = header(1, 1, 1000, 10, 5, 0, 1, &p);
+        let mut h = header(1, 1, 1000, (10, 5, 0), 1, &p);
         h.npoints = 6; // more points than slots
         assert!(Rec2::encode(&h, &RecCtx::default(), &p, &mut out).is_none());
-        let mut h = header(1, 1, 1000, 10, 5, 0, 1, &p);
+        let mut h = header(1, 1, 1000, (10, 5, 0), 1, &p);
         h.flags = 0x80;
         assert!(Rec2::encode(&h, &RecCtx::default(), &p, &mut out).is_none());
     }
@@ -4114,7 +4116,7 @@ mod record_format_tests {
         let pages: Vec<(RecHeader, Vec<u8>)> = (0..20u32)
             .map(|i| {
                 let p: Vec<u8> = (0..100 + i).map(|k| (k ^ i) as u8).collect();
-                (header(i, 1, 1_700_000_000 + i64::from(i), 1, 90, 1, 1, &p), p)
+                (header(i, 1, 1_700_000_000 + i64::from(i), (1, 90, 1), 1, &p), p)
             })
             .collect();
         let file = |version: u32| {
