@@ -469,3 +469,56 @@ fn a_torn_last_record_is_cut_and_the_wal_fills_in() {
         }
     }
 }
+
+/// Tier-0 aggregate scan of the corpus (as `benches/storage.rs` `storage_scan`), without the
+/// bench's size report: `cargo test --release --test storage_format -- --ignored scan_speed
+/// --nocapture` (for quick A/B runs of two builds).
+#[test]
+#[ignore]
+fn scan_speed() {
+    use ndcluster::storage::corpus;
+    use std::time::Instant;
+    let corpus = corpus::decode(&std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/bench/corpus/system.ndc")).expect("corpus")).expect("decode corpus");
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path().join("db");
+    let cfg = StoreConfig::default();
+    let mut ids = Vec::new();
+    let mut points = 0u64;
+    {
+        let s = DiskStore::open(&dir, cfg.clone()).expect("open");
+        let h = s.put_host(&HostMeta { guid: "scan".into(), hostname: "scan".into(), update_every: 1, ..Default::default() }).expect("host");
+        for c in &corpus {
+            let ch = s.put_chart(h, &ChartMeta { id: c.chart.clone(), name: c.chart.clone(), update_every: c.update_every, ..Default::default() }).expect("chart");
+            ids.push(s.put_dimension(ch, &DimMeta { id: c.dim.clone(), name: c.dim.clone(), multiplier: 1, divisor: 1, ..Default::default() }).expect("dim"));
+        }
+        let start = corpus.iter().map(|c| c.first).min().unwrap_or(0);
+        let end = corpus.iter().map(|c| c.first + c.words.len() as i64 * i64::from(c.update_every)).max().unwrap_or(0);
+        for t in start..end {
+            for (c, &id) in corpus.iter().zip(&ids) {
+                let ue = i64::from(c.update_every);
+                if t < c.first || (t - c.first) % ue != 0 {
+                    continue;
+                }
+                if let Some(&w) = c.words.get(((t - c.first) / ue) as usize).filter(|&&w| w != StorageNumber::EMPTY.0) {
+                    s.write(id, t, StorageNumber(w)).expect("write");
+                    points += 1;
+                }
+            }
+        }
+    }
+    let s = DiskStore::open(&dir, cfg).expect("reopen");
+    let mut rates = Vec::new();
+    for _ in 0..40 {
+        let t = Instant::now();
+        let mut total = 0.0;
+        for &id in &ids {
+            if let Some(p) = s.aggregate(id, 0, i64::MIN / 4, i64::MAX / 4).expect("aggregate") {
+                total += p.sum;
+            }
+        }
+        std::hint::black_box(total);
+        rates.push(points as f64 / t.elapsed().as_secs_f64() / 1e6);
+    }
+    rates.sort_by(f64::total_cmp);
+    eprintln!("scan: best {:.1} M pts/s, median {:.1}", rates[rates.len() - 1], rates[rates.len() / 2]);
+}
