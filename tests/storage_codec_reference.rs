@@ -1,7 +1,9 @@
-//! The tier-0 page encoding must never change (pages on disk are read back by later builds).
-//! This file freezes the encoder as it was first written (before the speed-ups of the
-//! replication absorb path) and checks that today's `NumEncoder` writes the very same bytes,
-//! and that `word_to_decimal` accepts exactly the words the original definition accepted.
+//! Tier-0 pages on disk are read back by later builds. This file freezes the encoder as it was
+//! first written (before the speed-ups of the replication absorb path) and checks that its pages
+//! decode with today's decoder, that today's `NumEncoder` writes the very same bytes except
+//! where a patched-delta block (added with data-file format 2) is smaller — then the page is
+//! strictly shorter —, and that `word_to_decimal` accepts exactly the words the original
+//! definition accepted.
 
 use ndcluster::storage::codec::{decimal_to_word, put_varint, word_to_decimal, NumEncoder};
 use ndcluster::storage::number::{StorageNumber, FLAG_NOT_ANOMALOUS, FLAG_RESET};
@@ -459,7 +461,8 @@ fn series(seed: u64) -> Vec<Vec<u32>> {
 }
 
 #[test]
-fn num_encoder_writes_the_original_bytes() {
+fn num_encoder_writes_the_original_bytes_or_fewer() {
+    let (mut same, mut shorter) = (0, 0);
     for seed in [1, 0x9E37_79B9_7F4A_7C15, 42, 7, 1234567] {
         for words in series(seed) {
             let mut ours = NumEncoder::default();
@@ -472,20 +475,29 @@ fn num_encoder_writes_the_original_bytes() {
                     let (mut a, mut b) = (Vec::new(), Vec::new());
                     ours.finish_into(&mut a);
                     orig.finish_into(&mut b);
-                    assert_eq!(
-                        a,
-                        b,
-                        "seed {seed} after {} words {:x?}",
+                    assert!(
+                        a.len() < b.len() || a == b,
+                        "seed {seed} after {} words {:x?}: {a:?} vs the original {b:?}",
                         i + 1,
                         &words[..=i]
                     );
-                    let mut out = Vec::new();
-                    let mut pos = 0;
-                    ndcluster::storage::codec::decode_numbers(&a, &mut pos, i + 1, &mut out)
-                        .expect("decodes");
-                    assert_eq!(&out[..], &words[..=i]);
+                    if a == b {
+                        same += 1;
+                    } else {
+                        shorter += 1;
+                    }
+                    for page in [&a, &b] {
+                        let mut out = Vec::new();
+                        let mut pos = 0;
+                        ndcluster::storage::codec::decode_numbers(page, &mut pos, i + 1, &mut out)
+                            .expect("decodes");
+                        assert_eq!(&out[..], &words[..=i]);
+                        assert_eq!(pos, page.len());
+                    }
                 }
             }
         }
     }
+    // both cases occur in these series
+    assert!(same > 100 && shorter > 10, "{same} pages as before, {shorter} shorter");
 }

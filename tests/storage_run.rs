@@ -129,6 +129,17 @@ fn points_of(run: &Run) -> Vec<(SeriesId, i64, StorageNumber)> {
     values.iter().enumerate().filter(|(_, v)| !v.is_empty()).map(|(i, &v)| (*id, first + i as i64 * i64::from(*step), v)).collect()
 }
 
+/// The counters of two stores holding the same pages: equal, but for the bytes on disk, which
+/// depend a little on the order the pages were written in (a record header is coded against
+/// the previous record of its file).
+fn same_counters(mut a: StoreStats, mut b: StoreStats) {
+    for (x, y) in a.tiers.iter_mut().zip(&mut b.tiers) {
+        assert!(x.bytes.abs_diff(y.bytes) <= x.bytes / 100, "bytes on disk: {} vs {}", x.bytes, y.bytes);
+        (x.bytes, y.bytes) = (0, 0);
+    }
+    assert_eq!(a, b, "store counters");
+}
+
 /// Writes the runs into `a` point-wise (`write_many`) and into `b` as runs; compares.
 fn compare(a: &dyn Store, b: &dyn Store, seed: u64) -> Vec<(SeriesId, u32)> {
     let ia = series(a, 6, 5);
@@ -147,7 +158,7 @@ fn compare(a: &dyn Store, b: &dyn Store, seed: u64) -> Vec<(SeriesId, u32)> {
         assert_eq!(x, y, "tier {} differs", x.0);
     }
     assert!(da.iter().any(|(t, v, _)| *t == 2 && v.len() > 10), "tier 2 got points");
-    assert_eq!(a.stats(), b.stats(), "store counters");
+    same_counters(a.stats(), b.stats());
     ia
 }
 
@@ -232,7 +243,7 @@ fn write_runs_equals_write_on_disk_with_small_files_and_after_reopen() {
         assert!(ca.stored > 100_000 && ca.overlap > 1000, "the runs cover what they should: {ca:?}");
         let (da, db) = (dump(&a, &ia), dump(&b, &ia));
         assert_eq!(da, db, "points and retention");
-        assert_eq!(a.stats(), b.stats(), "store counters");
+        same_counters(a.stats(), b.stats());
         let files = std::fs::read_dir(pb.join("tier0")).expect("tier0").count();
         assert!(files > 2, "the active file was sealed while pages were held back ({files} files)");
         assert!(db.iter().any(|(t, _, r)| *t == 0 && r.is_some_and(|r| r.first > T0 + 100)), "retention deleted files");

@@ -412,7 +412,9 @@ mod tests {
 // deltas of `N` are divided by their largest common power of ten and bit-packed (width byte,
 // power byte, bits). Flags (reset / not-anomalous) are run-length coded; words that do not
 // survive `word → N → word` (non-canonical, factor-100 range, ...) are stored verbatim as
-// exceptions.
+// exceptions. A block whose deltas are small but for a few may be *patched* (`MODE_PFOR`,
+// pages of data-file format 2 on): every delta at a narrower width, then the indexes and high
+// bits of those that do not fit.
 
 const M_MAX: i64 = 0x00FF_FFFF;
 const POW10: [i64; 19] = [
@@ -650,6 +652,32 @@ const MODE_RAW: u8 = 2;
 const MODE_SPARSE: u8 = 3;
 const MODE_WORDS: u8 = 4;
 const MODE_WDICT: u8 = 5;
+const MODE_PFOR: u8 = 6;
+
+/// Patched deltas: the cheapest width `w` below the deltas' width `wd` when the values that do
+/// not fit `w` bits are stored apart (6-bit index + their `wd − w` high bits): (total bytes of
+/// the block, w, exceptions). `None` if no such width is cheaper than `wd`.
+fn pfor_cost(sd: &[u64], wd: u32) -> Option<(usize, u32, usize)> {
+    let n = sd.len();
+    let mut best: Option<(usize, u32, usize)> = None;
+    // exceptions at each width: values whose bit length exceeds it
+    let mut by_len = [0usize; 65];
+    for &z in sd {
+        by_len[(64 - z.leading_zeros()) as usize] += 1;
+    }
+    let mut above = 0usize;
+    for w in (0..wd).rev() {
+        above += by_len[w as usize + 1];
+        if above > 64 {
+            break;
+        }
+        let cost = 5 + (n * w as usize).div_ceil(8) + (above * 6).div_ceil(8) + (above * (wd - w) as usize).div_ceil(8);
+        if best.is_none_or(|b| cost < b.0) {
+            best = Some((cost, w, above));
+        }
+    }
+    best
+}
 
 /// The storage-number fields of `N` (sign, multiply, exponent, mantissa) as a 29-bit code.
 #[inline]
@@ -732,6 +760,30 @@ fn pack_block64(vals: &[i64], codes: &[u32], deltas: &[i64], out: &mut Vec<u8>) 
             .filter(|(&x, _)| x != 0)
             .map(|(_, &c)| c)
     };
+    // what the modes below would spend (their header bytes included)
+    let chosen = if nd > 0 && cost_x + 2 < cost_w.min(cost_s).min(cost_d).min(cost_r) {
+        cost_x + 2
+    } else if cost_w + 2 < cost_s.min(cost_d).min(cost_r) {
+        cost_w + 3
+    } else {
+        cost_s.min(cost_d).min(cost_r) + 3
+    };
+    if let Some((cost_p, w, ne)) = pfor_cost(sd, wd) {
+        if cost_p < chosen {
+            let wh = wd - w;
+            out.push(MODE_PFOR);
+            out.push(w as u8);
+            out.push(gd as u8);
+            out.push(ne as u8);
+            out.push(wh as u8);
+            let low = if w == 0 { 0 } else { u64::MAX >> (64 - w) };
+            put_bits(sd.iter().map(|&z| z & low), w, out);
+            let exc = || sd.iter().enumerate().filter(|(_, &z)| z >> w != 0);
+            put_bits(exc().map(|(i, _)| i as u64), 6, out);
+            put_bits(exc().map(|(_, &z)| z >> w), wh, out);
+            return;
+        }
+    }
     if nd > 0 && cost_x + 2 < cost_w.min(cost_s).min(cost_d).min(cost_r) {
         out.push(MODE_WDICT);
         out.push(wm as u8);
@@ -860,6 +912,46 @@ fn unpack_block64(
     let hdr = buf.get(*pos..*pos + 2).ok_or(CodecError::Truncated(*pos))?;
     let (w, g) = (u32::from(hdr[0]), usize::from(hdr[1]));
     *pos += 2;
+    if mode == MODE_PFOR {
+        let scale = *POW10.get(g).ok_or(CodecError::Invalid("block scale"))?;
+        let eh = buf.get(*pos..*pos + 2).ok_or(CodecError::Truncated(*pos))?;
+        let (ne, wh) = (usize::from(eh[0]), u32::from(eh[1]));
+        *pos += 2;
+        if ne > len || w >= 64 || w + wh > 64 {
+            return Err(CodecError::Invalid("patched block"));
+        }
+        let mut z = [0u64; BLOCK];
+        let mut i = 0;
+        get_bits(buf, pos, len, w, |v| {
+            z[i] = v;
+            i += 1;
+        })?;
+        let mut idx = [0u8; BLOCK];
+        let mut j = 0;
+        get_bits(buf, pos, ne, 6, |v| {
+            idx[j] = v as u8;
+            j += 1;
+        })?;
+        let mut k = 0;
+        let mut bad = false;
+        get_bits(buf, pos, ne, wh, |h| {
+            match z.get_mut(usize::from(idx[k])).filter(|_| usize::from(idx[k]) < len) {
+                Some(v) => *v |= h << w,
+                None => bad = true,
+            }
+            k += 1;
+        })?;
+        if bad {
+            return Err(CodecError::Invalid("patched block index"));
+        }
+        let mut p = *prev;
+        for &v in &z[..len] {
+            p = p.wrapping_add(unzigzag64(v).wrapping_mul(scale));
+            vals.push(p);
+        }
+        *prev = p;
+        return Ok(());
+    }
     if mode == MODE_WDICT {
         let nd = g;
         let dict = buf
@@ -1278,6 +1370,69 @@ mod num_tests {
             }
         }
         assert_eq!(word_to_decimal(StorageNumber::EMPTY.0), None);
+    }
+
+    #[test]
+    fn spiky_numbers_use_patched_blocks_and_round_trip() {
+        // small steps with a rare spike: the spike's bits go apart (patched block)
+        let mut x = 1000.0f64;
+        let words: Vec<u32> = (0..4000u32)
+            .map(|i| {
+                x += f64::from(i.wrapping_mul(2_654_435_761) % 7) - 3.0;
+                let v = if i % 97 == 13 { x * 1000.0 + 0.5 } else { x };
+                StorageNumber::pack(v, FLAG_NOT_ANOMALOUS).0
+            })
+            .collect();
+        let mut e = NumEncoder::default();
+        for &w in &words {
+            e.push(w);
+        }
+        let mut buf = Vec::new();
+        e.finish_into(&mut buf);
+        let mut pos = 0;
+        let mut out = Vec::new();
+        decode_numbers(&buf, &mut pos, words.len(), &mut out).expect("decodes");
+        assert_eq!(out, words);
+        assert_eq!(pos, buf.len());
+        // the first block after the first value is a patched one
+        let mut p = 0;
+        get_varint(&buf, &mut p).expect("first");
+        assert_eq!(buf[p], MODE_PFOR, "block mode");
+        // every mutation of the page decodes or fails, never panics; truncations fail
+        for i in 0..buf.len().min(600) {
+            for bit in [0u8, 3, 7] {
+                let mut bad = buf.clone();
+                bad[i] ^= 1 << bit;
+                let mut pos = 0;
+                let _ = decode_numbers(&bad, &mut pos, words.len(), &mut Vec::new());
+            }
+        }
+        for cut in 0..buf.len().min(600) {
+            let mut pos = 0;
+            assert!(decode_numbers(&buf[..cut], &mut pos, words.len(), &mut Vec::new()).is_err());
+        }
+    }
+
+    #[test]
+    fn hostile_patched_blocks_are_errors() {
+        // first value 0, then one patched block of 3 values: mode, w, g, exceptions, high width
+        let page = |w: u8, ne: u8, wh: u8, idx: u8| {
+            let mut b = vec![0u8, MODE_PFOR, w, 0, ne, wh];
+            b.extend_from_slice(&[0u8; 24]); // low bits (3 · w bits at most)
+            b.push(idx); // 6-bit index
+            b.extend_from_slice(&[0xFF; 8]); // high bits
+            b
+        };
+        let dec = |b: &[u8]| {
+            let mut pos = 0;
+            decode_numbers(b, &mut pos, 4, &mut Vec::new())
+        };
+        assert!(dec(&page(64, 1, 0, 0)).is_err(), "64-bit low part");
+        assert!(dec(&page(40, 1, 30, 0)).is_err(), "wider than 64 bits");
+        assert!(dec(&page(3, 4, 5, 0)).is_err(), "more exceptions than values");
+        assert!(dec(&page(3, 1, 5, 3)).is_err(), "index past the block");
+        // a well-formed block (the flag runs after it are garbage): no panic either way
+        let _ = dec(&page(3, 1, 5, 2));
     }
 
     #[test]
