@@ -896,6 +896,16 @@ impl ChartState {
         Some((c, k))
     }
 
+    /// The time the `RSET`s of the active timed `RBEGIN` are stored at, when it is after 0
+    /// (then [`Self::replay_set_next`] gives a point at this time).
+    #[inline]
+    pub fn replay_time(&self) -> Option<UnixTime> {
+        match self.replay {
+            Replay::At(t) if t > 0 => Some(t),
+            _ => None,
+        }
+    }
+
     /// `RSET` of the `%0.7f` value `±m / 10^7` with empty flags for dimension `dim`, the one
     /// [`Self::replay_match_next`] gave, whose id the caller matched: what
     /// [`Self::replay_set_by_id`] gives for that line.

@@ -485,6 +485,42 @@ pub fn word_to_decimal(w: u32) -> Option<(i64, u8)> {
     Some((if w & (1 << 31) != 0 { -mag } else { mag }, flags))
 }
 
+/// `i64::MAX / 10^p`: the largest mantissa whose `m · 10^p` fits an `i64`.
+const MUL_MAX: [u64; 15] = {
+    let mut t = [0u64; 15];
+    let mut p = 0;
+    while p < 15 {
+        t[p] = i64::MAX as u64 / POW10[p] as u64;
+        p += 1;
+    }
+    t
+};
+
+/// [`word_to_decimal`]`(w).is_some()` without computing the decimal (a test compares both).
+#[inline(always)]
+fn is_canonical(w: u32) -> bool {
+    if w & (1 << 26) != 0 {
+        return false;
+    }
+    let m = w & 0x00FF_FFFF;
+    if m == 0 {
+        return w & !(3 << 24) == 0;
+    }
+    let k = ((w >> 27) & 7) as usize;
+    let p = if w & (1 << 30) != 0 {
+        if k == 0 {
+            return false;
+        }
+        7 + k
+    } else {
+        7 - k
+    };
+    if p != 0 && u64::from(m) * 10 <= M_MAX as u64 {
+        return false;
+    }
+    u64::from(m) <= MUL_MAX[p]
+}
+
 #[inline]
 fn div_pow10(n: u64, p: usize) -> u64 {
     match p {
@@ -950,15 +986,14 @@ thread_local! {
 
 /// Incremental encoder of tier-0 words (see above). Keeps at most one block of words unpacked,
 /// inline: an open page is one heap block plus its packed bytes. `repr(C)`: what a push reads
-/// and writes (`n`, `plen`, `prev`, `base`, `flags`) fills the first 40 bytes, so a push
-/// touches that line and the one of its word.
+/// and writes (`n`, `plen`, `flags`; `base` when a block is packed) fills the first 32 bytes,
+/// so a push touches that line and the one of its word.
 #[derive(Clone, Debug)]
 #[repr(C)]
 pub struct NumEncoder {
     n: u32,
     /// Words in `pending`.
     plen: u32,
-    prev: i64,
     /// Value before the pending block.
     base: i64,
     /// (flags, run length)
@@ -976,7 +1011,6 @@ impl Default for NumEncoder {
         Self {
             n: 0,
             plen: 0,
-            prev: 0,
             base: 0,
             flags: FlagRuns::default(),
             first: 0,
@@ -1034,52 +1068,68 @@ impl NumEncoder {
     pub fn shrink(&mut self) {
         self.out.shrink_to_fit();
     }
+    /// Appends one word. Only checks whether the word is canonical (then its flags go to the
+    /// flag runs and the word to the pending block; otherwise it is an exception): the
+    /// decimal of each word is computed once, when its block is packed.
+    #[inline]
     pub fn push(&mut self, w: u32) {
         let i = self.n;
-        self.n += 1;
-        let (val, fl, w) = match word_to_decimal(w) {
-            Some((v, f)) => (v, f, w),
-            None => {
-                self.exc.push((i, w));
-                // pending keeps the empty word: "same as the previous value"
-                (self.prev, 0, 0x0400_0000)
-            }
+        if i == 0 {
+            return self.push_first(w);
+        }
+        self.n = i + 1;
+        let (fl, w) = if is_canonical(w) {
+            (((w >> 24) & 3) as u8, w)
+        } else {
+            self.exc.push((i, w));
+            // pending keeps the empty word: "same as the previous value"
+            (0, 0x0400_0000)
         };
         self.flags.push(fl);
-        if i == 0 {
-            self.first = val;
-            self.prev = val;
-            self.base = val;
-            return;
-        }
-        self.push_delta(val, w);
-    }
-
-    /// `pending` holds the block's values as words (4 bytes each); exceptions are stored as
-    /// the empty word and stand for the previous value.
-    fn push_delta(&mut self, val: i64, w: u32) {
-        self.prev = val;
         if let Some(slot) = self.pending.get_mut(self.plen as usize) {
             *slot = w;
             self.plen += 1;
         }
         if self.plen as usize == BLOCK {
-            // packed into a per-thread scratch buffer, then appended with an exact reserve so
-            // an open page holds no spare capacity
-            SCRATCH.with(|b| {
-                let mut blk = b.take();
-                blk.clear();
-                self.pack_pending(&mut blk);
-                self.out.reserve_exact(blk.len());
-                self.out.extend_from_slice(&blk);
-                b.set(blk);
-            });
-            self.base = self.prev;
-            self.plen = 0;
+            self.pack_full_block();
         }
     }
 
-    fn pack_pending(&self, out: &mut Vec<u8>) {
+    /// The first word: its decimal is the page's first value (0 for an exception).
+    #[cold]
+    fn push_first(&mut self, w: u32) {
+        self.n = 1;
+        let (val, fl) = match word_to_decimal(w) {
+            Some(x) => x,
+            None => {
+                self.exc.push((0, w));
+                (0, 0)
+            }
+        };
+        self.flags.push(fl);
+        self.first = val;
+        self.base = val;
+    }
+
+    /// Packs the full pending block onto `out`; its last value is the next block's base.
+    #[inline(never)]
+    fn pack_full_block(&mut self) {
+        // packed into a per-thread scratch buffer, then appended with an exact reserve so an
+        // open page holds no spare capacity
+        SCRATCH.with(|b| {
+            let mut blk = b.take();
+            blk.clear();
+            self.base = self.pack_pending(&mut blk);
+            self.out.reserve_exact(blk.len());
+            self.out.extend_from_slice(&blk);
+            b.set(blk);
+        });
+        self.plen = 0;
+    }
+
+    /// `pending` holds the block's values as words (4 bytes each); exceptions are stored as
+    /// the empty word and stand for the previous value. Returns the block's last value.
+    fn pack_pending(&self, out: &mut Vec<u8>) -> i64 {
         let n = (self.plen as usize).min(BLOCK);
         let mut vals = [0i64; BLOCK];
         let mut codes = [0u32; BLOCK];
@@ -1098,6 +1148,7 @@ impl NumEncoder {
             codes[i] = pc;
         }
         pack_block64(&vals[..n], &codes[..n], &deltas[..n], out);
+        p
     }
 
     pub fn len(&self) -> u32 {
@@ -1278,6 +1329,173 @@ mod num_tests {
             }
         }
         assert_eq!(word_to_decimal(StorageNumber::EMPTY.0), None);
+    }
+
+    /// The checks of [`is_canonical`] are those of [`word_to_decimal`]: every combination of
+    /// the top byte (sign, multiply, exponent, the empty bit, flags) with mantissas at every
+    /// boundary (0, the factor-10 bound, the top, the `i64` overflow of each power) and random
+    /// ones.
+    #[test]
+    fn canonical_check_is_word_to_decimal() {
+        let mut ms: Vec<u32> = vec![0, 1, 9, 10, 11, 1_677_721, 1_677_722, 1_677_723, 0x00FF_FFFF, 0x00FF_FFFE];
+        for &x in &MUL_MAX {
+            for d in [-1i64, 0, 1] {
+                let m = x as i64 + d;
+                if (0..=0x00FF_FFFF).contains(&m) {
+                    ms.push(m as u32);
+                }
+            }
+        }
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        for _ in 0..2000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            ms.push((x as u32) & 0x00FF_FFFF);
+        }
+        for top in 0..=255u32 {
+            for &m in &ms {
+                let w = (top << 24) | m;
+                assert_eq!(is_canonical(w), word_to_decimal(w).is_some(), "{w:#010x}");
+            }
+        }
+    }
+
+    /// The encoder as it was before [`NumEncoder::push`] stopped decoding each word (the
+    /// decimal kept per push, the block packed from it): the bytes must not change.
+    struct RefEncoder {
+        n: u32,
+        prev: i64,
+        base: i64,
+        first: i64,
+        flags: Vec<(u8, u32)>,
+        out: Vec<u8>,
+        exc: Vec<(u32, u32)>,
+        pending: Vec<u32>,
+    }
+
+    impl RefEncoder {
+        fn push(&mut self, w: u32) {
+            let i = self.n;
+            self.n += 1;
+            let (val, fl, w) = match word_to_decimal(w) {
+                Some((v, f)) => (v, f, w),
+                None => {
+                    self.exc.push((i, w));
+                    (self.prev, 0, 0x0400_0000)
+                }
+            };
+            match self.flags.last_mut() {
+                Some(l) if l.0 == fl => l.1 += 1,
+                _ => self.flags.push((fl, 1)),
+            }
+            if i == 0 {
+                (self.first, self.prev, self.base) = (val, val, val);
+                return;
+            }
+            self.prev = val;
+            self.pending.push(w);
+            if self.pending.len() == BLOCK {
+                let mut blk = Vec::new();
+                self.pack(&mut blk);
+                self.out.extend_from_slice(&blk);
+                self.base = self.prev;
+                self.pending.clear();
+            }
+        }
+        fn pack(&self, out: &mut Vec<u8>) {
+            let mut vals = Vec::new();
+            let mut codes = Vec::new();
+            let mut deltas = Vec::new();
+            let mut p = self.base;
+            let mut pc = decimal_code(p) as u32;
+            for &w in &self.pending {
+                let mut d = 0;
+                if let Some((v, _)) = word_to_decimal(w) {
+                    pc = word_code(w);
+                    d = v.wrapping_sub(p);
+                    p = v;
+                }
+                vals.push(p);
+                codes.push(pc);
+                deltas.push(d);
+            }
+            pack_block64(&vals, &codes, &deltas, out);
+        }
+        fn finish(&self) -> Vec<u8> {
+            let mut out = Vec::new();
+            put_varint(&mut out, zigzag64(self.first));
+            out.extend_from_slice(&self.out);
+            if !self.pending.is_empty() {
+                self.pack(&mut out);
+            }
+            put_varint(&mut out, self.flags.len() as u64);
+            for &(f, c) in &self.flags {
+                out.push(f);
+                put_varint(&mut out, u64::from(c));
+            }
+            put_varint(&mut out, self.exc.len() as u64);
+            let mut last = 0;
+            for &(i, w) in &self.exc {
+                put_varint(&mut out, u64::from(i - last));
+                last = i;
+                out.extend_from_slice(&w.to_le_bytes());
+            }
+            out
+        }
+    }
+
+    /// [`NumEncoder`] gives the bytes [`RefEncoder`] gives, after every push, on random walks
+    /// of several shapes mixed with exceptions (negative zero, factor 100, the empty word,
+    /// random words) first, inside and at the end of blocks, flags changing, zeros and
+    /// extremes.
+    #[test]
+    fn encoder_bytes_are_those_of_the_reference() {
+        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+        let mut rnd = |n: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n
+        };
+        for round in 0..60 {
+            let len = 1 + rnd(400) as usize;
+            let mut v = (rnd(2_000_000) as f64 - 1e6) * [1.0, 1e-3, 1e5, 0.5][round % 4];
+            let mut words = Vec::with_capacity(len);
+            for _ in 0..len {
+                let w = match rnd(30) {
+                    0 => 0x8000_0000,
+                    1 => StorageNumber::pack(9.2e18, 0).0,
+                    2 => StorageNumber::EMPTY.0,
+                    3 => rnd(1 << 32) as u32,
+                    4 => StorageNumber::pack(0.0, FLAG_NOT_ANOMALOUS).0,
+                    5 => StorageNumber::pack(v, FLAG_RESET).0,
+                    6 => StorageNumber::pack(v, 0).0,
+                    7 => StorageNumber::pack(-v * 1e9, FLAG_NOT_ANOMALOUS).0,
+                    _ => {
+                        v += (rnd(2001) as f64 - 1000.0) * [1e-7, 0.01, 1.0, 0.5][round % 4];
+                        StorageNumber::pack(v, FLAG_NOT_ANOMALOUS).0
+                    }
+                };
+                words.push(w);
+            }
+            let mut e = NumEncoder::default();
+            let mut r = RefEncoder { n: 0, prev: 0, base: 0, first: 0, flags: Vec::new(), out: Vec::new(), exc: Vec::new(), pending: Vec::new() };
+            for (i, &w) in words.iter().enumerate() {
+                e.push(w);
+                r.push(w);
+                if i < 70 || i % 13 == 0 || i + 1 == len {
+                    let mut got = Vec::new();
+                    e.finish_into(&mut got);
+                    assert_eq!(got, r.finish(), "round {round}, after {} words", i + 1);
+                }
+            }
+            let mut out = Vec::new();
+            let (mut buf, mut pos) = (Vec::new(), 0);
+            e.finish_into(&mut buf);
+            decode_numbers(&buf, &mut pos, len, &mut out).expect("decodes");
+            assert_eq!(out, words, "round {round}");
+        }
     }
 
     #[test]
