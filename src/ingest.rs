@@ -690,10 +690,8 @@ impl HostIngest {
         while buf.len() - pos >= 64 {
             let Some(body) = buf[pos..].strip_prefix(b"RSET \"") else { break };
             let Some((dim, k)) = c.state.replay_match_next(body) else { break };
-            let v = &body[k + 2..];
-            let Some(nl) = line_end(v) else { break };
-            let Some(word) = v[..nl].strip_suffix(b" \"\"") else { break };
-            let Some((neg, m)) = crate::proto::number::parse_fixed7(word) else { break };
+            // the value, ` ""` and the newline (at least 40 bytes left: k <= 16)
+            let Some((neg, m, nl)) = crate::proto::number::rset_tail_fixed7(&body[k + 2..]) else { break };
             if 6 + k + 2 + nl > max_line {
                 break;
             }
