@@ -164,6 +164,20 @@ impl ReplayBlock {
         if self.ci != Some(ci) || dim >= self.series.len() {
             return false;
         }
+        let Some(row) = self.row_of(time) else { return false };
+        let cell = &mut self.cells[dim * self.cap + row];
+        if !cell.is_empty() {
+            return false;
+        }
+        *cell = value;
+        self.rows = self.rows.max(row + 1);
+        true
+    }
+
+    /// The row of the open block a point at `time` goes to: on the grid, not before the row
+    /// being filled, within the block's rows.
+    #[inline(always)]
+    fn row_of(&self, time: UnixTime) -> Option<usize> {
         // the row being filled or the next one (no division on the usual path)
         let step = i64::from(self.step);
         let last = self.first + (self.rows as i64 - 1) * step;
@@ -174,24 +188,15 @@ impl ReplayBlock {
         } else {
             let off = time.wrapping_sub(self.first);
             if off < 0 || off % step != 0 {
-                return false;
+                return None;
             }
             let row = (off / step) as usize;
             if row + 1 < self.rows {
-                return false;
+                return None;
             }
             row
         };
-        if row >= self.cap {
-            return false;
-        }
-        let cell = &mut self.cells[dim * self.cap + row];
-        if !cell.is_empty() {
-            return false;
-        }
-        *cell = value;
-        self.rows = self.rows.max(row + 1);
-        true
+        (row < self.cap).then_some(row)
     }
 
     /// Opens a block for chart `ci` (none may be open) starting at `time`.
@@ -621,6 +626,12 @@ impl HostIngest {
         loop {
             let rest = &buf[pos..];
             if let Some(body) = rest.strip_prefix(b"RSET \"") {
+                // the rest of the row straight into its cells of the open block
+                let (n, k, p) = self.replay_row_cells(ci, rest, max_line);
+                if k > 0 {
+                    (pos, lines, produced) = (pos + n, lines + k, produced + p);
+                    continue;
+                }
                 let c = &mut self.charts[ci];
                 // `<id>" `
                 let Some((dim, k)) = c.state.replay_match_next(body) else { break };
@@ -653,6 +664,54 @@ impl HostIngest {
             }
         }
         (pos, lines, produced, Ok(()))
+    }
+
+    /// The `RSET` lines at the start of `buf` that [`HostIngest::replay_rows`] takes for chart
+    /// `ci`, while their points go to empty cells of one row of the open block (the block is
+    /// the chart's, with a column per dimension, and the row of the active `RBEGIN` time fits
+    /// it): the cells written directly, no [`ComputedPoint`] or per-point block checks. The
+    /// same state changes and cells as `replay_rows`' way line by line; stops before any
+    /// line that way would treat otherwise (a point for a cell already filled, another
+    /// shape, fewer than 64 bytes left). Returns the bytes and lines taken and the points
+    /// produced.
+    #[inline]
+    fn replay_row_cells(&mut self, ci: usize, buf: &[u8], max_line: usize) -> (usize, u64, u64) {
+        let (mut pos, mut lines, mut produced) = (0usize, 0u64, 0u64);
+        let b = &mut self.block;
+        let Some(c) = self.charts.get_mut(ci) else { return (0, 0, 0) };
+        let Some(time) = c.state.replay_time() else { return (0, 0, 0) };
+        let ndims = b.series.len();
+        if b.ci != Some(ci) || c.series.len() != ndims || c.state.dimensions().len() != ndims || b.cells.len() < ndims * b.cap {
+            return (0, 0, 0);
+        }
+        let Some(row) = b.row_of(time) else { return (0, 0, 0) };
+        let cap = b.cap;
+        let mut wrote = false;
+        while buf.len() - pos >= 64 {
+            let Some(body) = buf[pos..].strip_prefix(b"RSET \"") else { break };
+            let Some((dim, k)) = c.state.replay_match_next(body) else { break };
+            // the value, ` ""` and the newline (at least 40 bytes left: k <= 16)
+            let Some((neg, m, nl)) = crate::proto::number::rset_tail_fixed7(&body[k + 2..]) else { break };
+            if 6 + k + 2 + nl > max_line {
+                break;
+            }
+            let Some(cell) = b.cells.get_mut(dim * cap + row) else { break };
+            if !cell.is_empty() {
+                break; // the line-by-line way writes the block and opens another
+            }
+            pos += 6 + k + 2 + nl + 1;
+            lines += 1;
+            let Some(p) = c.state.replay_set_next(dim, neg, m) else { continue };
+            produced += 1;
+            if !p.value.is_empty() {
+                *cell = p.value;
+                wrote = true;
+            }
+        }
+        if wrote {
+            b.rows = b.rows.max(row + 1);
+        }
+        (pos, lines, produced)
     }
 
     /// A replicated point of chart `ci` into the open [`ReplayBlock`] (a point that does not

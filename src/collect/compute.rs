@@ -896,6 +896,16 @@ impl ChartState {
         Some((c, k))
     }
 
+    /// The time the `RSET`s of the active timed `RBEGIN` are stored at, when it is after 0
+    /// (then [`Self::replay_set_next`] gives a point at this time).
+    #[inline]
+    pub fn replay_time(&self) -> Option<UnixTime> {
+        match self.replay {
+            Replay::At(t) if t > 0 => Some(t),
+            _ => None,
+        }
+    }
+
     /// `RSET` of the `%0.7f` value `±m / 10^7` with empty flags for dimension `dim`, the one
     /// [`Self::replay_match_next`] gave, whose id the caller matched: what
     /// [`Self::replay_set_by_id`] gives for that line.
@@ -1045,16 +1055,13 @@ fn pack_fixed7(neg: bool, m: u64, bits: u32) -> Option<StorageNumber> {
         return Some(StorageNumber(flags | sign | SN_MULTIPLY | (1 << SN_EXP_SHIFT) | mant as u32));
     }
     // |x| = m / 10^(7 - k), k = how often pack multiplies by ten: the first k with
-    // |x|·10^k ≥ 1 677 726, at most 7 (the thresholds T[j] = 1 677 726 · 10^(7 - j) fall)
-    const T: [u64; 7] = [16_777_260_000_000, 1_677_726_000_000, 167_772_600_000, 16_777_260_000, 1_677_726_000, 167_772_600, 16_777_260];
-    let mut k = 0u32;
-    for t in T {
-        k += u32::from(m < t);
-    }
-    // T falls: the largest threshold not above m is T[k], the only one m can be equal to
-    if T.get(k as usize) == Some(&m) {
+    // |x|·10^k ≥ 1 677 726, at most 7 (the thresholds T[j] = 1 677 726 · 10^(7 - j) fall):
+    // the number of thresholds above m, from m's bit length (see `K_BY_BITS`)
+    let (above, thr) = K_BY_BITS[(64 - m.leading_zeros()) as usize & 63];
+    if m == thr {
         return None; // exactly on the scaling boundary
     }
+    let k = above + u32::from(m < thr);
     // q, r = m ÷ 10^(7 - k) by one multiplication with a per-k reciprocal (no jump table)
     let (q, r, half) = div_scale(m, k as usize);
     if q >= 16_777_200 {
@@ -1066,6 +1073,31 @@ fn pack_fixed7(neg: bool, m: u64, bits: u32) -> Option<StorageNumber> {
     let mant = q + u64::from(r > half);
     Some(StorageNumber(flags | sign | (k << SN_EXP_SHIFT) | mant as u32))
 }
+
+/// The scaling thresholds of [`pack_fixed7`], `T[j] = 1 677 726 · 10^(7 - j)`.
+const T: [u64; 7] = [16_777_260_000_000, 1_677_726_000_000, 167_772_600_000, 16_777_260_000, 1_677_726_000, 167_772_600, 16_777_260];
+
+/// Per bit length `b` of `m` (1..=63, `m` in `[2^(b-1), 2^b)`): how many thresholds `T` lie
+/// above that range, and the threshold inside it, 0 if none (at most one: they are ten times
+/// apart). The number of thresholds above `m` is then the first plus `m < ` the second.
+const K_BY_BITS: [(u32, u64); 64] = {
+    let mut t = [(0u32, 0u64); 64];
+    let mut b = 1;
+    while b < 64 {
+        let (lo, hi) = (1u64 << (b - 1), (1u64 << b) - 1);
+        let mut j = 0;
+        while j < 7 {
+            if T[j] > hi {
+                t[b].0 += 1;
+            } else if T[j] >= lo {
+                t[b].1 = T[j];
+            }
+            j += 1;
+        }
+        b += 1;
+    }
+    t
+};
 
 /// `10^(7 - k)` for k = 0..=7, the divisor of `m` in [`pack_fixed7`].
 const DIV_SCALE: [u64; 8] = [10_000_000, 1_000_000, 100_000, 10_000, 1_000, 100, 10, 1];
@@ -1080,6 +1112,8 @@ const DIV_SHIFT: [u32; 8] = {
     }
     t
 };
+/// Half of `DIV_SCALE[k]`, 1 for a divisor of 1 (a remainder of 0 is never a tie).
+const DIV_HALF: [u64; 8] = [5_000_000, 500_000, 50_000, 5_000, 500, 50, 5, 1];
 /// `⌊2^s / d⌋ + 1` (below 2^53).
 const DIV_RECIP: [u64; 8] = {
     let mut t = [0u64; 8];
@@ -1100,7 +1134,7 @@ fn div_scale(m: u64, k: usize) -> (u64, u64, u64) {
     let k = k & 7;
     let d = DIV_SCALE[k];
     let q = ((u128::from(m) * u128::from(DIV_RECIP[k])) >> DIV_SHIFT[k]) as u64;
-    (q, m - q * d, if d == 1 { 1 } else { d / 2 })
+    (q, m - q * d, DIV_HALF[k])
 }
 
 /// `StorageNumber::pack(x, bits)` for a live slot value. Most are whole or half numbers

@@ -189,6 +189,54 @@ pub fn parse_fixed7(w: &[u8]) -> Option<(bool, u64)> {
     }
 }
 
+/// The end of an `RSET` line in the usual shape, `<%0.7f value> ""\n` (what follows the id's
+/// `" `), at the start of `v`, which must hold at least 24 bytes: the value as
+/// [`parse_fixed7`] gives it and where the newline is. `None` for anything else (and for a
+/// shorter `v`). Where the first newline of `v` ends `<word> ""` with `parse_fixed7(word)`
+/// `Some`, this gives the same; `None` otherwise (a test compares them). The decimal point
+/// is found first (the integer digits before it, the decimals and the end at fixed places
+/// from it): no scan for the newline.
+#[inline(always)]
+pub fn rset_tail_fixed7(v: &[u8]) -> Option<(bool, u64, usize)> {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    if v.len() < 24 {
+        return None;
+    }
+    let neg = v[0] == b'-';
+    let s = usize::from(neg);
+    let word = |at: usize| {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&v[at..at + 8]);
+        u64::from_le_bytes(b)
+    };
+    // the point among the first nine bytes after the sign
+    let w = word(s);
+    let x = w ^ (LO * u64::from(b'.'));
+    let z = x.wrapping_sub(LO) & !x & HI;
+    let i = if z != 0 {
+        (z.trailing_zeros() / 8) as usize
+    } else if v[s + 8] == b'.' {
+        8
+    } else {
+        return None;
+    };
+    // the i integer digits: shifted up so they are the last i of eight, the rest made '0'
+    let int = match i {
+        0 => 0,
+        8 => digits8(w)?,
+        _ => digits8((w << (8 * (8 - i))) | (ZEROS >> (8 * i)))?,
+    };
+    // ".ddddddd" read as the eight digits "0ddddddd"
+    let frac = digits8((word(s + i) & !0xFF) | 0x30)?;
+    let mut e = [0u8; 4];
+    e.copy_from_slice(&v[s + i + 8..s + i + 12]);
+    if e != *b" \"\"\n" {
+        return None;
+    }
+    Some((neg, int * 10_000_000 + frac, s + i + 11))
+}
+
 /// A double as `strtod` reads it: decimal, exponent, `nan`/`inf`/`infinity` in any case.
 /// `None` if the whole word is not a number.
 #[inline]
@@ -385,6 +433,55 @@ mod tests {
         assert_eq!(digits_8_to_16(b"00000000"), Some(0));
         assert_eq!(digits_8_to_16(b"1234567"), None);
         assert_eq!(digits_8_to_16(b"12345678901234567"), None);
+    }
+
+    /// [`rset_tail_fixed7`] gives what finding the newline, stripping ` ""` and
+    /// [`parse_fixed7`] give, on values of every length and sign with bytes changed anywhere
+    /// (points, signs, spaces, quotes, newlines, digits' neighbours), other endings, and
+    /// random bytes after the line.
+    #[test]
+    fn rset_tail_is_newline_then_fixed7() {
+        let reference = |v: &[u8]| {
+            let nl = v.iter().position(|&b| b == b'\n')?;
+            let (neg, m) = parse_fixed7(v[..nl].strip_suffix(b" \"\"")?)?;
+            Some((neg, m, nl))
+        };
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut rnd = |n: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n
+        };
+        let odd = [b'.', b'-', b'+', b' ', b'"', b'\n', b'/', b':', b'0', b'9', b'e', b'\r', 0x80, 0];
+        let ends: [&[u8]; 6] = [b" \"\"\n", b" \"\"\r\n", b" \"R\"\n", b"  \"\"\n", b" \"\"", b"\n"];
+        let mut seen = 0;
+        for _ in 0..400_000 {
+            let mut v = Vec::new();
+            if rnd(3) == 0 {
+                v.push(b'-');
+            }
+            for _ in 0..rnd(11) {
+                v.push(b'0' + rnd(10) as u8);
+            }
+            v.push(b'.');
+            for _ in 0..[7, 7, 7, 6, 8, 0][rnd(6) as usize] {
+                v.push(b'0' + rnd(10) as u8);
+            }
+            v.extend_from_slice(ends[if rnd(4) == 0 { rnd(6) as usize } else { 0 }]);
+            for _ in 0..rnd(3) {
+                let at = rnd(v.len() as u64) as usize;
+                v[at] = odd[rnd(odd.len() as u64) as usize];
+            }
+            while v.len() < 24 + rnd(8) as usize {
+                v.push([b'R', b'S', b'\n', b'"', b'1', b' '][rnd(6) as usize]);
+            }
+            let want = reference(&v);
+            seen += usize::from(want.is_some());
+            assert_eq!(rset_tail_fixed7(&v), want, "{}", String::from_utf8_lossy(&v));
+            assert_eq!(rset_tail_fixed7(&v[..23]), None);
+        }
+        assert!(seen > 50_000, "{seen}");
     }
 
     #[test]

@@ -487,6 +487,42 @@ pub fn word_to_decimal(w: u32) -> Option<(i64, u8)> {
     Some((if w & (1 << 31) != 0 { -mag } else { mag }, flags))
 }
 
+/// `i64::MAX / 10^p`: the largest mantissa whose `m · 10^p` fits an `i64`.
+const MUL_MAX: [u64; 15] = {
+    let mut t = [0u64; 15];
+    let mut p = 0;
+    while p < 15 {
+        t[p] = i64::MAX as u64 / POW10[p] as u64;
+        p += 1;
+    }
+    t
+};
+
+/// [`word_to_decimal`]`(w).is_some()` without computing the decimal (a test compares both).
+#[inline(always)]
+fn is_canonical(w: u32) -> bool {
+    if w & (1 << 26) != 0 {
+        return false;
+    }
+    let m = w & 0x00FF_FFFF;
+    if m == 0 {
+        return w & !(3 << 24) == 0;
+    }
+    let k = ((w >> 27) & 7) as usize;
+    let p = if w & (1 << 30) != 0 {
+        if k == 0 {
+            return false;
+        }
+        7 + k
+    } else {
+        7 - k
+    };
+    if p != 0 && u64::from(m) * 10 <= M_MAX as u64 {
+        return false;
+    }
+    u64::from(m) <= MUL_MAX[p]
+}
+
 #[inline]
 fn div_pow10(n: u64, p: usize) -> u64 {
     match p {
@@ -702,21 +738,77 @@ fn code_decimal(c: u64) -> i64 {
 /// value before the block), choosing the smallest of: constant, deltas, raw values, a bitmap
 /// of non-zero values plus those values (scaled, as codes, or as mantissas with an exponent
 /// dictionary).
+///
+/// The deltas are scaled first; when bounds show that no other mode can be chosen (the
+/// usual case of a slowly moving series), the block is written as deltas without scaling the
+/// values or building the dictionary — the same choice and bytes as [`pack_block64_all`]
+/// (a test compares them).
 fn pack_block64(vals: &[i64], codes: &[u32], deltas: &[i64], out: &mut Vec<u8>) {
     if deltas.iter().all(|&d| d == 0) {
         out.push(MODE_CONST);
         return;
     }
+    let n = deltas.len().min(vals.len()).min(codes.len()).min(BLOCK);
+    let (vals, codes, deltas) = (&vals[..n], &codes[..n], &deltas[..n]);
+    let gd = common_pow10(deltas);
+    let mut sd = [0u64; BLOCK];
+    scale_into(deltas, gd, &mut sd);
+    let sd = &sd[..n];
+    let wd = width(sd.iter().copied());
+    let cost_d = (n * wd as usize).div_ceil(8);
+    // non-zero values, the OR of the codes (the code of 0 is 0) and of the non-zero
+    // values' mantissas, the largest magnitude
+    let (mut nnz, mut cor, mut mor, mut amax) = (0usize, 0u32, 0u32, 0u64);
+    for (&x, &c) in vals.iter().zip(codes) {
+        nnz += usize::from(x != 0);
+        cor |= c;
+        mor |= if x != 0 { c & 0x00FF_FFFF } else { 0 };
+        amax = amax.max(x.unsigned_abs());
+    }
+    let ww = 32 - cor.leading_zeros();
+    let cost_w = n.div_ceil(8) + (nnz * ww as usize).div_ceil(8);
+    // the values' common power of ten is at most that of the largest one, `g`: its scaled
+    // value is at least amax / 10^g, its zig-zag code at least twice that less one
+    let wr_min = if amax == 0 {
+        0
+    } else {
+        let mut g = (amax.trailing_zeros() as usize).min(17);
+        while g > 0 && amax.wrapping_mul(DIV5[g].0) > DIV5[g].1 {
+            g -= 1;
+        }
+        // exact: amax is divisible by 2^g and 5^g
+        let q = (amax >> g).wrapping_mul(DIV5[g].0);
+        (128 - (2 * u128::from(q) - 1).leading_zeros()) as usize
+    };
+    let cost_r_min = (n * wr_min).div_ceil(8);
+    let cost_s_min = n.div_ceil(8) + (nnz * wr_min).div_ceil(8);
+    // the dictionary costs at least its header, one entry and the mantissas
+    let cost_x_min = 2 + n.div_ceil(8) + (nnz * (32 - mor.leading_zeros()) as usize).div_ceil(8);
+    let deltas_win = amax > 0
+        && cost_r_min >= cost_d
+        && cost_s_min >= cost_d
+        && cost_w + 2 >= cost_d
+        && (nnz == 0 || cost_x_min + 2 >= cost_w.min(cost_d));
+    if deltas_win {
+        out.push(MODE_DELTA);
+        out.push(wd as u8);
+        out.push(gd as u8);
+        put_bits(sd.iter().copied(), wd, out);
+        return;
+    }
+    pack_block64_all(vals, codes, deltas, gd, sd, wd, out);
+}
+
+/// [`pack_block64`] weighing every mode, with the deltas already scaled (`sd`, by `10^gd`,
+/// `wd` bits wide).
+#[allow(clippy::too_many_arguments)]
+fn pack_block64_all(vals: &[i64], codes: &[u32], deltas: &[i64], gd: usize, sd: &[u64], wd: u32, out: &mut Vec<u8>) {
     let n = deltas.len();
     let nnz = vals.iter().filter(|&&x| x != 0).count();
-    let gd = common_pow10(deltas);
     let gr = common_pow10(vals);
-    let mut sd = [0u64; BLOCK];
     let mut sr = [0u64; BLOCK];
-    scale_into(deltas, gd, &mut sd);
     scale_into(vals, gr, &mut sr);
-    let (sd, sr) = (&sd[..n], &sr[..n]);
-    let wd = width(sd.iter().copied());
+    let sr = &sr[..n];
     // zeros scale to 0: the width of the non-zero values (sparse) is that of all of them
     let wr = width(sr.iter().copied());
     let cost_d = (n * wd as usize).div_ceil(8);
@@ -1042,15 +1134,14 @@ thread_local! {
 
 /// Incremental encoder of tier-0 words (see above). Keeps at most one block of words unpacked,
 /// inline: an open page is one heap block plus its packed bytes. `repr(C)`: what a push reads
-/// and writes (`n`, `plen`, `prev`, `base`, `flags`) fills the first 40 bytes, so a push
-/// touches that line and the one of its word.
+/// and writes (`n`, `plen`, `flags`; `base` when a block is packed) fills the first 32 bytes,
+/// so a push touches that line and the one of its word.
 #[derive(Clone, Debug)]
 #[repr(C)]
 pub struct NumEncoder {
     n: u32,
     /// Words in `pending`.
     plen: u32,
-    prev: i64,
     /// Value before the pending block.
     base: i64,
     /// (flags, run length)
@@ -1068,7 +1159,6 @@ impl Default for NumEncoder {
         Self {
             n: 0,
             plen: 0,
-            prev: 0,
             base: 0,
             flags: FlagRuns::default(),
             first: 0,
@@ -1126,52 +1216,68 @@ impl NumEncoder {
     pub fn shrink(&mut self) {
         self.out.shrink_to_fit();
     }
+    /// Appends one word. Only checks whether the word is canonical (then its flags go to the
+    /// flag runs and the word to the pending block; otherwise it is an exception): the
+    /// decimal of each word is computed once, when its block is packed.
+    #[inline]
     pub fn push(&mut self, w: u32) {
         let i = self.n;
-        self.n += 1;
-        let (val, fl, w) = match word_to_decimal(w) {
-            Some((v, f)) => (v, f, w),
-            None => {
-                self.exc.push((i, w));
-                // pending keeps the empty word: "same as the previous value"
-                (self.prev, 0, 0x0400_0000)
-            }
+        if i == 0 {
+            return self.push_first(w);
+        }
+        self.n = i + 1;
+        let (fl, w) = if is_canonical(w) {
+            (((w >> 24) & 3) as u8, w)
+        } else {
+            self.exc.push((i, w));
+            // pending keeps the empty word: "same as the previous value"
+            (0, 0x0400_0000)
         };
         self.flags.push(fl);
-        if i == 0 {
-            self.first = val;
-            self.prev = val;
-            self.base = val;
-            return;
-        }
-        self.push_delta(val, w);
-    }
-
-    /// `pending` holds the block's values as words (4 bytes each); exceptions are stored as
-    /// the empty word and stand for the previous value.
-    fn push_delta(&mut self, val: i64, w: u32) {
-        self.prev = val;
         if let Some(slot) = self.pending.get_mut(self.plen as usize) {
             *slot = w;
             self.plen += 1;
         }
         if self.plen as usize == BLOCK {
-            // packed into a per-thread scratch buffer, then appended with an exact reserve so
-            // an open page holds no spare capacity
-            SCRATCH.with(|b| {
-                let mut blk = b.take();
-                blk.clear();
-                self.pack_pending(&mut blk);
-                self.out.reserve_exact(blk.len());
-                self.out.extend_from_slice(&blk);
-                b.set(blk);
-            });
-            self.base = self.prev;
-            self.plen = 0;
+            self.pack_full_block();
         }
     }
 
-    fn pack_pending(&self, out: &mut Vec<u8>) {
+    /// The first word: its decimal is the page's first value (0 for an exception).
+    #[cold]
+    fn push_first(&mut self, w: u32) {
+        self.n = 1;
+        let (val, fl) = match word_to_decimal(w) {
+            Some(x) => x,
+            None => {
+                self.exc.push((0, w));
+                (0, 0)
+            }
+        };
+        self.flags.push(fl);
+        self.first = val;
+        self.base = val;
+    }
+
+    /// Packs the full pending block onto `out`; its last value is the next block's base.
+    #[inline(never)]
+    fn pack_full_block(&mut self) {
+        // packed into a per-thread scratch buffer, then appended with an exact reserve so an
+        // open page holds no spare capacity
+        SCRATCH.with(|b| {
+            let mut blk = b.take();
+            blk.clear();
+            self.base = self.pack_pending(&mut blk);
+            self.out.reserve_exact(blk.len());
+            self.out.extend_from_slice(&blk);
+            b.set(blk);
+        });
+        self.plen = 0;
+    }
+
+    /// `pending` holds the block's values as words (4 bytes each); exceptions are stored as
+    /// the empty word and stand for the previous value. Returns the block's last value.
+    fn pack_pending(&self, out: &mut Vec<u8>) -> i64 {
         let n = (self.plen as usize).min(BLOCK);
         let mut vals = [0i64; BLOCK];
         let mut codes = [0u32; BLOCK];
@@ -1190,6 +1296,7 @@ impl NumEncoder {
             codes[i] = pc;
         }
         pack_block64(&vals[..n], &codes[..n], &deltas[..n], out);
+        p
     }
 
     pub fn len(&self) -> u32 {
@@ -1370,6 +1477,336 @@ mod num_tests {
             }
         }
         assert_eq!(word_to_decimal(StorageNumber::EMPTY.0), None);
+    }
+
+    /// The checks of [`is_canonical`] are those of [`word_to_decimal`]: every combination of
+    /// the top byte (sign, multiply, exponent, the empty bit, flags) with mantissas at every
+    /// boundary (0, the factor-10 bound, the top, the `i64` overflow of each power) and random
+    /// ones.
+    #[test]
+    fn canonical_check_is_word_to_decimal() {
+        let mut ms: Vec<u32> = vec![0, 1, 9, 10, 11, 1_677_721, 1_677_722, 1_677_723, 0x00FF_FFFF, 0x00FF_FFFE];
+        for &x in &MUL_MAX {
+            for d in [-1i64, 0, 1] {
+                let m = x as i64 + d;
+                if (0..=0x00FF_FFFF).contains(&m) {
+                    ms.push(m as u32);
+                }
+            }
+        }
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        for _ in 0..2000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            ms.push((x as u32) & 0x00FF_FFFF);
+        }
+        for top in 0..=255u32 {
+            for &m in &ms {
+                let w = (top << 24) | m;
+                assert_eq!(is_canonical(w), word_to_decimal(w).is_some(), "{w:#010x}");
+            }
+        }
+    }
+
+    /// [`pack_block64`] as it was before it decided on deltas from bounds (every mode
+    /// weighed): the reference of the bytes.
+    fn ref_pack_block64(vals: &[i64], codes: &[u32], deltas: &[i64], out: &mut Vec<u8>) {
+        if deltas.iter().all(|&d| d == 0) {
+            out.push(MODE_CONST);
+            return;
+        }
+        let n = deltas.len();
+        let nnz = vals.iter().filter(|&&x| x != 0).count();
+        let gd = common_pow10(deltas);
+        let gr = common_pow10(vals);
+        let mut sd = [0u64; BLOCK];
+        let mut sr = [0u64; BLOCK];
+        scale_into(deltas, gd, &mut sd);
+        scale_into(vals, gr, &mut sr);
+        let (sd, sr) = (&sd[..n], &sr[..n]);
+        let wd = width(sd.iter().copied());
+        // zeros scale to 0: the width of the non-zero values (sparse) is that of all of them
+        let wr = width(sr.iter().copied());
+        let cost_d = (n * wd as usize).div_ceil(8);
+        let cost_r = (n * wr as usize).div_ceil(8);
+        let cost_s = n.div_ceil(8) + (nnz * wr as usize).div_ceil(8);
+        // the code of 0 is 0
+        let ww = width(codes.iter().map(|&c| u64::from(c)));
+        let cost_w = n.div_ceil(8) + (nnz * ww as usize).div_ceil(8);
+        // exponent dictionary: (sign, multiply, k) of the non-zero values in order of first
+        // appearance, then mantissas
+        let mut dict = [0u8; 32];
+        let mut slot = [0u8; 32];
+        let mut nd = 0usize;
+        let mut seen = 0u32;
+        let mut mant = 0u32;
+        for (&x, &c) in vals.iter().zip(codes) {
+            if x == 0 {
+                continue;
+            }
+            let e = (c >> 24) & 31;
+            if seen & (1 << e) == 0 {
+                seen |= 1 << e;
+                dict[nd] = e as u8;
+                slot[e as usize] = nd as u8;
+                nd += 1;
+            }
+            mant |= c & 0x00FF_FFFF;
+        }
+        let dict = &dict[..nd];
+        let wm = 32 - mant.leading_zeros();
+        let ib = if nd <= 1 {
+            0
+        } else {
+            usize::BITS - (nd - 1).leading_zeros()
+        };
+        let cost_x = 1 + nd + n.div_ceil(8) + (nnz * (ib + wm) as usize).div_ceil(8);
+        let nonzero = || vals.iter().map(|&x| u64::from(x != 0));
+        let nz_codes = || {
+            vals.iter()
+                .zip(codes)
+                .filter(|(&x, _)| x != 0)
+                .map(|(_, &c)| c)
+        };
+        if nd > 0 && cost_x + 2 < cost_w.min(cost_s).min(cost_d).min(cost_r) {
+            out.push(MODE_WDICT);
+            out.push(wm as u8);
+            out.push(nd as u8);
+            out.extend_from_slice(dict);
+            put_bits(nonzero(), 1, out);
+            put_bits(
+                nz_codes().map(|c| u64::from(slot[((c >> 24) & 31) as usize])),
+                ib,
+                out,
+            );
+            put_bits(nz_codes().map(|c| u64::from(c & 0x00FF_FFFF)), wm, out);
+            return;
+        }
+        if cost_w + 2 < cost_s.min(cost_d).min(cost_r) {
+            out.push(MODE_WORDS);
+            out.push(ww as u8);
+            out.push(0);
+            put_bits(nonzero(), 1, out);
+            put_bits(nz_codes().map(u64::from), ww, out);
+            return;
+        }
+        if cost_s < cost_d && cost_s < cost_r {
+            out.push(MODE_SPARSE);
+            out.push(wr as u8);
+            out.push(gr as u8);
+            put_bits(nonzero(), 1, out);
+            put_bits(
+                vals.iter()
+                    .zip(sr)
+                    .filter(|(&x, _)| x != 0)
+                    .map(|(_, &z)| z),
+                wr,
+                out,
+            );
+        } else if cost_r < cost_d {
+            out.push(MODE_RAW);
+            out.push(wr as u8);
+            out.push(gr as u8);
+            put_bits(sr.iter().copied(), wr, out);
+        } else {
+            out.push(MODE_DELTA);
+            out.push(wd as u8);
+            out.push(gd as u8);
+            put_bits(sd.iter().copied(), wd, out);
+        }
+    }
+
+    /// [`pack_block64`] writes what [`ref_pack_block64`] writes, byte for byte, on blocks of
+    /// every shape: slow and fast walks of every magnitude and sign, zeros (sparse), mixed
+    /// exponents (dictionary), values of few digits, constants, exceptions; every mode is
+    /// chosen.
+    #[test]
+    fn block_packing_is_that_of_the_reference() {
+        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+        let mut rnd = |n: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n
+        };
+        let mut modes = [0usize; 6];
+        for round in 0..20_000 {
+            let n = if round % 3 == 0 { 1 + rnd(64) as usize } else { 64 };
+            let scale = [1e-7, 1e-3, 0.5, 1.0, 100.0, 1e6, 1e12, 3e17][rnd(8) as usize];
+            let step = [0.0, 1.0, 10.0, 1000.0, 1e6][rnd(5) as usize] * scale;
+            let mut v = (rnd(2_000_001) as f64 - 1e6) * scale;
+            let zeros = rnd(4);
+            let mut words = Vec::with_capacity(n + 1);
+            for _ in 0..=n {
+                v += (rnd(2001) as f64 - 1000.0) / 1000.0 * step;
+                let w = match rnd(40) {
+                    0 => 0x0400_0000, // an exception: the previous value
+                    1 => StorageNumber::pack(v * 1e-5, 0).0,
+                    2..=9 if zeros > 1 => 0,
+                    _ if zeros == 3 && rnd(2) == 0 => 0,
+                    _ => StorageNumber::pack(v, FLAG_NOT_ANOMALOUS).0,
+                };
+                words.push(if word_to_decimal(w).is_some() { w } else { 0x0400_0000 });
+            }
+            let mut p = word_to_decimal(words[0]).map_or(0, |d| d.0);
+            let mut pc = decimal_code(p) as u32;
+            let (mut vals, mut codes, mut deltas) = (Vec::new(), Vec::new(), Vec::new());
+            for &w in &words[1..] {
+                let mut d = 0;
+                if let Some((val, _)) = word_to_decimal(w) {
+                    pc = word_code(w);
+                    d = val.wrapping_sub(p);
+                    p = val;
+                }
+                vals.push(p);
+                codes.push(pc);
+                deltas.push(d);
+            }
+            let (mut got, mut want) = (Vec::new(), Vec::new());
+            pack_block64(&vals, &codes, &deltas, &mut got);
+            ref_pack_block64(&vals, &codes, &deltas, &mut want);
+            assert_eq!(got, want, "round {round}: {vals:?}");
+            modes[usize::from(want[0])] += 1;
+        }
+        assert!(modes.iter().all(|&m| m > 50), "every mode chosen: {modes:?}");
+    }
+
+    /// The encoder as it was before [`NumEncoder::push`] stopped decoding each word (the
+    /// decimal kept per push, the block packed from it): the bytes must not change.
+    struct RefEncoder {
+        n: u32,
+        prev: i64,
+        base: i64,
+        first: i64,
+        flags: Vec<(u8, u32)>,
+        out: Vec<u8>,
+        exc: Vec<(u32, u32)>,
+        pending: Vec<u32>,
+    }
+
+    impl RefEncoder {
+        fn push(&mut self, w: u32) {
+            let i = self.n;
+            self.n += 1;
+            let (val, fl, w) = match word_to_decimal(w) {
+                Some((v, f)) => (v, f, w),
+                None => {
+                    self.exc.push((i, w));
+                    (self.prev, 0, 0x0400_0000)
+                }
+            };
+            match self.flags.last_mut() {
+                Some(l) if l.0 == fl => l.1 += 1,
+                _ => self.flags.push((fl, 1)),
+            }
+            if i == 0 {
+                (self.first, self.prev, self.base) = (val, val, val);
+                return;
+            }
+            self.prev = val;
+            self.pending.push(w);
+            if self.pending.len() == BLOCK {
+                let mut blk = Vec::new();
+                self.pack(&mut blk);
+                self.out.extend_from_slice(&blk);
+                self.base = self.prev;
+                self.pending.clear();
+            }
+        }
+        fn pack(&self, out: &mut Vec<u8>) {
+            let mut vals = Vec::new();
+            let mut codes = Vec::new();
+            let mut deltas = Vec::new();
+            let mut p = self.base;
+            let mut pc = decimal_code(p) as u32;
+            for &w in &self.pending {
+                let mut d = 0;
+                if let Some((v, _)) = word_to_decimal(w) {
+                    pc = word_code(w);
+                    d = v.wrapping_sub(p);
+                    p = v;
+                }
+                vals.push(p);
+                codes.push(pc);
+                deltas.push(d);
+            }
+            ref_pack_block64(&vals, &codes, &deltas, out);
+        }
+        fn finish(&self) -> Vec<u8> {
+            let mut out = Vec::new();
+            put_varint(&mut out, zigzag64(self.first));
+            out.extend_from_slice(&self.out);
+            if !self.pending.is_empty() {
+                self.pack(&mut out);
+            }
+            put_varint(&mut out, self.flags.len() as u64);
+            for &(f, c) in &self.flags {
+                out.push(f);
+                put_varint(&mut out, u64::from(c));
+            }
+            put_varint(&mut out, self.exc.len() as u64);
+            let mut last = 0;
+            for &(i, w) in &self.exc {
+                put_varint(&mut out, u64::from(i - last));
+                last = i;
+                out.extend_from_slice(&w.to_le_bytes());
+            }
+            out
+        }
+    }
+
+    /// [`NumEncoder`] gives the bytes [`RefEncoder`] gives, after every push, on random walks
+    /// of several shapes mixed with exceptions (negative zero, factor 100, the empty word,
+    /// random words) first, inside and at the end of blocks, flags changing, zeros and
+    /// extremes.
+    #[test]
+    fn encoder_bytes_are_those_of_the_reference() {
+        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+        let mut rnd = |n: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n
+        };
+        for round in 0..60 {
+            let len = 1 + rnd(400) as usize;
+            let mut v = (rnd(2_000_000) as f64 - 1e6) * [1.0, 1e-3, 1e5, 0.5][round % 4];
+            let mut words = Vec::with_capacity(len);
+            for _ in 0..len {
+                let w = match rnd(30) {
+                    0 => 0x8000_0000,
+                    1 => StorageNumber::pack(9.2e18, 0).0,
+                    2 => StorageNumber::EMPTY.0,
+                    3 => rnd(1 << 32) as u32,
+                    4 => StorageNumber::pack(0.0, FLAG_NOT_ANOMALOUS).0,
+                    5 => StorageNumber::pack(v, FLAG_RESET).0,
+                    6 => StorageNumber::pack(v, 0).0,
+                    7 => StorageNumber::pack(-v * 1e9, FLAG_NOT_ANOMALOUS).0,
+                    _ => {
+                        v += (rnd(2001) as f64 - 1000.0) * [1e-7, 0.01, 1.0, 0.5][round % 4];
+                        StorageNumber::pack(v, FLAG_NOT_ANOMALOUS).0
+                    }
+                };
+                words.push(w);
+            }
+            let mut e = NumEncoder::default();
+            let mut r = RefEncoder { n: 0, prev: 0, base: 0, first: 0, flags: Vec::new(), out: Vec::new(), exc: Vec::new(), pending: Vec::new() };
+            for (i, &w) in words.iter().enumerate() {
+                e.push(w);
+                r.push(w);
+                if i < 70 || i % 13 == 0 || i + 1 == len {
+                    let mut got = Vec::new();
+                    e.finish_into(&mut got);
+                    assert_eq!(got, r.finish(), "round {round}, after {} words", i + 1);
+                }
+            }
+            let mut out = Vec::new();
+            let (mut buf, mut pos) = (Vec::new(), 0);
+            e.finish_into(&mut buf);
+            decode_numbers(&buf, &mut pos, len, &mut out).expect("decodes");
+            assert_eq!(out, words, "round {round}");
+        }
     }
 
     #[test]

@@ -770,6 +770,13 @@ fn fixed7_packing_is_the_packing_of_the_parsed_double() {
     for i in 0..8 {
         edges.push(50_000_000 + i * 100_000_000 + 167_772_150_000_000); // ties of the division branch
     }
+    // the edges of every bit length (the exponent is looked up by it)
+    for b in 1..50 {
+        for d in [0u64, 1, 2] {
+            edges.push((1u64 << b) - d);
+            edges.push((1u64 << b) + d);
+        }
+    }
     let mut direct = 0;
     for &m in &edges {
         if m < 1_000_000_000_000_000 {
