@@ -715,6 +715,30 @@ fn pfor_cost(sd: &[u64], wd: u32) -> Option<(usize, u32, usize)> {
     best
 }
 
+/// Writes the block as patched deltas (`sd`, scaled by `10^gd`, `wd` bits wide) if that takes
+/// fewer than `chosen` bytes (what the other modes would spend, headers included); whether it
+/// did.
+fn put_pfor_if_smaller(sd: &[u64], gd: usize, wd: u32, chosen: usize, out: &mut Vec<u8>) -> bool {
+    let Some((cost_p, w, ne)) = pfor_cost(sd, wd) else {
+        return false;
+    };
+    if cost_p >= chosen {
+        return false;
+    }
+    let wh = wd - w;
+    out.push(MODE_PFOR);
+    out.push(w as u8);
+    out.push(gd as u8);
+    out.push(ne as u8);
+    out.push(wh as u8);
+    let low = if w == 0 { 0 } else { u64::MAX >> (64 - w) };
+    put_bits(sd.iter().map(|&z| z & low), w, out);
+    let exc = || sd.iter().enumerate().filter(|(_, &z)| z >> w != 0);
+    put_bits(exc().map(|(i, _)| i as u64), 6, out);
+    put_bits(exc().map(|(_, &z)| z >> w), wh, out);
+    true
+}
+
 /// The storage-number fields of `N` (sign, multiply, exponent, mantissa) as a 29-bit code.
 #[inline]
 fn decimal_code(n: i64) -> u64 {
@@ -789,7 +813,8 @@ fn pack_block64(vals: &[i64], codes: &[u32], deltas: &[i64], out: &mut Vec<u8>) 
         && cost_s_min >= cost_d
         && cost_w + 2 >= cost_d
         && (nnz == 0 || cost_x_min + 2 >= cost_w.min(cost_d));
-    if deltas_win {
+    // (the deltas mode spends cost_d + 3 with its header: patched deltas must not be smaller)
+    if deltas_win && pfor_cost(sd, wd).is_none_or(|(cost_p, _, _)| cost_p >= cost_d + 3) {
         out.push(MODE_DELTA);
         out.push(wd as u8);
         out.push(gd as u8);
@@ -860,21 +885,8 @@ fn pack_block64_all(vals: &[i64], codes: &[u32], deltas: &[i64], gd: usize, sd: 
     } else {
         cost_s.min(cost_d).min(cost_r) + 3
     };
-    if let Some((cost_p, w, ne)) = pfor_cost(sd, wd) {
-        if cost_p < chosen {
-            let wh = wd - w;
-            out.push(MODE_PFOR);
-            out.push(w as u8);
-            out.push(gd as u8);
-            out.push(ne as u8);
-            out.push(wh as u8);
-            let low = if w == 0 { 0 } else { u64::MAX >> (64 - w) };
-            put_bits(sd.iter().map(|&z| z & low), w, out);
-            let exc = || sd.iter().enumerate().filter(|(_, &z)| z >> w != 0);
-            put_bits(exc().map(|(i, _)| i as u64), 6, out);
-            put_bits(exc().map(|(_, &z)| z >> w), wh, out);
-            return;
-        }
+    if put_pfor_if_smaller(sd, gd, wd, chosen, out) {
+        return;
     }
     if nd > 0 && cost_x + 2 < cost_w.min(cost_s).min(cost_d).min(cost_r) {
         out.push(MODE_WDICT);
@@ -1510,7 +1522,7 @@ mod num_tests {
     }
 
     /// [`pack_block64`] as it was before it decided on deltas from bounds (every mode
-    /// weighed): the reference of the bytes.
+    /// weighed, patched deltas included): the reference of the bytes.
     fn ref_pack_block64(vals: &[i64], codes: &[u32], deltas: &[i64], out: &mut Vec<u8>) {
         if deltas.iter().all(|&d| d == 0) {
             out.push(MODE_CONST);
@@ -1569,6 +1581,17 @@ mod num_tests {
                 .filter(|(&x, _)| x != 0)
                 .map(|(_, &c)| c)
         };
+        // patched deltas (data-file format 2) when smaller than what is chosen below
+        let chosen = if nd > 0 && cost_x + 2 < cost_w.min(cost_s).min(cost_d).min(cost_r) {
+            cost_x + 2
+        } else if cost_w + 2 < cost_s.min(cost_d).min(cost_r) {
+            cost_w + 3
+        } else {
+            cost_s.min(cost_d).min(cost_r) + 3
+        };
+        if put_pfor_if_smaller(sd, gd, wd, chosen, out) {
+            return;
+        }
         if nd > 0 && cost_x + 2 < cost_w.min(cost_s).min(cost_d).min(cost_r) {
             out.push(MODE_WDICT);
             out.push(wm as u8);
@@ -1630,7 +1653,7 @@ mod num_tests {
             x ^= x << 17;
             x % n
         };
-        let mut modes = [0usize; 6];
+        let mut modes = [0usize; 7];
         for round in 0..20_000 {
             let n = if round % 3 == 0 { 1 + rnd(64) as usize } else { 64 };
             let scale = [1e-7, 1e-3, 0.5, 1.0, 100.0, 1e6, 1e12, 3e17][rnd(8) as usize];
