@@ -61,6 +61,8 @@ const PROGRESS_EVERY: Duration = Duration::from_millis(250);
 /// How often the receivers re-advise the malloc heap to use huge pages (it grows in new
 /// mappings that do not inherit the advice), see [`advise_huge_pages_now_and_then`].
 const HUGE_PAGES_EVERY_S: i64 = 5;
+/// Anonymous mappings smaller than this are not advised (thread stacks are 2 MiB).
+const HUGE_PAGES_MIN_LEN: usize = 4 << 20;
 /// Our clock (seconds) at which a receiver next advises the heap to use huge pages.
 static HUGE_PAGES_NEXT: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
 
@@ -74,7 +76,7 @@ fn advise_huge_pages_now_and_then(now: UnixTime) {
     if now < next || HUGE_PAGES_NEXT.compare_exchange(next, now + HUGE_PAGES_EVERY_S, Ordering::Relaxed, Ordering::Relaxed).is_err() {
         return;
     }
-    ndcluster::storage::mmap::advise_huge_pages();
+    ndcluster::storage::mmap::advise_huge_pages(HUGE_PAGES_MIN_LEN);
 }
 
 /// Is an attached stream still allowed by a (reloaded) stream.conf?

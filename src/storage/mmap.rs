@@ -116,21 +116,25 @@ pub fn limit_malloc_arenas(n: i32) {
 /// Size of a transparent huge page (x86-64, aarch64 with 4 KiB pages).
 const HUGE_PAGE: usize = 2 << 20;
 
-/// The malloc heap's mappings (`[heap]`, writable, private) in `/proc/self/maps` text, as
-/// `(start, end)` ranges trimmed inward to huge-page boundaries, empty ones left out. Only the
-/// heap: it is dense (glibc returns only its top), so huge pages there cost no resident
-/// memory, unlike malloc's large blocks (a `Vec`'s untouched capacity would become resident
-/// in 2 MiB steps) or thread stacks.
-pub fn huge_page_candidates(maps: &str) -> Vec<(usize, usize)> {
+/// The writable private anonymous mappings of this process (the malloc heap and malloc's large
+/// blocks) of at least `min_len` bytes, from `/proc/self/maps` text: `(start, end)` ranges
+/// trimmed inward to huge-page boundaries, empty ones left out. Thread stacks (2 MiB in Rust
+/// and tokio) stay below `min_len` when it is above that; `[stack]` and mapped files are not
+/// anonymous-unnamed.
+pub fn huge_page_candidates(maps: &str, min_len: usize) -> Vec<(usize, usize)> {
     let mut out = Vec::new();
     for line in maps.lines() {
         let mut f = line.split_ascii_whitespace();
-        let (Some(range), Some(perms), Some(_off), Some(_dev), Some(_inode), Some("[heap]")) = (f.next(), f.next(), f.next(), f.next(), f.next(), f.next()) else { continue };
-        if perms != "rw-p" {
+        let (Some(range), Some(perms), Some(_off), Some(_dev), Some(inode)) = (f.next(), f.next(), f.next(), f.next(), f.next()) else { continue };
+        let name = f.next().unwrap_or("");
+        if perms != "rw-p" || inode != "0" || !(name.is_empty() || name == "[heap]") {
             continue;
         }
         let Some((a, b)) = range.split_once('-') else { continue };
         let (Ok(a), Ok(b)) = (usize::from_str_radix(a, 16), usize::from_str_radix(b, 16)) else { continue };
+        if b.saturating_sub(a) < min_len {
+            continue;
+        }
         let (start, end) = (a.next_multiple_of(HUGE_PAGE), b - b % HUGE_PAGE);
         if start < end {
             out.push((start, end));
@@ -139,22 +143,24 @@ pub fn huge_page_candidates(maps: &str) -> Vec<(usize, usize)> {
     out
 }
 
-/// Marks the malloc heap ([`huge_page_candidates`]) `MADV_HUGEPAGE`: where the system's
-/// transparent huge pages are `madvise` (the usual default), its new pages are then 2 MiB
-/// ones and khugepaged merges the existing ones. The ingest state of 100 k series is most of
-/// the heap, every byte of it touched once a second: with 4 KiB pages nearly every chart's
-/// state is a TLB miss (a page walk, dearer still in a VM); with 2 MiB ones it fits the TLB.
+/// Marks the malloc heap and the large anonymous mappings (at least `min_len` bytes, see
+/// [`huge_page_candidates`]) `MADV_HUGEPAGE`: where the system's transparent huge pages are
+/// `madvise` (the usual default), their new pages are then 2 MiB ones and khugepaged merges
+/// the existing ones. The ingest state of 100 k series is a few hundred MB of the heap, every
+/// byte of it touched once a second: with 4 KiB pages nearly every series' state is a TLB
+/// miss (each a page walk, dearer still in a VM); with 2 MiB ones the whole of it fits the TLB.
 /// The heap grows in new mappings that do not inherit the advice: call this again from time
 /// to time. Returns the bytes advised; a hint, errors are ignored (other systems: nothing).
-pub fn advise_huge_pages() -> usize {
+pub fn advise_huge_pages(min_len: usize) -> usize {
     #[cfg(target_os = "linux")]
     {
         let Ok(maps) = std::fs::read_to_string("/proc/self/maps") else { return 0 };
         let mut advised = 0;
-        for (start, end) in huge_page_candidates(&maps) {
-            // SAFETY: `start..end` lies inside this process's heap (listed by the kernel just
-            // now; a range unmapped since makes madvise fail with ENOMEM, nothing else).
-            // MADV_HUGEPAGE changes only how the kernel backs the pages, never their contents.
+        for (start, end) in huge_page_candidates(&maps, min_len) {
+            // SAFETY: `start..end` lies inside a private anonymous mapping of this process
+            // (listed by the kernel just now; a range unmapped since makes madvise fail with
+            // ENOMEM, nothing else). MADV_HUGEPAGE changes only how the kernel backs the pages,
+            // never their contents.
             let rc = unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_HUGEPAGE) };
             if rc == 0 {
                 advised += end - start;
@@ -164,6 +170,7 @@ pub fn advise_huge_pages() -> usize {
     }
     #[cfg(not(target_os = "linux"))]
     {
+        let _ = min_len;
         0
     }
 }
@@ -173,7 +180,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn huge_page_candidates_are_the_heap_trimmed_to_huge_pages() {
+    fn huge_page_candidates_are_large_anonymous_rw_mappings_trimmed_to_huge_pages() {
         let maps = "\
 55d0c0a00000-55d0c0c00000 r--p 00000000 08:01 123 /usr/bin/netdatad
 5627fab9f000-5627fad9f000 rw-p 00000000 00:00 0                          [heap]
@@ -186,17 +193,22 @@ mod tests {
 7ffd1c000000-7ffd1d000000 rw-p 00000000 00:00 0                          [stack]
 garbage line
 ";
-        // only the heap, trimmed inward to 2 MiB boundaries (its first part holds none)
-        let got = huge_page_candidates(maps);
-        assert_eq!(got, vec![(0x5627fae00000, 0x562800400000)]);
-        assert!(huge_page_candidates("").is_empty());
+        let got = huge_page_candidates(maps, 4 << 20);
+        // the small heap part (2 MiB) and the 2 MiB thread stack are below min_len; the rest
+        // is trimmed inward to 2 MiB boundaries
+        assert_eq!(got, vec![(0x5627fae00000, 0x562800400000), (0x7f8f3ca00000, 0x7f8f3d000000)]);
+        for (a, b) in &got {
+            assert!(a % HUGE_PAGE == 0 && b % HUGE_PAGE == 0 && a < b);
+        }
+        // nothing is a candidate when min_len exceeds every mapping
+        assert!(huge_page_candidates(maps, 1 << 40).is_empty());
     }
 
     #[test]
     fn advising_huge_pages_keeps_memory_contents() {
         // a large heap block, written before and read after the advice
         let v: Vec<u64> = (0..(8u64 << 20) / 8).collect();
-        advise_huge_pages();
+        advise_huge_pages(4 << 20);
         assert!(v.iter().enumerate().all(|(i, &x)| x == i as u64));
     }
 }
