@@ -58,27 +58,6 @@ const READ_CHUNK_BACKLOG: usize = 512 * 1024;
 /// when no chart changed phase.
 const PROGRESS_EVERY: Duration = Duration::from_millis(250);
 
-/// How often the receivers re-advise the malloc heap to use huge pages (it grows in new
-/// mappings that do not inherit the advice), see [`advise_huge_pages_now_and_then`].
-const HUGE_PAGES_EVERY_S: i64 = 5;
-/// Anonymous mappings smaller than this are not advised (thread stacks are 2 MiB).
-const HUGE_PAGES_MIN_LEN: usize = 4 << 20;
-/// Our clock (seconds) at which a receiver next advises the heap to use huge pages.
-static HUGE_PAGES_NEXT: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
-
-/// Every [`HUGE_PAGES_EVERY_S`] (over all receivers, at the first chunk after it) marks the
-/// heap for transparent huge pages ([`ndcluster::storage::mmap::advise_huge_pages`]): the
-/// per-series state the live lines touch every second is spread over the whole heap, and
-/// with 4 KiB pages a TLB miss per series costs more than the ingest itself (measured on the
-/// 50-child load: −18 % CPU per sample). One atomic load per chunk otherwise.
-fn advise_huge_pages_now_and_then(now: UnixTime) {
-    let next = HUGE_PAGES_NEXT.load(Ordering::Relaxed);
-    if now < next || HUGE_PAGES_NEXT.compare_exchange(next, now + HUGE_PAGES_EVERY_S, Ordering::Relaxed, Ordering::Relaxed).is_err() {
-        return;
-    }
-    ndcluster::storage::mmap::advise_huge_pages(HUGE_PAGES_MIN_LEN);
-}
-
 /// Is an attached stream still allowed by a (reloaded) stream.conf?
 pub fn still_allowed(conf: &StreamConf, a: &Attachment) -> bool {
     // Netdata's defaults: an API key section is disabled unless `enabled = yes`; a machine
@@ -352,7 +331,6 @@ pub async fn serve_stream(mut stream: TcpStream, peer: SocketAddr, shared: Arc<S
             shared.counters.samples_ingested.fetch_add(std::mem::take(&mut sess.samples), Ordering::Relaxed);
             r
         };
-        advise_huge_pages_now_and_then(sess.now());
         shared.live.touch(&guid, session);
         if !out.is_empty() {
             if let Err(e) = stream.write_all(&out).await {
