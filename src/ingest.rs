@@ -487,12 +487,10 @@ impl HostIngest {
         }
         // Senders go through their charts in the same order every interval: start loading the
         // next charts' state now (cold by then), overlapping the cache misses with this one.
-        // Two charts ahead (the head three): one chart's lines (~1 µs) do not always cover a
-        // miss that also misses the TLB (a page walk first, long in a VM).
-        if let Some(c) = self.charts.get(ci + 3) {
+        if let Some(c) = self.charts.get(ci + 2) {
             c.prefetch_head();
         }
-        if let Some(c) = self.charts.get(ci + 2) {
+        if let Some(c) = self.charts.get(ci + 1) {
             c.state.prefetch_dims();
             mmap::prefetch_slice(&c.series, 4);
         }
