@@ -252,18 +252,38 @@ pub async fn serve_stream(mut stream: TcpStream, peer: SocketAddr, shared: Arc<S
     let mut siblings_asked = false;
     let mut progress_at: Option<std::time::Instant> = None;
     let mut read_size = READ_CHUNK;
+    // The end signals and the idle timer are set up once, not per read (a timer entry and two
+    // watch registrations per chunk otherwise): the idle deadline follows the data, and the
+    // timer is moved to it only when it fires.
+    let kicked = kick.changed();
+    tokio::pin!(kicked);
+    let stopping = shutdown.changed();
+    tokio::pin!(stopping);
+    let idle = tokio::time::sleep(IDLE_TIMEOUT);
+    tokio::pin!(idle);
+    let mut last_data = tokio::time::Instant::now();
     let result: Result<(), String> = loop {
         let into = if reader.is_compressed() { &mut chunk[..] } else { reader.spare(read_size) };
         let n = tokio::select! {
-            r = tokio::time::timeout(IDLE_TIMEOUT, stream.read(into)) => match r {
-                Ok(Ok(0)) => break match reader.finish() { Ok(()) => Ok(()), Err(e) => Err(e.to_string()) },
-                Ok(Ok(n)) => n,
-                Ok(Err(e)) => break Err(format!("read error: {e}")),
-                Err(_) => break Err(format!("no data for {} s", IDLE_TIMEOUT.as_secs())),
+            // (the end signals first: a stream that always has data must still see them)
+            biased;
+            _ = &mut kicked => break Err("session ended by the daemon (key disabled or replaced)".into()),
+            _ = &mut stopping => break Ok(()),
+            r = stream.read(into) => match r {
+                Ok(0) => break match reader.finish() { Ok(()) => Ok(()), Err(e) => Err(e.to_string()) },
+                Ok(n) => n,
+                Err(e) => break Err(format!("read error: {e}")),
             },
-            _ = kick.changed() => break Err("session ended by the daemon (key disabled or replaced)".into()),
-            _ = shutdown.changed() => break Ok(()),
+            () = &mut idle => {
+                let deadline = last_data + IDLE_TIMEOUT;
+                if deadline > tokio::time::Instant::now() {
+                    idle.as_mut().reset(deadline);
+                    continue;
+                }
+                break Err(format!("no data for {} s", IDLE_TIMEOUT.as_secs()));
+            }
         };
+        last_data = tokio::time::Instant::now();
         if reader.is_compressed() {
             if let Err(e) = reader.feed(&chunk[..n]) {
                 break Err(e.to_string());
