@@ -10,6 +10,8 @@
 #   HOSTS=5 MEASURE=20 WARMUP=10 bench/parent-load.sh     # quick check
 #   ONLY_OURS=1 MEASURE=60 bench/parent-load.sh            # A/B iteration: our parent only, raw figures
 #                                                          # on stdout, no report written
+#   ROUNDS=3 bench/parent-load.sh   # three pairs, alternating who goes first (ours, Netdata, Netdata,
+#                                   # ours, ...): a ratio per pair, and the pooled ratio
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 # shellcheck source=bench/lib.sh
@@ -17,6 +19,8 @@ source "$REPO/bench/lib.sh"
 HOSTS=${HOSTS:-50}; CHARTS=${CHARTS:-200}; DIMS=${DIMS:-10}
 SETTLE=${SETTLE:-15}; IDLE=${IDLE:-20}; WARMUP=${WARMUP:-40}; MEASURE=${MEASURE:-180}
 SAMPLE_EVERY=${SAMPLE_EVERY:-15}
+ROUNDS=${ROUNDS:-1}
+[ "$ROUNDS" -ge 1 ] && [ "$ROUNDS" -le 10 ] || { echo "bounds: 1<=ROUNDS<=10" >&2; exit 2; }
 OUT=${OUT:-$REPO/bench/results/parent-load.md}
 NDREAL=${NDREAL:-/work/shared/real-netdata/netdata-real}
 KEY=11111111-2222-3333-4444-555555555555
@@ -38,8 +42,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-start_ours() { # PORT → sets OUR_PID, PID, CMD
-  local d=$TMP/ours; mkdir -p "$d"/{cache,lib,log}
+start_ours() { # PORT → sets OUR_PID, PID, CMD (in a fresh directory per run: $TMP/$RUN_NAME)
+  local d=$TMP/$RUN_NAME; mkdir -p "$d"/{cache,lib,log}
   cat >"$d/netdata.conf" <<CONF
 [global]
   hostname = bench-parent
@@ -63,7 +67,7 @@ CONF
 }
 stop_ours() { kill "$OUR_PID" 2>/dev/null || true; wait "$OUR_PID" 2>/dev/null || true; OUR_PID=""; }
 start_netdata() { # PORT
-  ND_DIR=$TMP/netdata
+  ND_DIR=$TMP/$RUN_NAME
   CMD="$NDREAL parent $ND_DIR $1 $KEY"
   PID=$($CMD)
 }
@@ -75,6 +79,7 @@ stats() { cat "$TMP/lg.stats" 2>/dev/null || echo "0 0 0"; }
 run() {
   local name=$1 port; port=$(free_port)
   local res=$TMP/$name.res; : >"$res"
+  RUN_NAME=$name
   echo "parent-load: [$name] starting parent on port $port" >&2
   "$2" "$port"
   echo "cmd $CMD" >>"$res"
@@ -124,8 +129,8 @@ run() {
   echo "parent-load: [$name] done: $(grep -E '^(samples|load_ticks|connected) ' "$res" | tr '\n' ' ')" >&2
 }
 
-run ours start_ours stop_ours
 if [ "${ONLY_OURS:-0}" = 1 ]; then
+  run ours start_ours stop_ours
   cat "$TMP/ours.res"
   python3 - "$TMP/ours.res" "$CLK_TCK" <<'PY'
 import sys
@@ -136,9 +141,17 @@ print(f"ours: CPU-s per million samples, idle baseline subtracted: {(int(d['load
 PY
   exit 0
 fi
-run netdata start_netdata stop_netdata
+PAIRS=()
+for r in $(seq 1 "$ROUNDS"); do
+  if [ $(( r % 2 )) = 1 ]; then
+    run "ours$r" start_ours stop_ours; run "netdata$r" start_netdata stop_netdata
+  else
+    run "netdata$r" start_netdata stop_netdata; run "ours$r" start_ours stop_ours
+  fi
+  PAIRS+=("$TMP/ours$r.res" "$TMP/netdata$r.res")
+done
 
-python3 - "$TMP/ours.res" "$TMP/netdata.res" "$CLK_TCK" "$METRICS" >"$TMP/table.md" <<'PY'
+python3 - "$CLK_TCK" "$METRICS" "${PAIRS[@]}" >"$TMP/table.md" <<'PY'
 import sys
 def load(p):
     d = {}
@@ -146,7 +159,8 @@ def load(p):
         k, _, v = l.rstrip("\n").partition(" ")
         d[k] = v
     return d
-o, n = load(sys.argv[1]), load(sys.argv[2]); hz = float(sys.argv[3]); metrics = int(sys.argv[4])
+hz = float(sys.argv[1]); metrics = int(sys.argv[2])
+pairs = [(load(sys.argv[i]), load(sys.argv[i + 1])) for i in range(3, len(sys.argv), 2)]
 def calc(d):
     idle_rate = int(d["idle_ticks"]) / hz / float(d["idle_wall"])
     wall = float(d["load_wall"]); cpu = int(d["load_ticks"]) / hz; s = int(d["samples"])
@@ -159,7 +173,22 @@ def calc(d):
                 load_pss=int(d["load_pss_kb"])/1024, idle_pss=int(d["idle_pss_kb"])/1024,
                 kib_per_metric=rss_d/metrics, pss_per_metric=(int(d["load_pss_kb"]) - int(d["idle_pss_kb"]))/metrics,
                 load_mean=sum(ls)/len(ls), load_max=max(ls))
-a, b = calc(o), calc(n)
+def pool(ds):
+    # the rounds as one: CPU and samples summed; RSS and load of the worst round
+    cs = [calc(d) for d in ds]
+    p = dict(cs[0])
+    for k in ("cpu", "wall", "net", "samples"):
+        p[k] = sum(c[k] for c in cs)
+    p["core"] = 100 * p["cpu"] / p["wall"]; p["rate"] = p["samples"] / p["wall"]
+    p["idle_core"] = sum(c["idle_core"] for c in cs) / len(cs)
+    p["gross_pm"] = p["cpu"] / p["samples"] * 1e6 if p["samples"] else float("nan")
+    p["net_pm"] = p["net"] / p["samples"] * 1e6 if p["samples"] else float("nan")
+    worst = max(cs, key=lambda c: c["kib_per_metric"])
+    for k in ("idle_rss", "load_rss", "idle_pss", "load_pss", "kib_per_metric", "pss_per_metric"):
+        p[k] = worst[k]
+    p["load_mean"] = sum(c["load_mean"] for c in cs) / len(cs); p["load_max"] = max(c["load_max"] for c in cs)
+    return p
+a, b = pool([o for o, _ in pairs]), pool([n for _, n in pairs])
 r = lambda k: a[k] / b[k] if b[k] else float("nan")
 ok = lambda c: "**met**" if c else "**not met**"
 rows = [
@@ -178,6 +207,22 @@ rows = [
 print("| | netdatad (ours) | Netdata 1.37.1 | ratio ours/Netdata | goal | verdict |")
 print("|---|---:|---:|---:|---:|---|")
 for row in rows: print("| " + " | ".join(row) + " |")
+if len(pairs) > 1:
+    print()
+    print(f"The table pools the {len(pairs)} rounds (CPU and samples summed; RSS of the round with the most per metric).")
+    print("Each round on its own (odd rounds ours first, even rounds Netdata first):")
+    print()
+    print("| round | ours CPU-s/M (net) | Netdata CPU-s/M (net) | ratio | ours KiB/metric | Netdata KiB/metric | load mean ours / Netdata |")
+    print("|---:|---:|---:|---:|---:|---:|---|")
+    ratios = []
+    for i, (o, n) in enumerate(pairs, 1):
+        x, y = calc(o), calc(n)
+        ratios.append(x["net_pm"] / y["net_pm"])
+        print(f"| {i} | {x['net_pm']:.3f} | {y['net_pm']:.3f} | {ratios[-1]:.3f} | {x['kib_per_metric']:.2f} | {y['kib_per_metric']:.2f} | {x['load_mean']:.2f} / {y['load_mean']:.2f} |")
+    s = sorted(ratios)
+    med = s[len(s) // 2] if len(s) % 2 else (s[len(s) // 2 - 1] + s[len(s) // 2]) / 2
+    print()
+    print(f"Ratio per round: median {med:.3f}, worst {max(ratios):.3f}, best {min(ratios):.3f}; pooled {r('net_pm'):.3f}.")
 PY
 
 mkdir -p "$(dirname "$OUT")"
@@ -191,7 +236,8 @@ loopback speaking the 1.37.1 protocol (\`bench/loadgen\`: real-child-like reques
 VCAPS|HLABELS|CLAIM|CLABELS, no replication, no compression; host labels, CLAIMED_ID, CHART + CLABEL +
 DIMENSION definitions; then every second one \`BEGIN\`/\`SET\`×$DIMS/\`END\` per chart; half the dimensions
 \`absolute\` random-walk gauges, half \`incremental\` counters). Both parents got the same load,
-**one after the other in one run** (ours first); the machine is shared and noisy, so compare ratios.
+**one after the other in one run** ($ROUNDS round(s); odd rounds ours first, even rounds Netdata first);
+the machine is shared and noisy, so compare ratios.
 Issue 4 goals: parent CPU-seconds per million samples ≤ 1/10 of Netdata's; RSS per collected
 metric ≤ 2 KiB.
 
@@ -217,10 +263,7 @@ cat <<MD
 ## Raw measurements
 
 \`\`\`
-== ours
-$(cat "$TMP/ours.res")
-== netdata
-$(cat "$TMP/netdata.res")
+$(for r in $(seq 1 "$ROUNDS"); do echo "== ours (round $r)"; cat "$TMP/ours$r.res"; echo "== netdata (round $r)"; cat "$TMP/netdata$r.res"; done)
 \`\`\`
 
 (\`api_last_row\` = time and first value of the newest row of \`lg0.c1\` of the last child, read from
@@ -229,11 +272,11 @@ the parent's API while the load was running — evidence the parent stored the s
 ## Commands
 
 \`\`\`
-HOSTS=$HOSTS CHARTS=$CHARTS DIMS=$DIMS SETTLE=$SETTLE IDLE=$IDLE WARMUP=$WARMUP MEASURE=$MEASURE bench/parent-load.sh
+ROUNDS=$ROUNDS HOSTS=$HOSTS CHARTS=$CHARTS DIMS=$DIMS SETTLE=$SETTLE IDLE=$IDLE WARMUP=$WARMUP MEASURE=$MEASURE bench/parent-load.sh
 \`\`\`
 ours netdata.conf (+ stream.conf \`[$KEY] type = api, enabled = yes, allow from = *\`):
 \`\`\`
-$(sed "s|$TMP|\$TMP|g" "$TMP/ours/netdata.conf")
+$(sed "s|$TMP|\$TMP|g" "$TMP/ours1/netdata.conf")
 \`\`\`
 Netdata: \`netdata-real parent DIR PORT KEY\` (Debian netdata-core 1.37.1; health, ML, cloud and all
 external plugins off; proc, diskspace and its own charts on; default dbengine settings; its
