@@ -127,9 +127,13 @@ pub const HELPER_ENV: &str = "NETDATACTL_TEST_HELPER";
 /// file that needs helpers has a `#[test] fn helper_process() { common::helper_main() }`, and
 /// [`helper`] starts `current_exe helper_process --exact` with the role in [`HELPER_ENV`]:
 /// * `listen:PORT` — accept and close TCP connections on 0.0.0.0:PORT;
-/// * `lock:PATH` — flock PATH exclusively and write our pid into it, like netdatad.
+/// * `lock:PATH` — flock PATH exclusively and write our pid into it, like netdatad; exits with
+///   [`HELPER_GOT_SIGHUP`] on SIGHUP.
 ///
 /// Each prints `ready` once set up, then lives at most 120 s (killed by the test before).
+/// Exit code of a `lock:` helper that received SIGHUP.
+pub const HELPER_GOT_SIGHUP: i32 = 129;
+
 pub fn helper_main() {
     let Ok(role) = std::env::var(HELPER_ENV) else { return };
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
@@ -149,10 +153,18 @@ pub fn helper_main() {
         f.set_len(0).expect("truncate");
         writeln!(f, "{}", std::process::id()).expect("write");
         f.flush().expect("flush");
-        println!("ready");
-        while std::time::Instant::now() < deadline {
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
+        // SIGHUP (what `netdatactl keys` sends the daemon) is caught and ends us with code 129,
+        // set up before `ready`: under `nohup` (SIGHUP ignored, inherited across exec) the
+        // default action would never come.
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        let got_hup = rt.block_on(async {
+            use tokio::signal::unix::{signal, SignalKind};
+            let mut hup = signal(SignalKind::hangup()).expect("SIGHUP handler");
+            println!("ready");
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            tokio::time::timeout(left, hup.recv()).await.is_ok()
+        });
+        std::process::exit(if got_hup { HELPER_GOT_SIGHUP } else { 0 });
     }
     std::process::exit(0);
 }
