@@ -1521,123 +1521,19 @@ mod num_tests {
         }
     }
 
-    /// [`pack_block64`] as it was before it decided on deltas from bounds (every mode
-    /// weighed, patched deltas included): the reference of the bytes.
+    /// [`pack_block64`] without its shortcut: every mode weighed ([`pack_block64_all`]), the
+    /// reference of the bytes.
     fn ref_pack_block64(vals: &[i64], codes: &[u32], deltas: &[i64], out: &mut Vec<u8>) {
         if deltas.iter().all(|&d| d == 0) {
             out.push(MODE_CONST);
             return;
         }
         let n = deltas.len();
-        let nnz = vals.iter().filter(|&&x| x != 0).count();
         let gd = common_pow10(deltas);
-        let gr = common_pow10(vals);
         let mut sd = [0u64; BLOCK];
-        let mut sr = [0u64; BLOCK];
         scale_into(deltas, gd, &mut sd);
-        scale_into(vals, gr, &mut sr);
-        let (sd, sr) = (&sd[..n], &sr[..n]);
-        let wd = width(sd.iter().copied());
-        // zeros scale to 0: the width of the non-zero values (sparse) is that of all of them
-        let wr = width(sr.iter().copied());
-        let cost_d = (n * wd as usize).div_ceil(8);
-        let cost_r = (n * wr as usize).div_ceil(8);
-        let cost_s = n.div_ceil(8) + (nnz * wr as usize).div_ceil(8);
-        // the code of 0 is 0
-        let ww = width(codes.iter().map(|&c| u64::from(c)));
-        let cost_w = n.div_ceil(8) + (nnz * ww as usize).div_ceil(8);
-        // exponent dictionary: (sign, multiply, k) of the non-zero values in order of first
-        // appearance, then mantissas
-        let mut dict = [0u8; 32];
-        let mut slot = [0u8; 32];
-        let mut nd = 0usize;
-        let mut seen = 0u32;
-        let mut mant = 0u32;
-        for (&x, &c) in vals.iter().zip(codes) {
-            if x == 0 {
-                continue;
-            }
-            let e = (c >> 24) & 31;
-            if seen & (1 << e) == 0 {
-                seen |= 1 << e;
-                dict[nd] = e as u8;
-                slot[e as usize] = nd as u8;
-                nd += 1;
-            }
-            mant |= c & 0x00FF_FFFF;
-        }
-        let dict = &dict[..nd];
-        let wm = 32 - mant.leading_zeros();
-        let ib = if nd <= 1 {
-            0
-        } else {
-            usize::BITS - (nd - 1).leading_zeros()
-        };
-        let cost_x = 1 + nd + n.div_ceil(8) + (nnz * (ib + wm) as usize).div_ceil(8);
-        let nonzero = || vals.iter().map(|&x| u64::from(x != 0));
-        let nz_codes = || {
-            vals.iter()
-                .zip(codes)
-                .filter(|(&x, _)| x != 0)
-                .map(|(_, &c)| c)
-        };
-        // patched deltas (data-file format 2) when smaller than what is chosen below
-        let chosen = if nd > 0 && cost_x + 2 < cost_w.min(cost_s).min(cost_d).min(cost_r) {
-            cost_x + 2
-        } else if cost_w + 2 < cost_s.min(cost_d).min(cost_r) {
-            cost_w + 3
-        } else {
-            cost_s.min(cost_d).min(cost_r) + 3
-        };
-        if put_pfor_if_smaller(sd, gd, wd, chosen, out) {
-            return;
-        }
-        if nd > 0 && cost_x + 2 < cost_w.min(cost_s).min(cost_d).min(cost_r) {
-            out.push(MODE_WDICT);
-            out.push(wm as u8);
-            out.push(nd as u8);
-            out.extend_from_slice(dict);
-            put_bits(nonzero(), 1, out);
-            put_bits(
-                nz_codes().map(|c| u64::from(slot[((c >> 24) & 31) as usize])),
-                ib,
-                out,
-            );
-            put_bits(nz_codes().map(|c| u64::from(c & 0x00FF_FFFF)), wm, out);
-            return;
-        }
-        if cost_w + 2 < cost_s.min(cost_d).min(cost_r) {
-            out.push(MODE_WORDS);
-            out.push(ww as u8);
-            out.push(0);
-            put_bits(nonzero(), 1, out);
-            put_bits(nz_codes().map(u64::from), ww, out);
-            return;
-        }
-        if cost_s < cost_d && cost_s < cost_r {
-            out.push(MODE_SPARSE);
-            out.push(wr as u8);
-            out.push(gr as u8);
-            put_bits(nonzero(), 1, out);
-            put_bits(
-                vals.iter()
-                    .zip(sr)
-                    .filter(|(&x, _)| x != 0)
-                    .map(|(_, &z)| z),
-                wr,
-                out,
-            );
-        } else if cost_r < cost_d {
-            out.push(MODE_RAW);
-            out.push(wr as u8);
-            out.push(gr as u8);
-            put_bits(sr.iter().copied(), wr, out);
-        } else {
-            out.push(MODE_DELTA);
-            out.push(wd as u8);
-            out.push(gd as u8);
-            put_bits(sd.iter().copied(), wd, out);
-        }
+        let wd = width(sd[..n].iter().copied());
+        pack_block64_all(vals, codes, deltas, gd, &sd[..n], wd, out);
     }
 
     /// [`pack_block64`] writes what [`ref_pack_block64`] writes, byte for byte, on blocks of
