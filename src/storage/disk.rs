@@ -880,6 +880,8 @@ struct TierFiles {
     retention_secs: u64,
     /// Reused by `append`: the compressed payload, the record.
     lz: Vec<u8>,
+    /// Per series id: whether `append` tries LZ4 on its next page ([`Lz4Hint`]).
+    lz4_hint: Vec<Lz4Hint>,
     rec: Vec<u8>,
     /// While set, `append` puts records in `pending` instead of writing them (see
     /// [`TierFiles::write_pending`]): a run of a replication reply seals a page every few
@@ -890,6 +892,42 @@ struct TierFiles {
     pending: Vec<u8>,
     pending_from: u64,
     pending_prev: RecCtx,
+}
+
+/// Series ids below this keep an [`Lz4Hint`] per tier (one byte each).
+const LZ4_HINT_SERIES: usize = 1 << 24;
+
+/// Whether to try LZ4 on a series' next page. Most series' pages either always save the 1/8
+/// that keeps the compressed form or never do (noisy numbers are already bit-packed): after a
+/// page that did not, the next 1, 3, 7, then 15 pages are written without trying (a try costs
+/// a scan of the page and an 8 KiB table zeroed); a page that does resets it. Memory only: a
+/// reopened store tries every series again.
+#[derive(Clone, Copy, Debug, Default)]
+struct Lz4Hint(u8);
+
+impl Lz4Hint {
+    /// Pages to write untried after the `level`-th failure in a row.
+    const SKIPS: [u8; 5] = [0, 1, 3, 7, 15];
+    fn level(self) -> usize {
+        usize::from(self.0 >> 4)
+    }
+    /// Whether this page is tried (else it counts as one skipped).
+    fn try_now(&mut self) -> bool {
+        if self.0 & 15 == 0 {
+            return true;
+        }
+        self.0 -= 1;
+        false
+    }
+    /// The result of a try: it saved enough (`saves`) or not.
+    fn tried(&mut self, saves: bool) {
+        if saves {
+            self.0 = 0;
+        } else {
+            let level = (self.level() + 1).min(Self::SKIPS.len() - 1);
+            self.0 = ((level as u8) << 4) | Self::SKIPS[level];
+        }
+    }
 }
 
 #[derive(Default, Serialize, Deserialize)]
@@ -1206,6 +1244,18 @@ impl TierFiles {
         any
     }
 
+    /// Series `series`'s [`Lz4Hint`] (none for an id beyond [`LZ4_HINT_SERIES`]: always tried).
+    fn lz4_hint_mut(&mut self, series: u32) -> Option<&mut Lz4Hint> {
+        let i = series as usize;
+        if i >= LZ4_HINT_SERIES {
+            return None;
+        }
+        if i >= self.lz4_hint.len() {
+            self.lz4_hint.resize(i + 1, Lz4Hint::default());
+        }
+        self.lz4_hint.get_mut(i)
+    }
+
     /// Appends one record; returns where it went and whether files were deleted.
     fn append(
         &mut self,
@@ -1216,11 +1266,22 @@ impl TierFiles {
         // kept across records
         // (taken out while in use; an error drops them, nothing else)
         let (mut lz, mut rec) = (std::mem::take(&mut self.lz), std::mem::take(&mut self.rec));
-        let max = lz4_flex::block::get_maximum_output_size(payload.len());
-        lz.clear();
-        lz.resize(4 + max, 0);
-        lz[..4].copy_from_slice(&(payload.len() as u32).to_le_bytes());
-        let clen = lz4_flex::block::compress_into(&payload, &mut lz[4..]).map_or(usize::MAX, |n| n + 4);
+        let clen = if self.lz4_hint_mut(h.series).is_none_or(Lz4Hint::try_now) {
+            let max = lz4_flex::block::get_maximum_output_size(payload.len());
+            // (only grown: what the previous records left in it is overwritten, not zeroed)
+            if lz.len() < 4 + max {
+                lz.resize(4 + max, 0);
+            }
+            lz[..4].copy_from_slice(&(payload.len() as u32).to_le_bytes());
+            let clen = lz4_flex::block::compress_into(&payload, &mut lz[4..]).map_or(usize::MAX, |n| n + 4);
+            let saves = clen.saturating_add(clen / 8) < payload.len();
+            if let Some(x) = self.lz4_hint_mut(h.series) {
+                x.tried(saves);
+            }
+            clen
+        } else {
+            usize::MAX
+        };
         let payload: &[u8] = if clen.saturating_add(clen / 8) < payload.len() {
             h.flags |= FLAG_LZ4;
             &lz[..clen]
@@ -1547,6 +1608,7 @@ impl DiskStore {
                 limit: tc.retention_bytes,
                 retention_secs: tc.retention_secs,
                 lz: Vec::new(),
+                lz4_hint: Vec::new(),
                 rec: Vec::new(),
                 defer: false,
                 pending: Vec::new(),
