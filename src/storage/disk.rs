@@ -894,20 +894,22 @@ struct TierFiles {
     pending_prev: RecCtx,
 }
 
-/// Series ids below this keep an [`Lz4Hint`] per tier (one byte each).
+/// Series ids below this keep an [`Lz4Hint`] (one byte each).
 const LZ4_HINT_SERIES: usize = 1 << 24;
+/// Payloads shorter than this are always tried with LZ4, whatever the series' [`Lz4Hint`].
+const LZ4_SKIP_MIN: usize = PAGE_BYTES * 3 / 4;
 
-/// Whether to try LZ4 on a series' next page. Most series' pages either always save the 1/8
-/// that keeps the compressed form or never do (noisy numbers are already bit-packed): after a
-/// page that did not, the next 1, 3, 7, then 15 pages are written without trying (a try costs
-/// a scan of the page and an 8 KiB table zeroed); a page that does resets it. Memory only: a
-/// reopened store tries every series again.
+/// Whether to try LZ4 on a series' next tier-0 page. Noisy numbers are already bit-packed:
+/// LZ4 cannot shorten their pages at all, page after page. After such a page the next 1, 3,
+/// 7, then 15 pages in a row are written without trying (a try costs a scan of the page and
+/// an 8 KiB table zeroed); any page LZ4 shortens, even by less than the 1/8 that keeps the
+/// compressed form, resets it. Memory only: a reopened store tries every series again.
 #[derive(Clone, Copy, Debug, Default)]
 struct Lz4Hint(u8);
 
 impl Lz4Hint {
     /// Pages to write untried after the `level`-th failure in a row.
-    const SKIPS: [u8; 5] = [0, 1, 3, 7, 15];
+    const SKIPS: [u8; 5] = [0, 0, 1, 3, 7];
     fn level(self) -> usize {
         usize::from(self.0 >> 4)
     }
@@ -919,9 +921,9 @@ impl Lz4Hint {
         self.0 -= 1;
         false
     }
-    /// The result of a try: it saved enough (`saves`) or not.
-    fn tried(&mut self, saves: bool) {
-        if saves {
+    /// The result of a try: LZ4 could not shorten the page at all (`hopeless`) or could.
+    fn tried(&mut self, hopeless: bool) {
+        if !hopeless {
             self.0 = 0;
         } else {
             let level = (self.level() + 1).min(Self::SKIPS.len() - 1);
@@ -1244,10 +1246,11 @@ impl TierFiles {
         any
     }
 
-    /// Series `series`'s [`Lz4Hint`] (none for an id beyond [`LZ4_HINT_SERIES`]: always tried).
+    /// Series `series`'s [`Lz4Hint`] (none for an id beyond [`LZ4_HINT_SERIES`] and in upper
+    /// tiers, whose few large pages are written at checkpoints: always tried).
     fn lz4_hint_mut(&mut self, series: u32) -> Option<&mut Lz4Hint> {
         let i = series as usize;
-        if i >= LZ4_HINT_SERIES {
+        if i >= LZ4_HINT_SERIES || self.tier != 0 {
             return None;
         }
         if i >= self.lz4_hint.len() {
@@ -1266,7 +1269,10 @@ impl TierFiles {
         // kept across records
         // (taken out while in use; an error drops them, nothing else)
         let (mut lz, mut rec) = (std::mem::take(&mut self.lz), std::mem::take(&mut self.rec));
-        let clen = if self.lz4_hint_mut(h.series).is_none_or(Lz4Hint::try_now) {
+        // (a page smaller than [`LZ4_SKIP_MIN`] was not cut for its size: it may be of a
+        // quieter stretch of the series, it is always tried)
+        let skip = payload.len() >= LZ4_SKIP_MIN && self.lz4_hint_mut(h.series).is_some_and(|x| !x.try_now());
+        let clen = if !skip {
             let max = lz4_flex::block::get_maximum_output_size(payload.len());
             // (only grown: what the previous records left in it is overwritten, not zeroed)
             if lz.len() < 4 + max {
@@ -1274,9 +1280,11 @@ impl TierFiles {
             }
             lz[..4].copy_from_slice(&(payload.len() as u32).to_le_bytes());
             let clen = lz4_flex::block::compress_into(&payload, &mut lz[4..]).map_or(usize::MAX, |n| n + 4);
-            let saves = clen.saturating_add(clen / 8) < payload.len();
+            // only a page LZ4 could not shorten at all makes the next ones skip it (one that
+            // saved less than 1/8 is near the line: the next may cross it)
+            let hopeless = clen >= payload.len();
             if let Some(x) = self.lz4_hint_mut(h.series) {
-                x.tried(saves);
+                x.tried(hopeless);
             }
             clen
         } else {
