@@ -1280,9 +1280,10 @@ impl TierFiles {
             }
             lz[..4].copy_from_slice(&(payload.len() as u32).to_le_bytes());
             let clen = lz4_flex::block::compress_into(&payload, &mut lz[4..]).map_or(usize::MAX, |n| n + 4);
-            // only a page LZ4 could not shorten at all makes the next ones skip it (one that
-            // saved less than 1/8 is near the line: the next may cross it)
-            let hopeless = clen >= payload.len();
+            // only a page LZ4 could shorten by less than 1/32 makes the next ones skip it
+            // (block headers and such repeat a little even in noise; one that saved more,
+            // if less than 1/8, is nearer the line: the next may cross it)
+            let hopeless = clen.saturating_add(clen / 32) >= payload.len();
             if let Some(x) = self.lz4_hint_mut(h.series) {
                 x.tried(hopeless);
             }
@@ -4245,5 +4246,92 @@ mod record_format_tests {
         let crc = crc32fast::hash(&v3[0..24]);
         v3[24..28].copy_from_slice(&crc.to_le_bytes());
         assert!(scan_file(&v3, 0, 3).is_err());
+    }
+}
+
+#[cfg(test)]
+mod lz4_hint_tests {
+    use super::*;
+    use crate::model::{ChartMeta, DimMeta, HostMeta};
+
+    /// Pages tried out of `pages`, all of them LZ4-hopeless, from a fresh hint.
+    fn tried_of(pages: usize) -> Vec<usize> {
+        let mut h = Lz4Hint::default();
+        let mut tried = Vec::new();
+        for p in 0..pages {
+            if h.try_now() {
+                tried.push(p);
+                h.tried(true);
+            }
+        }
+        tried
+    }
+
+    #[test]
+    fn lz4_is_skipped_after_two_hopeless_pages_backing_off_to_one_in_eight() {
+        assert_eq!(tried_of(40), vec![0, 1, 3, 7, 15, 23, 31, 39]);
+        // a page LZ4 shortens (even by less than 1/8) resets the back-off
+        let mut h = Lz4Hint::default();
+        for _ in 0..6 {
+            if h.try_now() {
+                h.tried(true);
+            }
+        }
+        while !h.try_now() {}
+        h.tried(false);
+        assert!(h.try_now() && h.try_now(), "tried again page after page");
+        h.tried(true);
+        assert!(h.try_now(), "one hopeless page skips none");
+    }
+
+    /// A noisy series (LZ4 cannot shorten its pages) and a periodic one (it can) written
+    /// through pages: every point reads back the same after a reopen, the noisy series
+    /// skips its tries, the periodic one keeps trying (and its pages stay compressed: its
+    /// tier-0 bytes are far below the noisy one's).
+    #[test]
+    fn pages_with_and_without_the_lz4_try_read_back_the_same() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let cfg = StoreConfig::default();
+        let store = DiskStore::open(tmp.path(), cfg.clone()).expect("open");
+        let h = store.put_host(&HostMeta { guid: "g".into(), hostname: "h".into(), ..Default::default() }).expect("host");
+        let c = store.put_chart(h, &ChartMeta { id: "a.b".into(), update_every: 1, ..Default::default() }).expect("chart");
+        let dim = |id: &str| DimMeta { id: id.into(), name: id.into(), multiplier: 1, divisor: 1, ..Default::default() };
+        let noisy = store.put_dimension(c, &dim("noisy")).expect("dim");
+        let periodic = store.put_dimension(c, &dim("periodic")).expect("dim");
+        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+        let mut words = |i: usize, noise: bool| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            // periodic: the same 64 values again and again (every packed block alike)
+            let v = if noise { (x % 10_000_000) as f64 + 0.5 } else { ((i % 64) * 7919 % 1000) as f64 * 1234.5 };
+            StorageNumber::pack(v, crate::storage::number::FLAG_NOT_ANOMALOUS)
+        };
+        let n = 20_000;
+        let t0 = 1_700_000_000;
+        let noisy_words: Vec<StorageNumber> = (0..n).map(|i| words(i, true)).collect();
+        let periodic_words: Vec<StorageNumber> = (0..n).map(|i| words(i, false)).collect();
+        let mut counts = WriteCounts::default();
+        for (id, w) in [(noisy, &noisy_words), (periodic, &periodic_words)] {
+            for chunk in 0..n / 1000 {
+                store.write_run(id, t0 + chunk as i64 * 1000, 1, &w[chunk * 1000..(chunk + 1) * 1000], &mut counts).expect("run");
+            }
+        }
+        {
+            let g = store.shared.write();
+            let hint = |id: SeriesId| g.tiers[0].lz4_hint.get(id.0 as usize).copied().unwrap_or_default().0;
+            assert!(hint(noisy) >> 4 >= 3, "noisy series backs off: {:#x}", hint(noisy));
+            assert_eq!(hint(periodic), 0, "periodic series keeps trying");
+        }
+        store.flush().expect("flush");
+        drop(store);
+        let store = DiskStore::open(tmp.path(), cfg).expect("reopen");
+        for (id, w) in [(noisy, &noisy_words), (periodic, &periodic_words)] {
+            let mut out = Vec::new();
+            store.read(id, 0, t0, t0 + n as i64, &mut out).expect("read");
+            let want: Vec<TierPoint> = w.iter().enumerate().filter_map(|(i, &s)| TierPoint::from_number(t0 + i as i64, s)).collect();
+            assert_eq!(out.len(), want.len());
+            assert!(out.iter().zip(&want).all(|(a, b)| a.time == b.time && a.sum.to_bits() == b.sum.to_bits() && a.anomalous == b.anomalous), "series {}", id.0);
+        }
     }
 }
