@@ -11,7 +11,8 @@
 //! * `tier{N}/{seq:010}.ndd` — data files of tier N. 32-byte header (`NDTSDAT1`, format
 //!   version, tier, seq, crc32), then page records, and once *sealed* a 24-byte trailer
 //!   (`NDTSSEAL`, data length, record count, crc32). A record is a header and a payload (see
-//!   [`super::codec`], LZ4-compressed when that saves ≥ 1/8). Format 2 (written since
+//!   [`super::codec`], LZ4-compressed when that saves ≥ 1/8; a noisy series' tier-0 pages
+//!   are not always tried, see `Lz4Hint`). Format 2 (written since
 //!   2026-11-26): a compact header of 12–19 bytes, 14.9 on average on the benchmark corpus
 //!   ([`Rec2`]: magic byte, crc32 of header + payload + the predecessor it is coded against,
 //!   kind, then varints: payload length, series id, generation and first time as differences
