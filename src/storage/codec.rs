@@ -1847,10 +1847,6 @@ mod num_tests {
     }
 }
 
-/// Bytes beyond a point an upper-tier page's buffer grows by (a point is ~10–18 bytes): about
-/// one `realloc` every other point instead of every point.
-const AGG_AHEAD: usize = 16;
-
 /// Encoder of upper-tier points (six u32 columns: sum, min, max bits, count, anomalous,
 /// reset): each point is six zig-zag varints of the difference to the previous point. No
 /// pending block, so an open page of a slow tier costs only its bytes.
@@ -1863,8 +1859,7 @@ pub struct AggEncoder {
 
 impl AggEncoder {
     /// Appends one point: its six varints (at most 30 bytes) are coded on the stack, then
-    /// appended, the buffer grown when it lacks room by one [`reserve_chunk`] of the point and
-    /// [`AGG_AHEAD`] bytes (no doubling).
+    /// appended with one [`reserve_chunk`] (no doubling of the page's buffer).
     pub fn push(&mut self, cols: &[u32; 6]) {
         let mut buf = [0u8; 30];
         let mut len = 0;
@@ -1879,10 +1874,7 @@ impl AggEncoder {
             len += 1;
             *p = c;
         }
-        if self.out.capacity() - self.out.len() < len {
-            // room for this point and most of the next one
-            reserve_chunk(&mut self.out, len + AGG_AHEAD);
-        }
+        reserve_chunk(&mut self.out, len);
         self.out.extend_from_slice(&buf[..len]);
         self.n += 1;
     }
@@ -1971,8 +1963,8 @@ mod growth_tests {
     }
 
     /// The encoders' buffers grow one malloc chunk at a time, never beyond the chunk their
-    /// bytes need (upper tiers: and [`AGG_AHEAD`] more; no doubling), and the aggregate bytes
-    /// are those of one `put_varint` per column, as before the stack buffer.
+    /// bytes need (no doubling), and the aggregate bytes are those of one `put_varint` per
+    /// column, as before the stack buffer.
     #[test]
     fn open_page_buffers_hold_no_spare_chunk_and_bytes_do_not_change() {
         let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
@@ -1995,7 +1987,7 @@ mod growth_tests {
                 *p = c;
             }
             cols_in.push(cols);
-            assert!(a.out.capacity() <= chunk_capacity(a.out.len() + AGG_AHEAD), "point {i}: {} for {}", a.out.capacity(), a.out.len());
+            assert!(a.out.capacity() <= chunk_capacity(a.out.len()), "point {i}: {} for {}", a.out.capacity(), a.out.len());
         }
         assert_eq!(a.out, reference);
         let mut cols = vec![Vec::new(); 6];
