@@ -22,6 +22,27 @@ pub const COL_BLOCK: usize = 16;
 /// Upper bound on the points of one page (checked when decoding).
 pub const MAX_PAGE_POINTS: usize = 1 << 16;
 
+/// The capacity that fills the whole malloc chunk a buffer of at least `need` bytes gets
+/// (glibc, 64-bit: a chunk is a multiple of 16 bytes, at least 32, of which 8 are its header):
+/// the bytes between `need` and it are allocated anyway, so a buffer grown to it holds no more
+/// memory than one grown to exactly `need`, and its next few appends need no reallocation.
+/// (With another allocator it is only a rounding up to 16 bytes less 8.)
+pub const fn chunk_capacity(need: usize) -> usize {
+    let chunk = need.saturating_add(8 + 15) & !15;
+    if chunk < 32 { 24 } else { chunk - 8 }
+}
+
+/// Makes room for `extra` more bytes in an open page's buffer: when it lacks them, grows it to
+/// [`chunk_capacity`] of what it needs (never more: an open page holds no spare capacity
+/// beyond its malloc chunk, and growing is one `realloc`, no doubling).
+#[inline]
+pub fn reserve_chunk(v: &mut Vec<u8>, extra: usize) {
+    if v.capacity() - v.len() < extra {
+        let cap = chunk_capacity(v.len().saturating_add(extra));
+        v.reserve_exact(cap - v.len());
+    }
+}
+
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum CodecError {
     #[error("page truncated at byte {0}")]
@@ -1226,7 +1247,7 @@ impl NumEncoder {
         self.out.reserve_exact(n);
     }
     pub fn shrink(&mut self) {
-        self.out.shrink_to_fit();
+        self.out.shrink_to(chunk_capacity(self.out.len()));
     }
     /// Appends one word. Only checks whether the word is canonical (then its flags go to the
     /// flag runs and the word to the pending block; otherwise it is an exception): the
@@ -1274,13 +1295,13 @@ impl NumEncoder {
     /// Packs the full pending block onto `out`; its last value is the next block's base.
     #[inline(never)]
     fn pack_full_block(&mut self) {
-        // packed into a per-thread scratch buffer, then appended with an exact reserve so an
-        // open page holds no spare capacity
+        // packed into a per-thread scratch buffer, then appended growing to the malloc chunk
+        // it needs ([`reserve_chunk`]), so an open page holds no spare capacity
         SCRATCH.with(|b| {
             let mut blk = b.take();
             blk.clear();
             self.base = self.pack_pending(&mut blk);
-            self.out.reserve_exact(blk.len());
+            reserve_chunk(&mut self.out, blk.len());
             self.out.extend_from_slice(&blk);
             b.set(blk);
         });
@@ -1837,12 +1858,24 @@ pub struct AggEncoder {
 }
 
 impl AggEncoder {
+    /// Appends one point: its six varints (at most 30 bytes) are coded on the stack, then
+    /// appended with one [`reserve_chunk`] (no doubling of the page's buffer).
     pub fn push(&mut self, cols: &[u32; 6]) {
-        self.out.reserve_exact(12);
+        let mut buf = [0u8; 30];
+        let mut len = 0;
         for (p, &c) in self.prev.iter_mut().zip(cols) {
-            put_varint(&mut self.out, u64::from(zigzag(c.wrapping_sub(*p) as i32)));
+            let mut z = zigzag(c.wrapping_sub(*p) as i32);
+            while z >= 0x80 {
+                buf[len] = (z as u8) | 0x80;
+                z >>= 7;
+                len += 1;
+            }
+            buf[len] = z as u8;
+            len += 1;
             *p = c;
         }
+        reserve_chunk(&mut self.out, len);
+        self.out.extend_from_slice(&buf[..len]);
         self.n += 1;
     }
     pub fn len(&self) -> u32 {
@@ -1906,5 +1939,73 @@ impl AggEncoder {
             n: n as u32,
             out: bytes.to_vec(),
         })
+    }
+}
+
+#[cfg(test)]
+mod growth_tests {
+    use super::*;
+    use crate::storage::number::StorageNumber;
+
+    #[test]
+    fn chunk_capacity_is_the_usable_size_of_a_glibc_chunk() {
+        assert_eq!(chunk_capacity(0), 24);
+        assert_eq!(chunk_capacity(24), 24);
+        assert_eq!(chunk_capacity(25), 40);
+        assert_eq!(chunk_capacity(40), 40);
+        assert_eq!(chunk_capacity(41), 56);
+        for need in 0..5000 {
+            let c = chunk_capacity(need);
+            assert!(c >= need && c < need.max(24) + 16, "{need} → {c}");
+            assert_eq!((c + 8) % 16, 0, "{need} → {c}: a whole chunk less its header");
+            assert_eq!(chunk_capacity(c), c, "{need}: stable");
+        }
+    }
+
+    /// The encoders' buffers grow one malloc chunk at a time, never beyond the chunk their
+    /// bytes need (no doubling), and the aggregate bytes are those of one `put_varint` per
+    /// column, as before the stack buffer.
+    #[test]
+    fn open_page_buffers_hold_no_spare_chunk_and_bytes_do_not_change() {
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut rnd = |n: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n
+        };
+        let mut a = AggEncoder::default();
+        let mut reference = Vec::new();
+        let mut prev = [0u32; 6];
+        let mut cols_in: Vec<[u32; 6]> = Vec::new();
+        for i in 0..3000 {
+            let shift = [0, 7, 14, 21, 28, 31][i % 6];
+            let cols: [u32; 6] = std::array::from_fn(|k| if k < 3 { (rnd(1 << 32) as u32) >> shift } else { rnd(3) as u32 });
+            a.push(&cols);
+            for (p, &c) in prev.iter_mut().zip(&cols) {
+                put_varint(&mut reference, u64::from(zigzag(c.wrapping_sub(*p) as i32)));
+                *p = c;
+            }
+            cols_in.push(cols);
+            assert!(a.out.capacity() <= chunk_capacity(a.out.len()), "point {i}: {} for {}", a.out.capacity(), a.out.len());
+        }
+        assert_eq!(a.out, reference);
+        let mut cols = vec![Vec::new(); 6];
+        decode_aggs(&a.out, &mut 0, cols_in.len(), &mut cols).expect("decodes");
+        for (i, p) in cols_in.iter().enumerate() {
+            assert!((0..6).all(|k| cols[k][i] == p[k]), "point {i}");
+        }
+
+        let mut e = NumEncoder::default();
+        let mut v = 1000.0f64;
+        for i in 0..4000 {
+            v += (rnd(2001) as f64 - 1000.0) * [0.001, 1.0, 1e4][(i / 500) % 3];
+            e.push(StorageNumber::pack(v, 0).0);
+            assert!(e.out.capacity() <= chunk_capacity(e.out.len()), "word {i}: {} for {}", e.out.capacity(), e.out.len());
+        }
+        e.reserve(640);
+        e.shrink();
+        assert_eq!(e.out.capacity(), chunk_capacity(e.out.len()).min(e.out.capacity()));
+        assert!(e.out.capacity() <= chunk_capacity(e.out.len()));
     }
 }

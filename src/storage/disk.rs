@@ -11,7 +11,8 @@
 //! * `tier{N}/{seq:010}.ndd` — data files of tier N. 32-byte header (`NDTSDAT1`, format
 //!   version, tier, seq, crc32), then page records, and once *sealed* a 24-byte trailer
 //!   (`NDTSSEAL`, data length, record count, crc32). A record is a header and a payload (see
-//!   [`super::codec`], LZ4-compressed when that saves ≥ 1/8). Format 2 (written since
+//!   [`super::codec`], LZ4-compressed when that saves ≥ 1/8; a noisy series' tier-0 pages
+//!   are not always tried, see `Lz4Hint`). Format 2 (written since
 //!   2026-11-26): a compact header of 12–19 bytes, 14.9 on average on the benchmark corpus
 //!   ([`Rec2`]: magic byte, crc32 of header + payload + the predecessor it is coded against,
 //!   kind, then varints: payload length, series id, generation and first time as differences
@@ -880,6 +881,8 @@ struct TierFiles {
     retention_secs: u64,
     /// Reused by `append`: the compressed payload, the record.
     lz: Vec<u8>,
+    /// Per series id: whether `append` tries LZ4 on its next page ([`Lz4Hint`]).
+    lz4_hint: Vec<Lz4Hint>,
     rec: Vec<u8>,
     /// While set, `append` puts records in `pending` instead of writing them (see
     /// [`TierFiles::write_pending`]): a run of a replication reply seals a page every few
@@ -890,6 +893,44 @@ struct TierFiles {
     pending: Vec<u8>,
     pending_from: u64,
     pending_prev: RecCtx,
+}
+
+/// Series ids below this keep an [`Lz4Hint`] (one byte each).
+const LZ4_HINT_SERIES: usize = 1 << 24;
+/// Payloads shorter than this are always tried with LZ4, whatever the series' [`Lz4Hint`].
+const LZ4_SKIP_MIN: usize = PAGE_BYTES * 3 / 4;
+
+/// Whether to try LZ4 on a series' next tier-0 page. Noisy numbers are already bit-packed:
+/// LZ4 cannot shorten their pages at all, page after page. After such a page the next 1, 3,
+/// 7, then 15 pages in a row are written without trying (a try costs a scan of the page and
+/// an 8 KiB table zeroed); any page LZ4 shortens, even by less than the 1/8 that keeps the
+/// compressed form, resets it. Memory only: a reopened store tries every series again.
+#[derive(Clone, Copy, Debug, Default)]
+struct Lz4Hint(u8);
+
+impl Lz4Hint {
+    /// Pages to write untried after the `level`-th failure in a row.
+    const SKIPS: [u8; 5] = [0, 0, 1, 3, 7];
+    fn level(self) -> usize {
+        usize::from(self.0 >> 4)
+    }
+    /// Whether this page is tried (else it counts as one skipped).
+    fn try_now(&mut self) -> bool {
+        if self.0 & 15 == 0 {
+            return true;
+        }
+        self.0 -= 1;
+        false
+    }
+    /// The result of a try: LZ4 could not shorten the page at all (`hopeless`) or could.
+    fn tried(&mut self, hopeless: bool) {
+        if !hopeless {
+            self.0 = 0;
+        } else {
+            let level = (self.level() + 1).min(Self::SKIPS.len() - 1);
+            self.0 = ((level as u8) << 4) | Self::SKIPS[level];
+        }
+    }
 }
 
 #[derive(Default, Serialize, Deserialize)]
@@ -1206,6 +1247,19 @@ impl TierFiles {
         any
     }
 
+    /// Series `series`'s [`Lz4Hint`] (none for an id beyond [`LZ4_HINT_SERIES`] and in upper
+    /// tiers, whose few large pages are written at checkpoints: always tried).
+    fn lz4_hint_mut(&mut self, series: u32) -> Option<&mut Lz4Hint> {
+        let i = series as usize;
+        if i >= LZ4_HINT_SERIES || self.tier != 0 {
+            return None;
+        }
+        if i >= self.lz4_hint.len() {
+            self.lz4_hint.resize(i + 1, Lz4Hint::default());
+        }
+        self.lz4_hint.get_mut(i)
+    }
+
     /// Appends one record; returns where it went and whether files were deleted.
     fn append(
         &mut self,
@@ -1216,11 +1270,28 @@ impl TierFiles {
         // kept across records
         // (taken out while in use; an error drops them, nothing else)
         let (mut lz, mut rec) = (std::mem::take(&mut self.lz), std::mem::take(&mut self.rec));
-        let max = lz4_flex::block::get_maximum_output_size(payload.len());
-        lz.clear();
-        lz.resize(4 + max, 0);
-        lz[..4].copy_from_slice(&(payload.len() as u32).to_le_bytes());
-        let clen = lz4_flex::block::compress_into(&payload, &mut lz[4..]).map_or(usize::MAX, |n| n + 4);
+        // (a page smaller than [`LZ4_SKIP_MIN`] was not cut for its size: it may be of a
+        // quieter stretch of the series, it is always tried)
+        let skip = payload.len() >= LZ4_SKIP_MIN && self.lz4_hint_mut(h.series).is_some_and(|x| !x.try_now());
+        let clen = if !skip {
+            let max = lz4_flex::block::get_maximum_output_size(payload.len());
+            // (only grown: what the previous records left in it is overwritten, not zeroed)
+            if lz.len() < 4 + max {
+                lz.resize(4 + max, 0);
+            }
+            lz[..4].copy_from_slice(&(payload.len() as u32).to_le_bytes());
+            let clen = lz4_flex::block::compress_into(&payload, &mut lz[4..]).map_or(usize::MAX, |n| n + 4);
+            // only a page LZ4 could shorten by less than 1/32 makes the next ones skip it
+            // (block headers and such repeat a little even in noise; one that saved more,
+            // if less than 1/8, is nearer the line: the next may cross it)
+            let hopeless = clen.saturating_add(clen / 32) >= payload.len();
+            if let Some(x) = self.lz4_hint_mut(h.series) {
+                x.tried(hopeless);
+            }
+            clen
+        } else {
+            usize::MAX
+        };
         let payload: &[u8] = if clen.saturating_add(clen / 8) < payload.len() {
             h.flags |= FLAG_LZ4;
             &lz[..clen]
@@ -1547,6 +1618,7 @@ impl DiskStore {
                 limit: tc.retention_bytes,
                 retention_secs: tc.retention_secs,
                 lz: Vec::new(),
+                lz4_hint: Vec::new(),
                 rec: Vec::new(),
                 defer: false,
                 pending: Vec::new(),
@@ -4175,5 +4247,92 @@ mod record_format_tests {
         let crc = crc32fast::hash(&v3[0..24]);
         v3[24..28].copy_from_slice(&crc.to_le_bytes());
         assert!(scan_file(&v3, 0, 3).is_err());
+    }
+}
+
+#[cfg(test)]
+mod lz4_hint_tests {
+    use super::*;
+    use crate::model::{ChartMeta, DimMeta, HostMeta};
+
+    /// Pages tried out of `pages`, all of them LZ4-hopeless, from a fresh hint.
+    fn tried_of(pages: usize) -> Vec<usize> {
+        let mut h = Lz4Hint::default();
+        let mut tried = Vec::new();
+        for p in 0..pages {
+            if h.try_now() {
+                tried.push(p);
+                h.tried(true);
+            }
+        }
+        tried
+    }
+
+    #[test]
+    fn lz4_is_skipped_after_two_hopeless_pages_backing_off_to_one_in_eight() {
+        assert_eq!(tried_of(40), vec![0, 1, 3, 7, 15, 23, 31, 39]);
+        // a page LZ4 shortens (even by less than 1/8) resets the back-off
+        let mut h = Lz4Hint::default();
+        for _ in 0..6 {
+            if h.try_now() {
+                h.tried(true);
+            }
+        }
+        while !h.try_now() {}
+        h.tried(false);
+        assert!(h.try_now() && h.try_now(), "tried again page after page");
+        h.tried(true);
+        assert!(h.try_now(), "one hopeless page skips none");
+    }
+
+    /// A noisy series (LZ4 cannot shorten its pages) and a periodic one (it can) written
+    /// through pages: every point reads back the same after a reopen, the noisy series
+    /// skips its tries, the periodic one keeps trying (and its pages stay compressed: its
+    /// tier-0 bytes are far below the noisy one's).
+    #[test]
+    fn pages_with_and_without_the_lz4_try_read_back_the_same() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let cfg = StoreConfig::default();
+        let store = DiskStore::open(tmp.path(), cfg.clone()).expect("open");
+        let h = store.put_host(&HostMeta { guid: "g".into(), hostname: "h".into(), ..Default::default() }).expect("host");
+        let c = store.put_chart(h, &ChartMeta { id: "a.b".into(), update_every: 1, ..Default::default() }).expect("chart");
+        let dim = |id: &str| DimMeta { id: id.into(), name: id.into(), multiplier: 1, divisor: 1, ..Default::default() };
+        let noisy = store.put_dimension(c, &dim("noisy")).expect("dim");
+        let periodic = store.put_dimension(c, &dim("periodic")).expect("dim");
+        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+        let mut words = |i: usize, noise: bool| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            // periodic: the same 64 values again and again (every packed block alike)
+            let v = if noise { (x % 10_000_000) as f64 + 0.5 } else { ((i % 64) * 7919 % 1000) as f64 * 1234.5 };
+            StorageNumber::pack(v, crate::storage::number::FLAG_NOT_ANOMALOUS)
+        };
+        let n = 20_000;
+        let t0 = 1_700_000_000;
+        let noisy_words: Vec<StorageNumber> = (0..n).map(|i| words(i, true)).collect();
+        let periodic_words: Vec<StorageNumber> = (0..n).map(|i| words(i, false)).collect();
+        let mut counts = WriteCounts::default();
+        for (id, w) in [(noisy, &noisy_words), (periodic, &periodic_words)] {
+            for chunk in 0..n / 1000 {
+                store.write_run(id, t0 + chunk as i64 * 1000, 1, &w[chunk * 1000..(chunk + 1) * 1000], &mut counts).expect("run");
+            }
+        }
+        {
+            let g = store.shared.write();
+            let hint = |id: SeriesId| g.tiers[0].lz4_hint.get(id.0 as usize).copied().unwrap_or_default().0;
+            assert!(hint(noisy) >> 4 >= 3, "noisy series backs off: {:#x}", hint(noisy));
+            assert_eq!(hint(periodic), 0, "periodic series keeps trying");
+        }
+        store.flush().expect("flush");
+        drop(store);
+        let store = DiskStore::open(tmp.path(), cfg).expect("reopen");
+        for (id, w) in [(noisy, &noisy_words), (periodic, &periodic_words)] {
+            let mut out = Vec::new();
+            store.read(id, 0, t0, t0 + n as i64, &mut out).expect("read");
+            let want: Vec<TierPoint> = w.iter().enumerate().filter_map(|(i, &s)| TierPoint::from_number(t0 + i as i64, s)).collect();
+            assert_eq!(out.len(), want.len());
+            assert!(out.iter().zip(&want).all(|(a, b)| a.time == b.time && a.sum.to_bits() == b.sum.to_bits() && a.anomalous == b.anomalous), "series {}", id.0);
+        }
     }
 }
