@@ -1207,6 +1207,108 @@ mod tests {
         println!("replication receive: best {best:.1} ns/sample, on CPU {best_cpu:.1}");
     }
 
+    /// Not a check: the receive cost per live sample under `bench/parent-load.sh`'s load
+    /// (hosts × charts × 10 dimensions, one `BEGIN`/`SET`×10/`END` per chart per second, half
+    /// the dimensions absolute random walks, half incremental counters, each host's second in
+    /// one piece as the load generator writes it), every host into one `DiskStore` (tiers
+    /// 1/60/60), store included; our clock advances one second per round. Prints ns per sample
+    /// on the CPU (from the scheduler) over the measured rounds, and the part spent in
+    /// [`Session::apply_lines`] (wall clock), best of 3.
+    /// `LS_HOSTS=50 LS_CHARTS=200 cargo test --release -p netdatad --lib -- --ignored --nocapture live_receive_speed`
+    #[test]
+    #[ignore]
+    fn live_receive_speed() {
+        use ndcluster::storage::disk::DiskStore;
+        use ndcluster::storage::{StoreConfig, TierConfig};
+        let env = |k: &str, d: usize| std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(d);
+        let (hosts, charts, dims) = (env("LS_HOSTS", 50), env("LS_CHARTS", 200), 10usize);
+        let (warm, rounds) = (5usize, env("LS_ROUNDS", 30));
+        let mut defs = String::new();
+        for c in 0..charts {
+            let fam = c / 10;
+            defs.push_str(&format!("CHART \"lg{fam}.c{c}\" \"\" \"Synthetic chart {c}\" \"units\" \"fam{fam}\" \"lg{fam}.ctx{}\" \"line\" {} 1 \"   \" \"loadgen.plugin\" \"\"\n", c % 10, 1000 + c));
+            defs.push_str(&format!("CLABEL \"family\" \"fam{fam}\" 1\nCLABEL_COMMIT\n"));
+            for d in 0..dims {
+                let algo = if d % 2 == 0 { "absolute" } else { "incremental" };
+                defs.push_str(&format!("DIMENSION \"d{d}\" \"d{d}\" \"{algo}\" 1 1 \"  \"\n"));
+            }
+        }
+        // every host's text of every round (built before timing)
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut vals: Vec<Vec<i64>> = (0..hosts).map(|h| (0..charts * dims).map(|i| ((i * 7919 + h * 104_729) % 1_000_000) as i64).collect()).collect();
+        let mut texts: Vec<Vec<Vec<u8>>> = Vec::new();
+        for round in 0..warm + rounds {
+            let usec = if round == 0 { 0 } else { 1_000_000 };
+            let mut per_host = Vec::new();
+            for v in vals.iter_mut() {
+                let mut out = String::with_capacity(charts * (30 + dims * 28));
+                for c in 0..charts {
+                    out.push_str(&format!("BEGIN \"lg{}.c{c}\" {usec}\n", c / 10));
+                    for d in 0..dims {
+                        x ^= x << 13;
+                        x ^= x >> 7;
+                        x ^= x << 17;
+                        let v = &mut v[c * dims + d];
+                        *v = if d % 2 == 0 { (*v + (x % 2001) as i64 - 1000).clamp(0, 10_000_000) } else { *v + (x % 5000) as i64 };
+                        out.push_str(&format!("SET \"d{d}\" = {}\n", *v));
+                    }
+                    out.push_str("END\n");
+                }
+                per_host.push(out.into_bytes());
+            }
+            texts.push(per_host);
+        }
+        let on_cpu = || std::fs::read_to_string("/proc/thread-self/schedstat").ok().and_then(|s| s.split_whitespace().next().and_then(|w| w.parse::<u64>().ok()));
+        let samples = (hosts * charts * dims * rounds) as f64;
+        let (mut best, mut best_apply) = (f64::MAX, f64::MAX);
+        for _ in 0..3 {
+            let tmp = tempfile::tempdir().expect("tempdir");
+            let tier = |iterations| TierConfig { iterations, retention_bytes: 1 << 30, retention_secs: 0 };
+            let cfg = StoreConfig { tiers: vec![tier(1), tier(60), tier(60)], flush_interval_secs: 5 };
+            let store: Arc<dyn Store> = Arc::new(DiskStore::open(tmp.path().join("db"), cfg).expect("store"));
+            let repl = ReplicationSettings { enabled: false, seconds_to_replicate: 0, seconds_per_step: 600 };
+            let mut conns = Vec::new();
+            for hi in 0..hosts {
+                let meta = HostMeta { guid: format!("g{hi}"), hostname: format!("h{hi}"), update_every: 1, ..Default::default() };
+                let mut h = HostIngest::new(store.clone(), meta, Limits::default()).expect("host");
+                let mut s = Session::new(Capabilities(Capabilities::VCAPS.0 | Capabilities::HLABELS.0 | Capabilities::CLAIM.0 | Capabilities::CLABELS.0), repl);
+                let mut out = Vec::new();
+                for l in defs.lines() {
+                    s.apply(&mut h, l.as_bytes(), &mut out).expect("definition");
+                }
+                h.flush_writes().expect("flush");
+                conns.push((h, s, LineReader::new(ndcluster::proto::MAX_LINE_LEN)));
+            }
+            let t0 = (crate::local::now_us() / 1_000_000 - (warm + rounds) as i64 - 10) * 1_000_000;
+            let mut out = Vec::new();
+            let (mut cpu0, mut started) = (on_cpu(), std::time::Instant::now());
+            let mut in_apply = std::time::Duration::ZERO;
+            for (round, per_host) in texts.iter().enumerate() {
+                if round == warm {
+                    (cpu0, started, in_apply) = (on_cpu(), std::time::Instant::now(), std::time::Duration::ZERO);
+                }
+                for (hi, ((h, s, reader), text)) in conns.iter_mut().zip(per_host).enumerate() {
+                    reader.spare(text.len()).copy_from_slice(text);
+                    reader.commit(text.len());
+                    s.clock_us = Some(t0 + round as i64 * 1_000_000 + (hi * 1_000_000 / hosts) as i64);
+                    let a = std::time::Instant::now();
+                    s.apply_lines(h, reader, &mut out).expect("apply");
+                    in_apply += a.elapsed();
+                    h.flush_writes().expect("flush");
+                }
+            }
+            let wall = started.elapsed().as_secs_f64() * 1e9 / samples;
+            let cpu = on_cpu().zip(cpu0).map_or(f64::NAN, |(b, a)| b.saturating_sub(a) as f64 / samples);
+            let apply = in_apply.as_secs_f64() * 1e9 / samples;
+            let stored: u64 = conns.iter().map(|c| c.0.stats.points_stored).sum();
+            assert!(stored as f64 >= samples, "points stored: {stored}");
+            best = best.min(cpu);
+            best_apply = best_apply.min(apply);
+            println!("live receive: {samples} samples, {wall:.1} ns/sample wall, on CPU {cpu:.1}, in apply_lines {apply:.1}");
+        }
+        println!("live receive: best on CPU {best:.1} ns/sample, apply_lines {best_apply:.1}");
+    }
+
     /// The row way of `RSET`s ([`HostIngest::replay_rows`], taken by [`Session::apply_lines`]
     /// on the bytes after each line) gives what the general parser gives, line for line, on
     /// replies that stray from the usual shape in every way it checks: dimensions skipped,
