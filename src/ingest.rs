@@ -523,6 +523,17 @@ impl HostIngest {
         c.state.set_by_id(dim, value)
     }
 
+    /// The `SET` lines of the sample in progress at the start of `buf`, in the usual shape
+    /// and order (see [`ChartState::live_sets`]); none without a sample in progress. Returns
+    /// the bytes and lines taken.
+    #[inline]
+    pub fn live_sets(&mut self, buf: &[u8], max_line: usize) -> (usize, u64) {
+        match self.in_sample.and_then(|ci| self.charts.get_mut(ci)) {
+            Some(c) => c.state.live_sets(buf, max_line),
+            None => (0, 0),
+        }
+    }
+
     /// `SET` by dimension index (local collectors).
     pub fn set_index(&mut self, di: usize, value: Option<i64>) -> Result<(), IngestError> {
         let Some(ci) = self.in_sample else { return Err(IngestError::NotInSample("SET")) };

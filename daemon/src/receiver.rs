@@ -597,6 +597,17 @@ impl Session {
                     r.map_err(|e| e.to_string())?;
                 }
             }
+            // the `SET`s of a live sample, matched against the chart's dimensions in order
+            // without framing each line first (the rest goes the usual way)
+            if self.in_function_result.is_none() && reader.unread().first() == Some(&b'S') {
+                let (n, lines) = h.live_sets(reader.unread(), max);
+                if n > 0 {
+                    if self.forward_caps.is_some() {
+                        self.forward.extend_from_slice(&reader.unread()[..n]);
+                    }
+                    reader.consume(n, lines);
+                }
+            }
         }
         Ok(())
     }
@@ -924,6 +935,7 @@ mod tests {
                 }
             }
             Way::Chunks(mut x) | Way::BigChunks(mut x) => {
+                let max = if matches!(way, Way::Chunks(_)) { 300 } else { 8192 };
                 let bytes: Vec<u8> = lines.iter().flat_map(|l| l.iter().copied().chain([b'\n'])).collect();
                 let mut reader = LineReader::new(ndcluster::proto::MAX_LINE_LEN);
                 let mut at = 0;
@@ -931,7 +943,7 @@ mod tests {
                     x ^= x << 13;
                     x ^= x >> 7;
                     x ^= x << 17;
-                    let n = (1 + x % 300) as usize;
+                    let n = (1 + x % max) as usize;
                     let piece = &bytes[at..(at + n).min(bytes.len())];
                     reader.spare(n)[..piece.len()].copy_from_slice(piece);
                     reader.commit(piece.len());
@@ -944,6 +956,7 @@ mod tests {
                     forwarded.append(&mut s.forward);
                 }
                 assert_eq!(reader.finish(), Ok(()));
+                assert_eq!(reader.lines(), lines.len() as u64);
             }
         }
         forwarded.append(&mut s.forward);
@@ -1029,7 +1042,7 @@ mod tests {
         }
         let general = run_live(&lines, Way::General, now_us);
         let key = |v: &Vec<TierPoint>| v.iter().map(|p| (p.time, p.sum.to_bits(), p.reset)).collect::<Vec<_>>();
-        for way in [Way::Lines, Way::Chunks(1), Way::Chunks(0x9e37_79b9_7f4a_7c15), Way::Chunks(7)] {
+        for way in [Way::Lines, Way::Chunks(1), Way::Chunks(0x9e37_79b9_7f4a_7c15), Way::Chunks(7), Way::BigChunks(5)] {
             let fast = run_live(&lines, way, now_us);
             assert_eq!(fast.0, general.0);
             assert_eq!(String::from_utf8_lossy(&fast.1), String::from_utf8_lossy(&general.1));
@@ -1047,6 +1060,94 @@ mod tests {
         // 3 before the definitions, 2 a row (`zz`, `12x`), 4 every 8 rows (unknown chart, bad
         // microseconds, END and SET outside BEGIN/END)
         assert_eq!(general.0.len(), 3 + 40 * 2 + 4 * 5, "{:#?}", general.0);
+    }
+
+    /// The run way of live `SET`s ([`HostIngest::live_sets`], taken by
+    /// [`Session::apply_lines`] on the bytes after each line) gives what the general parser
+    /// gives, line for line, on samples that stray from the usual shape in every way it
+    /// checks: dimensions skipped, repeated, swapped, unknown or named by a prefix or an
+    /// extension of their id, empty values, extra spaces, `\r`, single quotes, values not in
+    /// the usual integer shape (octal, hex, signs, leading zeros, 18 and 19 digits, garbage),
+    /// wide counters, ids of 16 and 17 bytes and ids holding a quote or a backslash, a chart
+    /// with more dimensions than are looked up by scanning, `SET`s outside `BEGIN`/`END` and
+    /// inside a function result; in small and large pieces, with lines forwarded upstream.
+    #[test]
+    fn live_set_run_agrees_with_the_general_parser() {
+        let now_us = crate::local::now_us();
+        let mut lines: Vec<Vec<u8>> = Vec::new();
+        let mut l = |s: String| lines.push(s.into_bytes());
+        let odd = vec!["a", "b7", "id_of_16_bytes_x", "id_of_17_bytes_xy", "q\"r", "x\\y", "c"];
+        let plain: Vec<String> = (0..10).map(|d| format!("d{d}")).chain(["id_of_16_bytes_x".to_string()]).collect();
+        let many: Vec<String> = (0..20).map(|d| format!("m{d}")).collect();
+        let charts: [(&str, Vec<&str>); 3] = [("t.odd", odd), ("t.plain", plain.iter().map(String::as_str).collect()), ("t.many", many.iter().map(String::as_str).collect())];
+        for (c, dims) in &charts {
+            l(format!("CHART {c} '' 'x' 'u' f c line 1 1 '' p m"));
+            for (k, d) in dims.iter().enumerate() {
+                // unquoted: a quote inside a word is an ordinary byte
+                let algorithm = if k % 2 == 0 { "absolute" } else { "incremental" };
+                l(format!("DIMENSION {d} {d} {algorithm} 1 1 ''"));
+            }
+        }
+        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+        let mut rnd = |n: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n
+        };
+        let words = ["0", "-0", "00", "010", "0x1f", "+5", "-5", "123456789012345678", "-123456789012345678", "1234567890123456789", "", "12x", "1e3", "99999999999999999999", "4294967296", "4294967295"];
+        let mut counter = 1_000u64;
+        for row in 0..300 {
+            let (chart, dims) = &charts[rnd(3) as usize];
+            l(format!("BEGIN \"{chart}\" {}", if row == 0 { 0 } else { 1_000_000 }));
+            let mut order: Vec<usize> = (0..dims.len()).collect();
+            if rnd(6) == 0 {
+                let (i, j) = (rnd(dims.len() as u64) as usize, rnd(dims.len() as u64) as usize);
+                order.swap(i, j);
+            }
+            for &d in &order {
+                let id = dims[d];
+                counter += rnd(5_000);
+                let v = match rnd(8) {
+                    0 => words[rnd(words.len() as u64) as usize].to_string(),
+                    1 => (counter << 20).to_string(), // wide
+                    2 => format!("-{}", rnd(1 << 40)),
+                    _ => counter.to_string(),
+                };
+                let line = match rnd(40) {
+                    0 => continue, // dimension missing
+                    1 => format!("SET \"{id}\" = {v}\r"),
+                    2 => format!("SET \"{id}\"= {v}"),
+                    3 => format!("SET  \"{id}\" = {v}"),
+                    4 => format!("SET \"{id}\" =  {v}"),
+                    5 => format!("SET \"{id}\" = {v} "),
+                    6 => format!("SET \"zz\" = {v}"),
+                    7 => format!("SET \"{id}\" = {v}\nSET \"{id}\" = 7{v}"), // repeated, another value
+                    8 => format!("SET \"{}\" = {v}", &id[..id.len() - 1]),
+                    9 => format!("SET \"{id}0\" = {v}"),
+                    10 => format!("SET \"{id}\" = "),
+                    11 => format!("SET '{id}' = {v}"),
+                    12 => format!("SET \"{id}\" = {v}\nEND\nSET \"{id}\" = 1"), // outside BEGIN/END
+                    13 => format!("SET \"{id}\" = {v}\nFUNCTION_RESULT_BEGIN \"tx\" 200 \"application/json\" 0\nSET \"{id}\" = 5\nSET \"zz\" = 1\nFUNCTION_RESULT_END"),
+                    _ => format!("SET \"{id}\" = {v}"),
+                };
+                for part in line.split('\n') {
+                    l(part.to_string());
+                }
+            }
+            l(if rnd(20) == 0 { "END ".into() } else { "END".into() });
+        }
+        let general = run_live(&lines, Way::General, now_us);
+        let key = |v: &Vec<TierPoint>| v.iter().map(|p| (p.time, p.sum.to_bits(), p.reset)).collect::<Vec<_>>();
+        for way in [Way::Lines, Way::Chunks(3), Way::BigChunks(1), Way::BigChunks(0x9e37_79b9_7f4a_7c15), Way::BigChunks(77)] {
+            let fast = run_live(&lines, way, now_us);
+            assert_eq!(fast.0, general.0, "errors");
+            assert_eq!(String::from_utf8_lossy(&fast.1), String::from_utf8_lossy(&general.1), "forwarded");
+            assert_eq!(fast.2, general.2, "samples");
+            assert_eq!(fast.3.iter().map(key).collect::<Vec<_>>(), general.3.iter().map(key).collect::<Vec<_>>());
+        }
+        assert!(general.3.iter().map(Vec::len).sum::<usize>() > 2000, "points were stored");
+        assert!(general.0.len() > 100, "the odd lines were errors: {}", general.0.len());
     }
 
     #[test]
