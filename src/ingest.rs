@@ -523,15 +523,57 @@ impl HostIngest {
         c.state.set_by_id(dim, value)
     }
 
-    /// The `SET` lines of the sample in progress at the start of `buf`, in the usual shape
-    /// and order (see [`ChartState::live_sets`]); none without a sample in progress. Returns
-    /// the bytes and lines taken.
-    #[inline]
-    pub fn live_sets(&mut self, buf: &[u8], max_line: usize) -> (usize, u64) {
-        match self.in_sample.and_then(|ci| self.charts.get_mut(ci)) {
-            Some(c) => c.state.live_sets(buf, max_line),
-            None => (0, 0),
+    /// The live lines at the start of `buf` (received bytes after a line) in exactly the shape
+    /// every sender writes them, without framing each line first: `BEGIN "<id>" <usec>` of
+    /// a defined chart (the one after the previous `BEGIN` first, see
+    /// [`crate::proto::command::begin_parts`] and [`HostIngest::begin_by_id`]), the `SET`s of
+    /// the sample in progress in the usual shape and order ([`ChartState::live_sets`]) and
+    /// `END` of a sample in progress ([`HostIngest::end_deferred`] at `now_us`). Each line
+    /// does what the general way does for it. Stops before the first other line (another
+    /// command or shape, an unknown chart, a `SET` of another dimension or value shape,
+    /// `SET`/`END` outside a sample, a line longer than `max_line` or not complete yet): the
+    /// caller takes it the usual way. Returns the bytes and lines taken (all of them `BEGIN`,
+    /// `SET` or `END`), the `END`s among them, and the error of writing the pending points
+    /// (the `END` that hit it is taken).
+    pub fn live_run(&mut self, buf: &[u8], max_line: usize, now_us: i64) -> (usize, u64, u64, Result<(), IngestError>) {
+        let (mut pos, mut lines, mut ends) = (0usize, 0u64, 0u64);
+        loop {
+            let rest = &buf[pos..];
+            match rest.first() {
+                Some(b'S') => {
+                    let Some(c) = self.in_sample.and_then(|ci| self.charts.get_mut(ci)) else { break };
+                    let (n, k) = c.state.live_sets(rest, max_line);
+                    if n == 0 {
+                        break;
+                    }
+                    pos += n;
+                    lines += k;
+                }
+                Some(b'E') => {
+                    if !rest.starts_with(b"END\n") || max_line < 3 || self.in_sample.is_none() {
+                        break;
+                    }
+                    pos += 4;
+                    lines += 1;
+                    if let Err(e) = self.end_deferred(now_us) {
+                        return (pos, lines, ends, Err(e));
+                    }
+                    ends += 1;
+                }
+                Some(b'B') => {
+                    let Some(body) = rest.strip_prefix(b"BEGIN \"") else { break };
+                    let Some(nl) = crate::proto::tokenizer::find_byte(&rest[..rest.len().min(max_line + 1)], b'\n') else { break };
+                    let Some((id, usec)) = crate::proto::command::begin_parts(&body[..nl - 7]) else { break };
+                    if self.begin_by_id(id, usec, now_us).is_none() {
+                        break;
+                    }
+                    pos += nl + 1;
+                    lines += 1;
+                }
+                _ => break,
+            }
         }
+        (pos, lines, ends, Ok(()))
     }
 
     /// `SET` by dimension index (local collectors).

@@ -597,16 +597,19 @@ impl Session {
                     r.map_err(|e| e.to_string())?;
                 }
             }
-            // the `SET`s of a live sample, matched against the chart's dimensions in order
-            // without framing each line first (the rest goes the usual way)
-            if self.in_function_result.is_none() && reader.unread().first() == Some(&b'S') {
-                let (n, lines) = h.live_sets(reader.unread(), max);
+            // live samples (`BEGIN`, the `SET`s matched against the chart's dimensions in
+            // order, `END`) without framing each line first (the rest goes the usual way)
+            if self.in_function_result.is_none() && matches!(reader.unread().first(), Some(b'B' | b'S' | b'E')) {
+                let now = self.now_us();
+                let (n, lines, ends, r) = h.live_run(reader.unread(), max, now);
                 if n > 0 {
                     if self.forward_caps.is_some() {
                         self.forward.extend_from_slice(&reader.unread()[..n]);
                     }
                     reader.consume(n, lines);
+                    self.samples += ends;
                 }
+                r.map_err(|e| e.to_string())?;
             }
         }
         Ok(())
@@ -1099,7 +1102,17 @@ mod tests {
         let mut counter = 1_000u64;
         for row in 0..300 {
             let (chart, dims) = &charts[rnd(3) as usize];
-            l(format!("BEGIN \"{chart}\" {}", if row == 0 { 0 } else { 1_000_000 }));
+            let usec = if row == 0 { 0 } else { 1_000_000 - rnd(2) * 1000 };
+            l(match rnd(40) {
+                0 => format!("BEGIN \"{chart}\"  {usec}"),
+                1 => format!("BEGIN \"{chart}\" {usec}\r"),
+                2 => format!("BEGIN '{chart}' {usec}"),
+                3 => format!("BEGIN \"{chart}\""),
+                4 => format!("BEGIN \"{chart}\" x{usec}"),
+                5 => format!("BEGIN \"{chart}x\" {usec}\nBEGIN \"{chart}\" {usec}"), // unknown chart first
+                6 => format!("BEGIN \"{chart}\" {usec}\nEND\r\nBEGIN \"{chart}\" {usec}"),
+                _ => format!("BEGIN \"{chart}\" {usec}"),
+            });
             let mut order: Vec<usize> = (0..dims.len()).collect();
             if rnd(6) == 0 {
                 let (i, j) = (rnd(dims.len() as u64) as usize, rnd(dims.len() as u64) as usize);
@@ -1135,8 +1148,16 @@ mod tests {
                     l(part.to_string());
                 }
             }
-            l(if rnd(20) == 0 { "END ".into() } else { "END".into() });
+            l(match rnd(30) {
+                0 => "END ".into(),
+                1 => "END\r".into(),
+                2 => "END\nEND".into(), // the second outside BEGIN/END
+                3 => "ENDX".into(),
+                4 => continue, // no END: the next BEGIN starts over
+                _ => "END".into(),
+            });
         }
+        let lines: Vec<Vec<u8>> = lines.iter().flat_map(|l| l.split(|&b| b == b'\n').map(<[u8]>::to_vec).collect::<Vec<_>>()).collect();
         let general = run_live(&lines, Way::General, now_us);
         let key = |v: &Vec<TierPoint>| v.iter().map(|p| (p.time, p.sum.to_bits(), p.reset)).collect::<Vec<_>>();
         for way in [Way::Lines, Way::Chunks(3), Way::BigChunks(1), Way::BigChunks(0x9e37_79b9_7f4a_7c15), Way::BigChunks(77)] {
