@@ -261,6 +261,26 @@ fn line_end(v: &[u8]) -> Option<usize> {
     Some(8 + (m.trailing_zeros() / 8) as usize)
 }
 
+/// `a == b` for the short ids of charts, eight bytes at a time inline (no library call).
+#[inline(always)]
+fn eq_short(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let word = |s: &[u8]| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(s);
+        u64::from_le_bytes(w)
+    };
+    let (mut x, mut y) = (a.chunks_exact(8), b.chunks_exact(8));
+    for (p, q) in x.by_ref().zip(y.by_ref()) {
+        if word(p) != word(q) {
+            return false;
+        }
+    }
+    x.remainder() == y.remainder()
+}
+
 impl HostIngest {
     /// Registers (or updates) the host in the store.
     pub fn new(store: Arc<dyn Store>, meta: HostMeta, limits: Limits) -> Result<Self, IngestError> {
@@ -480,7 +500,7 @@ impl HostIngest {
     #[inline]
     fn chart_at_cursor(&self, chart: &[u8]) -> Option<usize> {
         let c = if self.chart_cursor < self.chart_ends.len() { self.chart_cursor } else { 0 };
-        (self.chart_name(c).as_bytes() == chart && c < self.charts.len()).then_some(c)
+        (eq_short(self.chart_name(c).as_bytes(), chart) && c < self.charts.len()).then_some(c)
     }
 
     /// `BEGIN` of the existing chart `ci`.
@@ -1061,6 +1081,19 @@ mod tests {
         ing.define_chart(chart("c.new")).expect("new");
         assert_eq!(ing.begin("c.new", 0, 1_000_000).expect("begin"), 4);
         assert_eq!(ing.begin("a.one", 0, 1_000_000).expect("begin"), 0);
+    }
+
+    #[test]
+    fn short_id_comparison_is_slice_equality() {
+        let ids: Vec<Vec<u8>> = ["", "a", "lg1.c12", "lg1.c13", "lg1.c1", "system.cpu", "system.cpx", "disk_util.nvme0n1", "disk_util.nvme0n2", "xisk_util.nvme0n1"]
+            .iter()
+            .map(|s| s.as_bytes().to_vec())
+            .collect();
+        for a in &ids {
+            for b in &ids {
+                assert_eq!(eq_short(a, b), a == b, "{a:?} {b:?}");
+            }
+        }
     }
 
     #[test]
