@@ -1065,10 +1065,11 @@ mod tests {
         assert_eq!(general.0.len(), 3 + 40 * 2 + 4 * 5, "{:#?}", general.0);
     }
 
-    /// The run way of live `SET`s ([`HostIngest::live_sets`], taken by
+    /// The run way of live samples ([`HostIngest::live_run`], taken by
     /// [`Session::apply_lines`] on the bytes after each line) gives what the general parser
     /// gives, line for line, on samples that stray from the usual shape in every way it
-    /// checks: dimensions skipped, repeated, swapped, unknown or named by a prefix or an
+    /// checks: `BEGIN`s of other shapes or unknown charts, `END`s of other shapes, missing or
+    /// outside a sample, dimensions skipped, repeated, swapped, unknown or named by a prefix or an
     /// extension of their id, empty values, extra spaces, `\r`, single quotes, values not in
     /// the usual integer shape (octal, hex, signs, leading zeros, 18 and 19 digits, garbage),
     /// wide counters, ids of 16 and 17 bytes and ids holding a quote or a backslash, a chart

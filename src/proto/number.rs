@@ -456,7 +456,7 @@ mod tests {
             x ^= x >> 7;
             x ^= x << 17;
             let v = (x >> (x % 64)) as i64;
-            words.push(if x % 3 == 0 { (-v).to_string() } else { v.to_string() });
+            words.push(if x.is_multiple_of(3) { (-v).to_string() } else { v.to_string() });
         }
         let (mut taken, mut left) = (0, 0);
         for w in &words {
