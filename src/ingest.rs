@@ -261,6 +261,26 @@ fn line_end(v: &[u8]) -> Option<usize> {
     Some(8 + (m.trailing_zeros() / 8) as usize)
 }
 
+/// `a == b` for the short ids of charts, eight bytes at a time inline (no library call).
+#[inline(always)]
+fn eq_short(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let word = |s: &[u8]| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(s);
+        u64::from_le_bytes(w)
+    };
+    let (mut x, mut y) = (a.chunks_exact(8), b.chunks_exact(8));
+    for (p, q) in x.by_ref().zip(y.by_ref()) {
+        if word(p) != word(q) {
+            return false;
+        }
+    }
+    x.remainder() == y.remainder()
+}
+
 impl HostIngest {
     /// Registers (or updates) the host in the store.
     pub fn new(store: Arc<dyn Store>, meta: HostMeta, limits: Limits) -> Result<Self, IngestError> {
@@ -480,7 +500,7 @@ impl HostIngest {
     #[inline]
     fn chart_at_cursor(&self, chart: &[u8]) -> Option<usize> {
         let c = if self.chart_cursor < self.chart_ends.len() { self.chart_cursor } else { 0 };
-        (self.chart_name(c).as_bytes() == chart && c < self.charts.len()).then_some(c)
+        (eq_short(self.chart_name(c).as_bytes(), chart) && c < self.charts.len()).then_some(c)
     }
 
     /// `BEGIN` of the existing chart `ci`.
@@ -521,6 +541,59 @@ impl HostIngest {
     pub fn set_by_id(&mut self, dim: &[u8], value: Option<i64>) -> Option<()> {
         let c = self.charts.get_mut(self.in_sample?)?;
         c.state.set_by_id(dim, value)
+    }
+
+    /// The live lines at the start of `buf` (received bytes after a line) in exactly the shape
+    /// every sender writes them, without framing each line first: `BEGIN "<id>" <usec>` of
+    /// a defined chart (the one after the previous `BEGIN` first, see
+    /// [`crate::proto::command::begin_parts`] and [`HostIngest::begin_by_id`]), the `SET`s of
+    /// the sample in progress in the usual shape and order ([`ChartState::live_sets`]) and
+    /// `END` of a sample in progress ([`HostIngest::end_deferred`] at `now_us`). Each line
+    /// does what the general way does for it. Stops before the first other line (another
+    /// command or shape, an unknown chart, a `SET` of another dimension or value shape,
+    /// `SET`/`END` outside a sample, a line longer than `max_line` or not complete yet): the
+    /// caller takes it the usual way. Returns the bytes and lines taken (all of them `BEGIN`,
+    /// `SET` or `END`), the `END`s among them, and the error of writing the pending points
+    /// (the `END` that hit it is taken).
+    pub fn live_run(&mut self, buf: &[u8], max_line: usize, now_us: i64) -> (usize, u64, u64, Result<(), IngestError>) {
+        let (mut pos, mut lines, mut ends) = (0usize, 0u64, 0u64);
+        loop {
+            let rest = &buf[pos..];
+            match rest.first() {
+                Some(b'S') => {
+                    let Some(c) = self.in_sample.and_then(|ci| self.charts.get_mut(ci)) else { break };
+                    let (n, k) = c.state.live_sets(rest, max_line);
+                    if n == 0 {
+                        break;
+                    }
+                    pos += n;
+                    lines += k;
+                }
+                Some(b'E') => {
+                    if !rest.starts_with(b"END\n") || max_line < 3 || self.in_sample.is_none() {
+                        break;
+                    }
+                    pos += 4;
+                    lines += 1;
+                    if let Err(e) = self.end_deferred(now_us) {
+                        return (pos, lines, ends, Err(e));
+                    }
+                    ends += 1;
+                }
+                Some(b'B') => {
+                    let Some(body) = rest.strip_prefix(b"BEGIN \"") else { break };
+                    let Some(nl) = crate::proto::tokenizer::find_byte(&rest[..rest.len().min(max_line + 1)], b'\n') else { break };
+                    let Some((id, usec)) = crate::proto::command::begin_parts(&body[..nl - 7]) else { break };
+                    if self.begin_by_id(id, usec, now_us).is_none() {
+                        break;
+                    }
+                    pos += nl + 1;
+                    lines += 1;
+                }
+                _ => break,
+            }
+        }
+        (pos, lines, ends, Ok(()))
     }
 
     /// `SET` by dimension index (local collectors).
@@ -1008,6 +1081,19 @@ mod tests {
         ing.define_chart(chart("c.new")).expect("new");
         assert_eq!(ing.begin("c.new", 0, 1_000_000).expect("begin"), 4);
         assert_eq!(ing.begin("a.one", 0, 1_000_000).expect("begin"), 0);
+    }
+
+    #[test]
+    fn short_id_comparison_is_slice_equality() {
+        let ids: Vec<Vec<u8>> = ["", "a", "lg1.c12", "lg1.c13", "lg1.c1", "system.cpu", "system.cpx", "disk_util.nvme0n1", "disk_util.nvme0n2", "xisk_util.nvme0n1"]
+            .iter()
+            .map(|s| s.as_bytes().to_vec())
+            .collect();
+        for a in &ids {
+            for b in &ids {
+                assert_eq!(eq_short(a, b), a == b, "{a:?} {b:?}");
+            }
+        }
     }
 
     #[test]

@@ -597,6 +597,20 @@ impl Session {
                     r.map_err(|e| e.to_string())?;
                 }
             }
+            // live samples (`BEGIN`, the `SET`s matched against the chart's dimensions in
+            // order, `END`) without framing each line first (the rest goes the usual way)
+            if self.in_function_result.is_none() && matches!(reader.unread().first(), Some(b'B' | b'S' | b'E')) {
+                let now = self.now_us();
+                let (n, lines, ends, r) = h.live_run(reader.unread(), max, now);
+                if n > 0 {
+                    if self.forward_caps.is_some() {
+                        self.forward.extend_from_slice(&reader.unread()[..n]);
+                    }
+                    reader.consume(n, lines);
+                    self.samples += ends;
+                }
+                r.map_err(|e| e.to_string())?;
+            }
         }
         Ok(())
     }
@@ -924,6 +938,7 @@ mod tests {
                 }
             }
             Way::Chunks(mut x) | Way::BigChunks(mut x) => {
+                let max = if matches!(way, Way::Chunks(_)) { 300 } else { 8192 };
                 let bytes: Vec<u8> = lines.iter().flat_map(|l| l.iter().copied().chain([b'\n'])).collect();
                 let mut reader = LineReader::new(ndcluster::proto::MAX_LINE_LEN);
                 let mut at = 0;
@@ -931,7 +946,7 @@ mod tests {
                     x ^= x << 13;
                     x ^= x >> 7;
                     x ^= x << 17;
-                    let n = (1 + x % 300) as usize;
+                    let n = (1 + x % max) as usize;
                     let piece = &bytes[at..(at + n).min(bytes.len())];
                     reader.spare(n)[..piece.len()].copy_from_slice(piece);
                     reader.commit(piece.len());
@@ -944,6 +959,7 @@ mod tests {
                     forwarded.append(&mut s.forward);
                 }
                 assert_eq!(reader.finish(), Ok(()));
+                assert_eq!(reader.lines(), lines.len() as u64);
             }
         }
         forwarded.append(&mut s.forward);
@@ -1029,7 +1045,7 @@ mod tests {
         }
         let general = run_live(&lines, Way::General, now_us);
         let key = |v: &Vec<TierPoint>| v.iter().map(|p| (p.time, p.sum.to_bits(), p.reset)).collect::<Vec<_>>();
-        for way in [Way::Lines, Way::Chunks(1), Way::Chunks(0x9e37_79b9_7f4a_7c15), Way::Chunks(7)] {
+        for way in [Way::Lines, Way::Chunks(1), Way::Chunks(0x9e37_79b9_7f4a_7c15), Way::Chunks(7), Way::BigChunks(5)] {
             let fast = run_live(&lines, way, now_us);
             assert_eq!(fast.0, general.0);
             assert_eq!(String::from_utf8_lossy(&fast.1), String::from_utf8_lossy(&general.1));
@@ -1047,6 +1063,113 @@ mod tests {
         // 3 before the definitions, 2 a row (`zz`, `12x`), 4 every 8 rows (unknown chart, bad
         // microseconds, END and SET outside BEGIN/END)
         assert_eq!(general.0.len(), 3 + 40 * 2 + 4 * 5, "{:#?}", general.0);
+    }
+
+    /// The run way of live samples ([`HostIngest::live_run`], taken by
+    /// [`Session::apply_lines`] on the bytes after each line) gives what the general parser
+    /// gives, line for line, on samples that stray from the usual shape in every way it
+    /// checks: `BEGIN`s of other shapes or unknown charts, `END`s of other shapes, missing or
+    /// outside a sample, dimensions skipped, repeated, swapped, unknown or named by a prefix or an
+    /// extension of their id, empty values, extra spaces, `\r`, single quotes, values not in
+    /// the usual integer shape (octal, hex, signs, leading zeros, 18 and 19 digits, garbage),
+    /// wide counters, ids of 16 and 17 bytes and ids holding a quote or a backslash, a chart
+    /// with more dimensions than are looked up by scanning, `SET`s outside `BEGIN`/`END` and
+    /// inside a function result; in small and large pieces, with lines forwarded upstream.
+    #[test]
+    fn live_set_run_agrees_with_the_general_parser() {
+        let now_us = crate::local::now_us();
+        let mut lines: Vec<Vec<u8>> = Vec::new();
+        let mut l = |s: String| lines.push(s.into_bytes());
+        let odd = vec!["a", "b7", "id_of_16_bytes_x", "id_of_17_bytes_xy", "q\"r", "x\\y", "c"];
+        let plain: Vec<String> = (0..10).map(|d| format!("d{d}")).chain(["id_of_16_bytes_x".to_string()]).collect();
+        let many: Vec<String> = (0..20).map(|d| format!("m{d}")).collect();
+        let charts: [(&str, Vec<&str>); 3] = [("t.odd", odd), ("t.plain", plain.iter().map(String::as_str).collect()), ("t.many", many.iter().map(String::as_str).collect())];
+        for (c, dims) in &charts {
+            l(format!("CHART {c} '' 'x' 'u' f c line 1 1 '' p m"));
+            for (k, d) in dims.iter().enumerate() {
+                // unquoted: a quote inside a word is an ordinary byte
+                let algorithm = if k % 2 == 0 { "absolute" } else { "incremental" };
+                l(format!("DIMENSION {d} {d} {algorithm} 1 1 ''"));
+            }
+        }
+        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+        let mut rnd = |n: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n
+        };
+        let words = ["0", "-0", "00", "010", "0x1f", "+5", "-5", "123456789012345678", "-123456789012345678", "1234567890123456789", "", "12x", "1e3", "99999999999999999999", "4294967296", "4294967295"];
+        let mut counter = 1_000u64;
+        for row in 0..300 {
+            let (chart, dims) = &charts[rnd(3) as usize];
+            let usec = if row == 0 { 0 } else { 1_000_000 - rnd(2) * 1000 };
+            l(match rnd(40) {
+                0 => format!("BEGIN \"{chart}\"  {usec}"),
+                1 => format!("BEGIN \"{chart}\" {usec}\r"),
+                2 => format!("BEGIN '{chart}' {usec}"),
+                3 => format!("BEGIN \"{chart}\""),
+                4 => format!("BEGIN \"{chart}\" x{usec}"),
+                5 => format!("BEGIN \"{chart}x\" {usec}\nBEGIN \"{chart}\" {usec}"), // unknown chart first
+                6 => format!("BEGIN \"{chart}\" {usec}\nEND\r\nBEGIN \"{chart}\" {usec}"),
+                _ => format!("BEGIN \"{chart}\" {usec}"),
+            });
+            let mut order: Vec<usize> = (0..dims.len()).collect();
+            if rnd(6) == 0 {
+                let (i, j) = (rnd(dims.len() as u64) as usize, rnd(dims.len() as u64) as usize);
+                order.swap(i, j);
+            }
+            for &d in &order {
+                let id = dims[d];
+                counter += rnd(5_000);
+                let v = match rnd(8) {
+                    0 => words[rnd(words.len() as u64) as usize].to_string(),
+                    1 => (counter << 20).to_string(), // wide
+                    2 => format!("-{}", rnd(1 << 40)),
+                    _ => counter.to_string(),
+                };
+                let line = match rnd(40) {
+                    0 => continue, // dimension missing
+                    1 => format!("SET \"{id}\" = {v}\r"),
+                    2 => format!("SET \"{id}\"= {v}"),
+                    3 => format!("SET  \"{id}\" = {v}"),
+                    4 => format!("SET \"{id}\" =  {v}"),
+                    5 => format!("SET \"{id}\" = {v} "),
+                    6 => format!("SET \"zz\" = {v}"),
+                    7 => format!("SET \"{id}\" = {v}\nSET \"{id}\" = 7{v}"), // repeated, another value
+                    8 => format!("SET \"{}\" = {v}", &id[..id.len() - 1]),
+                    9 => format!("SET \"{id}0\" = {v}"),
+                    10 => format!("SET \"{id}\" = "),
+                    11 => format!("SET '{id}' = {v}"),
+                    12 => format!("SET \"{id}\" = {v}\nEND\nSET \"{id}\" = 1"), // outside BEGIN/END
+                    13 => format!("SET \"{id}\" = {v}\nFUNCTION_RESULT_BEGIN \"tx\" 200 \"application/json\" 0\nSET \"{id}\" = 5\nSET \"zz\" = 1\nFUNCTION_RESULT_END"),
+                    _ => format!("SET \"{id}\" = {v}"),
+                };
+                for part in line.split('\n') {
+                    l(part.to_string());
+                }
+            }
+            l(match rnd(30) {
+                0 => "END ".into(),
+                1 => "END\r".into(),
+                2 => "END\nEND".into(), // the second outside BEGIN/END
+                3 => "ENDX".into(),
+                4 => continue, // no END: the next BEGIN starts over
+                _ => "END".into(),
+            });
+        }
+        let lines: Vec<Vec<u8>> = lines.iter().flat_map(|l| l.split(|&b| b == b'\n').map(<[u8]>::to_vec).collect::<Vec<_>>()).collect();
+        let general = run_live(&lines, Way::General, now_us);
+        let key = |v: &Vec<TierPoint>| v.iter().map(|p| (p.time, p.sum.to_bits(), p.reset)).collect::<Vec<_>>();
+        for way in [Way::Lines, Way::Chunks(3), Way::BigChunks(1), Way::BigChunks(0x9e37_79b9_7f4a_7c15), Way::BigChunks(77)] {
+            let fast = run_live(&lines, way, now_us);
+            assert_eq!(fast.0, general.0, "errors");
+            assert_eq!(String::from_utf8_lossy(&fast.1), String::from_utf8_lossy(&general.1), "forwarded");
+            assert_eq!(fast.2, general.2, "samples");
+            assert_eq!(fast.3.iter().map(key).collect::<Vec<_>>(), general.3.iter().map(key).collect::<Vec<_>>());
+        }
+        assert!(general.3.iter().map(Vec::len).sum::<usize>() > 2000, "points were stored");
+        assert!(general.0.len() > 100, "the odd lines were errors: {}", general.0.len());
     }
 
     #[test]
@@ -1205,6 +1328,108 @@ mod tests {
             println!("replication receive: {samples} samples, {ns:.1} ns/sample, on CPU {:.1}", cpu.unwrap_or(f64::NAN));
         }
         println!("replication receive: best {best:.1} ns/sample, on CPU {best_cpu:.1}");
+    }
+
+    /// Not a check: the receive cost per live sample under `bench/parent-load.sh`'s load
+    /// (hosts × charts × 10 dimensions, one `BEGIN`/`SET`×10/`END` per chart per second, half
+    /// the dimensions absolute random walks, half incremental counters, each host's second in
+    /// one piece as the load generator writes it), every host into one `DiskStore` (tiers
+    /// 1/60/60), store included; our clock advances one second per round. Prints ns per sample
+    /// on the CPU (from the scheduler) over the measured rounds, and the part spent in
+    /// [`Session::apply_lines`] (wall clock), best of 3.
+    /// `LS_HOSTS=50 LS_CHARTS=200 cargo test --release -p netdatad --lib -- --ignored --nocapture live_receive_speed`
+    #[test]
+    #[ignore]
+    fn live_receive_speed() {
+        use ndcluster::storage::disk::DiskStore;
+        use ndcluster::storage::{StoreConfig, TierConfig};
+        let env = |k: &str, d: usize| std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(d);
+        let (hosts, charts, dims) = (env("LS_HOSTS", 50), env("LS_CHARTS", 200), 10usize);
+        let (warm, rounds) = (5usize, env("LS_ROUNDS", 30));
+        let mut defs = String::new();
+        for c in 0..charts {
+            let fam = c / 10;
+            defs.push_str(&format!("CHART \"lg{fam}.c{c}\" \"\" \"Synthetic chart {c}\" \"units\" \"fam{fam}\" \"lg{fam}.ctx{}\" \"line\" {} 1 \"   \" \"loadgen.plugin\" \"\"\n", c % 10, 1000 + c));
+            defs.push_str(&format!("CLABEL \"family\" \"fam{fam}\" 1\nCLABEL_COMMIT\n"));
+            for d in 0..dims {
+                let algo = if d % 2 == 0 { "absolute" } else { "incremental" };
+                defs.push_str(&format!("DIMENSION \"d{d}\" \"d{d}\" \"{algo}\" 1 1 \"  \"\n"));
+            }
+        }
+        // every host's text of every round (built before timing)
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut vals: Vec<Vec<i64>> = (0..hosts).map(|h| (0..charts * dims).map(|i| ((i * 7919 + h * 104_729) % 1_000_000) as i64).collect()).collect();
+        let mut texts: Vec<Vec<Vec<u8>>> = Vec::new();
+        for round in 0..warm + rounds {
+            let usec = if round == 0 { 0 } else { 1_000_000 };
+            let mut per_host = Vec::new();
+            for v in vals.iter_mut() {
+                let mut out = String::with_capacity(charts * (30 + dims * 28));
+                for c in 0..charts {
+                    out.push_str(&format!("BEGIN \"lg{}.c{c}\" {usec}\n", c / 10));
+                    for d in 0..dims {
+                        x ^= x << 13;
+                        x ^= x >> 7;
+                        x ^= x << 17;
+                        let v = &mut v[c * dims + d];
+                        *v = if d % 2 == 0 { (*v + (x % 2001) as i64 - 1000).clamp(0, 10_000_000) } else { *v + (x % 5000) as i64 };
+                        out.push_str(&format!("SET \"d{d}\" = {}\n", *v));
+                    }
+                    out.push_str("END\n");
+                }
+                per_host.push(out.into_bytes());
+            }
+            texts.push(per_host);
+        }
+        let on_cpu = || std::fs::read_to_string("/proc/thread-self/schedstat").ok().and_then(|s| s.split_whitespace().next().and_then(|w| w.parse::<u64>().ok()));
+        let samples = (hosts * charts * dims * rounds) as f64;
+        let (mut best, mut best_apply) = (f64::MAX, f64::MAX);
+        for _ in 0..3 {
+            let tmp = tempfile::tempdir().expect("tempdir");
+            let tier = |iterations| TierConfig { iterations, retention_bytes: 1 << 30, retention_secs: 0 };
+            let cfg = StoreConfig { tiers: vec![tier(1), tier(60), tier(60)], flush_interval_secs: 5 };
+            let store: Arc<dyn Store> = Arc::new(DiskStore::open(tmp.path().join("db"), cfg).expect("store"));
+            let repl = ReplicationSettings { enabled: false, seconds_to_replicate: 0, seconds_per_step: 600 };
+            let mut conns = Vec::new();
+            for hi in 0..hosts {
+                let meta = HostMeta { guid: format!("g{hi}"), hostname: format!("h{hi}"), update_every: 1, ..Default::default() };
+                let mut h = HostIngest::new(store.clone(), meta, Limits::default()).expect("host");
+                let mut s = Session::new(Capabilities(Capabilities::VCAPS.0 | Capabilities::HLABELS.0 | Capabilities::CLAIM.0 | Capabilities::CLABELS.0), repl);
+                let mut out = Vec::new();
+                for l in defs.lines() {
+                    s.apply(&mut h, l.as_bytes(), &mut out).expect("definition");
+                }
+                h.flush_writes().expect("flush");
+                conns.push((h, s, LineReader::new(ndcluster::proto::MAX_LINE_LEN)));
+            }
+            let t0 = (crate::local::now_us() / 1_000_000 - (warm + rounds) as i64 - 10) * 1_000_000;
+            let mut out = Vec::new();
+            let (mut cpu0, mut started) = (on_cpu(), std::time::Instant::now());
+            let mut in_apply = std::time::Duration::ZERO;
+            for (round, per_host) in texts.iter().enumerate() {
+                if round == warm {
+                    (cpu0, started, in_apply) = (on_cpu(), std::time::Instant::now(), std::time::Duration::ZERO);
+                }
+                for (hi, ((h, s, reader), text)) in conns.iter_mut().zip(per_host).enumerate() {
+                    reader.spare(text.len()).copy_from_slice(text);
+                    reader.commit(text.len());
+                    s.clock_us = Some(t0 + round as i64 * 1_000_000 + (hi * 1_000_000 / hosts) as i64);
+                    let a = std::time::Instant::now();
+                    s.apply_lines(h, reader, &mut out).expect("apply");
+                    in_apply += a.elapsed();
+                    h.flush_writes().expect("flush");
+                }
+            }
+            let wall = started.elapsed().as_secs_f64() * 1e9 / samples;
+            let cpu = on_cpu().zip(cpu0).map_or(f64::NAN, |(b, a)| b.saturating_sub(a) as f64 / samples);
+            let apply = in_apply.as_secs_f64() * 1e9 / samples;
+            let stored: u64 = conns.iter().map(|c| c.0.stats.points_stored).sum();
+            assert!(stored as f64 >= samples, "points stored: {stored}");
+            best = best.min(cpu);
+            best_apply = best_apply.min(apply);
+            println!("live receive: {samples} samples, {wall:.1} ns/sample wall, on CPU {cpu:.1}, in apply_lines {apply:.1}");
+        }
+        println!("live receive: best on CPU {best:.1} ns/sample, apply_lines {best_apply:.1}");
     }
 
     /// The row way of `RSET`s ([`HostIngest::replay_rows`], taken by [`Session::apply_lines`]

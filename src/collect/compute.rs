@@ -84,6 +84,9 @@ pub struct DimState {
     /// The id's first bytes and its length: a `SET` is matched against the dimension it
     /// touches anyway, without reading the chart's id block (ids of up to 16 bytes).
     key: IdKey,
+    /// The id is not empty and holds no quote or backslash: a `SET` line naming it splits at
+    /// the quote after it (only such ids are matched by [`ChartState::live_sets`]).
+    plain_id: bool,
     algorithm: Algorithm,
     multiplier: i64,
     divisor: i64,
@@ -158,6 +161,7 @@ impl DimState {
     fn new(meta: &DimMeta, collections: u32) -> Self {
         Self {
             key: IdKey::of(&meta.id),
+            plain_id: !meta.id.is_empty() && !meta.id.bytes().any(|b| b == b'"' || b == b'\\'),
             algorithm: meta.algorithm,
             multiplier: nonzero(meta.multiplier),
             divisor: nonzero(meta.divisor),
@@ -478,6 +482,51 @@ impl ChartState {
             d.wide |= v.unsigned_abs() > 0xFFFF_FFFF;
         }
         Some(())
+    }
+
+    /// The `SET "<id>" = <integer>` lines at the start of `buf` (`buf` holds received bytes
+    /// after a line), in exactly the shape every sender writes them, each naming the dimension
+    /// [`Self::dim_index_next`] tries first (senders `SET` in definition order): the id's
+    /// bytes compared with that dimension's key (no line framing, no lookup), the value as
+    /// [`crate::proto::number::strtoll_line`] reads it; each line does what [`Self::set_by_id`]
+    /// does for it. Stops before the first line that is not so (another command or shape,
+    /// another dimension, an id of more than 16 bytes or holding a quote or backslash, a value
+    /// that is not the usual integer, a line longer than `max_line`) and when fewer than 48
+    /// bytes are left (the last lines of a read, which may be incomplete): the caller takes
+    /// those the usual way. Returns the bytes and lines taken.
+    #[inline]
+    pub fn live_sets(&mut self, buf: &[u8], max_line: usize) -> (usize, u64) {
+        let (mut pos, mut lines) = (0usize, 0u64);
+        let n = self.dims.len();
+        // the longest line taken: `SET "` + 16 + `" = ` + `-` + 18 digits + newline = 44
+        while buf.len() - pos >= 48 {
+            let b = &buf[pos..];
+            let c = if self.cursor < n { self.cursor } else { 0 };
+            let Some(d) = self.dims.get_mut(c) else { break };
+            let k = d.key.len as usize;
+            if !d.plain_id || k > 16 || b[..5] != *b"SET \"" {
+                break;
+            }
+            // the first k bytes of the id against the key's (16 bytes, the rest masked to 0)
+            let mut w = [0u8; 16];
+            w.copy_from_slice(&b[5..21]);
+            let mask = if k == 16 { u128::MAX } else { (1u128 << (8 * k)) - 1 };
+            if u128::from_le_bytes(w) & mask != u128::from_le_bytes(d.key.head) || b[5 + k..9 + k] != *b"\" = " {
+                break;
+            }
+            let Some((v, nl)) = crate::proto::number::strtoll_line(&b[9 + k..]) else { break };
+            if 9 + k + nl > max_line {
+                break;
+            }
+            d.collected = v;
+            d.updated = true;
+            d.collections = d.collections.saturating_add(1);
+            d.wide |= v.unsigned_abs() > 0xFFFF_FFFF;
+            self.cursor = c + 1;
+            pos += 9 + k + nl + 1;
+            lines += 1;
+        }
+        (pos, lines)
     }
 
     /// `END` (§1.2–1.4): computes this iteration and appends the points to write, in time
@@ -1147,6 +1196,10 @@ fn div_scale(m: u64, k: usize) -> (u64, u64, u64) {
 fn pack_live(x: f64, bits: u32) -> StorageNumber {
     let a = x.abs();
     if (f64::MIN_POSITIVE..=SN_MANTISSA_MAX as f64).contains(&a) {
+        let t = a as u32;
+        if f64::from(t) == a {
+            return pack_whole(x < 0.0, t, bits);
+        }
         return pack_small(x, bits);
     }
     let twice = x * 2.0;
@@ -1160,6 +1213,29 @@ fn pack_live(x: f64, bits: u32) -> StorageNumber {
         }
     }
     StorageNumber::pack(x, bits)
+}
+
+/// [`pack_small`] for a whole number `|x| = t` (1 ≤ t ≤ the mantissa's maximum), in integers:
+/// the products `t · 10^j` are exact, so the exponent is the number of `j < 7` with
+/// `t · 10^j < 1_677_726` (that is, `t ≤ 1_677_725 / 10^j` rounded down) and the mantissa
+/// `t · 10^k`, or a tenth of it and one exponent less above the mantissa's maximum; nothing
+/// to round. A test compares it with `pack`.
+#[inline(always)]
+fn pack_whole(neg: bool, t: u32, bits: u32) -> StorageNumber {
+    const LIMIT: [u32; 7] = [1_677_725, 167_772, 16_777, 1_677, 167, 16, 1];
+    const SCALE: [u64; 8] = [1, 10, 100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000];
+    let flags = bits & (FLAG_RESET | FLAG_NOT_ANOMALOUS);
+    let sign = if neg { SN_SIGN } else { 0 };
+    let mut k = 0usize;
+    for l in LIMIT {
+        k += usize::from(t <= l);
+    }
+    let mut m = u64::from(t) * SCALE[k];
+    if m > SN_MANTISSA_MAX {
+        m /= 10;
+        k -= 1;
+    }
+    StorageNumber(flags | sign | ((k as u32) << SN_EXP_SHIFT) | m as u32)
 }
 
 /// `StorageNumber::pack(x, bits)` for a normal `x` with `|x|` at most the mantissa's maximum

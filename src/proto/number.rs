@@ -109,6 +109,82 @@ pub fn parse_strtoll(w: &[u8]) -> Option<i64> {
     })
 }
 
+/// The usual `SET` value at the start of `v`, up to the end of its line: a decimal integer
+/// without leading zeros (or a lone `0`), optionally after `-`, of at most 18 digits, then
+/// `\n`. Returns the value and where the newline is; `None` for anything else (then
+/// [`parse_strtoll`] decides on the framed word). Where this gives `Some((x, nl))`,
+/// `parse_strtoll(&v[..nl])` gives `Some(x)` (a test compares both). Up to 16 digits with 17
+/// bytes to read after the sign: eight bytes at a time (the newline found in them, the
+/// digits before it converted at once), else digit by digit.
+#[inline(always)]
+pub fn strtoll_line(v: &[u8]) -> Option<(i64, usize)> {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    const NL: u64 = LO * b'\n' as u64;
+    let neg = v.first() == Some(&b'-');
+    let s = usize::from(neg);
+    let sign = |x: u64| if neg { -(x as i64) } else { x as i64 };
+    if v.len() >= s + 17 {
+        let word = |at: usize| {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&v[at..at + 8]);
+            u64::from_le_bytes(b)
+        };
+        // the first newline among eight bytes (bit 7 of its byte; later bits may be false)
+        let newline = |w: u64| {
+            let x = w ^ NL;
+            x.wrapping_sub(LO) & !x & HI
+        };
+        // the first i bytes of w as i digits (the rest made '0' in front of them)
+        let digits = |w: u64, i: usize| if i == 8 { digits8(w) } else { digits8((w << (8 * (8 - i))) | (ZEROS >> (8 * i))) };
+        let w = word(s);
+        // a leading zero only alone
+        let lead_ok = |i: usize| i == 1 || w & 0xFF != u64::from(b'0');
+        let z = newline(w);
+        if z != 0 {
+            let i = (z.trailing_zeros() / 8) as usize;
+            if i == 0 || !lead_ok(i) {
+                return None;
+            }
+            return Some((sign(digits(w, i)?), s + i));
+        }
+        let w2 = word(s + 8);
+        let z = newline(w2);
+        if z != 0 {
+            let j = (z.trailing_zeros() / 8) as usize;
+            if !lead_ok(8 + j) {
+                return None;
+            }
+            let hi = digits8(w)?;
+            let x = if j == 0 { hi } else { hi * POW10_U64[j] + digits(w2, j)? };
+            return Some((sign(x), s + 8 + j));
+        }
+    }
+    let mut x = u64::from(v.get(s)?.wrapping_sub(b'0'));
+    if x > 9 {
+        return None;
+    }
+    let mut i = s + 1;
+    if x != 0 {
+        // at most 18 digits: below 2^63, no overflow
+        let end = (s + 18).min(v.len());
+        while i < end {
+            let d = v[i].wrapping_sub(b'0');
+            if d > 9 {
+                break;
+            }
+            x = x * 10 + u64::from(d);
+            i += 1;
+        }
+    }
+    if v.get(i) != Some(&b'\n') {
+        return None;
+    }
+    Some((sign(x), i))
+}
+
+const POW10_U64: [u64; 8] = [1, 10, 100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000];
+
 const POW10: [f64; 16] = [
     1.0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
 ];
@@ -362,6 +438,48 @@ mod tests {
         assert_eq!(parse_strtoll(b"08"), None);
         assert_eq!(parse_strtoll(b""), None);
         assert_eq!(parse_strtoll(b"-"), None);
+    }
+
+    /// Where the line way of a `SET` value gives a number, it is `parse_strtoll`'s for the
+    /// word before the newline; it takes the usual words and leaves the others.
+    #[test]
+    fn strtoll_line_agrees_with_strtoll() {
+        let mut words: Vec<String> = ["0", "-0", "00", "07", "010", "-010", "0123456789012", "7", "-7", "+7", "0x1f", "-", "", "1e3", "12a", " 1", "1 ", "1\r", "--1", "-01"].iter().map(|w| w.to_string()).collect();
+        for digits in 1..=20 {
+            words.push("9".repeat(digits));
+            words.push(format!("-{}", "9".repeat(digits)));
+            words.push(format!("1{}", "0".repeat(digits - 1)));
+        }
+        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+        for _ in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let v = (x >> (x % 64)) as i64;
+            words.push(if x.is_multiple_of(3) { (-v).to_string() } else { v.to_string() });
+        }
+        let (mut taken, mut left) = (0, 0);
+        for w in &words {
+            // short and long tails: read digit by digit, and eight bytes at a time
+            for tail in ["\n", "\nSET \"d1\" = 5\n", "", "\r\n", " \n", "\nSET \"d1\" = 12345678\n", "\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n", "0\n                 ", "x\n                 ", "                  "] {
+                let line = format!("{w}{tail}");
+                match strtoll_line(line.as_bytes()) {
+                    Some((v, nl)) => {
+                        taken += 1;
+                        assert_eq!(Some(nl), line.find('\n'), "{line:?}");
+                        assert_eq!(Some(v), parse_strtoll(&line.as_bytes()[..nl]), "{line:?}");
+                    }
+                    None => left += 1,
+                }
+            }
+        }
+        for w in ["0", "-0", "7", "-7", "123456789012345678", "-123456789012345678"] {
+            assert_eq!(strtoll_line(format!("{w}\n").as_bytes()), parse_strtoll(w.as_bytes()).map(|v| (v, w.len())), "{w}");
+        }
+        for w in ["00", "07", "+7", "0x1f", "", "-", "1234567890123456789", "1\r", "-01"] {
+            assert_eq!(strtoll_line(format!("{w}\n").as_bytes()), None, "{w:?}");
+        }
+        assert!(taken > 30_000 && left > 20_000, "{taken} {left}");
     }
 
     #[test]

@@ -819,7 +819,20 @@ fn live_packing_is_the_packing_of_the_double() {
             values.extend([q * p + 0.5, q * p * 10.0 + 5.0 * p, q * p - 0.5]); // ties
         }
     }
+    // whole numbers (their own way): the small ones, around every scaling limit, the top
+    values.extend((0..20_000).map(f64::from));
+    for l in [1_677_725.0, 167_772.0, 16_777.0, 1_677.0, 167.0, 16.0, 1_677_721.0, 1_677_722.0, 16_777_215.0] {
+        for d in -3..=3 {
+            values.extend([l + f64::from(d), -(l + f64::from(d))]);
+        }
+    }
     let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    for _ in 0..200_000u64 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        values.push((x % 16_777_216) as f64 * if x & 1 << 40 != 0 { -1.0 } else { 1.0 });
+    }
     for i in 0..400_000u64 {
         x ^= x << 13;
         x ^= x >> 7;
