@@ -114,9 +114,11 @@ fn check_window(holder: &dyn Fn(&str) -> (u16, String), holder_prefix: &str, sou
             errors += &format!("{what}: {chart}: {} missing seconds in ({after}, {before}]: {:?}\n", m.len(), &m[..m.len().min(20)]);
             continue;
         }
-        let a = rows(holder, holder_prefix, chart, after, before);
-        // The source's own answer (retried: an agent's API can be briefly busy).
-        let b = wait_for(Duration::from_secs(15), || Some(rows(source, "", chart, after, before)).filter(|r| missing(r, after, before).is_empty())).unwrap_or_default();
+        // Both answers retried until complete: an agent's API can be briefly busy (a real
+        // parent once answered this second query with nothing right after the full one).
+        let complete = |get: &dyn Fn(&str) -> (u16, String), prefix: &str| wait_for(Duration::from_secs(15), || Some(rows(get, prefix, chart, after, before)).filter(|r| missing(r, after, before).is_empty())).unwrap_or_default();
+        let a = complete(holder, holder_prefix);
+        let b = complete(source, "");
         let d = differing(&a, &b, compare_after, before, &live_again);
         if !d.is_empty() {
             errors += &format!("{what}: {chart}: {} seconds differ from the source, e.g. {:?}\n", d.len(), &d[..d.len().min(5)]);
