@@ -99,7 +99,10 @@ pub fn encode_sample(chart: &str, usec: u64, dims: &[DimMeta], values: &[Option<
 /// Destination choice: the first working entry of the list, in order; after a session on
 /// entry `i` breaks, the next entries are tried first. Refusals postpone an entry for
 /// Netdata's times, except "already streaming", which backs off exponentially (2 min, 4, 8 …
-/// up to 1 h) so an active-active pair does not churn.
+/// up to 1 h) so an active-active pair does not churn — unless our own session on that entry
+/// ended less than [`STALE_SESSION_WINDOW`] ago: then the parent most likely still holds our
+/// dead session (a 1.37 parent keeps a receiver until its thread notices, or for 30 s of
+/// silence), and the entry is retried every [`STALE_SESSION_RETRY`] instead.
 #[derive(Debug, Clone)]
 pub struct Destinations {
     entries: Vec<Entry>,
@@ -110,11 +113,20 @@ pub struct Destinations {
 struct Entry {
     postponed_until: Option<Instant>,
     already_streaming_refusals: u32,
+    /// When our last session on this entry ended.
+    session_ended_at: Option<Instant>,
 }
+
+/// How long after our own session on a destination ended an "already streaming" refusal is
+/// taken for our dead session still registered there (Netdata 1.37 drops a receiver silent
+/// for more than 30 s when a new connection for the host arrives).
+pub const STALE_SESSION_WINDOW: Duration = Duration::from_secs(45);
+/// The retry interval within [`STALE_SESSION_WINDOW`].
+pub const STALE_SESSION_RETRY: Duration = Duration::from_secs(5);
 
 impl Destinations {
     pub fn new(n: usize) -> Self {
-        Self { entries: vec![Entry { postponed_until: None, already_streaming_refusals: 0 }; n], next: 0 }
+        Self { entries: vec![Entry { postponed_until: None, already_streaming_refusals: 0, session_ended_at: None }; n], next: 0 }
     }
 
     pub fn len(&self) -> usize {
@@ -138,9 +150,10 @@ impl Destinations {
         }
     }
 
-    /// The session on entry `i` broke: the others are tried first next time.
-    pub fn disconnected(&mut self, i: usize) {
-        if !self.entries.is_empty() {
+    /// The session on entry `i` broke at `now`: the others are tried first next time.
+    pub fn disconnected(&mut self, i: usize, now: Instant) {
+        if let Some(e) = self.entries.get_mut(i) {
+            e.session_ended_at = Some(now);
             self.next = (i + 1) % self.entries.len();
         }
     }
@@ -148,7 +161,10 @@ impl Destinations {
     /// Entry `i` answered `reply` instead of a greeting. Returns the postponement.
     pub fn refused(&mut self, i: usize, reply: Reply, now: Instant) -> Duration {
         let Some(e) = self.entries.get_mut(i) else { return Duration::ZERO };
-        let secs = if reply == Reply::AlreadyStreaming {
+        let own_session_lingers = e.session_ended_at.is_some_and(|t| now.saturating_duration_since(t) < STALE_SESSION_WINDOW);
+        let secs = if reply == Reply::AlreadyStreaming && own_session_lingers {
+            STALE_SESSION_RETRY.as_secs()
+        } else if reply == Reply::AlreadyStreaming {
             e.already_streaming_refusals = e.already_streaming_refusals.saturating_add(1);
             (120u64 << (e.already_streaming_refusals - 1).min(5)).min(3600)
         } else {
@@ -221,7 +237,7 @@ mod tests {
         let mut d = Destinations::new(3);
         assert_eq!(d.candidates(now), vec![0, 1, 2]);
         d.connected(0);
-        d.disconnected(0);
+        d.disconnected(0, now);
         assert_eq!(d.candidates(now), vec![1, 2, 0]);
         assert_eq!(d.refused(1, Reply::Denied, now), Duration::from_secs(60));
         assert_eq!(d.candidates(now), vec![2, 0]);
@@ -237,5 +253,26 @@ mod tests {
         d.connected(0);
         assert_eq!(d.refused(0, Reply::AlreadyStreaming, now).as_secs(), 120);
         assert_eq!(d.refused(0, Reply::Localhost, now).as_secs(), 3600);
+    }
+
+    #[test]
+    fn already_streaming_right_after_our_own_session_broke_is_retried_soon() {
+        let t0 = Instant::now();
+        let mut d = Destinations::new(2);
+        d.connected(0);
+        d.disconnected(0, t0);
+        // The parent still holds our dead session: retried every 5 s while the window lasts.
+        let s = |x: u64| t0 + Duration::from_secs(x);
+        assert_eq!(d.refused(0, Reply::AlreadyStreaming, s(0)), STALE_SESSION_RETRY);
+        assert_eq!(d.candidates(s(1)), vec![1]);
+        assert_eq!(d.candidates(s(5)), vec![1, 0]);
+        assert_eq!(d.refused(0, Reply::AlreadyStreaming, s(40)), STALE_SESSION_RETRY);
+        // Other refusals keep Netdata's times.
+        assert_eq!(d.refused(0, Reply::Denied, s(41)).as_secs(), 60);
+        // After the window it is someone else's live stream: the exponential back-off.
+        assert_eq!(d.refused(0, Reply::AlreadyStreaming, s(45)).as_secs(), 120);
+        assert_eq!(d.refused(0, Reply::AlreadyStreaming, s(46)).as_secs(), 240);
+        // Another entry never had a session of ours.
+        assert_eq!(d.refused(1, Reply::AlreadyStreaming, s(0)).as_secs(), 120);
     }
 }

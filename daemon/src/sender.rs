@@ -367,7 +367,9 @@ async fn run(shared: Arc<Shared>, up: Arc<Upstream>, cfg: SenderConfig, hops: u3
             if !reply.is_success() {
                 let wait = dests.refused(i, reply, Instant::now());
                 let level_quiet = reply == Reply::AlreadyStreaming;
-                if level_quiet {
+                if level_quiet && wait == ndcluster::outbound::STALE_SESSION_RETRY {
+                    tracing::info!(host = %host_name, destination = %d.text, retry_in_s = wait.as_secs(), "the parent still holds our session that just ended; retrying soon");
+                } else if level_quiet {
                     tracing::debug!(host = %host_name, destination = %d.text, retry_in_s = wait.as_secs(), "{}", reply.reason());
                 } else {
                     tracing::info!(host = %host_name, destination = %d.text, retry_in_s = wait.as_secs(), "{}", reply.reason());
@@ -391,7 +393,7 @@ async fn run(shared: Arc<Shared>, up: Arc<Upstream>, cfg: SenderConfig, hops: u3
                 s.last_error = Some(reason.clone());
             });
             tracing::info!(host = %host_name, destination = %d.text, %reason, "upstream session ended");
-            dests.disconnected(i);
+            dests.disconnected(i, Instant::now());
             session_ran = true;
             break;
         }
