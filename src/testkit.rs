@@ -83,7 +83,13 @@ mod tests {
     /// The steps written out as the tests had them, against the generators.
     #[test]
     fn generators_are_the_written_out_steps() {
-        for seed in [1u64, 7, 0x9E37_79B9_7F4A_7C15, 0x2545_F491_4F6C_DD1D, u64::MAX] {
+        for seed in [
+            1u64,
+            7,
+            0x9E37_79B9_7F4A_7C15,
+            0x2545_F491_4F6C_DD1D,
+            u64::MAX,
+        ] {
             let (mut g, mut x) = (XorShift64::new(seed), seed);
             let (mut s, mut y) = (XorShift64Star::new(seed), seed);
             assert_eq!(g.state(), seed);
