@@ -154,14 +154,12 @@ fn bench(c: &mut Criterion) {
     // `RBEGIN '' s e now` and one `RSET "<dim>" %0.7f ""` per dimension (random walk)
     {
         let mut reply = Vec::new();
-        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut rng = ndcluster::testkit::XorShift64::new(0x9E37_79B9_7F4A_7C15);
         let mut v = [0f64; 10];
         for t in 0..2000u64 {
             reply.extend_from_slice(format!("RBEGIN '' {} {} {}\n", 1_700_000_000 + t, 1_700_000_001 + t, 1_700_003_600).as_bytes());
             for (d, val) in v.iter_mut().enumerate() {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
+                let x = rng.next_u64();
                 *val += (x % 2001) as f64 / 1000.0 - 1.0;
                 reply.extend_from_slice(format!("RSET \"dim{d}\" {val:.7} \"\"\n").as_bytes());
             }

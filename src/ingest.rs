@@ -909,13 +909,8 @@ mod tests {
                     }
                     ids.push(ci);
                 }
-                let mut rng = seed;
-                let mut next = || {
-                    rng ^= rng << 13;
-                    rng ^= rng >> 7;
-                    rng ^= rng << 17;
-                    rng
-                };
+                let mut rng = crate::testkit::XorShift64::new(seed);
+                let mut next = || rng.next_u64();
                 let (ca, cb) = (ids[0], ids[1]);
                 ing.chart_mut(ca).expect("chart").state.replay_start();
                 let mut t = base;

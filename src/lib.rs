@@ -14,3 +14,5 @@ pub mod replication_out;
 pub mod replication_sibling;
 pub mod snapshot;
 pub mod storage;
+#[doc(hidden)]
+pub mod testkit;

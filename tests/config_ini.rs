@@ -2,6 +2,7 @@
 
 use ndcluster::config::ini::{IniDocument, LineKind};
 use ndcluster::config::{EditError, NetdataConf, StreamConf};
+use ndcluster::testkit::XorShift64Star;
 
 const FIXTURES: &[&str] = &[
     "tests/fixtures/config/stock-stream.conf",
@@ -189,20 +190,9 @@ fn write_atomic_keeps_bytes_and_permissions() {
     assert_eq!(leftovers.len(), 1, "no temp file left behind");
 }
 
-/// xorshift64*: deterministic pseudo-random bytes without a dependency.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-}
-
 #[test]
 fn random_bytes_never_panic_and_round_trip() {
-    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let mut rng = XorShift64Star::new(0x9E37_79B9_7F4A_7C15);
     // Bytes biased towards the dialect's syntax so the parsers see deep paths.
     let alphabet: &[u8] = b"[]=#%:!*\\ \t\r\n\n\nabcdefKMGiBdhmsoy0123456789.-_|,^SSL";
     let keys = [
@@ -222,10 +212,10 @@ fn random_bytes_never_panic_and_round_trip() {
         "enabled = ",
     ];
     for _ in 0..3000 {
-        let len = (rng.next() % 300) as usize;
+        let len = (rng.next_u64() % 300) as usize;
         let mut bytes = Vec::with_capacity(len);
         while bytes.len() < len {
-            let r = rng.next();
+            let r = rng.next_u64();
             match r % 4 {
                 0 => bytes.extend_from_slice(keys[(r >> 8) as usize % keys.len()].as_bytes()),
                 1 => bytes.push((r >> 8) as u8),

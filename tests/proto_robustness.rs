@@ -7,19 +7,7 @@ use std::path::Path;
 
 use ndcluster::proto::request::StreamRequest;
 use ndcluster::proto::{Command, Downstream, LineReader, ParseError, MAX_LINE_LEN};
-
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
+use ndcluster::testkit::XorShift64;
 
 fn check_line(line: &[u8]) {
     let _ = Downstream::parse(line);
@@ -42,28 +30,28 @@ fn mutated_capture_lines_never_panic_and_re_encode() {
     }
     let lines: Vec<&[u8]> = corpus.split(|&b| b == b'\n').collect();
     let interesting = b" \t\r=\"'\\.-0123456789eExNnAa\xff\x00";
-    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let mut rng = XorShift64::new(0x9E37_79B9_7F4A_7C15);
     for _ in 0..200_000 {
-        let mut l = lines[rng.below(lines.len())].to_vec();
-        for _ in 0..=rng.below(4) {
-            match rng.below(5) {
+        let mut l = lines[rng.below_usize(lines.len())].to_vec();
+        for _ in 0..=rng.below_usize(4) {
+            match rng.below_usize(5) {
                 0 if !l.is_empty() => {
-                    let i = rng.below(l.len());
-                    l[i] = interesting[rng.below(interesting.len())];
+                    let i = rng.below_usize(l.len());
+                    l[i] = interesting[rng.below_usize(interesting.len())];
                 }
-                1 if !l.is_empty() => l.truncate(rng.below(l.len())),
+                1 if !l.is_empty() => l.truncate(rng.below_usize(l.len())),
                 2 => {
-                    let i = rng.below(l.len() + 1);
-                    l.insert(i, interesting[rng.below(interesting.len())]);
+                    let i = rng.below_usize(l.len() + 1);
+                    l.insert(i, interesting[rng.below_usize(interesting.len())]);
                 }
                 3 => {
-                    let other = lines[rng.below(lines.len())];
-                    let cut = rng.below(other.len() + 1);
+                    let other = lines[rng.below_usize(lines.len())];
+                    let cut = rng.below_usize(other.len() + 1);
                     l.extend_from_slice(&other[cut..]);
                 }
                 _ => {
                     if !l.is_empty() {
-                        l.remove(rng.below(l.len()));
+                        l.remove(rng.below_usize(l.len()));
                     }
                 }
             }
@@ -74,10 +62,10 @@ fn mutated_capture_lines_never_panic_and_re_encode() {
 
 #[test]
 fn random_bytes_through_every_entry_point() {
-    let mut rng = Rng(0x2545_F491_4F6C_DD1D);
+    let mut rng = XorShift64::new(0x2545_F491_4F6C_DD1D);
     for round in 0..2_000 {
-        let len = rng.below(3000);
-        let data: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
+        let len = rng.below_usize(3000);
+        let data: Vec<u8> = (0..len).map(|_| rng.next_u64() as u8).collect();
         let _ = StreamRequest::parse(&data);
         let mut plain = LineReader::new(MAX_LINE_LEN);
         let mut lz = LineReader::new(MAX_LINE_LEN);

@@ -7,6 +7,7 @@
 
 use ndcluster::storage::codec::{decimal_to_word, put_varint, word_to_decimal, NumEncoder};
 use ndcluster::storage::number::{StorageNumber, FLAG_NOT_ANOMALOUS, FLAG_RESET};
+use ndcluster::testkit::XorShift64Star;
 
 /// The original encoder, verbatim except for names.
 mod reference {
@@ -316,23 +317,6 @@ mod reference {
     }
 }
 
-/// xorshift64*: deterministic pseudo-random numbers.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
-
 /// Mantissas where the canonical rule changes (×10 overflow, i64 limits), plus a spread.
 fn interesting_mantissas() -> Vec<u32> {
     let mut m: Vec<u32> = (0..4096).collect();
@@ -373,7 +357,7 @@ fn canonical_words_are_those_of_the_original_round_trip_exhaustive() {
 }
 
 /// The words a parent stores for `RSET` values printed `%0.7f`, a random walk per series.
-fn walk(rng: &mut Rng, n: usize, scale: f64, flags: u32) -> Vec<u32> {
+fn walk(rng: &mut XorShift64Star, n: usize, scale: f64, flags: u32) -> Vec<u32> {
     let mut x = (rng.unit() - 0.5) * scale;
     (0..n)
         .map(|_| {
@@ -385,7 +369,7 @@ fn walk(rng: &mut Rng, n: usize, scale: f64, flags: u32) -> Vec<u32> {
 }
 
 fn series(seed: u64) -> Vec<Vec<u32>> {
-    let mut rng = Rng(seed | 1);
+    let mut rng = XorShift64Star::new(seed | 1);
     let mut all = Vec::new();
     for scale in [1e-6, 1e-3, 1.0, 100.0, 1e4, 1e6, 1e9, 1e13, 1e18] {
         for flags in [0, FLAG_NOT_ANOMALOUS] {
@@ -446,12 +430,12 @@ fn series(seed: u64) -> Vec<Vec<u32>> {
                 0 => StorageNumber::EMPTY.0,
                 1 => 0x8000_0000,
                 2 => StorageNumber::pack(9.2e18, 0).0,
-                _ if i % 64 == 0 => rng.next() as u32,
+                _ if i % 64 == 0 => rng.next_u64() as u32,
                 _ => StorageNumber::pack(rng.unit() * 1e3, 0).0,
             })
             .collect(),
     );
-    all.push((0..700).map(|_| rng.next() as u32).collect());
+    all.push((0..700).map(|_| rng.next_u64() as u32).collect());
     all.push({
         let mut v = vec![StorageNumber::EMPTY.0; 3];
         v.extend((0..200).map(|i| StorageNumber::pack(f64::from(i) * 0.25, 0).0));

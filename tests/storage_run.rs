@@ -15,6 +15,7 @@ use ndcluster::storage::disk::DiskStore;
 use ndcluster::storage::mem::MemStore;
 use ndcluster::storage::number::StorageNumber;
 use ndcluster::storage::*;
+use ndcluster::testkit::XorShift64;
 
 const T0: i64 = 1_700_000_000;
 const ENV: &str = "NDCLUSTER_STORAGE_RUN_CRASH_CHILD";
@@ -22,19 +23,6 @@ const ENV: &str = "NDCLUSTER_STORAGE_RUN_CRASH_CHILD";
 fn config() -> StoreConfig {
     let tier = |iterations| TierConfig { iterations, retention_bytes: 1 << 30, retention_secs: 0 };
     StoreConfig { tiers: vec![tier(1), tier(60), tier(60)], flush_interval_secs: 1 }
-}
-
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
 }
 
 /// `charts` charts of `dims` dimensions; every third chart has `update_every` 2.
@@ -60,7 +48,7 @@ type Run = (SeriesId, i64, u32, Vec<StorageNumber>);
 /// that is not the series' `update_every`, sometimes all gaps, sometimes long enough to fill
 /// several pages.
 fn runs(ids: &[(SeriesId, u32)], n: usize, seed: u64) -> Vec<Run> {
-    let mut rng = Rng(seed);
+    let mut rng = XorShift64::new(seed);
     let mut next: Vec<i64> = ids.iter().map(|_| T0).collect();
     let mut val: Vec<f64> = ids.iter().map(|_| 100.0).collect();
     let mut out = Vec::new();
@@ -190,7 +178,7 @@ fn write_run_equals_write_many_in_memory() {
 /// other dimensions on the same grid with their own values and gaps.
 fn chart_runs(ids: &[(SeriesId, u32)], dims: usize, n: usize, seed: u64) -> Vec<(i64, u32, Vec<Run>)> {
     let firsts: Vec<(SeriesId, u32)> = ids.iter().step_by(dims).copied().collect();
-    let mut rng = Rng(seed ^ 0x5555);
+    let mut rng = XorShift64::new(seed ^ 0x5555);
     runs(&firsts, n, seed)
         .into_iter()
         .map(|(id0, first, step, v0)| {
@@ -388,7 +376,7 @@ fn kill_9_while_writing_runs_loses_only_the_last_seconds() {
 fn write_run_speed() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let (charts, dims, rounds, len) = (200usize, 10usize, 6usize, 600usize);
-    let mut rng = Rng(99);
+    let mut rng = XorShift64::new(99);
     let mut vals: Vec<u64> = vec![500_000_000_000; charts * dims];
     let mut data = Vec::new(); // per round, per chart: dims columns of len values
     for _ in 0..rounds {
@@ -438,6 +426,6 @@ fn thread_cpu_ns() -> u64 {
     std::fs::read_to_string("/proc/thread-self/schedstat").ok().and_then(|s| s.split_whitespace().next()?.parse().ok()).unwrap_or(0)
 }
 
-fn rand_suffix(rng: &mut Rng) -> u64 {
-    rng.next() % 1_000_000
+fn rand_suffix(rng: &mut XorShift64) -> u64 {
+    rng.below(1_000_000)
 }

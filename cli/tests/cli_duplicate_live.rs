@@ -145,13 +145,11 @@ fn populate(cache: &Path, series: usize, seconds: i64) {
         }
     }
     let end = now() - 120;
-    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut rng = ndcluster::testkit::XorShift64::new(0x9e37_79b9_7f4a_7c15);
     let mut v = vec![1000.0f64; ids.len()];
     for t in (end - seconds)..end {
         for (i, id) in ids.iter().enumerate() {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
+            let x = rng.next_u64();
             v[i] = (v[i] + ((x % 2001) as f64 - 1000.0) / 100.0).abs();
             store.write(*id, t, StorageNumber::pack(v[i], 0)).expect("write");
         }

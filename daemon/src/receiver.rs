@@ -881,15 +881,14 @@ mod tests {
                     errors.extend(r.err());
                 }
             }
-            Way::Chunks(mut x) | Way::BigChunks(mut x) => {
+            Way::Chunks(seed) | Way::BigChunks(seed) => {
+                let mut rng = ndcluster::testkit::XorShift64::new(seed);
                 let max = if matches!(way, Way::Chunks(_)) { 300 } else { 8192 };
                 let bytes: Vec<u8> = lines.iter().flat_map(|l| l.iter().copied().chain([b'\n'])).collect();
                 let mut reader = LineReader::new(ndcluster::proto::MAX_LINE_LEN);
                 let mut at = 0;
                 while at < bytes.len() {
-                    x ^= x << 13;
-                    x ^= x >> 7;
-                    x ^= x << 17;
+                    let x = rng.next_u64();
                     let n = (1 + x % max) as usize;
                     let piece = &bytes[at..(at + n).min(bytes.len())];
                     reader.spare(n)[..piece.len()].copy_from_slice(piece);
@@ -937,15 +936,14 @@ mod tests {
                     errors.extend(r.err());
                 }
             }
-            Way::Chunks(mut x) | Way::BigChunks(mut x) => {
+            Way::Chunks(seed) | Way::BigChunks(seed) => {
+                let mut rng = ndcluster::testkit::XorShift64::new(seed);
                 let max = if matches!(way, Way::Chunks(_)) { 300 } else { 8192 };
                 let bytes: Vec<u8> = lines.iter().flat_map(|l| l.iter().copied().chain([b'\n'])).collect();
                 let mut reader = LineReader::new(ndcluster::proto::MAX_LINE_LEN);
                 let mut at = 0;
                 while at < bytes.len() {
-                    x ^= x << 13;
-                    x ^= x >> 7;
-                    x ^= x << 17;
+                    let x = rng.next_u64();
                     let n = (1 + x % max) as usize;
                     let piece = &bytes[at..(at + n).min(bytes.len())];
                     reader.spare(n)[..piece.len()].copy_from_slice(piece);
@@ -1092,13 +1090,8 @@ mod tests {
                 l(format!("DIMENSION {d} {d} {algorithm} 1 1 ''"));
             }
         }
-        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
-        let mut rnd = |n: u64| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x % n
-        };
+        let mut rng = ndcluster::testkit::XorShift64::new(0x2545_F491_4F6C_DD1D);
+        let mut rnd = |n: u64| rng.below(n);
         let words = ["0", "-0", "00", "010", "0x1f", "+5", "-5", "123456789012345678", "-123456789012345678", "1234567890123456789", "", "12x", "1e3", "99999999999999999999", "4294967296", "4294967295"];
         let mut counter = 1_000u64;
         for row in 0..300 {
@@ -1262,7 +1255,7 @@ mod tests {
                 defs.push_str(&format!("DIMENSION \"d{d}\" \"d{d}\" \"absolute\" 1 1 \"\"\n"));
             }
         }
-        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut rng = ndcluster::testkit::XorShift64::new(0x9E37_79B9_7F4A_7C15);
         let mut vals: Vec<u64> = (0..charts * dims).map(|i| (i as u64 * 7919 % 1000) * 10_000_000).collect();
         let mut text = Vec::new();
         let first = now - 6 * rows - 10;
@@ -1273,9 +1266,7 @@ mod tests {
                     let t = first + round * rows + r + 1;
                     text.extend_from_slice(format!("RBEGIN '' {} {t} {now}\n", t - 1).as_bytes());
                     for d in 0..dims {
-                        x ^= x << 13;
-                        x ^= x >> 7;
-                        x ^= x << 17;
+                        let x = rng.next_u64();
                         let v = &mut vals[c * dims + d];
                         *v = (*v as i64 + (x % 2_000_001) as i64 - 1_000_000).clamp(0, 10_000_000_000_000) as u64;
                         text.extend_from_slice(format!("RSET \"d{d}\" {}.{:07} \"\"\n", *v / 10_000_000, *v % 10_000_000).as_bytes());
@@ -1357,7 +1348,7 @@ mod tests {
             }
         }
         // every host's text of every round (built before timing)
-        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut rng = ndcluster::testkit::XorShift64::new(0x9E37_79B9_7F4A_7C15);
         let mut vals: Vec<Vec<i64>> = (0..hosts).map(|h| (0..charts * dims).map(|i| ((i * 7919 + h * 104_729) % 1_000_000) as i64).collect()).collect();
         let mut texts: Vec<Vec<Vec<u8>>> = Vec::new();
         for round in 0..warm + rounds {
@@ -1368,9 +1359,7 @@ mod tests {
                 for c in 0..charts {
                     out.push_str(&format!("BEGIN \"lg{}.c{c}\" {usec}\n", c / 10));
                     for d in 0..dims {
-                        x ^= x << 13;
-                        x ^= x >> 7;
-                        x ^= x << 17;
+                        let x = rng.next_u64();
                         let v = &mut v[c * dims + d];
                         *v = if d % 2 == 0 { (*v + (x % 2001) as i64 - 1000).clamp(0, 10_000_000) } else { *v + (x % 5000) as i64 };
                         out.push_str(&format!("SET \"d{d}\" = {}\n", *v));
@@ -1458,13 +1447,8 @@ mod tests {
             }
             l(format!("CHART_DEFINITION_END {b} {now} {now}"));
         }
-        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
-        let mut rnd = |n: u64| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x % n
-        };
+        let mut rng = ndcluster::testkit::XorShift64::new(0x2545_F491_4F6C_DD1D);
+        let mut rnd = |n: u64| rng.below(n);
         let values = ["12.3456789", "-0.0000001", "99999999.9999999", "0.0000000", "123456789.0000000", "7", "1e3", "nan", "-nan", "12.34a6789", "+1.0000000", "1.000000", "--1.0000000", ".5000000", "16777216.0000000", "1677722.5000000"];
         let mut t = b;
         for chart in ["t.one", "t.three", "t.two", "t.four", "t.three", "t.one"] {

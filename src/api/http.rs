@@ -488,13 +488,8 @@ mod tests {
 
     #[test]
     fn random_bytes_never_panic() {
-        let mut seed: u64 = 0x2545_F491_4F6C_DD1D;
-        let mut next = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let mut rng = crate::testkit::XorShift64::new(0x2545_F491_4F6C_DD1D);
+        let mut next = || rng.next_u64();
         let alphabet = b"GET /api?=&%+:\r\n HTTP/1.1\x00\xff0aZ";
         for _ in 0..20_000 {
             let len = (next() % 120) as usize;

@@ -1678,11 +1678,9 @@ mod tests {
     #[test]
     fn set_fast_path_agrees_on_random_lines() {
         let alphabet = b"ab \"'\\=\t\r0x9-";
-        let mut x: u64 = 0x1234_5678_9abc_def1;
+        let mut rng = crate::testkit::XorShift64::new(0x1234_5678_9abc_def1);
         for _ in 0..50_000 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
+            let x = rng.next_u64();
             let mut l = b"SET \"".to_vec();
             let mut y = x;
             for _ in 0..(x % 16) {
@@ -1759,12 +1757,10 @@ mod tests {
     #[test]
     fn rset_fast_path_agrees_on_random_lines() {
         let alphabet = b"ab \"'\\=\t\r0.9-NAER";
-        let mut x: u64 = 0x0fed_cba9_8765_4321;
+        let mut rng = crate::testkit::XorShift64::new(0x0fed_cba9_8765_4321);
         let mut fast_taken = 0;
         for _ in 0..50_000 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
+            let x = rng.next_u64();
             let mut l = b"RSET \"".to_vec();
             let mut y = x;
             for _ in 0..(x % 20) {
@@ -1826,15 +1822,10 @@ mod tests {
         assert_eq!(taken, 5, "the four usual ones, and the newline inside an id (never in a line)");
         // the sender's lines with random values, some with a byte replaced or inserted
         let alphabet = b"0123456789 .-+'=x\r\"\\E";
-        let mut x: u64 = 0x5851_f42d_4c95_7f2d;
+        let mut rng = crate::testkit::XorShift64::new(0x5851_f42d_4c95_7f2d);
         let mut taken = 0;
         for _ in 0..50_000 {
-            let mut next = || {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x
-            };
+            let mut next = || rng.next_u64();
             let v = (next() % 1_000_000_000_000_000) as f64 / 1e7 * if next() % 3 == 0 { -1.0 } else { 1.0 };
             let mut l = format!("RSET \"d{}\" {v:.7} \"\"", next() % 100).into_bytes();
             for _ in 0..next() % 3 {
@@ -1901,15 +1892,10 @@ mod tests {
         // random lines: three numbers, some with a byte replaced or inserted from a small
         // alphabet; wherever the fast path answers, it agrees
         let alphabet = b"0123456789 -+'=x\r\"";
-        let mut x: u64 = 0x1234_5678_9abc_def1;
+        let mut rng = crate::testkit::XorShift64::new(0x1234_5678_9abc_def1);
         let mut fast_taken = 0;
         for _ in 0..50_000 {
-            let mut next = || {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x
-            };
+            let mut next = || rng.next_u64();
             let mut l = if next().is_multiple_of(2) {
                 format!("RBEGIN '' {} {} {}", next() % 2_000_000_000, next() as i64 >> (next() % 64), next() % 100).into_bytes()
             } else {
@@ -1973,12 +1959,10 @@ mod tests {
         assert_eq!(fast_taken, 5);
         // random lines from a small alphabet: wherever the fast path answers, it agrees
         let alphabet = b"ab \"'\\=\t\r09x-\xff";
-        let mut x: u64 = 0x1234_5678_9abc_def1;
+        let mut rng = crate::testkit::XorShift64::new(0x1234_5678_9abc_def1);
         let mut fast_taken = 0;
         for _ in 0..50_000 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
+            let x = rng.next_u64();
             let mut l = b"BEGIN \"".to_vec();
             let mut y = x;
             for _ in 0..(x % 16) {

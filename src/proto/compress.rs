@@ -246,15 +246,8 @@ mod tests {
 
     #[test]
     fn incompressible_blocks_still_fit_the_length_field() {
-        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-        let data: Vec<u8> = (0..40_000)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x as u8
-            })
-            .collect();
+        let mut rng = crate::testkit::XorShift64::new(0x9E37_79B9_7F4A_7C15);
+        let data: Vec<u8> = (0..40_000).map(|_| rng.next_u64() as u8).collect();
         let mut wire = Vec::new();
         Compressor::new(true).compress(&data, &mut wire).expect("compress");
         let mut plain = Vec::new();

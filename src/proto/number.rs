@@ -450,11 +450,9 @@ mod tests {
             words.push(format!("-{}", "9".repeat(digits)));
             words.push(format!("1{}", "0".repeat(digits - 1)));
         }
-        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+        let mut rng = crate::testkit::XorShift64::new(0x2545_F491_4F6C_DD1D);
         for _ in 0..20_000 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
+            let x = rng.next_u64();
             let v = (x >> (x % 64)) as i64;
             words.push(if x.is_multiple_of(3) { (-v).to_string() } else { v.to_string() });
         }
@@ -504,11 +502,9 @@ mod tests {
 
     #[test]
     fn seven_decimals_parse_like_the_general_path() {
-        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut rng = crate::testkit::XorShift64::new(0x9E37_79B9_7F4A_7C15);
         for i in 0..300_000u64 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
+            let x = rng.next_u64();
             let mag = 10f64.powi((x % 19) as i32 - 8);
             let v = ((x >> 11) as f64 / (1u64 << 53) as f64) * mag * if i % 3 == 0 { -1.0 } else { 1.0 };
             let s = format!("{v:.7}");
@@ -531,11 +527,9 @@ mod tests {
 
     #[test]
     fn eight_to_sixteen_digits_parse_like_the_digit_loop() {
-        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+        let mut rng = crate::testkit::XorShift64::new(0x2545_F491_4F6C_DD1D);
         for _ in 0..100_000 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
+            let x = rng.next_u64();
             let len = 1 + (x % 18) as usize;
             let mut w: Vec<u8> = (0..len).map(|i| b'0' + ((x >> (i * 3)) % 10) as u8).collect();
             if x.is_multiple_of(7) {
@@ -564,13 +558,8 @@ mod tests {
             let (neg, m) = parse_fixed7(v[..nl].strip_suffix(b" \"\"")?)?;
             Some((neg, m, nl))
         };
-        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-        let mut rnd = |n: u64| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x % n
-        };
+        let mut rng = crate::testkit::XorShift64::new(0x9E37_79B9_7F4A_7C15);
+        let mut rnd = |n: u64| rng.below(n);
         let odd = [b'.', b'-', b'+', b' ', b'"', b'\n', b'/', b':', b'0', b'9', b'e', b'\r', 0x80, 0];
         let ends: [&[u8]; 6] = [b" \"\"\n", b" \"\"\r\n", b" \"R\"\n", b"  \"\"\n", b" \"\"", b"\n"];
         let mut seen = 0;

@@ -308,15 +308,13 @@ mod tests {
                 text.extend_from_slice(b"\n\r\n");
             }
         }
-        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut rng = crate::testkit::XorShift64::new(0x9e37_79b9_7f4a_7c15);
         for round in 0..20 {
             let (mut a, mut b) = (LineReader::new(MAX_LINE_LEN), LineReader::new(MAX_LINE_LEN));
             let (mut got_a, mut got_b) = (Vec::new(), Vec::new());
             let mut at = 0;
             while at < text.len() {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
+                let x = rng.next_u64();
                 let n = (1 + (x % [7, 100, 5000, 70_000][round % 4])) as usize;
                 let piece = &text[at..(at + n).min(text.len())];
                 a.feed(piece).expect("feed");

@@ -1442,18 +1442,11 @@ mod num_tests {
 
     #[test]
     fn garbage_never_panics() {
-        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut rng = crate::testkit::XorShift64::new(0x9E37_79B9_7F4A_7C15);
         for round in 0..3000 {
             let len = round % 300;
-            let buf: Vec<u8> = (0..len)
-                .map(|_| {
-                    x ^= x << 13;
-                    x ^= x >> 7;
-                    x ^= x << 17;
-                    x as u8
-                })
-                .collect();
-            let n = (x % 2000) as usize;
+            let buf: Vec<u8> = (0..len).map(|_| rng.next_u64() as u8).collect();
+            let n = (rng.state() % 2000) as usize;
             let mut pos = 0;
             let _ = decode_numbers(&buf, &mut pos, n, &mut Vec::new());
             let mut pos = 0;
@@ -1469,11 +1462,9 @@ mod num_tests {
 
     #[test]
     fn common_power_of_ten_matches_remainders() {
-        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+        let mut rng = crate::testkit::XorShift64::new(0x2545_F491_4F6C_DD1D);
         for i in 0..200_000u64 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
+            let x = rng.next_u64();
             // many trailing decimal zeros, both signs, the extremes
             let v = match i % 4 {
                 0 => ((x as i64) / POW10[(x % 19) as usize]).wrapping_mul(POW10[(x >> 7) as usize % 19]),
@@ -1527,11 +1518,9 @@ mod num_tests {
                 }
             }
         }
-        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut rng = crate::testkit::XorShift64::new(0x9E37_79B9_7F4A_7C15);
         for _ in 0..2000 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
+            let x = rng.next_u64();
             ms.push((x as u32) & 0x00FF_FFFF);
         }
         for top in 0..=255u32 {
@@ -1563,13 +1552,8 @@ mod num_tests {
     /// chosen.
     #[test]
     fn block_packing_is_that_of_the_reference() {
-        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
-        let mut rnd = |n: u64| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x % n
-        };
+        let mut rng = crate::testkit::XorShift64::new(0x2545_F491_4F6C_DD1D);
+        let mut rnd = |n: u64| rng.below(n);
         let mut modes = [0usize; 7];
         for round in 0..20_000 {
             let n = if round % 3 == 0 { 1 + rnd(64) as usize } else { 64 };
@@ -1702,13 +1686,8 @@ mod num_tests {
     /// extremes.
     #[test]
     fn encoder_bytes_are_those_of_the_reference() {
-        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
-        let mut rnd = |n: u64| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x % n
-        };
+        let mut rng = crate::testkit::XorShift64::new(0x2545_F491_4F6C_DD1D);
+        let mut rnd = |n: u64| rng.below(n);
         for round in 0..60 {
             let len = 1 + rnd(400) as usize;
             let mut v = (rnd(2_000_000) as f64 - 1e6) * [1.0, 1e-3, 1e5, 0.5][round % 4];
@@ -1967,13 +1946,8 @@ mod growth_tests {
     /// column, as before the stack buffer.
     #[test]
     fn open_page_buffers_hold_no_spare_chunk_and_bytes_do_not_change() {
-        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-        let mut rnd = |n: u64| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x % n
-        };
+        let mut rng = crate::testkit::XorShift64::new(0x9E37_79B9_7F4A_7C15);
+        let mut rnd = |n: u64| rng.below(n);
         let mut a = AggEncoder::default();
         let mut reference = Vec::new();
         let mut prev = [0u32; 6];

@@ -4015,13 +4015,11 @@ mod fold_run_tests {
     /// Words of every kind a run can hold: zeros of both signs, flags, gaps, tiny, huge,
     /// random.
     fn words(seed: u64, n: usize) -> Vec<StorageNumber> {
-        let mut x = seed | 1;
+        let mut rng = crate::testkit::XorShift64::new(seed | 1);
         let fixed = [0u32, 0x8000_0000, 0x0100_0000, 0x8100_0000, 0x0200_0000, number::EMPTY, 1, 0x8000_0001, 0x7FFF_FFFF, 0xFBFF_FFFF];
         (0..n)
             .map(|i| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
+                let x = rng.next_u64();
                 let w = if i % 3 == 0 { fixed[(x % fixed.len() as u64) as usize] } else { x as u32 };
                 StorageNumber(w)
             })
@@ -4299,11 +4297,9 @@ mod lz4_hint_tests {
         let dim = |id: &str| DimMeta { id: id.into(), name: id.into(), multiplier: 1, divisor: 1, ..Default::default() };
         let noisy = store.put_dimension(c, &dim("noisy")).expect("dim");
         let periodic = store.put_dimension(c, &dim("periodic")).expect("dim");
-        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+        let mut rng = crate::testkit::XorShift64::new(0x2545_F491_4F6C_DD1D);
         let mut words = |i: usize, noise: bool| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
+            let x = rng.next_u64();
             // periodic: the same 64 values again and again (every packed block alike)
             let v = if noise { (x % 10_000_000) as f64 + 0.5 } else { ((i % 64) * 7919 % 1000) as f64 * 1234.5 };
             StorageNumber::pack(v, crate::storage::number::FLAG_NOT_ANOMALOUS)

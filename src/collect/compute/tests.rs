@@ -786,13 +786,11 @@ fn fixed7_packing_is_the_packing_of_the_parsed_double() {
         }
     }
     // random values at every magnitude
-    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut rng = crate::testkit::XorShift64::new(0x2545_f491_4f6c_dd1d);
     let mut total = 0;
     let mut random_direct = 0;
     for i in 0..400_000u64 {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
+        let x = rng.next_u64();
         let digits = 1 + (x % 15) as u32;
         let m = (x >> 8) % 10u64.pow(digits);
         total += 1;
@@ -826,17 +824,13 @@ fn live_packing_is_the_packing_of_the_double() {
             values.extend([l + f64::from(d), -(l + f64::from(d))]);
         }
     }
-    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut rng = crate::testkit::XorShift64::new(0x9e37_79b9_7f4a_7c15);
     for _ in 0..200_000u64 {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
+        let x = rng.next_u64();
         values.push((x % 16_777_216) as f64 * if x & 1 << 40 != 0 { -1.0 } else { 1.0 });
     }
     for i in 0..400_000u64 {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
+        let x = rng.next_u64();
         let digits = 1 + (x % 13) as u32;
         let whole = ((x >> 8) % 10u64.pow(digits)) as f64;
         let v = match i % 4 {
@@ -849,9 +843,7 @@ fn live_packing_is_the_packing_of_the_double() {
     }
     // doubles of every magnitude around the scaling range, and the smallest normal ones
     for i in 0..400_000u64 {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
+        let x = rng.next_u64();
         let exp = 1023 - 40 + (x % 70); // 2^-40 .. 2^30
         let v = f64::from_bits((exp << 52) | (x >> 12));
         values.push(if i % 2 == 0 { -v } else { v });
@@ -905,7 +897,7 @@ fn div_scale_is_the_division() {
     // around every multiple boundary of each divisor, at the top of the range pack_fixed7
     // divides (m <= 16 777 215 · 10^7), and random values below 2^50
     let top = 16_777_215u64 * 10_000_000;
-    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut rng = crate::testkit::XorShift64::new(0x9E37_79B9_7F4A_7C15);
     for k in 0..8usize {
         let d = 10u64.pow(7 - k as u32);
         let want = |m: u64| (m / d, m % d, if d == 1 { 1 } else { d / 2 });
@@ -919,9 +911,7 @@ fn div_scale_is_the_division() {
             }
         }
         for _ in 0..200_000 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
+            let x = rng.next_u64();
             let m = (x >> 14) >> (x % 40);
             assert_eq!(div_scale(m, k), want(m), "m {m} k {k}");
         }
@@ -933,13 +923,8 @@ fn the_one_slot_way_of_end_is_the_general_way() {
     // Random charts fed the same iterations twice, `end` (with its one-slot way) on one copy,
     // the general way on the other: the points and the whole state must be the same, bit for
     // bit (the Debug text shows every field, -0.0 and NaN included).
-    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
-    let mut next = move || {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x
-    };
+    let mut rng = crate::testkit::XorShift64::new(0x2545_f491_4f6c_dd1d);
+    let mut next = || rng.next_u64();
     let (mut fast_slots, mut iterations) = (0usize, 0usize);
     for case in 0..300u64 {
         let ue = [1u32, 1, 1, 2, 5, 10][(next() % 6) as usize];
