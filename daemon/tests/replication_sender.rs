@@ -14,16 +14,7 @@ use common::*;
 fn accept_child(l: &TcpListener) -> TcpStream {
     l.set_nonblocking(false).expect("blocking");
     let (mut s, _) = l.accept().expect("accept");
-    s.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
-    let mut req = Vec::new();
-    let mut b = [0u8; 4096];
-    while !req.windows(4).any(|w| w == b"\r\n\r\n") {
-        let n = s.read(&mut b).expect("request");
-        assert!(n > 0, "closed during the request");
-        req.extend_from_slice(&b[..n]);
-        assert!(req.len() < 64 * 1024);
-    }
-    let text = String::from_utf8_lossy(&req).to_string();
+    let text = read_stream_request(&mut s);
     let ver: u32 = text.split("ver=").nth(1).and_then(|v| v.split(|c: char| !c.is_ascii_digit()).next()).and_then(|v| v.parse().ok()).unwrap_or(0);
     assert!(ver & 4096 != 0, "REPLICATION not offered: {text}");
     s.write_all(b"Hit me baby, push them over with the version=13248").expect("greeting");

@@ -23,16 +23,8 @@ fn accept_request(l: &TcpListener, limit: Duration) -> Option<(TcpStream, String
         }
     };
     s.set_nonblocking(false).expect("blocking");
-    s.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
-    let mut req = Vec::new();
-    let mut b = [0u8; 4096];
-    while !req.windows(4).any(|w| w == b"\r\n\r\n") {
-        let n = s.read(&mut b).expect("request");
-        assert!(n > 0, "closed during the request");
-        req.extend_from_slice(&b[..n]);
-        assert!(req.len() < 64 * 1024);
-    }
-    Some((s, String::from_utf8_lossy(&req).to_string()))
+    let req = read_stream_request(&mut s);
+    Some((s, req))
 }
 
 #[test]

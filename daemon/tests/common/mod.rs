@@ -243,6 +243,21 @@ pub fn stream_connect(port: u16, key: &str, guid: &str, hostname: &str, ver: u32
     (s, String::from_utf8_lossy(&buf[..n]).to_string())
 }
 
+/// The fake parent's side: reads our daemon's `STREAM` request up to its blank line (10 s and
+/// 64 KiB at most) and returns it.
+pub fn read_stream_request(s: &mut TcpStream) -> String {
+    s.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    let mut req = Vec::new();
+    let mut b = [0u8; 4096];
+    while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = s.read(&mut b).expect("request");
+        assert!(n > 0, "closed during the request");
+        req.extend_from_slice(&b[..n]);
+        assert!(req.len() < 64 * 1024, "request over 64 KiB");
+    }
+    String::from_utf8_lossy(&req).to_string()
+}
+
 /// Rows of a CSV `/api/v1/data` answer as (time text, rest).
 pub fn csv_rows(body: &str) -> Vec<String> {
     body.lines().skip(1).map(str::to_string).collect()
