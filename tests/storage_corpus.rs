@@ -80,7 +80,7 @@ fn codec_breakdown() {
     eprintln!("total: {tot_p} points, {tot_b} bytes raw-encoded ({:.3} B/pt), {tot_lz} with lz4 ({:.3} B/pt)", tot_b as f64 / tot_p as f64, tot_lz as f64 / tot_p as f64);
     let zero = rows.iter().filter(|r| r.1 <= 16).count();
     eprintln!("{zero} series encode in <= 16 bytes");
-    for r in rows.iter().take(40) {
+    for r in rows.iter().take(std::env::var("NDCLUSTER_TOP").ok().and_then(|v| v.parse().ok()).unwrap_or(40)) {
         eprintln!("{:6} {:6} {:5} {} {:?}", r.0, r.1, r.2, r.3, r.4);
     }
 }

@@ -435,7 +435,8 @@ mod tests {
 // survive `word → N → word` (non-canonical, factor-100 range, ...) are stored verbatim as
 // exceptions. A block whose deltas are small but for a few may be *patched* (`MODE_PFOR`,
 // pages of data-file format 2 on): every delta at a narrower width, then the indexes and high
-// bits of those that do not fit.
+// bits of those that do not fit. A block whose values are all `n/1024` (memory in MiB) may be
+// stored as the steps of `n` (`MODE_LATTICE`, data-file format 3 on; see [`LATTICES`]).
 
 const M_MAX: i64 = 0x00FF_FFFF;
 const POW10: [i64; 19] = [
@@ -710,6 +711,91 @@ const MODE_SPARSE: u8 = 3;
 const MODE_WORDS: u8 = 4;
 const MODE_WDICT: u8 = 5;
 const MODE_PFOR: u8 = 6;
+const MODE_LATTICE: u8 = 7;
+
+/// Unit conversions, as `N = n · NUM / DEN` for an integer `n` (`N` is the value times 10^7):
+/// kB → MiB (1/1024). Netdata charts memory this way (`/proc/meminfo` in kB, charts in MiB),
+/// so those values are `n/1024` numbers whose decimal digits look random (`0.3710938` is
+/// 380/1024) while `n` moves by a few units. (Finer ratios such as 1/2^20 or 1/2^30 are
+/// finer than the 7 digits kept: every value lies on them and nothing is gained.) The block
+/// stores the index into this table, so ratios can be added.
+const LATTICES: [(u64, u64); 1] = [(78_125, 8)];
+/// Lattice blocks pay only while the 7 digits kept resolve finer than the lattice step
+/// (9 765.625 in `N`): values below 16 777 215 · 10^3, i.e. ~1 677 MiB.
+const LATTICE_MAX_ABS: u64 = 16_777_215_000;
+/// A block is tried on the lattices only when the other modes spend at least this many bytes
+/// on it (a cheap block has nothing to gain, and the write path stays fast).
+const LATTICE_MIN_BYTES: usize = 24;
+
+/// `N` of the canonical storage number of `n · NUM / DEN`: the smallest power of ten `p`
+/// (<= 7) whose mantissa, rounded half to even, fits 24 bits. `None` when `n` is too large.
+#[inline]
+fn lattice_value(n: i64, (num, den): (u64, u64)) -> Option<i64> {
+    let a = n.unsigned_abs().checked_mul(num)?;
+    let t = a / den;
+    let mut p = if t > M_MAX as u64 { (t.ilog10() as usize).saturating_sub(7) } else { 0 };
+    while p <= 7 {
+        let d = den * POW10[p] as u64;
+        let (q, r) = (a / d, a % d);
+        let m = if 2 * r > d || (2 * r == d && q & 1 == 1) { q + 1 } else { q };
+        if m <= M_MAX as u64 {
+            let mag = (m * POW10[p] as u64) as i64;
+            return Some(if n < 0 { -mag } else { mag });
+        }
+        p += 1;
+    }
+    None
+}
+
+/// The lattice point nearest to `N` (its `n`), saturated to the `i64` range.
+#[inline]
+fn lattice_index(v: i64, (num, den): (u64, u64)) -> i64 {
+    let x = i128::from(v) * i128::from(den);
+    let half = i128::from(num / 2);
+    let n = if x >= 0 { (x + half) / i128::from(num) } else { (x - half) / i128::from(num) };
+    n.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64
+}
+
+/// Rewrites the block written at `out[start..]` (by the other modes, `best` bytes) as steps on
+/// one of the [`LATTICES`] if all its values lie on it and that takes fewer bytes; whether it
+/// did. `base` is the value before the block.
+fn put_lattice_if_smaller(vals: &[i64], base: i64, start: usize, out: &mut Vec<u8>) -> bool {
+    let n = vals.len();
+    let best = out.len().saturating_sub(start);
+    if n == 0 || best < LATTICE_MIN_BYTES {
+        return false;
+    }
+    if vals.iter().any(|v| v.unsigned_abs() > LATTICE_MAX_ABS) {
+        return false;
+    }
+    let on = |v: i64, lat| lattice_value(lattice_index(v, lat), lat) == Some(v);
+    let Some(li) = (0..LATTICES.len()).find(|&li| {
+        let lat = LATTICES[li];
+        // a quick look at three values before the whole block
+        on(vals[0], lat) && on(vals[n / 2], lat) && on(vals[n - 1], lat) && vals.iter().all(|&v| on(v, lat))
+    }) else {
+        return false;
+    };
+    let lat = LATTICES[li];
+    let mut prev = lattice_index(base, lat);
+    let mut z = [0u64; BLOCK];
+    for (d, &v) in z.iter_mut().zip(vals) {
+        let k = lattice_index(v, lat);
+        *d = zigzag64(k.wrapping_sub(prev));
+        prev = k;
+    }
+    let z = &z[..n.min(BLOCK)];
+    let w = width(z.iter().copied());
+    if 3 + (n * w as usize).div_ceil(8) >= best {
+        return false;
+    }
+    out.truncate(start);
+    out.push(MODE_LATTICE);
+    out.push(w as u8);
+    out.push(li as u8);
+    put_bits(z.iter().copied(), w, out);
+    true
+}
 
 /// Patched deltas: the cheapest width `w` below the deltas' width `wd` when the values that do
 /// not fit `w` bits are stored apart (6-bit index + their `wd − w` high bits): (total bytes of
@@ -1077,6 +1163,23 @@ fn unpack_block64(
         *prev = p;
         return Ok(());
     }
+    if mode == MODE_LATTICE {
+        let lat = *LATTICES.get(g).ok_or(CodecError::Invalid("lattice"))?;
+        let mut k = lattice_index(*prev, lat);
+        let mut bad = false;
+        get_bits(buf, pos, len, w, |z| {
+            k = k.wrapping_add(unzigzag64(z));
+            match lattice_value(k, lat) {
+                Some(v) => vals.push(v),
+                None => bad = true,
+            }
+        })?;
+        if bad {
+            return Err(CodecError::Invalid("lattice value out of range"));
+        }
+        *prev = vals.last().copied().unwrap_or(*prev);
+        return Ok(());
+    }
     if mode == MODE_WDICT {
         let nd = g;
         let dict = buf
@@ -1328,7 +1431,9 @@ impl NumEncoder {
             vals[i] = p;
             codes[i] = pc;
         }
+        let start = out.len();
         pack_block64(&vals[..n], &codes[..n], &deltas[..n], out);
+        put_lattice_if_smaller(&vals[..n], self.base, start, out);
         p
     }
 
@@ -1767,6 +1872,62 @@ mod num_tests {
             let mut pos = 0;
             assert!(decode_numbers(&buf[..cut], &mut pos, words.len(), &mut Vec::new()).is_err());
         }
+    }
+
+    #[test]
+    fn memory_in_mib_uses_lattice_blocks_and_round_trips() {
+        // /proc/meminfo kB charted in MiB: n/1024 with n moving by a few kB, in every
+        // mantissa range up to the lattice limit, negative too
+        for (start, sign) in [(380i64, 1.0), (1_990i64, 1.0), (457_600, 1.0), (1_300_000, 1.0), (9_000, -1.0)] {
+            let mut n = start;
+            let words: Vec<u32> = (0..3000u32)
+                .map(|i| {
+                    n += i64::from(i.wrapping_mul(2_654_435_761) % 9) - 4;
+                    StorageNumber::pack(sign * n as f64 / 1024.0, FLAG_NOT_ANOMALOUS).0
+                })
+                .collect();
+            let mut e = NumEncoder::default();
+            for &w in &words {
+                e.push(w);
+            }
+            let mut buf = Vec::new();
+            e.finish_into(&mut buf);
+            let mut pos = 0;
+            let mut out = Vec::new();
+            decode_numbers(&buf, &mut pos, words.len(), &mut out).expect("decodes");
+            assert_eq!(out, words, "start {start}");
+            assert_eq!(pos, buf.len());
+            let mut p = 0;
+            get_varint(&buf, &mut p).expect("first");
+            assert_eq!(buf[p], MODE_LATTICE, "start {start}: block mode");
+            // steps of at most 4 kB: 4 bits a point, where the decimal deltas take 11 to 17
+            assert!(buf.len() < 3000 * 5 / 8 + 400, "start {start}: {} bytes", buf.len());
+        }
+        // every value of a range maps back to itself through its lattice index
+        for n in (-3_000_000i64..3_000_000).step_by(7) {
+            let lat = LATTICES[0];
+            let v = lattice_value(n, lat).expect("in range");
+            assert_eq!(lattice_value(lattice_index(v, lat), lat), Some(v), "n {n}");
+            let w = StorageNumber::pack(n as f64 / 1024.0, 0).0;
+            assert_eq!(word_to_decimal(w).map(|x| x.0), Some(v), "n {n}: as Netdata packs it");
+        }
+    }
+
+    #[test]
+    fn hostile_lattice_blocks_are_errors() {
+        // first value 0, then a lattice block of 3 values: mode, width, lattice index, bits
+        let dec = |b: &[u8]| {
+            let mut pos = 0;
+            decode_numbers(b, &mut pos, 4, &mut Vec::new())
+        };
+        let mut unknown = vec![0u8, MODE_LATTICE, 4, LATTICES.len() as u8];
+        unknown.extend_from_slice(&[0u8; 8]);
+        assert_eq!(dec(&unknown), Err(CodecError::Invalid("lattice")));
+        // steps that leave the i64 range: an error, not an overflow
+        let mut huge = vec![0u8, MODE_LATTICE, 64, 0];
+        huge.extend_from_slice(&[0xFE; 24]);
+        assert!(dec(&huge).is_err());
+        assert!(dec(&[0u8, MODE_LATTICE, 8]).is_err(), "truncated");
     }
 
     #[test]

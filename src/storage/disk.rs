@@ -16,7 +16,9 @@
 //!   2026-11-26): a compact header of 12–19 bytes, 14.9 on average on the benchmark corpus
 //!   ([`Rec2`]: magic byte, crc32 of header + payload + the predecessor it is coded against,
 //!   kind, then varints: payload length, series id, generation and first time as differences
-//!   to the file's previous record, grid step, point count, holes). Format 1 (still read): a
+//!   to the file's previous record, grid step, point count, holes). Format 3 (written since
+//!   2026-11-26 evening) is format 2 whose tier-0 pages may hold lattice blocks (values
+//!   `n/1024`, see [`super::codec`]). Format 1 (still read): a
 //!   48-byte header with its own magic, crc32 of header + payload, series id, generation, time
 //!   range, grid step, point count. Only sealed files are mapped
 //!   ([`super::mmap`]); the one *active* file per tier is appended with `write` and read with
@@ -80,9 +82,12 @@ use super::codec::{self, AggEncoder, NumEncoder, Runs};
 use super::mmap::{self, SealedMap};
 use super::*;
 
-/// Format of the data files written: 2 (compact page record headers, see [`Rec2`]). Files of
-/// format 1 (48-byte record headers, [`RecHeader::parse`]) are still read.
-const FORMAT_VERSION: u32 = 2;
+/// Format of the data files written: 3 (format 2 whose tier-0 pages may hold lattice blocks,
+/// see [`codec`]: a build that predates them refuses the file by its version instead of
+/// failing on a page). Format 2 (compact page record headers, see [`Rec2`]) and format 1
+/// (48-byte record headers, [`RecHeader::parse`]) are still read.
+const FORMAT_VERSION: u32 = 3;
+const FORMAT_V2: u32 = 2;
 const FORMAT_V1: u32 = 1;
 const DATA_MAGIC: &[u8; 8] = b"NDTSDAT1";
 const SEAL_MAGIC: &[u8; 8] = b"NDTSSEAL";
@@ -1413,7 +1418,7 @@ fn scan_file(bytes: &[u8], tier: usize, seq: u32) -> Result<Scanned, String> {
         return Err("file header checksum mismatch".into());
     }
     let version = rd_u32(bytes, 8);
-    if version != FORMAT_VERSION && version != FORMAT_V1 {
+    if version != FORMAT_VERSION && version != FORMAT_V2 && version != FORMAT_V1 {
         return Err(format!("unsupported format version {version}"));
     }
     if rd_u32(bytes, 12) as usize != tier || rd_u32(bytes, 16) != seq {
@@ -4239,12 +4244,16 @@ mod record_format_tests {
             assert_eq!(sc.records.len(), pages.len() - 1);
             assert_eq!(sc.records.last().map(|r| (r.1 + r.2) as u64), Some(sc.good_len));
         }
-        // an unknown version is refused
-        let mut v3 = v2.clone();
-        v3[8] = 3;
-        let crc = crc32fast::hash(&v3[0..24]);
-        v3[24..28].copy_from_slice(&crc.to_le_bytes());
-        assert!(scan_file(&v3, 0, 3).is_err());
+        // format 3 (today's) reads as 2; an unknown version is refused
+        let with_version = |v: u8| {
+            let mut f = v2.clone();
+            f[8] = v;
+            let crc = crc32fast::hash(&f[0..24]);
+            f[24..28].copy_from_slice(&crc.to_le_bytes());
+            f
+        };
+        assert_eq!(scan_file(&with_version(3), 0, 3).expect("format 3").records.len(), pages.len());
+        assert!(scan_file(&with_version(4), 0, 3).is_err());
     }
 }
 
