@@ -22,6 +22,38 @@ fn committed_corpus_loads_and_round_trips() {
     assert!(corpus::decode(&bad).is_err());
 }
 
+/// Every series of the real corpus round-trips through the tier-0 page codec, word for word,
+/// cut into pages as the store cuts them (its lattice and ratio blocks are checked on real
+/// memory and CPU charts here).
+#[test]
+fn committed_corpus_round_trips_through_the_page_codec() {
+    use ndcluster::storage::codec::{decode_numbers, NumEncoder};
+    let Ok(bytes) = std::fs::read(FIXTURE) else {
+        return;
+    };
+    let series = corpus::decode(&bytes).expect("corpus decodes");
+    let (mut points, mut encoded) = (0usize, 0usize);
+    for s in &series {
+        let words: Vec<u32> = s.points().map(|(_, w)| w.0).collect();
+        for page in words.chunks(700) {
+            let mut e = NumEncoder::default();
+            for &w in page {
+                e.push(w);
+            }
+            let mut buf = Vec::new();
+            e.finish_into(&mut buf);
+            let (mut pos, mut out) = (0, Vec::new());
+            decode_numbers(&buf, &mut pos, page.len(), &mut out).expect("decodes");
+            assert_eq!(out, page, "{}.{}", s.chart, s.dim);
+            assert_eq!(pos, buf.len());
+            points += page.len();
+            encoded += buf.len();
+        }
+    }
+    eprintln!("{points} points, {encoded} bytes ({:.3} B/pt)", encoded as f64 / points as f64);
+    assert!(points > 2_000_000);
+}
+
 /// `NDCLUSTER_CORPUS_RAW=/tmp/raw.json cargo test -p ndcluster --test storage_corpus -- --ignored build`
 #[test]
 #[ignore]

@@ -747,6 +747,127 @@ fn lattice_value(n: i64, (num, den): (u64, u64)) -> Option<i64> {
     None
 }
 
+const MODE_RATIO: u8 = 8;
+/// Largest row total of a [`MODE_RATIO`] block (a 40-core machine's jiffies per second).
+const RATIO_MAX_T: u64 = 4096;
+/// How far from the previous row total a value's total is looked for before the fraction
+/// with the smallest total is computed.
+const RATIO_NEAR: u64 = 8;
+
+/// `N` of `100 · a / t` (a percentage of a row total, as Netdata's `system.cpu` and
+/// `cpu.cpuN` store: `0.5025126` is 100 · 1/199), rounded as [`lattice_value`] does.
+#[inline]
+fn ratio_value(a: i64, t: u64) -> Option<i64> {
+    if t == 0 || t > RATIO_MAX_T {
+        return None;
+    }
+    lattice_value(a, (1_000_000_000, t))
+}
+
+/// A numerator `a` with `ratio_value(a, t) == Some(v)`, if there is one.
+#[inline]
+fn ratio_fit(v: i64, t: u64) -> Option<i64> {
+    let a = lattice_index(v, (1_000_000_000, t));
+    (ratio_value(a, t) == Some(v)).then_some(a)
+}
+
+/// The fraction `a/t` with the smallest `t` (<= [`RATIO_MAX_T`]) that rounds to `v` (`N` of a
+/// value in 0..=100), found by walking the Stern–Brocot tree between the bounds of `v`'s
+/// rounding interval.
+fn ratio_smallest(v: i64) -> Option<(i64, u64)> {
+    if v <= 0 {
+        return if v == 0 { Some((0, 1)) } else { ratio_smallest(-v).map(|(a, t)| (-a, t)) };
+    }
+    let v = v as u64;
+    // the power of ten of v's last kept digit: the interval is v ± 10^p / 2
+    let mut p = if v > M_MAX as u64 { (v.ilog10() as usize).saturating_sub(7) } else { 0 };
+    while p < 18 && v / POW10[p] as u64 > M_MAX as u64 {
+        p += 1;
+    }
+    let unit = POW10[p] as u64;
+    // x = value / 100 = N / 10^9; bounds lo = (2v - unit) / (2·10^9), hi = (2v + unit) / (2·10^9)
+    let den = 2_000_000_000u128;
+    let (lo_n, hi_n) = (u128::from(2 * v - unit), u128::from(2 * v + unit));
+    // mediants of (pa/pt) and (qa/qt), starting from 0/1 and 1/0
+    let (mut pa, mut pt, mut qa, mut qt) = (0u128, 1u128, 1u128, 0u128);
+    for _ in 0..200 {
+        let (ma, mt) = (pa + qa, pt + qt);
+        if mt > u128::from(RATIO_MAX_T) {
+            return None;
+        }
+        // compare ma/mt with the bounds
+        if ma * den < lo_n * mt {
+            // below the interval: move the lower end up, as far as it stays strictly below
+            // (the largest k with (pa + k·qa) / (pt + k·qt) < lo; the mediant, k = 1, is)
+            let k = ((lo_n * pt - pa * den - 1) / (qa * den - lo_n * qt)).max(1);
+            pa += k * qa;
+            pt += k * qt;
+        } else if ma * den > hi_n * mt {
+            let k = ((qa * den - hi_n * qt - 1) / (hi_n * pt - pa * den)).max(1);
+            qa += k * pa;
+            qt += k * pt;
+        } else {
+            let a = i64::try_from(ma).ok()?;
+            let t = u64::try_from(mt).ok()?;
+            return (ratio_value(a, t) == Some(v as i64)).then_some((a, t));
+        }
+    }
+    None
+}
+
+/// Rewrites the block written at `out[start..]` as numerators and row totals
+/// ([`ratio_value`]) if every value is such a percentage and that takes fewer bytes; whether
+/// it did.
+fn put_ratio_if_smaller(vals: &[i64], start: usize, out: &mut Vec<u8>) -> bool {
+    let n = vals.len().min(BLOCK);
+    let best = out.len().saturating_sub(start);
+    if n == 0 || best < LATTICE_MIN_BYTES || vals.iter().any(|v| v.unsigned_abs() > 1_000_000_000) {
+        return false;
+    }
+    // the row total of the first non-zero value, a quick reject for other series
+    let Some(first) = vals.iter().find(|&&v| v != 0) else {
+        return false;
+    };
+    let Some((_, t0)) = ratio_smallest(*first) else {
+        return false;
+    };
+    let mut za = [0u64; BLOCK];
+    let mut zt = [0u64; BLOCK];
+    let mut t = t0;
+    for i in 0..n {
+        let v = vals[i];
+        let near = (0..=RATIO_NEAR).flat_map(|d| [t + d, t.saturating_sub(d)]).find_map(|c| ratio_fit(v, c).map(|a| (a, c)));
+        let Some((a, c)) = near.or_else(|| ratio_smallest(v)) else {
+            return false;
+        };
+        za[i] = a as u64;
+        zt[i] = zigzag64(c as i64 - t as i64);
+        t = c;
+    }
+    // numerators as they are when none is negative (flag 0x80 on the width), else zig-zag
+    let unsigned = za[..n].iter().all(|&a| (a as i64) >= 0);
+    if !unsigned {
+        for a in &mut za[..n] {
+            *a = zigzag64(*a as i64);
+        }
+    }
+    let (wa, wt) = (width(za[..n].iter().copied()), width(zt[..n].iter().copied()));
+    let mut hdr = [0u8; 3];
+    hdr.copy_from_slice(&[MODE_RATIO, wa as u8 | if unsigned { 0x80 } else { 0 }, wt as u8]);
+    let mut tv = Vec::with_capacity(3);
+    put_varint(&mut tv, t0);
+    let cost = 3 + tv.len() + (n * (wa + wt) as usize).div_ceil(8);
+    if cost >= best {
+        return false;
+    }
+    out.truncate(start);
+    out.extend_from_slice(&hdr);
+    out.extend_from_slice(&tv);
+    put_bits(zt[..n].iter().copied(), wt, out);
+    put_bits(za[..n].iter().copied(), wa, out);
+    true
+}
+
 /// The lattice point nearest to `N` (its `n`), saturated to the `i64` range.
 #[inline]
 fn lattice_index(v: i64, (num, den): (u64, u64)) -> i64 {
@@ -1180,6 +1301,35 @@ fn unpack_block64(
         *prev = vals.last().copied().unwrap_or(*prev);
         return Ok(());
     }
+    if mode == MODE_RATIO {
+        let (unsigned, wa, wt) = (w & 0x80 != 0, w & 0x7F, g as u32);
+        let mut t = get_varint(buf, pos)?;
+        if wa > 64 || wt > 64 {
+            return Err(CodecError::Invalid("ratio block width"));
+        }
+        let mut ts = [0u64; BLOCK];
+        let mut i = 0;
+        get_bits(buf, pos, len, wt, |z| {
+            t = t.wrapping_add(unzigzag64(z) as u64);
+            ts[i] = t;
+            i += 1;
+        })?;
+        let mut j = 0;
+        let mut bad = false;
+        get_bits(buf, pos, len, wa, |z| {
+            let a = if unsigned { z as i64 } else { unzigzag64(z) };
+            match ratio_value(a, ts[j]) {
+                Some(v) => vals.push(v),
+                None => bad = true,
+            }
+            j += 1;
+        })?;
+        if bad {
+            return Err(CodecError::Invalid("ratio value out of range"));
+        }
+        *prev = vals.last().copied().unwrap_or(*prev);
+        return Ok(());
+    }
     if mode == MODE_WDICT {
         let nd = g;
         let dict = buf
@@ -1433,7 +1583,9 @@ impl NumEncoder {
         }
         let start = out.len();
         pack_block64(&vals[..n], &codes[..n], &deltas[..n], out);
-        put_lattice_if_smaller(&vals[..n], self.base, start, out);
+        if !put_lattice_if_smaller(&vals[..n], self.base, start, out) {
+            put_ratio_if_smaller(&vals[..n], start, out);
+        }
         p
     }
 
@@ -1911,6 +2063,68 @@ mod num_tests {
             let w = StorageNumber::pack(n as f64 / 1024.0, 0).0;
             assert_eq!(word_to_decimal(w).map(|x| x.0), Some(v), "n {n}: as Netdata packs it");
         }
+    }
+
+    #[test]
+    fn cpu_percentages_use_ratio_blocks_and_round_trip() {
+        // 100 · a / t: jiffies of one state over the row total, which wanders around 200
+        // (two cores at 100 Hz); some zeros; a negated chart too
+        for sign in [1i64, -1] {
+            let mut t = 200i64;
+            let words: Vec<u32> = (0..3000u32)
+                .map(|i| {
+                    let r = i.wrapping_mul(2_654_435_761);
+                    t = (t + i64::from(r % 7) - 3).clamp(150, 260);
+                    let a = i64::from((r >> 8) % 40) * i64::from(i % 5 != 0);
+                    StorageNumber::pack((sign * 100 * a) as f64 / t as f64, FLAG_NOT_ANOMALOUS).0
+                })
+                .collect();
+            let mut e = NumEncoder::default();
+            for &w in &words {
+                e.push(w);
+            }
+            let mut buf = Vec::new();
+            e.finish_into(&mut buf);
+            let mut pos = 0;
+            let mut out = Vec::new();
+            decode_numbers(&buf, &mut pos, words.len(), &mut out).expect("decodes");
+            assert_eq!(out, words, "sign {sign}");
+            assert_eq!(pos, buf.len());
+            let mut p = 0;
+            get_varint(&buf, &mut p).expect("first");
+            assert_eq!(buf[p], MODE_RATIO, "sign {sign}: block mode");
+            // 6 bits of numerator and 3 of total change a point (plus block headers and
+            // exceptions), where the 7-digit decimals take 20 or more
+            assert!(buf.len() < 3000 * 14 / 8, "sign {sign}: {} bytes", buf.len());
+        }
+        // the smallest total is found for every fraction of totals up to 300
+        for t in 1..=300u64 {
+            for a in 0..=t {
+                let v = ratio_value(a as i64, t).expect("in range");
+                let (sa, st) = ratio_smallest(v).unwrap_or_else(|| panic!("{a}/{t} = {v}: not found"));
+                assert!(st <= t, "{a}/{t}: found {sa}/{st}");
+                assert_eq!(ratio_value(sa, st), Some(v));
+            }
+        }
+    }
+
+    #[test]
+    fn hostile_ratio_blocks_are_errors() {
+        let dec = |b: &[u8]| {
+            let mut pos = 0;
+            decode_numbers(b, &mut pos, 4, &mut Vec::new())
+        };
+        // a row total of 0 or past the limit, a width over 64, truncation: errors, no panic
+        let block = |wa: u8, wt: u8, t0: u8| {
+            let mut b = vec![0u8, MODE_RATIO, wa, wt, t0];
+            b.extend_from_slice(&[0x11; 24]);
+            b
+        };
+        assert!(dec(&block(0x84, 0, 0)).is_err(), "total 0");
+        assert!(dec(&block(0x84, 8, 100)).is_err(), "totals past the limit");
+        assert!(dec(&block(0x84, 65, 100)).is_err(), "width");
+        assert!(dec(&[0u8, MODE_RATIO, 0x84, 2]).is_err(), "truncated");
+        let _ = dec(&block(4, 2, 100));
     }
 
     #[test]
