@@ -732,12 +732,18 @@ const LATTICE_MIN_BYTES: usize = 24;
 #[inline]
 fn lattice_value(n: i64, (num, den): (u64, u64)) -> Option<i64> {
     let a = n.unsigned_abs().checked_mul(num)?;
-    let t = a / den;
-    let mut p = if t > M_MAX as u64 { (t.ilog10() as usize).saturating_sub(7) } else { 0 };
+    // one division by `den`; the powers of ten below are divisions by constants
+    let (q0, r0) = (a / den, a % den);
+    let mut p = if q0 > M_MAX as u64 { (q0.ilog10() as usize).saturating_sub(7) } else { 0 };
     while p <= 7 {
-        let d = den * POW10[p] as u64;
-        let (q, r) = (a / d, a % d);
-        let m = if 2 * r > d || (2 * r == d && q & 1 == 1) { q + 1 } else { q };
+        // round (q0 + r0/den) / 10^p half to even
+        let m = if p == 0 {
+            q0 + u64::from(2 * r0 > den || (2 * r0 == den && q0 & 1 == 1))
+        } else {
+            let m = div_pow10(q0, p);
+            let (rem, half) = (q0 - m * POW10[p] as u64, POW10[p] as u64 / 2);
+            m + u64::from(rem > half || (rem == half && (r0 > 0 || m & 1 == 1)))
+        };
         if m <= M_MAX as u64 {
             let mag = (m * POW10[p] as u64) as i64;
             return Some(if n < 0 { -mag } else { mag });
@@ -2105,6 +2111,39 @@ mod num_tests {
                 assert!(st <= t, "{a}/{t}: found {sa}/{st}");
                 assert_eq!(ratio_value(sa, st), Some(v));
             }
+        }
+    }
+
+    #[test]
+    fn lattice_rounding_is_exact_rational_rounding() {
+        // reference: round a / (den · 10^p) half to even in one division
+        fn reference(n: i64, (num, den): (u64, u64)) -> Option<i64> {
+            let a = u128::from(n.unsigned_abs().checked_mul(num)?);
+            for p in 0..=7usize {
+                let d = u128::from(den) * POW10[p] as u128;
+                let (q, r) = (a / d, a % d);
+                let m = q + u128::from(2 * r > d || (2 * r == d && q & 1 == 1));
+                if m <= M_MAX as u128 {
+                    let mag = (m * POW10[p] as u128) as i64;
+                    return Some(if n < 0 { -mag } else { mag });
+                }
+            }
+            None
+        }
+        let mut rng = crate::testkit::XorShift64::new(0x1a77_1ce5);
+        for i in 0..400_000u32 {
+            let t = 1 + rng.below(RATIO_MAX_T);
+            let lat = if i % 2 == 0 { LATTICES[0] } else { (1_000_000_000, t) };
+            // magnitudes across every power of ten, ties included (n a multiple of den / 2)
+            let scale = 10u64.pow((i % 17) as u32);
+            let mut n = (rng.below(100_000) * scale.max(1) / 1000) as i64;
+            if i % 7 == 0 {
+                n = n / (lat.1 as i64).max(1) * (lat.1 as i64) / 2 * 2 + (lat.1 as i64) / 2;
+            }
+            if i % 3 == 0 {
+                n = -n;
+            }
+            assert_eq!(lattice_value(n, lat), reference(n, lat), "n {n} lattice {lat:?}");
         }
     }
 
