@@ -2119,12 +2119,12 @@ mod num_tests {
         // reference: round a / (den · 10^p) half to even in one division
         fn reference(n: i64, (num, den): (u64, u64)) -> Option<i64> {
             let a = u128::from(n.unsigned_abs().checked_mul(num)?);
-            for p in 0..=7usize {
-                let d = u128::from(den) * POW10[p] as u128;
+            for &pow in &POW10[..=7] {
+                let d = u128::from(den) * pow as u128;
                 let (q, r) = (a / d, a % d);
                 let m = q + u128::from(2 * r > d || (2 * r == d && q & 1 == 1));
                 if m <= M_MAX as u128 {
-                    let mag = (m * POW10[p] as u128) as i64;
+                    let mag = (m * pow as u128) as i64;
                     return Some(if n < 0 { -mag } else { mag });
                 }
             }
@@ -2135,7 +2135,7 @@ mod num_tests {
             let t = 1 + rng.below(RATIO_MAX_T);
             let lat = if i % 2 == 0 { LATTICES[0] } else { (1_000_000_000, t) };
             // magnitudes across every power of ten, ties included (n a multiple of den / 2)
-            let scale = 10u64.pow((i % 17) as u32);
+            let scale = 10u64.pow(i % 17);
             let mut n = (rng.below(100_000) * scale.max(1) / 1000) as i64;
             if i % 7 == 0 {
                 n = n / (lat.1 as i64).max(1) * (lat.1 as i64) / 2 * 2 + (lat.1 as i64) / 2;
