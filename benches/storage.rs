@@ -1,5 +1,6 @@
 //! Storage benchmarks on the real-metrics corpus (`bench/corpus/system.ndc`, or the file named
-//! by `NDCLUSTER_CORPUS`): a one-off size/memory report on stderr, then criterion groups for
+//! by `NDCLUSTER_CORPUS`): a one-off size/memory report on stderr (also for the second committed
+//! corpus, `bench/corpus/system-2.ndc`, when no corpus is named), then criterion groups for
 //! the write path (tier 0 + roll-ups), the tier-0 aggregate scan and a 24 h / 10-dimension
 //! query at 300 points.
 
@@ -226,6 +227,12 @@ fn report(corpus: &[CorpusSeries]) {
 fn benches(c: &mut Criterion) {
     let corpus = load_corpus();
     report(&corpus);
+    let second = concat!(env!("CARGO_MANIFEST_DIR"), "/bench/corpus/system-2.ndc");
+    if std::env::var("NDCLUSTER_CORPUS").is_err() && Path::new(second).exists() {
+        let bytes = std::fs::read(second).unwrap_or_else(|e| panic!("{second}: {e}"));
+        eprintln!("--- second corpus, {second}:");
+        report(&corpus::decode(&bytes).unwrap_or_else(|e| panic!("{second}: {e}")));
+    }
     if std::env::var("NDCLUSTER_REPORT_ONLY").is_ok() {
         return;
     }

@@ -1991,6 +1991,28 @@ mod num_tests {
         }
     }
 
+    /// One page of `words`: encoded, decoded back word for word (all of the page read).
+    fn page_round_trip(words: &[u32]) -> Vec<u8> {
+        let mut e = NumEncoder::default();
+        for &w in words {
+            e.push(w);
+        }
+        let mut buf = Vec::new();
+        e.finish_into(&mut buf);
+        let (mut pos, mut out) = (0, Vec::new());
+        decode_numbers(&buf, &mut pos, words.len(), &mut out).expect("decodes");
+        assert_eq!(out, words);
+        assert_eq!(pos, buf.len());
+        buf
+    }
+
+    /// The mode byte of a page's first block (after the first value).
+    fn first_block_mode(page: &[u8]) -> u8 {
+        let mut p = 0;
+        get_varint(page, &mut p).expect("first");
+        page[p]
+    }
+
     #[test]
     fn spiky_numbers_use_patched_blocks_and_round_trip() {
         // small steps with a rare spike: the spike's bits go apart (patched block)
@@ -2002,21 +2024,9 @@ mod num_tests {
                 StorageNumber::pack(v, FLAG_NOT_ANOMALOUS).0
             })
             .collect();
-        let mut e = NumEncoder::default();
-        for &w in &words {
-            e.push(w);
-        }
-        let mut buf = Vec::new();
-        e.finish_into(&mut buf);
-        let mut pos = 0;
-        let mut out = Vec::new();
-        decode_numbers(&buf, &mut pos, words.len(), &mut out).expect("decodes");
-        assert_eq!(out, words);
-        assert_eq!(pos, buf.len());
+        let buf = page_round_trip(&words);
         // the first block after the first value is a patched one
-        let mut p = 0;
-        get_varint(&buf, &mut p).expect("first");
-        assert_eq!(buf[p], MODE_PFOR, "block mode");
+        assert_eq!(first_block_mode(&buf), MODE_PFOR, "block mode");
         // every mutation of the page decodes or fails, never panics; truncations fail
         for i in 0..buf.len().min(600) {
             for bit in [0u8, 3, 7] {
@@ -2044,20 +2054,8 @@ mod num_tests {
                     StorageNumber::pack(sign * n as f64 / 1024.0, FLAG_NOT_ANOMALOUS).0
                 })
                 .collect();
-            let mut e = NumEncoder::default();
-            for &w in &words {
-                e.push(w);
-            }
-            let mut buf = Vec::new();
-            e.finish_into(&mut buf);
-            let mut pos = 0;
-            let mut out = Vec::new();
-            decode_numbers(&buf, &mut pos, words.len(), &mut out).expect("decodes");
-            assert_eq!(out, words, "start {start}");
-            assert_eq!(pos, buf.len());
-            let mut p = 0;
-            get_varint(&buf, &mut p).expect("first");
-            assert_eq!(buf[p], MODE_LATTICE, "start {start}: block mode");
+            let buf = page_round_trip(&words);
+            assert_eq!(first_block_mode(&buf), MODE_LATTICE, "start {start}: block mode");
             // steps of at most 4 kB: 4 bits a point, where the decimal deltas take 11 to 17
             assert!(buf.len() < 3000 * 5 / 8 + 400, "start {start}: {} bytes", buf.len());
         }
@@ -2085,20 +2083,8 @@ mod num_tests {
                     StorageNumber::pack((sign * 100 * a) as f64 / t as f64, FLAG_NOT_ANOMALOUS).0
                 })
                 .collect();
-            let mut e = NumEncoder::default();
-            for &w in &words {
-                e.push(w);
-            }
-            let mut buf = Vec::new();
-            e.finish_into(&mut buf);
-            let mut pos = 0;
-            let mut out = Vec::new();
-            decode_numbers(&buf, &mut pos, words.len(), &mut out).expect("decodes");
-            assert_eq!(out, words, "sign {sign}");
-            assert_eq!(pos, buf.len());
-            let mut p = 0;
-            get_varint(&buf, &mut p).expect("first");
-            assert_eq!(buf[p], MODE_RATIO, "sign {sign}: block mode");
+            let buf = page_round_trip(&words);
+            assert_eq!(first_block_mode(&buf), MODE_RATIO, "sign {sign}: block mode");
             // 6 bits of numerator and 3 of total change a point (plus block headers and
             // exceptions), where the 7-digit decimals take 20 or more
             assert!(buf.len() < 3000 * 14 / 8, "sign {sign}: {} bytes", buf.len());
