@@ -778,11 +778,14 @@ fn ratio_fit(v: i64, t: u64) -> Option<i64> {
 }
 
 /// The fraction `a/t` with the smallest `t` (<= [`RATIO_MAX_T`]) that rounds to `v` (`N` of a
-/// value in 0..=100), found by walking the Stern–Brocot tree between the bounds of `v`'s
+/// value in -100..=100; `None` beyond), found by walking the Stern–Brocot tree between the bounds of `v`'s
 /// rounding interval.
 fn ratio_smallest(v: i64) -> Option<(i64, u64)> {
     if v <= 0 {
         return if v == 0 { Some((0, 1)) } else { ratio_smallest(-v).map(|(a, t)| (-a, t)) };
+    }
+    if v > 1_000_000_000 {
+        return None; // over 100 %
     }
     let v = v as u64;
     // the power of ten of v's last kept digit: the interval is v ± 10^p / 2
@@ -792,30 +795,30 @@ fn ratio_smallest(v: i64) -> Option<(i64, u64)> {
     }
     let unit = POW10[p] as u64;
     // x = value / 100 = N / 10^9; bounds lo = (2v - unit) / (2·10^9), hi = (2v + unit) / (2·10^9)
-    let den = 2_000_000_000u128;
-    let (lo_n, hi_n) = (u128::from(2 * v - unit), u128::from(2 * v + unit));
+    // (every product below is at most ~2·10^9 · 2·RATIO_MAX_T: 64 bits suffice)
+    let den = 2_000_000_000u64;
+    let (lo_n, hi_n) = (2 * v - unit, 2 * v + unit);
     // mediants of (pa/pt) and (qa/qt), starting from 0/1 and 1/0
-    let (mut pa, mut pt, mut qa, mut qt) = (0u128, 1u128, 1u128, 0u128);
+    let (mut pa, mut pt, mut qa, mut qt) = (0u64, 1u64, 1u64, 0u64);
     for _ in 0..200 {
         let (ma, mt) = (pa + qa, pt + qt);
-        if mt > u128::from(RATIO_MAX_T) {
+        if mt > RATIO_MAX_T || ma > 2 * RATIO_MAX_T {
             return None;
         }
         // compare ma/mt with the bounds
         if ma * den < lo_n * mt {
             // below the interval: move the lower end up, as far as it stays strictly below
             // (the largest k with (pa + k·qa) / (pt + k·qt) < lo; the mediant, k = 1, is)
-            let k = ((lo_n * pt - pa * den - 1) / (qa * den - lo_n * qt)).max(1);
+            let k = ((lo_n * pt - pa * den - 1) / (qa * den - lo_n * qt)).clamp(1, RATIO_MAX_T);
             pa += k * qa;
             pt += k * qt;
         } else if ma * den > hi_n * mt {
-            let k = ((qa * den - hi_n * qt - 1) / (hi_n * pt - pa * den)).max(1);
+            let k = ((qa * den - hi_n * qt - 1) / (hi_n * pt - pa * den)).clamp(1, RATIO_MAX_T);
             qa += k * pa;
             qt += k * pt;
         } else {
             let a = i64::try_from(ma).ok()?;
-            let t = u64::try_from(mt).ok()?;
-            return (ratio_value(a, t) == Some(v as i64)).then_some((a, t));
+            return (ratio_value(a, mt) == Some(v as i64)).then_some((a, mt));
         }
     }
     None
@@ -877,6 +880,12 @@ fn put_ratio_if_smaller(vals: &[i64], start: usize, out: &mut Vec<u8>) -> bool {
 /// The lattice point nearest to `N` (its `n`), saturated to the `i64` range.
 #[inline]
 fn lattice_index(v: i64, (num, den): (u64, u64)) -> i64 {
+    // (64-bit arithmetic for the values the block modes try; 128-bit for the rest)
+    if let (Some(x), Ok(num), Ok(den)) = (v.checked_mul(den as i64), i64::try_from(num), i64::try_from(den)) {
+        if x.checked_abs().is_some_and(|a| a <= i64::MAX - num) && num > 0 && den > 0 {
+            return if x >= 0 { (x + num / 2) / num } else { (x - num / 2) / num };
+        }
+    }
     let x = i128::from(v) * i128::from(den);
     let half = i128::from(num / 2);
     let n = if x >= 0 { (x + half) / i128::from(num) } else { (x - half) / i128::from(num) };
