@@ -3,12 +3,21 @@
 use ndcluster::storage::corpus;
 
 const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/bench/corpus/system.ndc");
+/// Both committed corpora: a busy hour (`system.ndc`) and a calmer one (`system-2.ndc`).
+const FIXTURES: [&str; 2] = [
+    FIXTURE,
+    concat!(env!("CARGO_MANIFEST_DIR"), "/bench/corpus/system-2.ndc"),
+];
 
 #[test]
 fn committed_corpus_loads_and_round_trips() {
-    let Ok(bytes) = std::fs::read(FIXTURE) else {
-        return;
-    };
+    for path in FIXTURES {
+        let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        corpus_loads_and_round_trips(bytes);
+    }
+}
+
+fn corpus_loads_and_round_trips(bytes: Vec<u8>) {
     let series = corpus::decode(&bytes).expect("corpus decodes");
     assert!(series.len() > 100);
     assert!(
@@ -28,30 +37,33 @@ fn committed_corpus_loads_and_round_trips() {
 #[test]
 fn committed_corpus_round_trips_through_the_page_codec() {
     use ndcluster::storage::codec::{decode_numbers, NumEncoder};
-    let Ok(bytes) = std::fs::read(FIXTURE) else {
-        return;
-    };
-    let series = corpus::decode(&bytes).expect("corpus decodes");
-    let (mut points, mut encoded) = (0usize, 0usize);
-    for s in &series {
-        let words: Vec<u32> = s.points().map(|(_, w)| w.0).collect();
-        for page in words.chunks(700) {
-            let mut e = NumEncoder::default();
-            for &w in page {
-                e.push(w);
+    for path in FIXTURES {
+        let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        let series = corpus::decode(&bytes).expect("corpus decodes");
+        let (mut points, mut encoded) = (0usize, 0usize);
+        for s in &series {
+            let words: Vec<u32> = s.points().map(|(_, w)| w.0).collect();
+            for page in words.chunks(700) {
+                let mut e = NumEncoder::default();
+                for &w in page {
+                    e.push(w);
+                }
+                let mut buf = Vec::new();
+                e.finish_into(&mut buf);
+                let (mut pos, mut out) = (0, Vec::new());
+                decode_numbers(&buf, &mut pos, page.len(), &mut out).expect("decodes");
+                assert_eq!(out, page, "{}.{}", s.chart, s.dim);
+                assert_eq!(pos, buf.len());
+                points += page.len();
+                encoded += buf.len();
             }
-            let mut buf = Vec::new();
-            e.finish_into(&mut buf);
-            let (mut pos, mut out) = (0, Vec::new());
-            decode_numbers(&buf, &mut pos, page.len(), &mut out).expect("decodes");
-            assert_eq!(out, page, "{}.{}", s.chart, s.dim);
-            assert_eq!(pos, buf.len());
-            points += page.len();
-            encoded += buf.len();
         }
+        eprintln!(
+            "{path}: {points} points, {encoded} bytes ({:.3} B/pt)",
+            encoded as f64 / points as f64
+        );
+        assert!(points > 2_000_000);
     }
-    eprintln!("{points} points, {encoded} bytes ({:.3} B/pt)", encoded as f64 / points as f64);
-    assert!(points > 2_000_000);
 }
 
 /// `NDCLUSTER_CORPUS_RAW=/tmp/raw.json cargo test -p ndcluster --test storage_corpus -- --ignored build`
@@ -112,7 +124,12 @@ fn codec_breakdown() {
     eprintln!("total: {tot_p} points, {tot_b} bytes raw-encoded ({:.3} B/pt), {tot_lz} with lz4 ({:.3} B/pt)", tot_b as f64 / tot_p as f64, tot_lz as f64 / tot_p as f64);
     let zero = rows.iter().filter(|r| r.1 <= 16).count();
     eprintln!("{zero} series encode in <= 16 bytes");
-    for r in rows.iter().take(std::env::var("NDCLUSTER_TOP").ok().and_then(|v| v.parse().ok()).unwrap_or(40)) {
+    for r in rows.iter().take(
+        std::env::var("NDCLUSTER_TOP")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(40),
+    ) {
         eprintln!("{:6} {:6} {:5} {} {:?}", r.0, r.1, r.2, r.3, r.4);
     }
 }
