@@ -133,3 +133,101 @@ fn codec_breakdown() {
         eprintln!("{:6} {:6} {:5} {} {:?}", r.0, r.1, r.2, r.3, r.4);
     }
 }
+
+/// The memory and CPU charts of the calmer corpus (where lattice and ratio blocks are most of
+/// their pages) written into a `DiskStore` point by point, live-style, then read back from a
+/// reopened store: every tier-0 value is the corpus value.
+#[test]
+fn memory_and_cpu_charts_read_back_from_a_reopened_disk_store() {
+    use ndcluster::model::{ChartMeta, DimMeta, HostMeta};
+    use ndcluster::storage::disk::DiskStore;
+    use ndcluster::storage::{Store, StoreConfig, WriteCounts};
+    let bytes = std::fs::read(FIXTURES[1]).expect("fixture");
+    let series: Vec<_> = corpus::decode(&bytes)
+        .expect("decodes")
+        .into_iter()
+        .filter(|s| {
+            s.chart.starts_with("mem.")
+                || s.chart.starts_with("system.ram")
+                || s.chart == "system.cpu"
+                || s.chart.starts_with("cpu.cpu0")
+        })
+        .filter(|s| s.update_every == 1)
+        .collect();
+    assert!(series.len() > 30, "{} series", series.len());
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path().join("db");
+    let ids: Vec<_> = {
+        let s = DiskStore::open(&dir, StoreConfig::default()).expect("open");
+        let h = s
+            .put_host(&HostMeta {
+                guid: "corpus".into(),
+                hostname: "corpus".into(),
+                update_every: 1,
+                ..Default::default()
+            })
+            .expect("host");
+        let ids: Vec<_> = series
+            .iter()
+            .map(|c| {
+                let ch = s
+                    .put_chart(
+                        h,
+                        &ChartMeta {
+                            id: c.chart.clone(),
+                            name: c.chart.clone(),
+                            update_every: 1,
+                            ..Default::default()
+                        },
+                    )
+                    .expect("chart");
+                s.put_dimension(
+                    ch,
+                    &DimMeta {
+                        id: c.dim.clone(),
+                        name: c.dim.clone(),
+                        multiplier: 1,
+                        divisor: 1,
+                        ..Default::default()
+                    },
+                )
+                .expect("dim")
+            })
+            .collect();
+        let (start, end) = (
+            series.iter().map(|c| c.first).min().unwrap(),
+            series
+                .iter()
+                .map(|c| c.first + c.words.len() as i64)
+                .max()
+                .unwrap(),
+        );
+        let mut counts = WriteCounts::default();
+        for t in start..end {
+            let row: Vec<_> = series
+                .iter()
+                .zip(&ids)
+                .filter_map(|(c, &id)| {
+                    let w = *c.words.get(usize::try_from(t - c.first).ok()?)?;
+                    Some((id, t, ndcluster::storage::StorageNumber(w)))
+                })
+                .collect();
+            s.write_many(&row, &mut counts).expect("write");
+        }
+        assert_eq!(counts.overlap, 0);
+        ids
+    };
+    let s = DiskStore::open(&dir, StoreConfig::default()).expect("reopen");
+    let mut out = Vec::new();
+    let mut points = 0;
+    for (c, &id) in series.iter().zip(&ids) {
+        out.clear();
+        s.read(id, 0, i64::MIN / 4, i64::MAX / 4, &mut out)
+            .expect("read");
+        let want: Vec<(i64, f64)> = c.points().map(|(t, n)| (t, n.value())).collect();
+        let got: Vec<(i64, f64)> = out.iter().map(|p| (p.time, p.sum)).collect();
+        assert_eq!(got, want, "{}.{}", c.chart, c.dim);
+        points += want.len();
+    }
+    assert!(points > 100_000, "{points}");
+}
