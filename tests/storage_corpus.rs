@@ -195,12 +195,12 @@ fn memory_and_cpu_charts_read_back_from_a_reopened_disk_store() {
             })
             .collect();
         let (start, end) = (
-            series.iter().map(|c| c.first).min().unwrap(),
+            series.iter().map(|c| c.first).min().expect("series"),
             series
                 .iter()
                 .map(|c| c.first + c.words.len() as i64)
                 .max()
-                .unwrap(),
+                .expect("series"),
         );
         let mut counts = WriteCounts::default();
         for t in start..end {
