@@ -1,8 +1,8 @@
 //! Tier-0 pages on disk are read back by later builds. This file freezes the encoder as it was
 //! first written (before the speed-ups of the replication absorb path) and checks that its pages
 //! decode with today's decoder, that today's `NumEncoder` writes the very same bytes except
-//! where a patched-delta block (added with data-file format 2) is smaller — then the page is
-//! strictly shorter —, and that `word_to_decimal` accepts exactly the words the original
+//! where a patched-delta, lattice or ratio block (added with data-file formats 2 and 3) is
+//! smaller — then the page is strictly shorter —, and that `word_to_decimal` accepts exactly the words the original
 //! definition accepted.
 
 use ndcluster::storage::codec::{decimal_to_word, put_varint, word_to_decimal, NumEncoder};

@@ -106,14 +106,14 @@ fn kill_9_during_writes_loses_only_the_last_seconds() {
     let mark = crash_common::run_and_kill("crash_child_writer", ENV, &dir, 4000, grace);
 
     let s = DiskStore::open(&dir, config()).expect("reopen after kill -9");
-    // the data files the child wrote are of the current format (2) and none was set aside
+    // the data files the child wrote are of the current format (3) and none was set aside
     // (a record torn by the kill is cut, not taken for corruption)
     for k in 0..3 {
         for e in std::fs::read_dir(dir.join(format!("tier{k}"))).expect("tier dir").flatten() {
             let name = e.file_name().to_string_lossy().to_string();
             assert!(name.ends_with(".ndd"), "tier {k}: {name} after the kill");
             let b = std::fs::read(e.path()).expect("read data file");
-            assert_eq!(b.get(8..12), Some(&2u32.to_le_bytes()[..]), "tier {k}: {name} format");
+            assert_eq!(b.get(8..12), Some(&3u32.to_le_bytes()[..]), "tier {k}: {name} format");
         }
     }
     let ids = open_series(&s);
