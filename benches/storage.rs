@@ -27,41 +27,7 @@ fn config() -> StoreConfig {
 
 /// Declares every corpus series in `s` (one chart per corpus chart).
 fn declare(s: &DiskStore, corpus: &[CorpusSeries], host: &str) -> Vec<SeriesId> {
-    let h = s
-        .put_host(&HostMeta {
-            guid: host.into(),
-            hostname: host.into(),
-            update_every: 1,
-            ..Default::default()
-        })
-        .expect("host");
-    corpus
-        .iter()
-        .map(|c| {
-            let ch = s
-                .put_chart(
-                    h,
-                    &ChartMeta {
-                        id: c.chart.clone(),
-                        name: c.chart.clone(),
-                        update_every: c.update_every,
-                        ..Default::default()
-                    },
-                )
-                .expect("chart");
-            s.put_dimension(
-                ch,
-                &DimMeta {
-                    id: c.dim.clone(),
-                    name: c.dim.clone(),
-                    multiplier: 1,
-                    divisor: 1,
-                    ..Default::default()
-                },
-            )
-            .expect("dim")
-        })
-        .collect()
+    corpus::declare(s, corpus, host).expect("declare")
 }
 
 /// Writes the corpus in time order (as ingest does), shifted by `offset` seconds. With

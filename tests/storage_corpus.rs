@@ -139,7 +139,6 @@ fn codec_breakdown() {
 /// reopened store: every tier-0 value is the corpus value.
 #[test]
 fn memory_and_cpu_charts_read_back_from_a_reopened_disk_store() {
-    use ndcluster::model::{ChartMeta, DimMeta, HostMeta};
     use ndcluster::storage::disk::DiskStore;
     use ndcluster::storage::{Store, StoreConfig, WriteCounts};
     let bytes = std::fs::read(FIXTURES[1]).expect("fixture");
@@ -159,41 +158,7 @@ fn memory_and_cpu_charts_read_back_from_a_reopened_disk_store() {
     let dir = tmp.path().join("db");
     let ids: Vec<_> = {
         let s = DiskStore::open(&dir, StoreConfig::default()).expect("open");
-        let h = s
-            .put_host(&HostMeta {
-                guid: "corpus".into(),
-                hostname: "corpus".into(),
-                update_every: 1,
-                ..Default::default()
-            })
-            .expect("host");
-        let ids: Vec<_> = series
-            .iter()
-            .map(|c| {
-                let ch = s
-                    .put_chart(
-                        h,
-                        &ChartMeta {
-                            id: c.chart.clone(),
-                            name: c.chart.clone(),
-                            update_every: 1,
-                            ..Default::default()
-                        },
-                    )
-                    .expect("chart");
-                s.put_dimension(
-                    ch,
-                    &DimMeta {
-                        id: c.dim.clone(),
-                        name: c.dim.clone(),
-                        multiplier: 1,
-                        divisor: 1,
-                        ..Default::default()
-                    },
-                )
-                .expect("dim")
-            })
-            .collect();
+        let ids = corpus::declare(&s, &series, "corpus").expect("declare");
         let (start, end) = (
             series.iter().map(|c| c.first).min().expect("series"),
             series

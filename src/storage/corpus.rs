@@ -41,6 +41,44 @@ impl CorpusSeries {
     }
 }
 
+/// Declares every corpus series in `store` under one host `host` (a chart per corpus chart id,
+/// dimensions with multiplier and divisor 1), returning their series ids in corpus order.
+pub fn declare(
+    store: &dyn super::Store,
+    series: &[CorpusSeries],
+    host: &str,
+) -> Result<Vec<super::SeriesId>, super::StoreError> {
+    use crate::model::{ChartMeta, DimMeta, HostMeta};
+    let h = store.put_host(&HostMeta {
+        guid: host.into(),
+        hostname: host.into(),
+        update_every: 1,
+        ..Default::default()
+    })?;
+    series
+        .iter()
+        .map(|c| {
+            let chart = ChartMeta {
+                id: c.chart.clone(),
+                name: c.chart.clone(),
+                update_every: c.update_every,
+                ..Default::default()
+            };
+            let ch = store.put_chart(h, &chart)?;
+            store.put_dimension(
+                ch,
+                &DimMeta {
+                    id: c.dim.clone(),
+                    name: c.dim.clone(),
+                    multiplier: 1,
+                    divisor: 1,
+                    ..Default::default()
+                },
+            )
+        })
+        .collect()
+}
+
 pub fn encode(series: &[CorpusSeries]) -> Vec<u8> {
     let mut body = Vec::new();
     put_varint(&mut body, series.len() as u64);
