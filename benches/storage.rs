@@ -257,6 +257,48 @@ fn benches(c: &mut Criterion) {
         g.finish();
     }
 
+    // --- page codec on synthetic shapes: the worst cases of the lattice and ratio tries
+    // (small integers lie on both; percentages of a wandering total are ratio blocks)
+    {
+        use ndcluster::storage::codec::NumEncoder;
+        let mut rng = ndcluster::testkit::XorShift64::new(0x5eed_c0de);
+        let n = 262_144;
+        let mut v = 50i64;
+        let small: Vec<f64> = (0..n)
+            .map(|_| {
+                v = (v + rng.below(7) as i64 - 3).clamp(0, 100);
+                v as f64
+            })
+            .collect();
+        let mut t = 200u64;
+        let pct: Vec<f64> = (0..n)
+            .map(|_| {
+                t = (t + rng.below(3)).saturating_sub(1).clamp(150, 260);
+                100.0 * rng.below(t + 1) as f64 / t as f64
+            })
+            .collect();
+        let mut g = c.benchmark_group("storage_codec_shapes");
+        g.throughput(Throughput::Elements(n as u64));
+        for (name, vals) in [("int_walk_0_100", &small), ("cpu_percent", &pct)] {
+            let words: Vec<u32> = vals.iter().map(|&x| StorageNumber::pack(x, 0).0).collect();
+            g.bench_function(name, |b| {
+                b.iter(|| {
+                    let mut out = Vec::new();
+                    for p in words.chunks(1024) {
+                        let mut e = NumEncoder::default();
+                        for &w in p {
+                            e.push(w);
+                        }
+                        out.clear();
+                        e.finish_into(&mut out);
+                    }
+                    black_box(out.len())
+                })
+            });
+        }
+        g.finish();
+    }
+
     // --- write path: the whole corpus, at the head, with tier 1/2 roll-ups
     {
         let mut g = c.benchmark_group("storage_write");

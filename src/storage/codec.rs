@@ -771,10 +771,54 @@ fn ratio_value(a: i64, t: u64) -> Option<i64> {
 }
 
 /// A numerator `a` with `ratio_value(a, t) == Some(v)`, if there is one.
-#[inline]
+#[cfg(test)]
 fn ratio_fit(v: i64, t: u64) -> Option<i64> {
     let a = lattice_index(v, (1_000_000_000, t));
     (ratio_value(a, t) == Some(v)).then_some(a)
+}
+
+/// The rounding interval of a value `v` (`N`, 0 < v <= 10^9, a percentage) as fractions of
+/// one: `[lo / DEN, hi / DEN]` with `DEN` = 2·10^9, ends included (ties are settled by
+/// [`ratio_value`] on the one candidate inside).
+#[derive(Clone, Copy)]
+struct RatioTarget {
+    v: u64,
+    lo: u64,
+    hi: u64,
+}
+
+impl RatioTarget {
+    const DEN: u64 = 2_000_000_000;
+
+    /// (`v` in 1..=10^9: the caller checks.)
+    fn new(v: u64) -> Self {
+        debug_assert!((1..=1_000_000_000).contains(&v));
+        // the power of ten of v's last kept digit (v / 10^p <= M_MAX; p <= 2 here): the
+        // interval is v ± 10^p / 2
+        let mut p = 0;
+        while p < 2 && v > (M_MAX as u64 + 1) * POW10[p] as u64 - 1 {
+            p += 1;
+        }
+        let unit = POW10[p] as u64;
+        Self { v, lo: 2 * v - unit, hi: 2 * v + unit }
+    }
+
+    /// `ratio_fit` of `v` and `t` without its divisions when `a/t` is outside the interval
+    /// (the interval is narrower than `1/t`, so only the nearest `a` can be inside; every
+    /// product is below 2^44).
+    #[inline]
+    fn fit(&self, t: u64) -> Option<i64> {
+        if t == 0 || t > RATIO_MAX_T {
+            return None;
+        }
+        let a = (self.v * t + 500_000_000) / 1_000_000_000;
+        let x = a * Self::DEN;
+        if x < self.lo * t || x > self.hi * t {
+            return None;
+        }
+        let a = a as i64;
+        (ratio_value(a, t) == Some(self.v as i64)).then_some(a)
+    }
 }
 
 /// The fraction `a/t` with the smallest `t` (<= [`RATIO_MAX_T`]) that rounds to `v` (`N` of a
@@ -787,17 +831,16 @@ fn ratio_smallest(v: i64) -> Option<(i64, u64)> {
     if v > 1_000_000_000 {
         return None; // over 100 %
     }
-    let v = v as u64;
-    // the power of ten of v's last kept digit: the interval is v ± 10^p / 2
-    let mut p = if v > M_MAX as u64 { (v.ilog10() as usize).saturating_sub(7) } else { 0 };
-    while p < 18 && v / POW10[p] as u64 > M_MAX as u64 {
-        p += 1;
-    }
-    let unit = POW10[p] as u64;
+    ratio_smallest_in(RatioTarget::new(v as u64))
+}
+
+/// [`ratio_smallest`] of a positive value.
+fn ratio_smallest_in(target: RatioTarget) -> Option<(i64, u64)> {
+    let v = target.v;
     // x = value / 100 = N / 10^9; bounds lo = (2v - unit) / (2·10^9), hi = (2v + unit) / (2·10^9)
     // (every product below is at most ~2·10^9 · 2·RATIO_MAX_T: 64 bits suffice)
-    let den = 2_000_000_000u64;
-    let (lo_n, hi_n) = (2 * v - unit, 2 * v + unit);
+    let den = RatioTarget::DEN;
+    let (lo_n, hi_n) = (target.lo, target.hi);
     // mediants of (pa/pt) and (qa/qt), starting from 0/1 and 1/0
     let (mut pa, mut pt, mut qa, mut qt) = (0u64, 1u64, 1u64, 0u64);
     for _ in 0..200 {
@@ -843,15 +886,30 @@ fn put_ratio_if_smaller(vals: &[i64], start: usize, out: &mut Vec<u8>) -> bool {
     let mut za = [0u64; BLOCK];
     let mut zt = [0u64; BLOCK];
     let mut t = t0;
+    // widths only grow: give up as soon as the block can no longer be smaller (a header of at
+    // least 4 bytes; numerators at least as wide as their magnitudes)
+    let (mut wa_min, mut wt) = (0u32, 0u32);
     for i in 0..n {
         let v = vals[i];
-        let near = (0..=RATIO_NEAR).flat_map(|d| [t + d, t.saturating_sub(d)]).find_map(|c| ratio_fit(v, c).map(|a| (a, c)));
-        let Some((a, c)) = near.or_else(|| ratio_smallest(v)) else {
-            return false;
+        let (a, c) = if v == 0 {
+            (0, t)
+        } else {
+            let target = RatioTarget::new(v.unsigned_abs());
+            let mut near = std::iter::once(t).chain((1..=RATIO_NEAR).flat_map(|d| [t + d, t.saturating_sub(d)]));
+            let near = near.find_map(|c| target.fit(c).map(|a| (a, c)));
+            let Some((a, c)) = near.or_else(|| ratio_smallest_in(target)) else {
+                return false;
+            };
+            (if v < 0 { -a } else { a }, c)
         };
         za[i] = a as u64;
         zt[i] = zigzag64(c as i64 - t as i64);
         t = c;
+        wa_min = wa_min.max(64 - a.unsigned_abs().leading_zeros());
+        wt = wt.max(64 - zt[i].leading_zeros());
+        if 4 + (n * (wa_min + wt) as usize).div_ceil(8) >= best {
+            return false;
+        }
     }
     // numerators as they are when none is negative (flag 0x80 on the width), else zig-zag
     let unsigned = za[..n].iter().all(|&a| (a as i64) >= 0);
@@ -905,26 +963,31 @@ fn put_lattice_if_smaller(vals: &[i64], base: i64, start: usize, out: &mut Vec<u
         return false;
     }
     let on = |v: i64, lat| lattice_value(lattice_index(v, lat), lat) == Some(v);
-    let Some(li) = (0..LATTICES.len()).find(|&li| {
-        let lat = LATTICES[li];
+    let n = n.min(BLOCK);
+    let mut z = [0u64; BLOCK];
+    // the first lattice that holds every value and takes fewer bytes
+    let Some((li, w)) = LATTICES.iter().enumerate().find_map(|(li, &lat)| {
         // a quick look at three values before the whole block
-        on(vals[0], lat) && on(vals[n / 2], lat) && on(vals[n - 1], lat) && vals.iter().all(|&v| on(v, lat))
+        if !(on(vals[0], lat) && on(vals[n / 2], lat) && on(vals[n - 1], lat)) {
+            return None;
+        }
+        let mut prev = lattice_index(base, lat);
+        let mut w = 0;
+        for (d, &v) in z.iter_mut().zip(&vals[..n]) {
+            let k = lattice_index(v, lat);
+            *d = zigzag64(k.wrapping_sub(prev));
+            prev = k;
+            w = w.max(64 - d.leading_zeros());
+            // (widths only grow: stop as soon as the block can no longer be smaller)
+            if 3 + (n * w as usize).div_ceil(8) >= best || lattice_value(k, lat) != Some(v) {
+                return None;
+            }
+        }
+        Some((li, w))
     }) else {
         return false;
     };
-    let lat = LATTICES[li];
-    let mut prev = lattice_index(base, lat);
-    let mut z = [0u64; BLOCK];
-    for (d, &v) in z.iter_mut().zip(vals) {
-        let k = lattice_index(v, lat);
-        *d = zigzag64(k.wrapping_sub(prev));
-        prev = k;
-    }
-    let z = &z[..n.min(BLOCK)];
-    let w = width(z.iter().copied());
-    if 3 + (n * w as usize).div_ceil(8) >= best {
-        return false;
-    }
+    let z = &z[..n];
     out.truncate(start);
     out.push(MODE_LATTICE);
     out.push(w as u8);
@@ -2107,6 +2170,34 @@ mod num_tests {
                 assert_eq!(ratio_value(sa, st), Some(v));
             }
         }
+    }
+
+    #[test]
+    fn ratio_target_fit_agrees_with_the_exact_fit() {
+        // the encoder's pre-filtered fit against rounding every candidate exactly: values on
+        // fractions (their neighbours one unit off too), random values, totals out of range
+        let mut rng = crate::testkit::XorShift64::new(0x0f17_7e57);
+        let mut hits = 0;
+        for i in 0..300_000u32 {
+            // (a / 1024 of 100 % ends in exactly half a unit: ties at the interval's ends)
+            let t = if i % 4 == 3 { 1024 } else { 1 + rng.below(RATIO_MAX_T) };
+            let mut v = match i % 3 {
+                0 => ratio_value(rng.below(t + 1) as i64, t).expect("in range"),
+                1 => 1 + rng.below(1_000_000_000) as i64,
+                _ => 1 + rng.below(1000) as i64 * 10i64.pow(rng.below(7) as u32),
+            };
+            if i % 5 == 0 {
+                v += [1, -1, 50, -50][(i / 5 % 4) as usize];
+            }
+            let v = v.clamp(1, 1_000_000_000);
+            let target = RatioTarget::new(v as u64);
+            for c in [t, t + 1, t.saturating_sub(1), rng.below(RATIO_MAX_T + 10)] {
+                let want = ratio_fit(v, c);
+                hits += usize::from(want.is_some());
+                assert_eq!(target.fit(c), want, "v {v} t {c}");
+            }
+        }
+        assert!(hits > 50_000, "{hits} fits: the test must exercise hits");
     }
 
     #[test]
